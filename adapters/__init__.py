@@ -1,0 +1,1 @@
+"""Thin translators between platforms (Slack, Teams, web, console, CLI) and the core."""

@@ -1,0 +1,190 @@
+"""The ``policybot`` command line: ask, chat, eval, index build (and, from other modules, more).
+
+Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+log = logging.getLogger("policybot")
+
+
+def _open(args, mode: str = "hybrid"):
+    from bot.app import open_policybot
+
+    embedder = None
+    if os.environ.get("POLICYBOT_FAKE_EMBEDDER") == "1":  # test hook: no model, deterministic vectors
+        from index.embed import FakeEmbedder
+
+        embedder = FakeEmbedder()
+    return open_policybot(args.data_dir, embedder=embedder, mode=mode)
+
+
+def _render_text(answer) -> str:
+    from adapters.console import render_answer
+
+    return render_answer(answer)
+
+
+def cmd_ask(args) -> int:
+    from bot.engine import BadInput
+
+    pb = _open(args)
+    if args.question == "-":
+        status = 0
+        for n, raw in enumerate(sys.stdin.buffer, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                err = f"line {n} is not valid UTF-8 (byte {exc.start}); it was skipped"
+                status = 2
+                if args.json:
+                    print(json.dumps({"question": None, "answered": False, "quotes": [], "error": err}), flush=True)
+                print(f"error: {err}", file=sys.stderr)
+                continue
+            if not line.strip():
+                continue
+            try:
+                answer = pb.ask(line, max_quotes=args.quotes)
+            except BadInput as exc:
+                status = 2
+                if args.json:
+                    print(json.dumps({"question": line[:200], "answered": False, "quotes": [], "error": str(exc)},
+                                     ensure_ascii=False), flush=True)
+                print(f"error: line {n}: {exc}", file=sys.stderr)
+                continue
+            if args.json:
+                print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+            else:
+                print(_render_text(answer) + "\n", flush=True)
+        return status
+    try:
+        answer = pb.ask(args.question, max_quotes=args.quotes)
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        print(_render_text(answer))
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from adapters.console import run_console
+
+    pb = _open(args)
+    return run_console(pb, user_id=args.as_user)
+
+
+def cmd_eval(args) -> int:
+    from bot.evaluate import evaluate, load_questions
+    from knowledge.catalog import EVAL_DIR
+
+    files = args.files or [str(EVAL_DIR / "dev_questions.json"), str(EVAL_DIR / "staff_questions.json")]
+    questions = []
+    for f in files:
+        try:
+            questions += load_questions(f)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    modes = ["keyword", "dense", "hybrid"] if args.compare else [args.mode]
+    results = {}
+    for mode in modes:
+        pb = _open(args, mode=mode)
+        report = evaluate(pb.index, questions)
+        results[mode] = report
+        if not args.json:
+            print(f"[{mode}] " + ", ".join(Path(f).name for f in files))
+            print(report.summary())
+            if args.verbose:
+                for row in report.rows:
+                    if row.get("rank") != 1 and ("rank" in row or not row["abstained"]):
+                        print("  miss:", json.dumps(row, ensure_ascii=False))
+    if args.json:
+        print(json.dumps({m: r.to_json() for m, r in results.items()}))
+    return 0
+
+
+def cmd_index_build(args) -> int:
+    from rich.progress import Progress
+
+    pb = _open(args)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("Embedding clauses", total=None)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        stats = pb.index.refresh(progress=tick)
+    docs = pb.store.documents()
+    print(
+        f"index ready: {stats['total']} clauses from {len(docs)} documents "
+        f"({stats['added']} added, {stats['removed']} removed, {stats['embedded']} embedded)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="policybot", description="Policy guidance and confidential reporting bot.")
+    parser.add_argument("--data-dir", default=None, help="data directory (default: $POLICYBOT_DATA_DIR or ~/.local/share/policybot)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ask", help="answer one question (or '-' for one question a line on stdin)")
+    p.add_argument("question", help="the question, or '-' to read questions from standard input")
+    p.add_argument("--json", action="store_true", help="print JSON (JSON Lines with '-')")
+    p.add_argument("--quotes", type=int, default=3, help="most quotes per answer (default 3)")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("chat", help="chat with the bot in the terminal")
+    p.add_argument("--as", dest="as_user", default="console", help="your user id in the directory")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("eval", help="measure retrieval quality on question sets")
+    p.add_argument("files", nargs="*", help="question sets (default: the bundled dev and staff sets)")
+    p.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
+    p.add_argument("--compare", action="store_true", help="run keyword-only, dense-only and hybrid")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="list the misses")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("index", help="manage the search index")
+    isub = p.add_subparsers(dest="index_command", required=True)
+    b = isub.add_parser("build", help="build or update the index now (with a progress bar)")
+    b.set_defaults(func=cmd_index_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``policybot`` console script; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # last resort: a clear line, not a traceback
+        log.debug("command failed", exc_info=True)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Inbound and outbound message types shared by the engine and every adapter.
+
+An adapter turns a platform payload into an ``Inbound`` and renders each ``Outbound`` it gets back
+(Block Kit, Adaptive Card, HTML or plain text). ``Outbound.to_user`` set means "deliver privately to
+that user" (a DM / personal chat), else the reply goes to the conversation the inbound came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+MAX_TEXT_CHARS = 4000  #: longest message the engine accepts; longer ones get a clear refusal
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button press or card submit: ``action_id`` names the action, ``value`` carries its data."""
+
+    action_id: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message or action from a user.
+
+    Attributes:
+        user_id: the person's directory id (adapters map platform ids to it).
+        text: the message text ("" for a pure action).
+        conversation_id: the platform conversation (DM, channel, console session).
+        private: True in a DM / personal chat / console; False in a shared channel.
+        source: ``"message"``, ``"mention"``, ``"command"`` (slash command) or ``"action"``.
+        action: the button/card action, when ``source == "action"``.
+    """
+
+    user_id: str
+    text: str = ""
+    conversation_id: str = "console"
+    private: bool = True
+    source: str = "message"
+    action: Action | None = None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button the user can press: shown as ``label``, sent back as ``Action(action_id, value)``."""
+
+    label: str
+    action_id: str
+    value: str = ""
+    style: str | None = None  # "primary" | "danger" | None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Where a quote comes from: organisation, document title, section path and edition."""
+
+    organisation: str
+    document: str
+    section: str | None
+    edition: str | None = None
+    clause_id: str = ""
+
+    def label(self) -> str:
+        """One line, e.g. ``"WBC — Social Media Guidance (HRSM1) (v D3, December 2011), 8. Using … › 8.5"``."""
+        doc = f"{self.document} ({self.edition})" if self.edition else self.document
+        return f"{self.organisation} — {doc}" + (f", {self.section}" if self.section else "")
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim clause with its citation; ``also`` lists other policies that say the same."""
+
+    clause_id: str
+    text: str
+    lead_in: str | None
+    citation: Citation
+    score: float
+    also: tuple[Citation, ...] = ()
+
+
+@dataclass
+class Outbound:
+    """One message for an adapter to render.
+
+    Attributes:
+        kind: ``"answer"`` (quotes), ``"no_answer"``, ``"text"``, ``"prompt"`` (text + choices),
+            ``"notification"`` (to a handler) or ``"error"``.
+        text: the message text (always set, so a text-only adapter can show every message).
+        quotes: for ``"answer"``.
+        choices: buttons to offer.
+        to_user: deliver privately to this user id instead of replying in the conversation.
+        input_hint: for a prompt, what kind of free text is expected (``"text"``, ``"long_text"``, ``None``).
+        meta: adapter hints (e.g. ``{"question": ...}`` for feedback buttons, ``{"case_id": ...}``).
+    """
+
+    kind: str
+    text: str
+    quotes: list[Quote] = field(default_factory=list)
+    choices: list[Choice] = field(default_factory=list)
+    to_user: str | None = None
+    input_hint: str | None = None
+    meta: dict = field(default_factory=dict)

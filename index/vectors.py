@@ -1,0 +1,93 @@
+"""A FAISS inner-product index keyed by clause id, persisted beside a JSON header.
+
+The header (``<path>.json``) records the embedding model's name and the dimension; a header that
+does not match the embedder in use makes ``VectorIndex.load`` return None, which forces a rebuild.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+
+class VectorIndex:
+    """Normalised vectors in ``faiss.IndexIDMap2(IndexFlatIP(dim))``; inner product = cosine.
+
+    Args:
+        model: the embedding model's name, recorded in the header.
+        dim: vector dimension (384 for all-MiniLM-L6-v2).
+        index: an existing FAISS index to wrap (else an empty one).
+    """
+
+    def __init__(self, model: str, dim: int, index: faiss.Index | None = None):
+        self.model = model
+        self.dim = dim
+        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def ids(self) -> set[int]:
+        """The clause ids held."""
+        return set(faiss.vector_to_array(self.index.id_map).tolist()) if len(self) else set()
+
+    def add(self, ids: list[int], vectors: np.ndarray) -> None:
+        """Add ``vectors`` (float32, shape ``(len(ids), dim)``) under ``ids``."""
+        if len(ids):
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids: list[int]) -> int:
+        """Remove ``ids``; returns how many were removed."""
+        if not ids:
+            return 0
+        return int(self.index.remove_ids(np.asarray(sorted(ids), dtype=np.int64)))
+
+    def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top ``k`` by cosine for one query vector (shape ``(dim,)``): ``[(clause id, cosine)]``, best first."""
+        if not len(self):
+            return []
+        scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, len(self)))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def reconstruct(self, clause_id: int) -> np.ndarray:
+        """The stored vector of one clause id. Raises ``RuntimeError`` (from FAISS) when absent."""
+        return self.index.reconstruct(int(clause_id))
+
+    def copy(self) -> "VectorIndex":
+        """A deep copy (to build a new version while the old one serves searches)."""
+        return VectorIndex(self.model, self.dim, faiss.clone_index(self.index))
+
+    def save(self, path: str | Path) -> None:
+        """Write the index and its header atomically (temporary files, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, path)
+        header = {"model": self.model, "dim": self.dim, "ntotal": len(self)}
+        hdr_tmp = Path(str(path) + ".json.tmp")
+        hdr_tmp.write_text(json.dumps(header))
+        os.replace(hdr_tmp, str(path) + ".json")
+
+    @classmethod
+    def load(cls, path: str | Path, model: str, dim: int) -> "VectorIndex | None":
+        """Load the index at ``path`` if it exists and was built by ``model`` with ``dim``; else None.
+
+        A missing, unreadable or mismatched file returns None (the caller rebuilds).
+        """
+        path = Path(path)
+        header_path = Path(str(path) + ".json")
+        try:
+            header = json.loads(header_path.read_text())
+            if header.get("model") != model or int(header.get("dim", -1)) != dim:
+                return None
+            index = faiss.read_index(str(path))
+        except (OSError, ValueError, RuntimeError):
+            return None
+        if index.d != dim:
+            return None
+        return cls(model, dim, index)

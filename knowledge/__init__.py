@@ -1,0 +1,1 @@
+"""Policy documents and the code that turns a document into clauses."""
