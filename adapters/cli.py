@@ -19,6 +19,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 log = logging.getLogger("policybot")
 
 
+def open_from_args(args, mode: str = "hybrid"):
+    """Open the Policybot for the parsed ``args`` (``--data-dir``); honours ``POLICYBOT_FAKE_EMBEDDER=1``."""
+    return _open(args, mode)
+
+
 def _open(args, mode: str = "hybrid"):
     from bot.app import open_policybot
 
@@ -164,7 +169,23 @@ def build_parser() -> argparse.ArgumentParser:
     isub = p.add_subparsers(dest="index_command", required=True)
     b = isub.add_parser("build", help="build or update the index now (with a progress bar)")
     b.set_defaults(func=cmd_index_build)
+
+    # Feature modules add their own sub-commands (each module has ``register(subparsers)``).
+    import importlib
+
+    for name in FEATURE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
     return parser
+
+
+#: modules that contribute sub-commands: reporting cases, knowledge-base upkeep, the server, backups
+FEATURE_MODULES = ("adapters.cli_cases", "adapters.cli_kb", "adapters.server", "adapters.cli_ops")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ def run(args, data_dir, stdin=None, fake=True, timeout=120):
 
 
 def test_ask_json_shape(tmp_path):
-    p = run(["ask", "--json", "Can I post pictures of service users on Facebook?"], tmp_path)
+    p = run(["ask", "--json", "Never post pictures of service users or colleagues"], tmp_path)
     assert p.returncode == 0, p.stderr
     obj = json.loads(p.stdout)
     assert set(obj) >= {"question", "answered", "quotes"}
