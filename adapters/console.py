@@ -10,9 +10,11 @@ from bot.messages import Inbound, Outbound
 
 def render_quote_lines(quote) -> list[str]:
     """A quote as indented text lines: lead-in (if any), the verbatim clause, its citation."""
+    from bot.answer import display_lead_in
+
     lines = []
     if quote.lead_in:
-        lines.append(f"  {quote.lead_in}")
+        lines.append(f"  {display_lead_in(quote.lead_in)}")
     lines += textwrap.wrap(f"“{quote.text}”", width=96, initial_indent="  > ", subsequent_indent="    ")
     lines.append(f"    — {quote.citation.label()}")
     for other in quote.also:
@@ -29,13 +31,13 @@ def render_answer(answer) -> str:
 
 def render(msg: Outbound) -> str:
     """Plain text for one outbound message; choices become numbered options."""
+    from bot.answer import group_by_organisation
+
     lines = [msg.text] if msg.text else []
-    current_org = None
-    for q in msg.quotes:
-        if q.citation.organisation != current_org:
-            current_org = q.citation.organisation
-            lines.append(f"\n{current_org}:")
-        lines += render_quote_lines(q)
+    for organisation, quotes in group_by_organisation(msg.quotes):
+        lines.append(f"\n{organisation}:")
+        for q in quotes:
+            lines += render_quote_lines(q)
     for i, choice in enumerate(msg.choices, start=1):
         lines.append(f"  [{i}] {choice.label}")
     return "\n".join(lines)

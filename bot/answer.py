@@ -79,8 +79,8 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
     """Build the answer for ``result``.
 
     Near-duplicate clauses (Jaccard >= ``DUPLICATE_JACCARD``) are collapsed into the better-ranked one,
-    whose quote then lists the others under ``also``. Quotes are ordered best first, then grouped so
-    that quotes from the same organisation stand together. ``cutoff=None`` keeps every hit (evaluation).
+    whose quote then lists the others under ``also``. Quotes are ordered best first (renderers group
+    them by organisation with ``group_by_organisation``). ``cutoff=None`` keeps every hit (evaluation).
     """
     if not result.answerable or not result.hits:
         return Answer(result.question, False, [], result.best_cosine)
@@ -90,7 +90,7 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
         if cutoff is not None and hit.score < best - cutoff:
             break
         c = hit.clause
-        cite = Citation(c.organisation, c.document, c.section, c.edition, c.clause_id)
+        cite = Citation(c.organisation, c.document, c.section, c.edition, c.clause_id, c.text)
         words = _wordset(c.text)
         for i, (other_words, other) in enumerate(kept):
             if _similar(words, other_words):
@@ -101,9 +101,21 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
         else:
             if len(kept) < max_quotes:
                 kept.append((words, Quote(c.clause_id, c.text, c.lead_in, cite, hit.score)))
-    quotes = [q for _, q in kept]
-    order = {}
+    return Answer(result.question, True, [q for _, q in kept], result.best_cosine)
+
+
+def display_lead_in(lead_in: str | None, max_chars: int = 160) -> str | None:
+    """The lead-in as shown above a quote: whole when short, else "… " + its last sentence (still verbatim)."""
+    if not lead_in or len(lead_in) <= max_chars:
+        return lead_in
+    from index.retrieve import last_sentence
+
+    return "… " + last_sentence(lead_in)
+
+
+def group_by_organisation(quotes: list[Quote]) -> list[tuple[str, list[Quote]]]:
+    """Quotes grouped for display: ``[(organisation, quotes)]``, groups in order of their best quote."""
+    groups: dict[str, list[Quote]] = {}
     for q in quotes:
-        order.setdefault(q.citation.organisation, len(order))
-    quotes.sort(key=lambda q: order[q.citation.organisation])
-    return Answer(result.question, True, quotes, result.best_cosine)
+        groups.setdefault(q.citation.organisation, []).append(q)
+    return list(groups.items())

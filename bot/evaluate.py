@@ -81,7 +81,8 @@ def evaluate(index, questions: list[dict], ks: tuple[int, ...] = (1, 3, 5)) -> E
     for item in questions:
         result = index.search(item["q"], k=20)
         answer = compose(result, max_quotes=10, cutoff=None)
-        texts = [q.text for q in answer.quotes]
+        # A collapsed near-duplicate counts at its quote's rank: the quote cites it under "also".
+        texts = [" \n ".join([q.text] + [a.text for a in q.also]) for q in answer.quotes]
         row = {"id": item.get("id"), "q": item["q"], "abstained": not answer.answered,
                "top": answer.quotes[0].clause_id if answer.quotes else None, "best_cosine": round(result.best_cosine, 3)}
         if item["gold"]:

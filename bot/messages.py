@@ -60,6 +60,7 @@ class Citation:
     section: str | None
     edition: str | None = None
     clause_id: str = ""
+    text: str = ""  #: the cited clause's own text (for near-duplicates listed under ``Quote.also``)
 
     def label(self) -> str:
         """One line, e.g. ``"WBC — Social Media Guidance (HRSM1) (v D3, December 2011), 8. Using … › 8.5"``."""

@@ -4,8 +4,8 @@ Two small tables, both applied word by word to the lower-cased question:
 
 * ``SPELLING`` rewrites chat spellings and abbreviations in place ("cn i add sum1 on fb" ->
   "can i add someone on facebook"), so the embedder sees an ordinary sentence.
-* ``RELATED`` appends the policies' own vocabulary for everyday words ("boss" adds "manager",
-  "journalist" adds "press media"), which helps keyword search find the clause.
+* ``RELATED`` (single words) and ``PHRASES`` append the policies' own vocabulary for everyday words
+  ("boss" adds "manager", "people I support" adds "service users"), which helps both searches.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ SPELLING = {
 }
 
 RELATED = {
-    "boss": "manager", "supervisor": "manager", "mates": "friends", "mate": "friend", "pal": "friend",
+    "supervisor": "manager", "mates": "friends", "mate": "friend", "pal": "friend",
     "add": "friend request", "follow": "friend request contact", "befriend": "friend request",
     "client": "service user", "clients": "service users", "resident": "service user",
     "residents": "service users", "patient": "service user", "patients": "service users",
@@ -49,7 +49,7 @@ RELATED = {
     "bullied": "bullying", "bully": "bullying", "threatening": "threatening harassment",
     "rant": "let off steam", "moan": "let off steam", "vent": "let off steam", "venting": "let off steam",
     "sacked": "dismissal disciplinary", "fired": "dismissal disciplinary", "trouble": "disciplinary",
-    "photo": "images pictures", "photos": "images pictures", "picture": "images photographs",
+    "photo": "images pictures", "photos": "images pictures", "pic": "images pictures", "picture": "images photographs",
     "pictures": "images photographs", "selfie": "images", "selfies": "images", "video": "images",
     "lunch": "lunch break", "break": "lunch break", "shift": "working hours", "hours": "working hours",
     "private": "privacy settings", "visible": "privacy settings", "hacked": "passwords security",
@@ -57,14 +57,60 @@ RELATED = {
     "screenshot": "evidence saving", "screenshots": "evidence saving", "proof": "evidence",
     "kids": "children young people", "kid": "child young person", "teenager": "young person",
     "teenagers": "young people", "child": "young person", "children": "young people",
+    "son": "family", "daughter": "family", "sons": "family", "daughters": "family", "mum": "family",
+    "dad": "family", "husband": "family", "wife": "family", "parents": "family", "niece": "relatives young people",
+    "nephew": "relatives young people", "cousin": "relatives",
+    "facebook": "social networking sites", "instagram": "social networking sites", "twitter": "social networking sites",
+    "tik": "social networking sites", "snapchat": "social networking sites", "whatsapp": "social networking",
+    "online": "social networking sites", "apps": "social networking sites",
+    "dating": "relationships adults", "seeing": "relationships", "date": "relationships",
+    "relationship": "relationships", "romantic": "relationships", "used": "previous no longer",
+    "former": "previous no longer", "ex": "previous no longer",
+    "selfie": "images of yourself", "uniform": "work environment", "workplace": "work environment",
+    "case": "service users practice work related issues", "cases": "service users practice work related issues",
+    "look": "gather information", "stalk": "gather information", "snoop": "gather information",
+    "research": "gather information", "checking": "gather information",
+    "call": "comments", "shame": "comments defamatory", "complained": "complaints", "complain": "complaints",
+    "refer": "referral allegations", "risk": "allegations safeguarding", "memes": "material",
+    "meme": "material", "rude": "offensive sexual", "sexy": "sexual", "nude": "sexually explicit",
+    "boss": "manager people you work with", "colleague": "people you work with colleagues",
+    "colleagues": "people you work with", "team": "colleagues people you work with", "coworker": "colleague",
+    "crime": "criminal offence illegal", "criminal": "criminal offence illegal", "set": "create",
+    "setup": "create", "start": "create", "group": "groups pages", "page": "web pages",
+    "opinion": "opinions attitudes", "beliefs": "opinions attitudes", "vote": "political",
+    "voting": "political", "party": "political", "campaign": "political causes",
     "employer": "council", "job": "employment role", "bio": "profile", "linkedin": "business networking",
-    "secret": "confidential", "confidential": "confidentiality", "logo": "logos", "views": "opinions",
+    "secret": "confidential", "confidential": "confidentiality", "logo": "logos", "views": "opinions attitudes",
     "political": "political restrictions", "politics": "political restrictions", "illegal": "unlawful",
     "report": "notify manager", "tell": "notify", "phone": "mobile number", "number": "mobile",
     "email": "e-mail address", "address": "personal details", "birthday": "date of birth",
 }
 
+#: multi-word phrases (matched on the spelling-corrected question) and the policy words they add
+PHRASES = {
+    "people i care for": "service users", "people i support": "service users", "people we support": "service users",
+    "people we care for": "service users", "people i look after": "service users", "people on my caseload": "service users",
+    "the person i support": "service user", "people i work with": "colleagues", "work from home": "working from home",
+    "working from home": "working from home", "on shift": "working day work environment", "at work": "work environment",
+    "friend request": "friend request", "follow me": "friend request contact",
+}
+
 _TOKEN = re.compile(r"[a-z0-9&]+(?:'[a-z]+)?|[^\sa-z0-9]")
+
+
+def rewrite_query(question: str) -> str:
+    """``question`` in the policies' words: spellings fixed, then each phrase or word that has
+    related policy vocabulary replaced by it ("a colleague's friend request" -> "a people you work with
+    colleagues friend request"). A second query for dense search, where appending is not enough."""
+    text = question.lower().replace("face book", "facebook").replace("’", "'")
+    base = " ".join(SPELLING.get(w, w) for w in _TOKEN.findall(text))
+    for phrase, rel in PHRASES.items():
+        base = base.replace(phrase, rel)
+    out = []
+    for w in _TOKEN.findall(base):
+        stem = w[:-2] if w.endswith("'s") else w
+        out.append(RELATED.get(stem, w))
+    return re.sub(r" ([?.!,;:])", r"\1", " ".join(out))
 
 
 def expand_query(question: str) -> str:
@@ -76,7 +122,7 @@ def expand_query(question: str) -> str:
     words = [SPELLING.get(w, w) for w in _TOKEN.findall(text)]
     base = " ".join(words)
     base = re.sub(r" ([?.!,;:])", r"\1", base)
-    extra: list[str] = []
+    extra: list[str] = [rel for phrase, rel in PHRASES.items() if phrase in base]
     for w in re.findall(r"[a-z0-9]+", base):
         rel = RELATED.get(w)
         if rel and rel not in extra:

@@ -15,7 +15,10 @@ import numpy as np
 
 
 class VectorIndex:
-    """Normalised vectors in ``faiss.IndexIDMap2(IndexFlatIP(dim))``; inner product = cosine.
+    """Normalised vectors in ``faiss.IndexIDMap(IndexFlatIP(dim))``; inner product = cosine.
+
+    A clause may have several vectors (its views); all carry the clause's id, so ``remove`` drops
+    them together and ``search`` may return an id more than once (callers keep the best).
 
     Args:
         model: the embedding model's name, recorded in the header.
@@ -26,13 +29,13 @@ class VectorIndex:
     def __init__(self, model: str, dim: int, index: faiss.Index | None = None):
         self.model = model
         self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self.index = index if index is not None else faiss.IndexIDMap(faiss.IndexFlatIP(dim))
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
     def ids(self) -> set[int]:
-        """The clause ids held."""
+        """The distinct clause ids held."""
         return set(faiss.vector_to_array(self.index.id_map).tolist()) if len(self) else set()
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
@@ -53,9 +56,22 @@ class VectorIndex:
         scores, ids = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), min(k, len(self)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
-    def reconstruct(self, clause_id: int) -> np.ndarray:
-        """The stored vector of one clause id. Raises ``RuntimeError`` (from FAISS) when absent."""
-        return self.index.reconstruct(int(clause_id))
+    def search_among(self, vector: np.ndarray, ids: list[int]) -> dict[int, float]:
+        """Best cosine per clause for one query vector, restricted to ``ids``: ``{clause id: cosine}``.
+
+        Uses a FAISS ``IDSelectorBatch``, so only those clauses' vectors are scored.
+        """
+        if not ids or not len(self):
+            return {}
+        sel = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
+        params = faiss.SearchParameters(sel=sel)
+        k = min(len(self), len(ids) * 8)
+        scores, found = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
+        best: dict[int, float] = {}
+        for i, sc in zip(found[0], scores[0]):
+            if i != -1 and sc > best.get(int(i), -2.0):
+                best[int(i)] = float(sc)
+        return best
 
     def copy(self) -> "VectorIndex":
         """A deep copy (to build a new version while the old one serves searches)."""
