@@ -1,0 +1,144 @@
+"""Retrieval and answers with the real all-MiniLM-L6-v2 model, plus index mechanics on the fake embedder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from bot.answer import compose
+from bot.evaluate import evaluate, load_questions
+from index.embed import FakeEmbedder
+from index.lexicon import expand_query, rewrite_query
+from index.retrieve import KnowledgeIndex, clause_views, fts_query
+from index.vectors import VectorIndex
+from knowledge.catalog import EVAL_DIR, bundled_documents
+from knowledge.segment import normalise
+
+SOURCES = {d.doc_id: normalise(d.text) for d in bundled_documents()}
+EVAL_SETS = [EVAL_DIR / "dev_questions.json", EVAL_DIR / "staff_questions.json"]
+
+
+# ---- real model -------------------------------------------------------------------------
+@pytest.mark.model
+def test_colleague_friend_request_quotes_cwm_taf(real_bot):
+    answer = real_bot.ask("can I accept a colleague's friend request?")
+    assert answer.answered
+    cwm = [q for q in answer.quotes if "not advisable to accept people you work with as 'friends'" in q.text]
+    assert cwm, [q.text for q in answer.quotes]
+    assert cwm[0].citation.organisation.startswith("Cwm Taf")
+    assert cwm[0].citation.section == "OFFICIAL USE OF SOCIAL NETWORKING SITES"
+
+
+@pytest.mark.model
+def test_every_quote_for_every_eval_question_is_verbatim(real_bot):
+    questions = [q for f in EVAL_SETS for q in load_questions(f)]
+    checked = 0
+    for item in questions:
+        answer = real_bot.ask(item["q"])
+        for q in answer.quotes:
+            doc_id = q.clause_id.split(":")[0]
+            assert normalise(q.text) in SOURCES[doc_id], q.clause_id
+            if q.lead_in:
+                assert normalise(q.lead_in) in SOURCES[doc_id]
+            checked += 1
+    assert checked > 150
+
+
+@pytest.mark.model
+def test_quality_targets_on_the_bundled_eval_sets(real_bot):
+    """The foundation issue's targets: recall@3 >= 0.90, MRR@10 >= 0.80, >= 90% out-of-scope abstained,
+    <= 5% in-scope wrongly abstained."""
+    report = evaluate(real_bot.index, [q for f in EVAL_SETS for q in load_questions(f)])
+    assert report.n_in_scope >= 70 and report.n_out_of_scope >= 20
+    assert report.recall[3] >= 0.90, report.summary()
+    assert report.mrr10 >= 0.80, report.summary()
+    assert report.abstention_rate >= 0.90, report.summary()
+    assert report.false_abstention_rate <= 0.05, report.summary()
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "question",
+    ["How do I change my bank details for payroll?", "Where is the nearest car park to the civic centre?",
+     "How many days of annual leave do I get a year?"],
+)
+def test_out_of_scope_questions_are_abstained(real_bot, question):
+    answer = real_bot.ask(question)
+    assert not answer.answered and answer.quotes == []
+
+
+@pytest.mark.model
+def test_chat_spelling(real_bot):
+    answer = real_bot.ask("cn i add a service user on fb")
+    assert answer.answered
+    assert any("decline any request from an existing or previous service user" in q.text for q in answer.quotes)
+
+
+# ---- mechanics on the fake embedder --------------------------------------------------------
+def test_index_persists_and_rebuilds_only_what_changed(fake_bot, tmp_path):
+    stats = fake_bot.index.refresh()
+    assert stats["total"] == 208 and stats["added"] == 208 and stats["embedded"] > 208
+    # a new KnowledgeIndex over the same files loads the saved FAISS index: nothing to embed
+    again = KnowledgeIndex(fake_bot.store, FakeEmbedder(), fake_bot.index.vector_path)
+    assert again.refresh() == {"added": 0, "removed": 0, "embedded": 0, "total": 208}
+    # a changed document: only its clauses are re-added, and unchanged texts come from the cache
+    doc = next(d for d in bundled_documents() if d.doc_id == "wfcs")
+    from dataclasses import replace
+
+    fake_bot.store.put_document(replace(doc, text=doc.text + "\n7. Staff must not live-stream from care homes.\n"))
+    stats = again.refresh()
+    assert stats["added"] == 30 and stats["removed"] == 29
+    assert stats["embedded"] <= 3  # only the new clause's views were embedded
+
+
+def test_model_mismatch_forces_a_rebuild(fake_bot):
+    fake_bot.index.refresh()
+    path = fake_bot.index.vector_path
+    assert VectorIndex.load(path, "fake-hash", 256) is not None
+    assert VectorIndex.load(path, "other-model", 256) is None
+    assert VectorIndex.load(path, "fake-hash", 384) is None
+    other = KnowledgeIndex(fake_bot.store, FakeEmbedder(dim=128), path)
+    other.embedder.name = "fake-hash-128"
+    assert other.refresh()["added"] == 208
+    header = json.loads(path.with_name(path.name + ".json").read_text())
+    assert header == {"model": "fake-hash-128", "dim": 128, "ntotal": len(other.snapshot.vectors)}
+
+
+def test_faiss_keys_are_clause_ids(fake_bot):
+    fake_bot.index.refresh()
+    snap = fake_bot.index.snapshot
+    assert snap.vectors.ids() == set(snap.clauses)
+    views = sum(len(clause_views(c)) for c in snap.clauses.values())
+    assert len(snap.vectors) == views
+
+
+def test_search_rejects_empty_and_ranks_best_first(fake_bot):
+    with pytest.raises(ValueError):
+        fake_bot.index.search("   ")
+    result = fake_bot.index.search("Never post pictures of service users or colleagues")
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert result.hits[0].clause.clause_id == "wfcs:018"
+
+
+def test_near_duplicates_collapse_across_organisations(fake_bot):
+    result = fake_bot.index.search("Put your name into an internet search engine to see what people can find out")
+    answer = compose(result)
+    texts = [q.text for q in answer.quotes]
+    assert sum("Put your name into an" in t for t in texts) == 1
+    quote = next(q for q in answer.quotes if "Put your name into an" in q.text)
+    assert {quote.citation.organisation, *(c.organisation for c in quote.also)} >= {
+        "Westmorland & Furness Care Services", "Cwm Taf Safeguarding Children Board / Safeguarding Adult Board"}
+
+
+def test_lexicon_and_fts_query():
+    assert expand_query("cn i add sum1 on fb").startswith("can i add someone on facebook")
+    assert "people you work with" in rewrite_query("can I accept a colleague's friend request?")
+    assert fts_query("Can I post pics?") == '"post" OR "pics"'
+    assert fts_query("the and of") == ""
+
+
+def test_fake_embedder_is_deterministic_and_normalised():
+    a = FakeEmbedder().encode(["hello world", "hello world", ""])
+    assert np.allclose(a[0], a[1]) and abs(np.linalg.norm(a[0]) - 1) < 1e-5
+    assert not a[2].any()
