@@ -17,7 +17,7 @@ setup: $(STAMP)
 
 run: setup
 	HF_HUB_OFFLINE=1 $(BIN)/policybot index build
-	HF_HUB_OFFLINE=1 $(BIN)/policybot chat
+	HF_HUB_OFFLINE=1 $(BIN)/policybot chat --dev
 
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

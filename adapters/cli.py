@@ -89,7 +89,7 @@ def cmd_chat(args) -> int:
     from adapters.console import run_console
 
     pb = _open(args)
-    return run_console(pb, user_id=args.as_user)
+    return run_console(pb, user_id=args.as_user, dev=getattr(args, "dev", False) or None)
 
 
 def cmd_eval(args) -> int:
@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("chat", help="chat with the bot in the terminal")
     p.add_argument("--as", dest="as_user", default="console", help="your user id in the directory")
+    p.add_argument("--dev", action="store_true",
+                   help="dev mode: generate a report key in the data dir and use the sample directory")
     p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("eval", help="measure retrieval quality on question sets")

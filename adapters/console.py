@@ -38,20 +38,60 @@ def render(msg: Outbound) -> str:
         lines.append(f"\n{organisation}:")
         for q in quotes:
             lines += render_quote_lines(q)
+    if msg.input_hint and msg.choices:  # free text expected: a number would be read as text, so name the words
+        lines.append("  (or type: " + " | ".join(c.label.lower() for c in msg.choices) + ")")
+        return "\n".join(lines)
     for i, choice in enumerate(msg.choices, start=1):
         lines.append(f"  [{i}] {choice.label}")
     return "\n".join(lines)
 
 
-def run_console(bot, user_id: str = "console", stdin=None, stdout=None) -> int:
-    """Chat on the terminal until EOF or ``quit``; a number picks one of the last message's choices."""
+def _write_messages(out, msgs, user_id: str, directory=None) -> list:
+    """Print messages for ``user_id``; a message for someone else shows only a one-line note.
+
+    Returns the choices of the last message for this user that offers choices without expecting
+    free text (those are the ones a typed number picks).
+    """
+    choices = []
+    for msg in msgs:
+        if msg.to_user and msg.to_user != user_id:
+            name = directory.name_of(msg.to_user) if directory is not None else msg.to_user
+            out.write(f"[sent privately to {name}]\n")
+            continue
+        out.write(render(msg) + "\n")
+        if msg.choices and not msg.input_hint:
+            choices = msg.choices
+        elif msg.choices or msg.kind == "prompt":
+            choices = []
+    return choices
+
+
+def run_console(bot, user_id: str = "console", stdin=None, stdout=None, engine=None, dev: bool | None = None) -> int:
+    """Chat on the terminal until EOF or ``quit``; a number picks one of the last message's choices.
+
+    Private messages queued for ``user_id`` (a handler's notification, a status update) are shown
+    when the session starts and after every turn. Reporting is on when a report key is configured
+    or in dev mode (``dev`` or ``POLICYBOT_DEV=1``).
+    """
     from bot.engine import ConversationEngine
+    from bot.messages import Action
 
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
-    engine = ConversationEngine(bot)
-    stdout.write("Ask about the social media policies (type 'quit' to leave).\n")
+    engine = engine or ConversationEngine(bot, dev=dev)
+    directory = engine.reporting.directory if engine.reporting is not None else None
+    if engine.reporting is not None:
+        stdout.write("Ask about the social media policies, or type 'report' to report a concern privately "
+                     "(type 'quit' to leave).\n")
+    else:
+        stdout.write("Ask about the social media policies (type 'quit' to leave).\n")
     last_choices = []
+    start = engine.session_start(user_id)
+    if start:
+        queued = sum(1 for m in start if m.meta.get("outbox_id"))
+        if queued:
+            stdout.write(f"You have {queued} new message(s):\n")
+        last_choices = _write_messages(stdout, start, user_id, directory)
     while True:
         stdout.write("> ")
         stdout.flush()
@@ -63,16 +103,9 @@ def run_console(bot, user_id: str = "console", stdin=None, stdout=None) -> int:
             break
         if text.isdigit() and last_choices and 1 <= int(text) <= len(last_choices):
             c = last_choices[int(text) - 1]
-            from bot.messages import Action
-
             inbound = Inbound(user_id=user_id, source="action", action=Action(c.action_id, c.value))
         else:
             inbound = Inbound(user_id=user_id, text=text)
-        out = engine.handle(inbound)
-        last_choices = []
-        for msg in out:
-            prefix = f"[to {msg.to_user}] " if msg.to_user and msg.to_user != user_id else ""
-            stdout.write(prefix + render(msg) + "\n")
-            if msg.choices and (msg.to_user in (None, user_id)):
-                last_choices = msg.choices
+        out = engine.handle(inbound) + engine.take_pending(user_id)
+        last_choices = _write_messages(stdout, out, user_id, directory)
     return 0

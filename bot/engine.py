@@ -1,9 +1,25 @@
-"""The conversation engine: one inbound message or action in, outbound messages out."""
+"""The conversation engine: one inbound message or action in, outbound messages out.
+
+Policy questions get verbatim answers (unchanged by reporting). When confidential reporting is
+available (``bot.reporting.ReportingService``), the engine also routes report entry points, the
+report flow, ``status <receipt>``, handler actions and commands to it, and offers a
+"Report a concern" choice under answers about reportable matters.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from bot.answer import NO_ANSWER_TEXT, Answer
-from bot.messages import MAX_TEXT_CHARS, Inbound, Outbound
+from bot.messages import MAX_TEXT_CHARS, Choice, Inbound, Outbound
+
+log = logging.getLogger("policybot.engine")
+
+REPORTING_NOT_CONFIGURED = (
+    "Confidential reporting is not set up here yet, so I can't take a report. "
+    "Please speak to your line manager or HR directly."
+)
+REPORT_CHOICE_LABEL = "Report a concern"
 
 
 class BadInput(ValueError):
@@ -37,19 +53,90 @@ def answer_message(answer: Answer) -> Outbound:
 
 
 class ConversationEngine:
-    """Routes inbound messages: questions get answers; (later) report flow, status and handler actions.
+    """Routes inbound messages: questions get answers; report flow, status and handler actions go to reporting.
 
     Args:
         bot: an opened ``bot.app.Policybot``.
+        reporting: a ``bot.reporting.ReportingService``; None opens one for ``bot.data_dir`` when a
+            report key is configured (or in dev mode), else reporting is off and its entry points say
+            so; False turns reporting off.
+        dev: dev mode for opening reporting (None: ``POLICYBOT_DEV``): generates a key into the
+            data dir and falls back to the sample directory.
     """
 
-    def __init__(self, bot):
+    def __init__(self, bot, reporting=None, dev: bool | None = None):
         self.bot = bot
+        self.reporting_error: str | None = None
+        if reporting is None:
+            from bot.crypto import ReportingNotConfigured
+            from bot.reporting import ReportingService
+
+            try:
+                reporting = ReportingService.open(bot.data_dir, policy_store=getattr(bot, "store", None), dev=dev)
+            except ReportingNotConfigured as exc:
+                self.reporting_error = str(exc)
+                log.info("confidential reporting is off: %s", exc)
+                reporting = None
+        self.reporting = reporting or None
+
+    @property
+    def directory(self):
+        """The staff directory (``bot.directory.Directory``) when reporting is on, else None."""
+        return self.reporting.directory if self.reporting is not None else None
+
+    def tick(self, now=None) -> list[Outbound]:
+        """Run reporting deadlines once (``ReportingService.tick``); [] when reporting is off.
+
+        Returns the messages queued in the outbox (each with ``to_user`` and ``meta["outbox_id"]``).
+        """
+        if self.reporting is None:
+            return []
+        return self.reporting.tick(now)
+
+    def session_start(self, user_id: str) -> list[Outbound]:
+        """Messages for a user opening a pull session (console, web chat): queued private messages
+        (marked delivered) and, if they have an unfinished report, its current prompt."""
+        if self.reporting is None:
+            return []
+        out = list(self.reporting.expire_idle_draft(user_id))
+        out += self.reporting.take_pending(user_id)
+        out += self.reporting.current_prompt(user_id)
+        return out
+
+    def take_pending(self, user_id: str) -> list[Outbound]:
+        """Queued private messages for ``user_id`` that arrived since, marked delivered ([] without reporting)."""
+        if self.reporting is None:
+            return []
+        return self.reporting.take_pending(user_id)
 
     def handle(self, inbound: Inbound) -> list[Outbound]:
         """Process one inbound; returns the messages to send, in order. Never raises for user input."""
+        notices: list[Outbound] = []
+        if self.reporting is not None:
+            try:
+                notices = self.reporting.expire_idle_draft(inbound.user_id)
+                out = self.reporting.handle(inbound)
+            except Exception as exc:  # never leak content: type name only, no message or traceback text
+                log.error("reporting failed handling an inbound (%s)", type(exc).__name__)
+                return [Outbound(kind="error", text=(
+                    "Sorry, something went wrong with the report system. Anything you had already answered "
+                    "is saved; please try again in a moment."))]
+            if out is not None:
+                return notices + out
+        else:
+            from bot.reporting import is_reporting_request
+
+            if is_reporting_request(inbound):
+                return [Outbound(kind="text", text=REPORTING_NOT_CONFIGURED)]
         try:
             answer = self.bot.ask(inbound.text)
         except BadInput as exc:
-            return [Outbound(kind="error", text=str(exc))]
-        return [answer_message(answer)]
+            return notices + [Outbound(kind="error", text=str(exc))]
+        msg = answer_message(answer)
+        if self.reporting is not None and answer.answered:
+            from bot.reportable import reportable_category
+
+            hint = reportable_category(inbound.text)
+            if hint is not None:
+                msg.choices.append(Choice(REPORT_CHOICE_LABEL, "report:start", hint))
+        return notices + [msg]
