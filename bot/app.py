@@ -1,9 +1,19 @@
-"""Wiring: open a data dir into a ready ``Policybot`` (knowledge base, index, engine)."""
+"""Wiring: open a data dir into a ready ``Policybot`` (knowledge base, index, engine).
+
+Settings read from the environment when the data dir is opened (see ``KbSettings``):
+
+* ``POLICYBOT_GAPS_KEEP_USERS=1``: keep user ids with unanswered questions (off: question text only).
+* ``POLICYBOT_NOTIFY_CHANGED_CLAUSES=1``: remember for 30 days who was answered from which clause, so
+  that when HR replaces or removes a document the people answered from a changed clause can be told.
+* ``POLICYBOT_MAX_UPLOAD_MB``: largest policy file HR may upload (default 10).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import dataclass
+import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.embed import Embedder, SentenceEmbedder
@@ -13,6 +23,42 @@ from knowledge.catalog import bundled_documents
 
 DB_NAME = "policybot.db"
 VECTORS_NAME = "clauses.faiss"
+NOTIFY_WINDOW_DAYS = 30  #: how far back notify-on-replace looks (and how long the answers log is kept)
+
+log = logging.getLogger(__name__)
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class KbSettings:
+    """Knowledge-base upkeep settings (all off by default, read from the environment by ``from_env``).
+
+    Attributes:
+        gaps_keep_users: keep the asker's user id with an unanswered question.
+        notify_changed_clauses: log who was answered from which clause (kept ``notify_window_days``),
+            so a replace/remove can list the people to tell.
+        notify_window_days: days the answers log looks back (and is kept).
+        max_upload_bytes: largest upload accepted, in bytes.
+    """
+
+    gaps_keep_users: bool = False
+    notify_changed_clauses: bool = False
+    notify_window_days: int = NOTIFY_WINDOW_DAYS
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> "KbSettings":
+        """Settings from ``POLICYBOT_GAPS_KEEP_USERS``, ``POLICYBOT_NOTIFY_CHANGED_CLAUSES``, ``POLICYBOT_MAX_UPLOAD_MB``."""
+        from knowledge.loaders import max_upload_bytes
+
+        return cls(
+            gaps_keep_users=_flag("POLICYBOT_GAPS_KEEP_USERS"),
+            notify_changed_clauses=_flag("POLICYBOT_NOTIFY_CHANGED_CLAUSES"),
+            max_upload_bytes=max_upload_bytes(),
+        )
 
 
 def default_data_dir() -> Path:
@@ -26,19 +72,81 @@ def default_data_dir() -> Path:
 
 @dataclass
 class Policybot:
-    """Everything a front end needs: the store, the searchable index and the data dir."""
+    """Everything a front end needs: the store, the searchable index, the data dir and the settings."""
 
     data_dir: Path
     store: KnowledgeStore
     index: KnowledgeIndex
+    settings: KbSettings = field(default_factory=KbSettings.from_env)
 
-    def ask(self, question: str, max_quotes: int = 3):
-        """Answer one question: returns ``bot.answer.Answer``. Raises ``ValueError`` for bad input."""
+    @property
+    def gaps(self):
+        """The ``bot.gaps.GapLog`` of this knowledge base (user ids kept only if the settings say so)."""
+        from bot.gaps import GapLog
+
+        return GapLog(self.store, keep_users=self.settings.gaps_keep_users)
+
+    def ask(self, question: str, max_quotes: int = 3, record_gap: bool = True, user_id: str | None = None):
+        """Answer one question: returns ``bot.answer.Answer``.
+
+        Args:
+            question: the question as typed.
+            max_quotes: most quotes in the answer.
+            record_gap: keep the question as a gap when the bot abstains (``bot.gaps``).
+            user_id: the asker's directory id, if known; kept with a gap only when
+                ``settings.gaps_keep_users``, and logged with the quoted clauses only when
+                ``settings.notify_changed_clauses``.
+
+        Raises:
+            bot.engine.BadInput (a ``ValueError``): empty, too long or unreadable question.
+        """
         from bot.answer import compose
         from bot.engine import validate_question
 
         question = validate_question(question)
-        return compose(self.index.search(question, k=10), max_quotes=max_quotes)
+        result = self.index.search(question, k=10)
+        answer = compose(result, max_quotes=max_quotes)
+        if not answer.answered:
+            if record_gap:
+                self.gaps.record(question, "abstained", user_id=user_id)
+        elif user_id and self.settings.notify_changed_clauses:
+            self._log_answer(user_id, answer, result)
+        return answer
+
+    def _log_answer(self, user_id: str, answer, result) -> None:
+        by_id = {h.clause.clause_id: h.clause for h in result.hits}
+        quoted = []
+        for q in answer.quotes:
+            quoted.append(q.clause_id)
+            quoted += [c.clause_id for c in q.also]
+        rows = [(by_id[c].doc_id, by_id[c].version_no, c) for c in quoted if c in by_id]
+        try:
+            self.store.log_answer(user_id, rows, keep_days=self.settings.notify_window_days)
+        except sqlite3.Error as exc:
+            log.warning("could not log the clauses of an answer: %s", type(exc).__name__)
+
+    def record_feedback(self, question: str, helpful: bool, clause_ids=(), user_id: str | None = None) -> bool:
+        """Record a Helpful / Not helpful vote on an answer.
+
+        A Not helpful vote keeps ``question`` as a gap (reason ``"not_helpful"``) with the quoted
+        ``clause_ids`` (public ids, e.g. ``"wbc:031"``); a Helpful vote keeps nothing. ``user_id`` is
+        kept only when ``settings.gaps_keep_users``. Returns True when something was kept.
+        """
+        if helpful:
+            return False
+        return self.gaps.record(question, "not_helpful", user_id=user_id, clause_ids=tuple(clause_ids or ()))
+
+    def watcher(self, interval: float = 2.0):
+        """A ``index.watch.KnowledgeWatcher`` for this bot's index (call ``.check()`` or ``.start()``)."""
+        from index.watch import KnowledgeWatcher
+
+        return KnowledgeWatcher(self.index, interval=interval)
+
+    def kb_admin(self, is_hr=None):
+        """A ``bot.kb_admin.KnowledgeAdmin`` over this bot; ``is_hr(user_id) -> bool`` (or a directory) authorises chat users."""
+        from bot.kb_admin import KnowledgeAdmin
+
+        return KnowledgeAdmin(self, is_hr=is_hr)
 
 
 def open_policybot(
@@ -46,12 +154,15 @@ def open_policybot(
     embedder: Embedder | None = None,
     seed_bundled: bool = True,
     mode: str = "hybrid",
+    settings: KbSettings | None = None,
 ) -> Policybot:
     """Open (creating if needed) the data dir and its knowledge base.
 
     On first use the five bundled policies are added (``seed_bundled``); later, a bundled policy whose
     text changed in a new release gets a new version, while one HR removed stays removed. The vector
     index is loaded or built lazily on the first search (``index.refresh()`` to build it now).
+
+    ``settings`` defaults to ``KbSettings.from_env()``.
 
     Raises:
         OSError: the data dir cannot be created.
@@ -62,4 +173,4 @@ def open_policybot(
     if seed_bundled:
         store.sync_bundled(bundled_documents())
     index = KnowledgeIndex(store, embedder or SentenceEmbedder(), data / VECTORS_NAME, mode=mode)
-    return Policybot(data, store, index)
+    return Policybot(data, store, index, settings or KbSettings.from_env())
