@@ -129,7 +129,7 @@ class ConversationEngine:
             if is_reporting_request(inbound):
                 return [Outbound(kind="text", text=REPORTING_NOT_CONFIGURED)]
         try:
-            answer = self.bot.ask(inbound.text)
+            answer = self.bot.ask(inbound.text, user_id=inbound.user_id)
         except BadInput as exc:
             return notices + [Outbound(kind="error", text=str(exc))]
         msg = answer_message(answer)

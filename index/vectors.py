@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import faiss
@@ -81,11 +82,12 @@ class VectorIndex:
         """Write the index and its header atomically (temporary files, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
+        suffix = f".{os.getpid()}.{threading.get_ident()}.tmp"  # unique per writer: no collisions
+        tmp = Path(str(path) + suffix)
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, path)
         header = {"model": self.model, "dim": self.dim, "ntotal": len(self)}
-        hdr_tmp = Path(str(path) + ".json.tmp")
+        hdr_tmp = Path(str(path) + ".json" + suffix)
         hdr_tmp.write_text(json.dumps(header))
         os.replace(hdr_tmp, str(path) + ".json")
 
