@@ -104,7 +104,7 @@ def test_whole_flow_through_the_core_api(engine):
     assert [c.action_id for c in note[0].choices] == ["case:ack", "case:ask", "case:close"]
     assert {c.value for c in note[0].choices} == {"C-00001"}
     assert WHAT in note[0].text and "confidential" in note[0].text and "Alice" not in note[0].text
-    case = engine.reporting.cases.case_by_receipt(receipt.replace("R-", "").replace("-", ""))
+    case = engine.reporting.cases.case_by_receipt(receipt.removeprefix("R-").replace("-", ""))
     assert case.content["when"] == "2025-03-11T15:00:00+00:00"
     assert case.content["what"] == WHAT and case.content["where"] == WHERE
     assert case.handler_id == "bob" and case.reporter_id == "alice" and case.content["identity"] == "confidential"
