@@ -1,0 +1,557 @@
+"""``policybot serve``: one aiohttp server for every chat channel (Slack now; Teams and web chat later).
+
+Routes:
+
+* ``GET /healthz``: 200 ``{"status": "ok", ...}`` once the search index is loaded, 503 before (or if
+  loading failed). The port opens at once; the index loads in a background task.
+* whatever each channel module attaches (``POST /slack/events`` for Slack over HTTP).
+
+Channel modules are listed in ``CHANNEL_MODULES``; each exposes ``attach(app, ctx) -> Channel | None``
+(``None`` when that channel is not configured; ``ConfigError`` when it is half-configured). A
+``Channel`` has a ``name`` and ``async deliver(user_id, outbound) -> bool`` (True when it delivered a
+private message to that directory user), and optionally ``async start()`` / ``async stop()``.
+
+Periodic work, attached only when the core offers it: the reporting deadlines (``engine.tick(now)`` or
+``engine.reporting.tick(now)``) every ``tick_interval`` seconds, the reporting outbox (messages for
+someone other than the user being answered: handler notifications, status updates) after every
+inbound and every ``outbox_interval`` seconds, and ``KnowledgeWatcher.check()`` every
+``watch_interval`` seconds. Delivered outbox messages are marked delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable, Mapping, Protocol
+
+from aiohttp import web
+
+log = logging.getLogger("policybot.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3978
+
+OUTBOX_BATCH = 1000  #: most outbox messages read per sweep (oldest first)
+_PLAIN_KINDS = ("answer", "no_answer", "error")  #: replies that never queue outbox messages
+
+#: modules that attach a chat channel to the server (missing modules are skipped)
+CHANNEL_MODULES = ("adapters.slack", "adapters.teams", "adapters.webchat")
+
+CTX_KEY = web.AppKey("policybot_ctx", object)
+
+
+class ConfigError(ValueError):
+    """The server's configuration is incomplete or contradictory; the message says what to set."""
+
+
+class Channel(Protocol):
+    """A chat platform attached to the server."""
+
+    name: str
+
+    async def deliver(self, user_id: str, outbound) -> bool:
+        """Send ``outbound`` privately to directory user ``user_id``; False when not reachable here."""
+        ...
+
+
+@dataclass
+class ServerSettings:
+    """How to run the server.
+
+    Attributes:
+        host, port: the bind address (port 0 picks a free port).
+        env: the environment the channels read their credentials from (``SLACK_*``, ...).
+        slack_socket_mode: connect to Slack over Socket Mode (needs ``SLACK_APP_TOKEN``).
+        directory: an explicit ``bot.directory.Directory`` (else the engine's or the policybot's, if any).
+        engine_workers: threads running the engine; 1 keeps each user's messages in order and the core
+            free of concurrency (retrieval is CPU-bound, so more threads buy little).
+        tick_interval: seconds between ``tick(now)`` calls (reporting deadlines).
+        watch_interval: seconds between knowledge-watcher checks.
+        outbox_interval: seconds between sweeps of the reporting outbox (it is also swept after
+            every inbound, so this only catches messages queued by other processes or left over).
+        outbox_retry: seconds before retrying an outbox message no channel could deliver.
+        drain_timeout: seconds to let in-flight work finish on shutdown.
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    slack_socket_mode: bool = False
+    directory: Any = None
+    engine_workers: int = 1
+    tick_interval: float = 60.0
+    watch_interval: float = 5.0
+    outbox_interval: float = 15.0
+    outbox_retry: float = 300.0
+    drain_timeout: float = 10.0
+
+
+class ServerContext:
+    """What channels share: the engine, the policybot, settings, readiness, delivery and background work.
+
+    Args:
+        policybot: an opened ``bot.app.Policybot``.
+        engine: a ``bot.engine.ConversationEngine`` (anything with ``handle(inbound) -> list[Outbound]``).
+        settings: ``ServerSettings``.
+    """
+
+    def __init__(self, policybot, engine, settings: ServerSettings):
+        self.policybot = policybot
+        self.engine = engine
+        self.settings = settings
+        self.channels: list[Channel] = []
+        self.ready = asyncio.Event()
+        self.index_error: str | None = None
+        self.index_stats: dict | None = None
+        self.watcher = _make_watcher(policybot, settings.watch_interval)
+        self._executor = ThreadPoolExecutor(max_workers=max(1, settings.engine_workers), thread_name_prefix="engine")
+        self._tasks: set[asyncio.Task] = set()
+        self._outbox_busy: set = set()  # outbox ids being delivered now
+        self._outbox_done: OrderedDict = OrderedDict()  # outbox ids delivered by this process (bounded)
+        self._outbox_retry: dict = {}  # outbox id -> monotonic time before which not to try again
+        self._pump_lock = asyncio.Lock()
+
+    # -- engine -------------------------------------------------------------------------------------
+
+    @property
+    def is_ready(self) -> bool:
+        """True once the index has loaded (``/healthz`` answers 200)."""
+        return self.ready.is_set()
+
+    async def run_blocking(self, func: Callable, *args):
+        """Run ``func(*args)`` on the engine thread(s) and return its result (exceptions propagate)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, func, *args)
+
+    async def handle(self, inbound) -> list:
+        """Pass one ``Inbound`` to the engine off the event loop, after the index is ready.
+
+        Returns the engine's ``list[Outbound]``; an unexpected engine failure is logged (type only) and
+        turned into one ``Outbound(kind="error")`` so the user is never left without a reply. Afterwards
+        the outbox is pumped in the background (an action may have queued messages for someone else).
+        """
+        await self.ready.wait()
+        try:
+            out = await self.run_blocking(self.engine.handle, inbound)
+        except Exception as exc:  # the engine promises not to raise; belt and braces
+            log.error("engine failed on a %s inbound: %s", inbound.source, type(exc).__name__)
+            from bot.messages import Outbound
+
+            return [Outbound(kind="error", text="Sorry, something went wrong on my side. Please try again.")]
+        if self.outbox is not None and any(o.kind not in _PLAIN_KINDS for o in out):
+            self.spawn(self.pump_outbox(), "outbox")  # a report step or case action may have queued messages
+        return out
+
+    @property
+    def reporting(self):
+        """The engine's ``bot.reporting.ReportingService``, or None when reporting is off."""
+        return getattr(self.engine, "reporting", None)
+
+    @property
+    def outbox(self):
+        """The reporting outbox (``bot.outbox.Outbox``), or None."""
+        return getattr(self.reporting, "outbox", None)
+
+    @property
+    def directory(self):
+        """The people directory (``bot.directory.Directory``) if one is available, else None."""
+        for owner in (self.settings, self.engine, self.reporting, self.policybot):
+            d = getattr(owner, "directory", None) if owner is not None else None
+            if d is not None:
+                return d
+        return None
+
+    # -- delivery -----------------------------------------------------------------------------------
+
+    async def deliver(self, outbound) -> bool:
+        """Deliver a private ``outbound`` (``to_user`` set) through the first channel that reaches that user.
+
+        An outbox message (``meta["outbox_id"]``) is sent at most once by this process and marked
+        delivered in the outbox afterwards. Returns False (and logs, without content) when no channel
+        reached the user; an outbox message then stays queued for a pull channel or a later retry.
+        """
+        user = outbound.to_user
+        if not user:
+            return False
+        oid = outbound.meta.get("outbox_id")
+        if oid is not None:
+            if oid in self._outbox_busy or oid in self._outbox_done:
+                return True
+            self._outbox_busy.add(oid)
+        try:
+            for channel in self.channels:
+                try:
+                    delivered = await channel.deliver(user, outbound)
+                except Exception as exc:
+                    log.warning("channel %s failed to deliver a %s: %s", channel.name, outbound.kind,
+                                type(exc).__name__)
+                    continue
+                if delivered:
+                    if oid is not None:
+                        await self._mark_delivered(oid)
+                    return True
+            if oid is not None:
+                self._outbox_retry[oid] = time.monotonic() + self.settings.outbox_retry
+            log.warning("could not deliver a %s message (case %s): no channel reaches that user",
+                        outbound.kind, outbound.meta.get("case_id", "-"))
+            return False
+        finally:
+            if oid is not None:
+                self._outbox_busy.discard(oid)
+
+    async def _mark_delivered(self, oid) -> None:
+        self._outbox_done[oid] = True
+        self._outbox_retry.pop(oid, None)
+        while len(self._outbox_done) > 10_000:
+            self._outbox_done.popitem(last=False)
+        try:
+            await self.run_blocking(self.outbox.mark_delivered, oid, datetime.now(timezone.utc))
+        except Exception as exc:
+            log.error("could not mark outbox message %s delivered: %s", oid, type(exc).__name__)
+
+    async def pump_outbox(self) -> int:
+        """Send every undelivered outbox message some channel can reach; returns how many were sent.
+
+        Messages no channel reaches are retried after ``settings.outbox_retry`` seconds (meanwhile a pull
+        channel such as the web chat may take them).
+        """
+        outbox = self.outbox
+        if outbox is None or not self.channels:
+            return 0
+        async with self._pump_lock:
+            msgs = await self.run_blocking(outbox.undelivered, OUTBOX_BATCH)
+            if len(msgs) < OUTBOX_BATCH:  # the whole queue: forget retry times of messages taken elsewhere
+                queued = {m.meta.get("outbox_id") for m in msgs}
+                for oid in [o for o in self._outbox_retry if o not in queued]:
+                    del self._outbox_retry[oid]
+            now = time.monotonic()
+            sent = 0
+            for msg in msgs:
+                oid = msg.meta.get("outbox_id")
+                if oid in self._outbox_done or oid in self._outbox_busy or self._outbox_retry.get(oid, 0) > now:
+                    continue
+                if await self.deliver(msg):
+                    sent += 1
+            return sent
+
+    # -- feedback -----------------------------------------------------------------------------------
+
+    async def record_feedback(self, *, helpful: bool, question: str, clause_ids: list[str],
+                              user_id: str | None = None) -> bool:
+        """Record a Helpful / Not helpful vote through ``Policybot.record_feedback`` (a Not helpful vote
+        becomes a knowledge gap HR can list). Returns True when something was kept."""
+        hook = getattr(self.policybot, "record_feedback", None)
+        if not callable(hook):
+            log.info("feedback not recorded: this policybot keeps no feedback")
+            return False
+        return bool(await self.run_blocking(lambda: hook(question, helpful, clause_ids, user_id)))
+
+    # -- background work ----------------------------------------------------------------------------
+
+    def spawn(self, coro: Awaitable, what: str = "work") -> asyncio.Task:
+        """Run ``coro`` in the background, tracked so shutdown can let it finish; errors are logged by type."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+
+        def done(t: asyncio.Task):
+            self._tasks.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                exc = t.exception()
+                log.error("background %s failed: %s", what, type(exc).__name__,
+                          exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+
+        task.add_done_callback(done)
+        return task
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds (default ``settings.drain_timeout``) for background work to finish."""
+        deadline = time.monotonic() + (self.settings.drain_timeout if timeout is None else timeout)
+        while True:  # work may spawn more work (a reply, then an outbox pump)
+            pending = [t for t in self._tasks if not t.done()]
+            left = deadline - time.monotonic()
+            if not pending or left <= 0:
+                return
+            await asyncio.wait(pending, timeout=left)
+
+    async def load_index(self) -> None:
+        """Load (or build) the search index on the engine thread, then mark the server ready.
+
+        Goes through the knowledge watcher when there is one, so its later checks start from here.
+        """
+        started = time.perf_counter()
+        load = self.watcher.check if self.watcher is not None else self.policybot.index.refresh
+        try:
+            stats = await self.run_blocking(load)
+            self.index_stats = stats or await self.run_blocking(self.policybot.index.refresh)
+        except Exception as exc:
+            self.index_error = f"{type(exc).__name__}: {exc}"
+            log.error("index failed to load: %s", self.index_error)
+            return
+        log.info("index ready in %.1f s", time.perf_counter() - started)
+        self.ready.set()
+
+    def close(self) -> None:
+        """Stop the engine threads (waits for the running call)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _make_watcher(policybot, interval: float):
+    """The policybot's ``index.watch.KnowledgeWatcher`` when the core has one, else None."""
+    make = getattr(policybot, "watcher", None)
+    if make is not None and callable(getattr(make, "check", None)):
+        return make  # already a watcher
+    if callable(make):
+        try:
+            return make(interval=interval)
+        except Exception as exc:
+            log.warning("knowledge watcher not available: %s", type(exc).__name__)
+    return None
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("%s failed: %s", name, type(exc).__name__)
+
+
+def _periodic_jobs(ctx: ServerContext) -> list[tuple[float, Callable[[], Awaitable[None]], str]]:
+    """Background jobs for what the core offers: deadlines (``tick``), the outbox, the knowledge watcher."""
+    jobs = []
+    tick = getattr(ctx.engine, "tick", None)
+    if not callable(tick):
+        tick = getattr(ctx.reporting, "tick", None)
+    if callable(tick):
+        async def run_tick():
+            await ctx.ready.wait()
+            outs = await ctx.run_blocking(tick, datetime.now(timezone.utc)) or []
+            for ob in outs:
+                if ob.to_user:
+                    await ctx.deliver(ob)
+
+        jobs.append((ctx.settings.tick_interval, run_tick, "deadline tick"))
+    if ctx.outbox is not None:
+        async def run_pump():
+            await ctx.ready.wait()
+            await ctx.pump_outbox()
+
+        jobs.append((ctx.settings.outbox_interval, run_pump, "outbox"))
+    watcher = ctx.watcher
+    if watcher is not None:
+        async def run_watch():
+            await ctx.ready.wait()
+            await ctx.run_blocking(watcher.check)
+
+        jobs.append((ctx.settings.watch_interval, run_watch, "knowledge watch"))
+    return jobs
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 with index and channel facts once the index is loaded; 503 while loading or after a failure."""
+    ctx: ServerContext = request.app[CTX_KEY]
+    channels = [c.name for c in ctx.channels]
+    if ctx.is_ready:
+        body = {"status": "ok", "clauses": (ctx.index_stats or {}).get("total"), "channels": channels}
+        return web.json_response(body)
+    status = "error" if ctx.index_error else "loading"
+    return web.json_response({"status": status, "channels": channels}, status=503)
+
+
+def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str, ...] = CHANNEL_MODULES) -> None:
+    """Import each channel module and call its ``attach(app, ctx)``; configured channels join ``ctx.channels``.
+
+    Raises:
+        ConfigError: a channel is half-configured (from that module's ``attach``).
+    """
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        channel = module.attach(app, ctx)
+        if channel is not None:
+            ctx.channels.append(channel)
+
+
+def build_app(policybot, engine, settings: ServerSettings | None = None,
+              modules: tuple[str, ...] = CHANNEL_MODULES) -> web.Application:
+    """The aiohttp application: ``/healthz``, every configured channel, and the background work.
+
+    Args:
+        policybot: an opened ``bot.app.Policybot`` (its index is loaded in the background on startup).
+        engine: the conversation engine.
+        settings: ``ServerSettings`` (defaults read the process environment).
+        modules: channel modules to try (default ``CHANNEL_MODULES``).
+
+    Returns:
+        A ``web.Application``; ``app[CTX_KEY]`` is its ``ServerContext``.
+
+    Raises:
+        ConfigError: a channel's credentials are half-set.
+    """
+    settings = settings or ServerSettings()
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    ctx = ServerContext(policybot, engine, settings)
+    app[CTX_KEY] = ctx
+    app.router.add_get("/healthz", healthz)
+    attach_channels(app, ctx, modules)
+
+    async def lifecycle(app: web.Application):
+        loader = asyncio.create_task(ctx.load_index())
+        periodic = [asyncio.create_task(_every(s, job, name)) for s, job, name in _periodic_jobs(ctx)]
+        for channel in ctx.channels:
+            start = getattr(channel, "start", None)
+            if start is not None:
+                await start()
+        yield
+        for t in periodic:
+            t.cancel()
+        await ctx.drain()
+        for channel in ctx.channels:
+            stop = getattr(channel, "stop", None)
+            if stop is not None:
+                try:
+                    await stop()
+                except Exception as exc:
+                    log.warning("channel %s did not stop cleanly: %s", channel.name, type(exc).__name__)
+        if not loader.done():
+            loader.cancel()
+        await asyncio.gather(loader, *periodic, return_exceptions=True)
+        await asyncio.to_thread(ctx.close)
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def make_engine(policybot, dev: bool | None = None):
+    """The conversation engine for ``policybot`` (``bot.engine.ConversationEngine``); reporting is on when
+    a report key and directory are configured, or in dev mode (``dev`` or ``POLICYBOT_DEV=1``)."""
+    from bot.engine import ConversationEngine
+
+    return ConversationEngine(policybot, dev=dev)
+
+
+async def serve(app: web.Application, host: str, port: int, ready: Callable[[str], None] | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Run ``app`` on ``host:port`` until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully.
+
+    ``ready(url)`` is called once the port is open (the URL carries the real port when ``port`` is 0).
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread / not supported
+            pass
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound = runner.addresses[0][1] if runner.addresses else port
+        shown = f"[{host}]" if ":" in host else host
+        if ready:
+            ready(f"http://{shown}:{bound}")
+        await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await runner.cleanup()
+
+
+def settings_from_args(args, env: Mapping[str, str] | None = None) -> ServerSettings:
+    """``ServerSettings`` from the parsed ``serve`` arguments and ``env`` (default: the process environment)."""
+    return ServerSettings(host=args.host, port=args.port, env=dict(os.environ if env is None else env),
+                          slack_socket_mode=args.slack_socket_mode)
+
+
+def check_settings(settings: ServerSettings) -> None:
+    """Validate every channel's configuration without building anything.
+
+    Raises:
+        ConfigError: a channel is half-configured.
+    """
+    for name in CHANNEL_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        check = getattr(module, "check_config", None)
+        if check is not None:
+            check(settings)
+
+
+def cmd_serve(args) -> int:
+    """The ``policybot serve`` command; exit 0 after a clean shutdown, 2 on a configuration error."""
+    from adapters.cli import open_from_args
+
+    settings = settings_from_args(args)
+    try:
+        check_settings(settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.port < 0 or args.port > 65535:
+        print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
+        return 2
+    logging.getLogger("policybot").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    policybot = open_from_args(args)
+    engine = make_engine(policybot, dev=getattr(args, "dev", False) or None)
+    if getattr(engine, "reporting", None) is None and getattr(engine, "reporting_error", None):
+        print(f"note: confidential reporting is off: {engine.reporting_error}", file=sys.stderr, flush=True)
+    try:
+        app = build_app(policybot, engine, settings)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    ctx: ServerContext = app[CTX_KEY]
+
+    def ready(url: str) -> None:
+        names = ", ".join(c.name for c in ctx.channels) or "none configured"
+        print(f"policybot serving on {url} (channels: {names}; health: {url}/healthz)", flush=True)
+        if not ctx.channels:
+            print("note: no chat channel configured; set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable Slack",
+                  file=sys.stderr, flush=True)
+
+    try:
+        asyncio.run(serve(app, settings.host, settings.port, ready=ready))
+    except OSError as exc:
+        print(f"error: cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    finally:
+        reporting = getattr(engine, "reporting", None)
+        if reporting is not None and hasattr(reporting, "close"):
+            reporting.close()
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``serve`` sub-command to the ``policybot`` parser."""
+    p = subparsers.add_parser("serve", help="run the chat server (Slack; later Teams and web chat)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT}; 0 = any free)")
+    p.add_argument("--slack-socket-mode", action="store_true",
+                   help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN) instead of a public URL")
+    p.add_argument("--dev", action="store_true",
+                   help="dev mode for reporting: generate a report key in the data dir and use the sample directory")
+    p.set_defaults(func=cmd_serve)

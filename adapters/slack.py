@@ -1,0 +1,956 @@
+"""Slack channel: Bolt (async) over ``POST /slack/events`` or Socket Mode, translating to and from the core.
+
+Inbound: DMs to the bot (``message.im``), mentions (``app_mention``, replied to in the thread),
+``/policy QUESTION`` (ephemeral reply), ``/policy report`` and the global shortcut (start the report
+flow in the DM), button presses (``block_actions``) and modal submissions. Each becomes a
+``bot.messages.Inbound`` whose ``user_id`` is the person's directory id when the Slack user is in the
+directory, else ``"slack:<U…>"``.
+
+Outbound: each ``Outbound`` is rendered as Block Kit (``render_messages``): the text as a section, each
+quote as a ``>`` section with its lead-in and citation as context lines, choices as buttons, and
+Helpful / Not helpful buttons under answers. Messages over Block Kit's limits (50 blocks, 3,000
+characters a text) are split. ``Outbound.to_user`` goes to that person's DM (``conversations.open``
+then ``chat.postMessage``). Anything interactive (a prompt, a notification) that a channel message,
+mention or slash command produced goes to the DM instead, so the report flow never runs in a channel.
+
+Work happens after the ack: Bolt acks events at once (``process_before_response=False``), the other
+listeners call ``ack()`` first; the engine runs on the server's engine thread. Retries of an event
+(``X-Slack-Retry-Num``) are dropped by ``event_id``. Logs carry event ids and action ids, never text.
+
+Configuration (environment): ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` (HTTP), ``SLACK_APP_TOKEN``
+(Socket Mode), ``SLACK_API_URL`` (Web API base URL, default ``https://slack.com/api/``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Mapping
+
+from aiohttp import web
+
+from adapters.server import ConfigError, ServerContext
+from bot.messages import Action, Inbound, Outbound
+
+log = logging.getLogger("policybot.slack")
+
+DEFAULT_API_URL = "https://slack.com/api/"
+EVENTS_PATH = "/slack/events"
+MAX_REQUEST_AGE = 300  #: seconds; older (or future) request timestamps get 401, as Slack recommends
+
+# Block Kit limits
+MAX_BLOCKS = 50  #: blocks in one message
+MAX_MODAL_BLOCKS = 100  #: blocks in one modal view
+MAX_TEXT = 3000  #: characters in a section / context text
+MAX_BUTTON_TEXT = 75
+MAX_VALUE = 2000  #: characters in a button value
+MAX_ACTION_ID = 255
+MAX_BUTTONS = 25  #: elements in one actions block
+MAX_CONTEXT_ELEMENTS = 10
+MAX_FALLBACK = 3000  #: characters of the notification ``text`` we send alongside the blocks
+
+# Adapter-owned action ids (never passed to the engine)
+FEEDBACK_HELPFUL = "pb_feedback_helpful"
+FEEDBACK_NOT_HELPFUL = "pb_feedback_not_helpful"
+OPEN_INPUT = "pb_open_input"
+FEEDBACK_BLOCK = "pb_feedback"
+CHOICE_SECTION = "pb_choice_"  #: block id prefix of choices shown as sections (labels too long for a button)
+INPUT_BLOCK = "pb_input"
+INPUT_ACTION = "pb_text"
+MODAL_CALLBACK = "pb_modal"
+INPUT_CALLBACK = "pb_input_modal"
+DONE_CALLBACK = "pb_done"
+
+#: the core's action that starts (or resumes) the report flow (``/policy report``, the global shortcut)
+REPORT_ACTION_ID = "report:start"
+
+_SUFFIX = re.compile(r"\|pb\d+$")
+
+HELP_TEXT = (
+    "Ask me about the social media policies: `/policy can I accept a colleague's friend request?`\n"
+    "Report a concern in confidence: `/policy report` (we'll continue in a private message).\n"
+    "You can also message me directly, or mention me in a channel."
+)
+DM_POINTER = "I've sent you a direct message so we can continue in private."
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    """Slack credentials and mode.
+
+    Attributes:
+        bot_token: ``xoxb-…`` bot token.
+        signing_secret: verifies HTTP requests; None in Socket Mode without HTTP.
+        app_token: ``xapp-…`` app-level token (Socket Mode).
+        api_url: Web API base URL, ending in ``/``.
+        socket_mode: connect over Socket Mode instead of (or besides) serving ``/slack/events``.
+    """
+
+    bot_token: str
+    signing_secret: str | None
+    app_token: str | None
+    api_url: str = DEFAULT_API_URL
+    socket_mode: bool = False
+
+
+def slack_settings(env: Mapping[str, str], socket_mode: bool = False) -> SlackSettings | None:
+    """Read Slack's configuration from ``env``; None when Slack is not configured at all.
+
+    HTTP mode needs ``SLACK_BOT_TOKEN`` and ``SLACK_SIGNING_SECRET``; Socket Mode (``socket_mode``)
+    needs ``SLACK_BOT_TOKEN`` and ``SLACK_APP_TOKEN``. ``SLACK_API_URL`` alone does not enable Slack.
+
+    Raises:
+        ConfigError: a half-set configuration (the message names what is missing) or a malformed value.
+    """
+    def get(name: str) -> str | None:
+        v = (env.get(name) or "").strip()
+        return v or None
+
+    bot, secret, app_token = get("SLACK_BOT_TOKEN"), get("SLACK_SIGNING_SECRET"), get("SLACK_APP_TOKEN")
+    api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+    if not (bot or secret or app_token):
+        if socket_mode:
+            raise ConfigError("--slack-socket-mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN; neither is set")
+        return None
+    if socket_mode:
+        missing = [n for n, v in (("SLACK_BOT_TOKEN", bot), ("SLACK_APP_TOKEN", app_token)) if not v]
+        if missing:
+            raise ConfigError(f"Slack Socket Mode is half-configured: set {' and '.join(missing)}")
+    else:
+        missing = [n for n, v in (("SLACK_BOT_TOKEN", bot), ("SLACK_SIGNING_SECRET", secret)) if not v]
+        if missing:
+            hint = " (or pass --slack-socket-mode to use SLACK_APP_TOKEN without a public URL)" if app_token else ""
+            raise ConfigError(f"Slack is half-configured: set {' and '.join(missing)}{hint}")
+    if not bot.startswith("xox"):
+        raise ConfigError("SLACK_BOT_TOKEN should be the bot token starting with 'xoxb-'")
+    if socket_mode and not app_token.startswith("xapp-"):
+        raise ConfigError("SLACK_APP_TOKEN should be the app-level token starting with 'xapp-'")
+    if not re.match(r"^https?://", api_url):
+        raise ConfigError(f"SLACK_API_URL must be an http(s) URL, not {api_url!r}")
+    if not api_url.endswith("/"):
+        api_url += "/"
+    return SlackSettings(bot, secret, app_token, api_url, socket_mode)
+
+
+def check_config(server_settings) -> None:
+    """Validate Slack's configuration for ``policybot serve``; raises ``ConfigError`` when half-set."""
+    slack_settings(server_settings.env, server_settings.slack_socket_mode)
+
+
+# -- text ---------------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` for Slack mrkdwn (the only characters Slack requires escaped)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def slack_to_plain(text: str, bot_user_id: str | None = None) -> str:
+    """Plain text from a Slack message: the bot's own mention removed, links and mentions shown as text,
+    ``&amp;``/``&lt;``/``&gt;`` unescaped."""
+
+    def link(m: re.Match) -> str:
+        target, label = m.group(1), m.group(2)
+        if target.startswith("@"):
+            return "" if bot_user_id and target[1:] == bot_user_id else "@" + (label or target[1:])
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            return "@" + (label or target[1:].split("^")[0])
+        return label or target
+
+    text = _LINK.sub(link, text or "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _split(text: str, limit: int, fmt=lambda s: s) -> list[str]:
+    """Split raw ``text`` at whitespace into pieces whose ``fmt(piece)`` is at most ``limit`` characters."""
+    out: list[str] = []
+    current = ""
+    for token in re.findall(r"\S+\s*|\s+", text):
+        while len(fmt(token)) > limit:  # one enormous word: hard cut (escaping can grow text 5x)
+            if current:
+                out.append(current)
+                current = ""
+            cut = max(1, limit // 6)
+            out.append(token[:cut])
+            token = token[cut:]
+        if len(fmt(current + token)) > limit:
+            out.append(current)
+            current = token
+        else:
+            current += token
+    if current.strip() or not out:
+        out.append(current)
+    return [fmt(p.strip()) for p in out if p.strip()] or [fmt("")]
+
+
+def _quote_fmt(piece: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in escape(piece).split("\n"))
+
+
+def _mrkdwn(text: str) -> dict:
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _plain(text: str, limit: int = MAX_TEXT) -> dict:
+    return {"type": "plain_text", "text": _truncate(text, limit), "emoji": True}
+
+
+def _sections(text: str) -> list[dict]:
+    return [{"type": "section", "text": _mrkdwn(piece)} for piece in _split(text, MAX_TEXT, escape)]
+
+
+# -- action ids ---------------------------------------------------------------------------------
+
+
+def encode_action_id(action_id: str, n: int) -> str:
+    """A Block Kit ``action_id`` for the ``n``-th button carrying ``action_id`` (unique within a message)."""
+    return _truncate(action_id, MAX_ACTION_ID - 8) + f"|pb{n}"
+
+
+def decode_action_id(slack_action_id: str) -> str:
+    """The core's action id back from ``encode_action_id``'s output (other ids pass through)."""
+    return _SUFFIX.sub("", slack_action_id or "")
+
+
+def _button(label: str, action_id: str, value: str = "", style: str | None = None) -> dict:
+    b = {"type": "button", "text": _plain(label, MAX_BUTTON_TEXT), "action_id": action_id}
+    if value:
+        b["value"] = value[:MAX_VALUE]
+    if style in ("primary", "danger"):
+        b["style"] = style
+    return b
+
+
+def _choice_blocks(choices, prefix: str = "pb_choices") -> list[dict]:
+    """Buttons for ``choices``: ``actions`` blocks of up to 25 buttons; when a label is too long for a
+    button (75 characters), each choice becomes a section with its full label and a "Choose" button."""
+    if any(len(c.label) > MAX_BUTTON_TEXT for c in choices):
+        return [{"type": "section", "block_id": f"{CHOICE_SECTION}{i}", "text": _mrkdwn(_truncate(escape(c.label), MAX_TEXT)),
+                 "accessory": _button("Choose", encode_action_id(c.action_id, i), c.value, c.style)}
+                for i, c in enumerate(choices)]
+    blocks = []
+    buttons = [_button(c.label, encode_action_id(c.action_id, i), c.value, c.style) for i, c in enumerate(choices)]
+    for start in range(0, len(buttons), MAX_BUTTONS):
+        blocks.append({"type": "actions", "block_id": f"{prefix}_{start // MAX_BUTTONS}",
+                       "elements": buttons[start : start + MAX_BUTTONS]})
+    return blocks
+
+
+def feedback_value(msg: Outbound) -> str:
+    """The button value for a vote on ``msg``: JSON ``{"q": question, "c": [clause ids]}`` within 2,000 chars."""
+    question = str(msg.meta.get("question") or "")
+    clauses = [q.clause_id for q in msg.quotes]
+    for size in (1500, 1000, 500, 200, 0):
+        value = json.dumps({"q": question[:size], "c": clauses}, ensure_ascii=False)
+        if len(value) <= MAX_VALUE:
+            return value
+    return json.dumps({"q": "", "c": []})
+
+
+def _feedback_block(msg: Outbound) -> dict:
+    value = feedback_value(msg)
+    return {"type": "actions", "block_id": FEEDBACK_BLOCK, "elements": [
+        _button("Helpful", FEEDBACK_HELPFUL, value),
+        _button("Not helpful", FEEDBACK_NOT_HELPFUL, value),
+    ]}
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def _quote_group(quote) -> list[dict]:
+    blocks: list[dict] = []
+    if quote.lead_in:
+        pieces = _split(quote.lead_in, MAX_TEXT, escape)[:MAX_CONTEXT_ELEMENTS]
+        blocks.append({"type": "context", "elements": [_mrkdwn(p) for p in pieces]})
+    for piece in _split(quote.text, MAX_TEXT, _quote_fmt):
+        blocks.append({"type": "section", "text": _mrkdwn(piece)})
+    cites = [_mrkdwn(_truncate("Source: " + escape(quote.citation.label()), MAX_TEXT))]
+    for other in quote.also[: MAX_CONTEXT_ELEMENTS - 1]:
+        cites.append(_mrkdwn(_truncate("Also in: " + escape(other.label()), MAX_TEXT)))
+    blocks.append({"type": "context", "elements": cites})
+    return blocks
+
+
+def content_groups(msg: Outbound) -> list[list[dict]]:
+    """The message's content blocks (text, then each quote) as groups that must stay in one message."""
+    groups: list[list[dict]] = []
+    if msg.text:
+        groups += [[b] for b in _sections(msg.text)]
+    groups += [_quote_group(q) for q in msg.quotes]
+    return groups
+
+
+def wants_feedback(msg: Outbound) -> bool:
+    """True for answers and abstentions that carry the question (Helpful / Not helpful buttons)."""
+    return msg.kind in ("answer", "no_answer") and bool(msg.meta.get("question"))
+
+
+def wants_modal(msg: Outbound) -> bool:
+    """True for a prompt the core marks as better served by a modal (``meta["modal"]``,
+    ``meta["surface"] == "modal"`` or ``meta["step"] == "review"``)."""
+    return msg.kind == "prompt" and bool(
+        msg.meta.get("modal") or msg.meta.get("surface") == "modal" or msg.meta.get("step") == "review")
+
+
+def is_interactive(msg: Outbound) -> bool:
+    """Prompts and notifications (and anything asking for input) belong in a private conversation."""
+    return msg.kind in ("prompt", "notification") or msg.input_hint is not None
+
+
+def _pack(groups: list[list[dict]], tail: list[dict], limit: int = MAX_BLOCKS) -> list[list[dict]]:
+    messages: list[list[dict]] = [[]]
+    for group in groups:
+        while len(group) > limit:  # a single gigantic quote: spread over messages
+            if messages[-1]:
+                messages.append([])
+            messages[-1] = group[:limit]
+            group = group[limit:]
+            messages.append([])
+        if len(messages[-1]) + len(group) > limit:
+            messages.append([])
+        messages[-1].extend(group)
+    for start in range(0, len(tail), limit):
+        chunk = tail[start : start + limit]
+        if len(messages[-1]) + len(chunk) > limit:
+            messages.append([])
+        messages[-1].extend(chunk)
+    return [m for m in messages if m] or [[]]
+
+
+def render_messages(msg: Outbound) -> list[dict]:
+    """Block Kit for one outbound message: a list of ``{"text": fallback, "blocks": [...]}`` payloads,
+    several when the content exceeds 50 blocks; buttons (choices, feedback) go in the last one.
+
+    Every text object holds at most 3,000 characters; each quote is a ``>`` section with its lead-in
+    (context, before) and citation (context, after).
+    """
+    tail = _choice_blocks(msg.choices)
+    if msg.input_hint == "long_text":
+        tail.append({"type": "actions", "block_id": "pb_input_open",
+                     "elements": [_button("Write in a form", OPEN_INPUT, json.dumps({"p": msg.text[:1500]}))]})
+    if wants_feedback(msg):
+        tail.append(_feedback_block(msg))
+    packed = _pack(content_groups(msg), tail)
+    fallback = _truncate(msg.text or "Policybot", MAX_FALLBACK)
+    out = []
+    for i, blocks in enumerate(packed):
+        out.append({"text": fallback if i == 0 else _truncate(f"{fallback} (continued)", MAX_FALLBACK), "blocks": blocks})
+    return out
+
+
+def render_modal(msg: Outbound, private_metadata: dict, callback_id: str = MODAL_CALLBACK) -> dict:
+    """A modal view for a prompt: its text and quotes, an input when ``input_hint`` is set, its choices
+    as buttons. ``private_metadata`` (JSON-able, small) comes back on submit / close."""
+    title = str(msg.meta.get("title") or "Policybot")
+    tail = _choice_blocks(msg.choices)
+    if msg.input_hint:
+        tail.insert(0, {"type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000), "element": {
+            "type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": msg.input_hint == "long_text",
+            "max_length": 3000}})
+    blocks = [b for g in content_groups(msg) for b in g]
+    room = MAX_MODAL_BLOCKS - len(tail)
+    if len(blocks) > room:
+        note = _mrkdwn("… (shortened to fit)")
+        blocks = blocks[: room - 1] + [{"type": "context", "elements": [note]}]
+    view = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": _plain(title, 24),
+        "close": _plain("Close", 24),
+        "blocks": blocks + tail,
+        "private_metadata": json.dumps(private_metadata)[:3000],
+        "notify_on_close": True,
+    }
+    if msg.input_hint:
+        view["submit"] = _plain("Send", 24)
+    return view
+
+
+def input_modal(prompt: str, dm_channel: str) -> dict:
+    """The "Write in a form" modal: the prompt and one multi-line input; submitted text becomes a DM message."""
+    return {
+        "type": "modal",
+        "callback_id": INPUT_CALLBACK,
+        "title": _plain("Policybot", 24),
+        "submit": _plain("Send", 24),
+        "close": _plain("Cancel", 24),
+        "private_metadata": json.dumps({"dm": dm_channel}),
+        "blocks": _sections(prompt or "Your answer")[:5] + [{
+            "type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000),
+            "element": {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True, "max_length": 3000}}],
+    }
+
+
+def done_view(text: str = "Thank you. I'll carry on in our direct messages.") -> dict:
+    """A closing modal view (no buttons) used after an action inside a modal."""
+    return {"type": "modal", "callback_id": DONE_CALLBACK, "title": _plain("Policybot", 24),
+            "close": _plain("Close", 24), "blocks": _sections(text)}
+
+
+def mark_chosen(blocks: list[dict], block_id: str, label: str | None = None) -> list[dict]:
+    """``blocks`` with the pressed choice's block replaced by a "✓ label" context line (no more presses).
+
+    For buttons in an ``actions`` block, that block is replaced; for choices shown as sections, all of
+    them are replaced by one line with the chosen section's text (``label`` is then ignored).
+    """
+    if block_id.startswith(CHOICE_SECTION):
+        chosen = next((b.get("text", {}).get("text", "") for b in blocks if b.get("block_id") == block_id), "")
+        out, placed = [], False
+        for b in blocks:
+            if str(b.get("block_id", "")).startswith(CHOICE_SECTION):
+                if not placed:
+                    out.append({"type": "context", "block_id": block_id, "elements": [_mrkdwn("✓ " + chosen)]})
+                    placed = True
+                continue
+            out.append(b)
+        return out
+    out = []
+    for b in blocks:
+        if b.get("type") == "actions" and b.get("block_id") == block_id:
+            out.append({"type": "context", "block_id": block_id, "elements": [_mrkdwn("✓ " + escape(label or "Done"))]})
+        else:
+            out.append(b)
+    return out
+
+
+# -- the channel --------------------------------------------------------------------------------
+
+
+class EventDeduper:
+    """Remembers event ids for ``ttl`` seconds (at most ``max_size``) so Slack's retries are dropped."""
+
+    def __init__(self, ttl: float = 3600.0, max_size: int = 10_000):
+        self.ttl = ttl
+        self.max_size = max_size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, event_id: str, now: float | None = None) -> bool:
+        """True the first time ``event_id`` is seen (and records it); False for a repeat within ``ttl``."""
+        now = time.monotonic() if now is None else now
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if now - at > self.ttl or len(self._seen) > self.max_size:
+                self._seen.popitem(last=False)
+            else:
+                break
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = now
+        return True
+
+
+@dataclass
+class Target:
+    """Where replies to one inbound go: a channel (and thread), or a ``response_url`` (ephemeral)."""
+
+    channel: str | None = None
+    thread_ts: str | None = None
+    response_url: str | None = None
+    is_dm: bool = False  # the bot's own DM with the user
+
+
+class SlackChannel:
+    """The Slack channel of the server: a Bolt ``AsyncApp`` wired to the conversation engine.
+
+    Args:
+        ctx: the server context (engine, directory, delivery, background work).
+        settings: ``SlackSettings``.
+    """
+
+    name = "slack"
+
+    def __init__(self, ctx: ServerContext, settings: SlackSettings):
+        from slack_bolt.async_app import AsyncApp
+        from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        self.ctx = ctx
+        self.settings = settings
+        self.dedupe = EventDeduper()
+        self.bot_user_id: str | None = None
+        self._dm_cache: OrderedDict[str, str] = OrderedDict()
+        self._socket = None
+        self._socket_task: asyncio.Task | None = None
+        # Bolt's and slack_sdk's INFO/DEBUG lines carry payloads (report text): keep them quiet.
+        bolt_logger = _quiet_logger("policybot.slack.bolt", logging.WARNING)
+        if not any(isinstance(f, _DropClientTokenWarning) for f in bolt_logger.filters):
+            bolt_logger.addFilter(_DropClientTokenWarning())  # Bolt reads SLACK_BOT_TOKEN itself; we pass a client
+        self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, timeout=15,
+                                     logger=_quiet_logger("policybot.slack.http", logging.INFO))
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.bolt = AsyncApp(
+            name="policybot",
+            client=self.client,
+            signing_secret=settings.signing_secret or "",
+            process_before_response=False,
+            logger=bolt_logger,
+        )
+        self._register()
+
+    # -- Bolt wiring --------------------------------------------------------------------------------
+
+    def _register(self) -> None:
+        app = self.bolt
+        app.use(self._dedupe_middleware)
+        app.event("message")(self._on_message)
+        app.event("app_mention")(self._on_mention)
+        app.event(re.compile(".*"))(self._on_other_event)
+        app.command(re.compile(".*"))(self._on_command)
+        app.action(re.compile(".*"))(self._on_action)
+        app.shortcut(re.compile(".*"))(self._on_shortcut)
+        app.view_submission(re.compile(".*"))(self._on_view_submission)
+        app.view_closed(re.compile(".*"))(self._on_view_closed)
+        app.error(self._on_error)
+
+    async def _dedupe_middleware(self, body: dict, request, next):
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not self.dedupe.first_time(event_id):
+            retry = (request.headers.get("x-slack-retry-num") or ["-"])[0]
+            log.info("duplicate event %s (retry %s) ignored", event_id, retry)
+            from slack_bolt.response import BoltResponse
+
+            return BoltResponse(status=200, body="")
+        return await next()
+
+    async def _on_error(self, error: Exception, body: dict) -> None:
+        ident = (body or {}).get("event_id") or (body or {}).get("type") or "-"
+        log.error("Slack listener failed (%s): %s", ident, type(error).__name__)
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """``POST /slack/events``: Bolt verifies the signature and dispatches; 401 for a missing, malformed
+        or stale (``MAX_REQUEST_AGE`` seconds or more) timestamp, before any parsing."""
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+
+        ts = request.headers.get("X-Slack-Request-Timestamp", "")
+        if not ts.isdigit() or abs(time.time() - int(ts)) >= MAX_REQUEST_AGE:
+            return web.json_response({"error": "invalid request"}, status=401)
+        bolt_req = await to_bolt_request(request)
+        bolt_resp = await self.bolt.async_dispatch(bolt_req)
+        return await to_aiohttp_response(bolt_resp)
+
+    async def start(self) -> None:
+        """Check the token (``auth.test``; a failure is logged, not fatal) and connect Socket Mode if asked."""
+        try:
+            auth = await self.client.auth_test()
+            self.bot_user_id = auth.get("user_id")
+            self._prime_bolt_auth(auth)
+            log.info("Slack: connected as %s in team %s", auth.get("user_id"), auth.get("team_id"))
+        except Exception as exc:
+            log.warning("Slack auth.test failed at startup (%s); will retry on the first request", _err(exc))
+        if self.settings.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token,
+                                                  logger=_quiet_logger("policybot.slack.bolt", logging.WARNING))
+            self._socket_task = asyncio.create_task(self._connect_socket())
+
+    async def _connect_socket(self) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await self._socket.connect_async()
+                log.info("Slack Socket Mode connected")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error("Slack Socket Mode connection failed (%s); retrying in %.0f s", _err(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
+
+    async def stop(self) -> None:
+        """Disconnect Socket Mode (if connected)."""
+        if self._socket_task is not None:
+            self._socket_task.cancel()
+            await asyncio.gather(self._socket_task, return_exceptions=True)
+        if self._socket is not None:
+            await self._socket.close_async()
+
+    def _prime_bolt_auth(self, auth) -> None:
+        # Saves Bolt's single-team authorization its own auth.test on the first request (first-ack latency).
+        from slack_bolt.middleware.authorization.async_single_team_authorization import AsyncSingleTeamAuthorization
+
+        for mw in getattr(self.bolt, "_async_middleware_list", []):
+            if isinstance(mw, AsyncSingleTeamAuthorization) and mw.auth_test_result is None:
+                mw.auth_test_result = auth
+
+    # -- identities ---------------------------------------------------------------------------------
+
+    def user_id_for(self, slack_user: str) -> str:
+        """The directory id of Slack user ``slack_user``, else ``"slack:<U…>"``."""
+        directory = self.ctx.directory
+        if directory is not None:
+            try:
+                person = directory.by_slack_id(slack_user)
+            except (KeyError, LookupError, AttributeError):
+                person = None
+            pid = getattr(person, "user_id", None) if person is not None else None
+            if pid:
+                return str(pid)
+        return f"slack:{slack_user}"
+
+    def slack_id_for(self, user_id: str) -> str | None:
+        """The Slack user id for directory user ``user_id`` (or ``"slack:<U…>"``); None if not on Slack."""
+        if user_id.startswith("slack:"):
+            return user_id[len("slack:"):] or None
+        directory = self.ctx.directory
+        if directory is None:
+            return None
+        try:
+            person = directory.get(user_id)
+        except (KeyError, LookupError):
+            return None
+        return (getattr(person, "slack_id", None) or None) if person is not None else None
+
+    async def open_dm(self, slack_user: str) -> str:
+        """The id of the bot's DM channel with ``slack_user`` (``conversations.open``, cached).
+
+        Raises:
+            slack_sdk.errors.SlackApiError: Slack refused (e.g. ``user_not_found``).
+        """
+        cached = self._dm_cache.get(slack_user)
+        if cached:
+            return cached
+        resp = await self.client.conversations_open(users=slack_user)
+        channel = resp["channel"]["id"]
+        self._dm_cache[slack_user] = channel
+        if len(self._dm_cache) > 10_000:
+            self._dm_cache.popitem(last=False)
+        return channel
+
+    # -- delivery -----------------------------------------------------------------------------------
+
+    async def deliver(self, user_id: str, outbound: Outbound) -> bool:
+        """Send ``outbound`` to directory user ``user_id``'s DM; False when they have no Slack id or Slack refuses."""
+        slack_user = self.slack_id_for(user_id)
+        if not slack_user:
+            return False
+        try:
+            dm = await self.open_dm(slack_user)
+            await self.post(Target(channel=dm, is_dm=True), outbound)
+        except Exception as exc:
+            log.warning("Slack delivery of a %s failed: %s", outbound.kind, _err(exc))
+            return False
+        return True
+
+    async def post(self, target: Target, outbound: Outbound) -> None:
+        """Post ``outbound`` (split as needed) to ``target``: ``chat.postMessage`` to its channel / thread,
+        or an ephemeral reply through its ``response_url``.
+
+        Raises:
+            slack_sdk.errors.SlackApiError: Slack refused a message (the rest are not sent).
+        """
+        for payload in render_messages(outbound):
+            await self._send(target, payload["text"], payload["blocks"])
+
+    async def _send(self, target: Target, text: str, blocks: list[dict] | None):
+        if target.response_url:
+            from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+            hook = AsyncWebhookClient(target.response_url, logger=_quiet_logger("policybot.slack.http", logging.INFO))
+            body = {"response_type": "ephemeral", "replace_original": False, "text": text}
+            if blocks:
+                body["blocks"] = blocks
+            resp = await hook.send_dict(body)
+            if resp.status_code >= 400:
+                log.warning("Slack response_url refused a reply (HTTP %s)", resp.status_code)
+        else:
+            await self.client.chat_postMessage(channel=target.channel, text=text, blocks=blocks,
+                                               thread_ts=target.thread_ts, unfurl_links=False, unfurl_media=False)
+
+    async def _respond(self, response_url: str | None, body: dict) -> None:
+        if not response_url:
+            return
+        from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+        try:
+            await AsyncWebhookClient(response_url, logger=_quiet_logger("policybot.slack.http", logging.INFO)).send_dict(body)
+        except Exception as exc:
+            log.warning("Slack response_url failed: %s", _err(exc))
+
+    async def run(self, inbound: Inbound, slack_user: str, target: Target, trigger_id: str | None = None,
+                  view_id: str | None = None) -> None:
+        """Pass ``inbound`` to the engine and route its outbounds.
+
+        Private outbounds for someone else go through ``ctx.deliver``; when a channel, mention or slash
+        command produced anything interactive, the whole reply goes to the user's DM (with an ephemeral
+        pointer where they asked). A prompt that wants a modal opens one (``trigger_id``) or replaces the
+        current one (``view_id``); after an action inside a modal, the modal is closed with a short note.
+        """
+        outs = await self.ctx.handle(inbound)
+        if not target.is_dm and any(is_interactive(o) for o in outs if not o.to_user):
+            dm = Target(channel=await self.open_dm(slack_user), is_dm=True)
+            await self._pointer(target, slack_user)
+            target = dm
+        modal_done = False
+        for ob in outs:
+            if ob.to_user and ob.to_user != inbound.user_id:
+                await self.ctx.deliver(ob)
+                continue
+            if ob.to_user and not target.is_dm:  # a private note for this user, asked from a channel
+                await self.ctx.deliver(ob)
+                continue
+            if not modal_done and wants_modal(ob) and (view_id or trigger_id):
+                dm = target.channel if target.is_dm else await self.open_dm(slack_user)
+                if await self._show_modal(ob, dm, trigger_id, view_id):
+                    modal_done = True
+                    continue
+            await self.post(target, ob)
+        if view_id and not modal_done:
+            try:
+                await self.client.views_update(view_id=view_id, view=done_view())
+            except Exception as exc:
+                log.info("could not close the modal: %s", _err(exc))
+
+    async def _pointer(self, target: Target, slack_user: str) -> None:
+        try:
+            if target.response_url:
+                await self._respond(target.response_url, {"response_type": "ephemeral", "text": DM_POINTER})
+            elif target.channel:
+                await self.client.chat_postEphemeral(channel=target.channel, user=slack_user, text=DM_POINTER,
+                                                     thread_ts=target.thread_ts)
+        except Exception as exc:
+            log.info("could not post the DM pointer: %s", _err(exc))
+
+    async def _show_modal(self, ob: Outbound, dm: str, trigger_id: str | None, view_id: str | None) -> bool:
+        view = render_modal(ob, {"dm": dm, "repost": True})
+        try:
+            if view_id:
+                await self.client.views_update(view_id=view_id, view=view)
+            else:
+                await self.client.views_open(trigger_id=trigger_id, view=view)
+            return True
+        except Exception as exc:  # expired trigger (3 s), closed view...: fall back to the DM
+            log.info("modal not shown (%s); posting in the DM instead", _err(exc))
+            return False
+
+    # -- listeners ----------------------------------------------------------------------------------
+
+    async def _on_message(self, event: dict, body: dict) -> None:
+        if event.get("channel_type") != "im" or event.get("subtype") not in (None, "file_share"):
+            return
+        if event.get("bot_id") or event.get("bot_profile") or not event.get("user"):
+            return  # other bots (our own are dropped by Bolt)
+        if event.get("user") == self.bot_user_id:
+            return
+        user, channel = event["user"], event["channel"]
+        log.info("DM event %s", body.get("event_id"))
+        inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
+                          conversation_id=channel, private=True, source="message")
+        target = Target(channel=channel, thread_ts=event.get("thread_ts"), is_dm=True)
+        self.ctx.spawn(self.run(inbound, user, target), "slack message")
+
+    async def _on_mention(self, event: dict, body: dict) -> None:
+        channel = event.get("channel", "")
+        if channel.startswith("D") or event.get("channel_type") == "im":
+            return  # the message.im event carries it
+        if event.get("bot_id") or not event.get("user") or event.get("user") == self.bot_user_id:
+            return
+        user = event["user"]
+        log.info("mention event %s", body.get("event_id"))
+        inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
+                          conversation_id=channel, private=False, source="mention")
+        target = Target(channel=channel, thread_ts=event.get("thread_ts") or event.get("ts"))
+        self.ctx.spawn(self.run(inbound, user, target), "slack mention")
+
+    async def _on_other_event(self, body: dict) -> None:
+        log.debug("ignored event %s of type %s", body.get("event_id"), (body.get("event") or {}).get("type"))
+
+    async def _on_command(self, ack, command: dict) -> None:
+        text = (command.get("text") or "").strip()
+        word = text.lower().rstrip(".!")
+        if word in ("", "help", "?"):
+            await ack(response_type="ephemeral", text=HELP_TEXT)
+            return
+        await ack()
+        user = command["user_id"]
+        if word in ("report", "report a concern", "report concern"):
+            self.ctx.spawn(self.start_report(user, command.get("trigger_id"), command.get("response_url")),
+                           "slack report")
+            return
+        private = command.get("channel_name") == "directmessage"
+        inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(text), source="command",
+                          conversation_id=command.get("channel_id") or "slack", private=private)
+        target = Target(channel=command.get("channel_id"), response_url=command.get("response_url"))
+        self.ctx.spawn(self.run(inbound, user, target, trigger_id=command.get("trigger_id")), "slack command")
+
+    async def start_report(self, slack_user: str, trigger_id: str | None = None, response_url: str | None = None) -> None:
+        """Start the core's report flow for ``slack_user`` in their DM (never in a channel)."""
+        dm = await self.open_dm(slack_user)
+        if response_url:
+            await self._respond(response_url, {"response_type": "ephemeral", "text": DM_POINTER})
+        inbound = Inbound(user_id=self.user_id_for(slack_user), conversation_id=dm, private=True, source="action",
+                          action=report_start_action())
+        await self.run(inbound, slack_user, Target(channel=dm, is_dm=True), trigger_id=trigger_id)
+
+    async def _on_shortcut(self, ack, body: dict) -> None:
+        await ack()
+        log.info("shortcut %s", body.get("callback_id"))
+        self.ctx.spawn(self.start_report(body["user"]["id"], body.get("trigger_id")), "slack shortcut")
+
+    async def _on_action(self, ack, body: dict) -> None:
+        await ack()
+        self.ctx.spawn(self._handle_action(body), "slack action")
+
+    async def _handle_action(self, body: dict) -> None:
+        user = body["user"]["id"]
+        action = (body.get("actions") or [{}])[0]
+        slack_aid = action.get("action_id", "")
+        log.info("action %s", slack_aid)
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        response_url = body.get("response_url")
+        if slack_aid in (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL):
+            await self._vote(user, slack_aid, action.get("value", ""), container, message, response_url)
+            return
+        if slack_aid == OPEN_INPUT:
+            try:
+                prompt = json.loads(action.get("value") or "{}").get("p", "")
+            except ValueError:
+                prompt = ""
+            dm = await self._dm_for(user, container, body)
+            try:
+                await self.client.views_open(trigger_id=body.get("trigger_id"), view=input_modal(prompt, dm))
+            except Exception as exc:
+                log.info("input modal not opened: %s", _err(exc))
+            return
+        if action.get("type") not in (None, "button"):
+            return  # selects, date pickers... are read on submit
+        view_id = (body.get("view") or {}).get("id") if container.get("type") == "view" else None
+        if _in_bot_dm(container) and message.get("blocks"):  # never in a channel: others would see the choice
+            label = ((action.get("text") or {}).get("text")) or "Done"
+            blocks = mark_chosen(message["blocks"], action.get("block_id", ""), label)
+            self.ctx.spawn(self._respond(response_url, {"replace_original": True, "text": message.get("text", ""),
+                                                        "blocks": blocks}), "slack mark")
+        dm = await self._dm_for(user, container, body)
+        inbound = Inbound(user_id=self.user_id_for(user), conversation_id=dm, private=True, source="action",
+                          action=Action(decode_action_id(slack_aid), action.get("value", "")))
+        await self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id"),
+                       view_id=view_id)
+
+    async def _dm_for(self, user: str, container: dict, body: dict) -> str:
+        if _in_bot_dm(container):
+            return container["channel_id"]  # a message the bot posted in a DM: that is the bot's DM with this user
+        return await self.open_dm(user)
+
+    async def _vote(self, user: str, slack_aid: str, value: str, container: dict, message: dict,
+                    response_url: str | None):
+        try:
+            data = json.loads(value or "{}")
+        except ValueError:
+            data = {}
+        helpful = slack_aid == FEEDBACK_HELPFUL
+        question = str(data.get("q", ""))
+        if question:
+            await self.ctx.record_feedback(helpful=helpful, question=question,
+                                           clause_ids=[str(c) for c in data.get("c", [])],
+                                           user_id=self.user_id_for(user))
+        thanks = "Thanks for your feedback." if helpful else "Thanks, noted: HR will see that this didn't help."
+        if _in_bot_dm(container) and message.get("blocks"):  # in a channel, thank the voter privately
+            blocks = [
+                {"type": "context", "block_id": FEEDBACK_BLOCK, "elements": [_mrkdwn(thanks)]}
+                if b.get("block_id") == FEEDBACK_BLOCK else b for b in message["blocks"]
+            ]
+            await self._respond(response_url, {"replace_original": True, "text": message.get("text", ""), "blocks": blocks})
+        else:
+            await self._respond(response_url, {"response_type": "ephemeral", "replace_original": False, "text": thanks})
+
+    async def _on_view_submission(self, ack, body: dict, view: dict) -> None:
+        await ack()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        value = (((view.get("state") or {}).get("values") or {}).get(INPUT_BLOCK) or {}).get(INPUT_ACTION) or {}
+        text = value.get("value") or ""
+        user = body["user"]["id"]
+        dm = meta.get("dm") or await self.open_dm(user)
+        inbound = Inbound(user_id=self.user_id_for(user), text=text, conversation_id=dm, private=True, source="message")
+        self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
+                       "slack view")
+
+    async def _on_view_closed(self, ack, body: dict, view: dict) -> None:
+        await ack()
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            return
+        if view.get("callback_id") != MODAL_CALLBACK or not meta.get("repost") or not meta.get("dm"):
+            return
+        # The user closed a prompt's modal: put the prompt in the DM so the flow can go on there.
+        blocks = [b for b in view.get("blocks", []) if b.get("type") != "input"][:MAX_BLOCKS]
+        self.ctx.spawn(self._send(Target(channel=meta["dm"], is_dm=True), "Policybot: please choose below", blocks),
+                       "slack repost")
+
+
+def _in_bot_dm(container: dict) -> bool:
+    """True when an interaction came from a (non-ephemeral) message the bot posted in a DM."""
+    return (container.get("type") == "message" and not container.get("is_ephemeral")
+            and str(container.get("channel_id") or "").startswith("D"))
+
+
+def report_start_action() -> Action:
+    """The action that opens the core's report flow (what the "Report a concern" button sends)."""
+    return Action(REPORT_ACTION_ID, "")
+
+
+class _DropClientTokenWarning(logging.Filter):
+    """Drops Bolt's "`token` will be unused" warning (expected: the token is in the client we pass)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _quiet_logger(name: str, floor: int) -> logging.Logger:
+    """Logger ``name`` with its level raised to at least ``floor`` unless someone configured it on purpose
+    (a level below ``floor`` set explicitly is kept)."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(floor)
+    return logger
+
+
+def _err(exc: Exception) -> str:
+    """A short, content-free description of a Slack error (the API's error code when there is one)."""
+    resp = getattr(exc, "response", None)
+    try:
+        code = resp.get("error") if resp is not None else None
+    except Exception:
+        code = None
+    return f"{type(exc).__name__}{f' {code}' if code else ''}"
+
+
+def attach(app: web.Application, ctx: ServerContext) -> SlackChannel | None:
+    """Attach Slack to the server: ``POST /slack/events`` (when a signing secret is set) and, with
+    ``ctx.settings.slack_socket_mode``, a Socket Mode connection on startup.
+
+    Returns None when Slack is not configured.
+
+    Raises:
+        ConfigError: half-set credentials.
+    """
+    settings = slack_settings(ctx.settings.env, ctx.settings.slack_socket_mode)
+    if settings is None:
+        return None
+    channel = SlackChannel(ctx, settings)
+    if settings.signing_secret:
+        app.router.add_post(EVENTS_PATH, channel.handle_http)
+    return channel
