@@ -18,7 +18,7 @@ import numpy as np
 from index.embed import Embedder
 from index.lexicon import expand_query, rewrite_query
 from index.store import ClauseRecord, KnowledgeStore
-from index.vectors import VectorIndex
+from index.vectors import IVF_MIN_VECTORS, VectorIndex
 
 # Fusion and abstention settings, chosen on the bundled evaluation set (see README "Evaluation").
 DENSE_K = 40  #: dense candidates (clauses) per question
@@ -196,6 +196,8 @@ class KnowledgeIndex:
                 embedded = len(fresh)
                 cached.update(fresh)
                 vectors.add(owners, np.stack([cached[h] for h in hashes]))
+                if not vectors.is_ivf and len(vectors) >= IVF_MIN_VECTORS:
+                    vectors = vectors.to_ivf()
             if stale or missing or not self.vector_path.exists():
                 vectors.save(self.vector_path)
             generation = (self._snapshot.generation + 1) if self._snapshot else 1

@@ -594,10 +594,25 @@ class KnowledgeStore:
     def keyword_search(self, match: str, limit: int = 50) -> list[tuple[int, float]]:
         """FTS5 search over live clauses: ``[(clause id, bm25 score)]``, best first.
 
-        ``match`` is an FTS5 query string (see ``index.retrieve.fts_query``). Scores are SQLite's
-        ``bm25()`` negated, so larger is better. An empty ``match`` returns ``[]``.
+        ``match`` is an FTS5 query string of quoted terms joined by ``OR`` (see
+        ``index.retrieve.fts_query``). Terms found in more than ``common_term_cap()`` clauses are
+        dropped first: they barely rank, and scoring every clause that holds them is what makes
+        keyword search slow on large collections (100k clauses). Scores are SQLite's ``bm25()``
+        negated, so larger is better. An empty ``match`` (or only common terms) returns ``[]``.
         """
         if not match:
+            return []
+        terms = [t.strip() for t in match.split(" OR ") if t.strip()]
+        cap = self.common_term_cap()
+        kept = []
+        for term in terms:
+            rows = self._rows(
+                "SELECT count(*) AS n FROM (SELECT rowid FROM clauses_fts WHERE clauses_fts MATCH ? LIMIT ?)",
+                [term, cap + 1],
+            )
+            if rows and rows[0]["n"] <= cap:
+                kept.append(term)
+        if not kept:
             return []
         sql = """
             SELECT c.id AS id, -bm25(clauses_fts) AS score
@@ -605,7 +620,13 @@ class KnowledgeStore:
             WHERE clauses_fts MATCH ? AND c.live = 1
             ORDER BY bm25(clauses_fts) LIMIT ?
         """
-        return [(r["id"], r["score"]) for r in self._rows(sql, [match, limit])]
+        return [(r["id"], r["score"]) for r in self._rows(sql, [" OR ".join(kept), limit])]
+
+    def common_term_cap(self) -> int:
+        """Most clauses a keyword may occur in and still be searched: max(500, 2% of all clauses)."""
+        rows = self._rows("SELECT max(rowid) AS n FROM clauses_fts", [])
+        total = (rows[0]["n"] or 0) if rows else 0
+        return max(500, total // 50)
 
     # ---- embeddings cache ------------------------------------------------------------
     def cached_vectors(self, hashes: list[str], model: str) -> dict[str, np.ndarray]:

@@ -15,8 +15,17 @@ import faiss
 import numpy as np
 
 
+IVF_MIN_VECTORS = 50_000  #: from this many vectors on, exact search gives way to IVF (see ``to_ivf``)
+IVF_NPROBE = 16  #: inverted lists scanned per query once the index is IVF
+
+
 class VectorIndex:
-    """Normalised vectors in ``faiss.IndexIDMap(IndexFlatIP(dim))``; inner product = cosine.
+    """Normalised vectors keyed by clause id; inner product = cosine.
+
+    Small collections use exact search, ``faiss.IndexIDMap(IndexFlatIP(dim))``; from
+    ``IVF_MIN_VECTORS`` vectors on (about 25k clauses) ``to_ivf`` turns it into an
+    ``IndexIVFFlat`` (inner product, ``sqrt(n)`` lists, ``IVF_NPROBE`` probed), which keeps a
+    100k-clause search within a few milliseconds. Both support ``add_with_ids`` and ``remove_ids``.
 
     A clause may have several vectors (its views); all carry the clause's id, so ``remove`` drops
     them together and ``search`` may return an id more than once (callers keep the best).
@@ -35,9 +44,41 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self.index.ntotal)
 
+    @property
+    def is_ivf(self) -> bool:
+        """True once the index is an IVF index (approximate search)."""
+        return isinstance(faiss.downcast_index(self.index), faiss.IndexIVF)
+
     def ids(self) -> set[int]:
         """The distinct clause ids held."""
-        return set(faiss.vector_to_array(self.index.id_map).tolist()) if len(self) else set()
+        if not len(self):
+            return set()
+        if not self.is_ivf:
+            return set(faiss.vector_to_array(self.index.id_map).tolist())
+        ivf = faiss.extract_index_ivf(self.index)
+        out: set[int] = set()
+        for lst in range(ivf.nlist):
+            n = ivf.invlists.list_size(lst)
+            if n:
+                out.update(faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), n).tolist())
+        return out
+
+    def to_ivf(self) -> "VectorIndex":
+        """An IVF copy of this (flat) index with the same ids and vectors; k-means trained on 64 vectors a list."""
+        flat = faiss.downcast_index(self.index.index)
+        n = len(self)
+        vectors = flat.reconstruct_n(0, n)
+        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        nlist = max(16, int(np.sqrt(n)))
+        quantizer = faiss.IndexFlatIP(self.dim)
+        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        sample = vectors[np.random.default_rng(0).permutation(n)[: 64 * nlist]]
+        ivf.train(sample)
+        ivf.add_with_ids(vectors, ids)
+        ivf.nprobe = IVF_NPROBE
+        ivf.own_fields = True
+        quantizer.this.disown()
+        return VectorIndex(self.model, self.dim, ivf)
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """Add ``vectors`` (float32, shape ``(len(ids), dim)``) under ``ids``."""
@@ -65,7 +106,7 @@ class VectorIndex:
         if not ids or not len(self):
             return {}
         sel = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
-        params = faiss.SearchParameters(sel=sel)
+        params = faiss.SearchParametersIVF(sel=sel, nprobe=IVF_NPROBE) if self.is_ivf else faiss.SearchParameters(sel=sel)
         k = min(len(self), len(ids) * 8)
         scores, found = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         best: dict[int, float] = {}
@@ -76,7 +117,10 @@ class VectorIndex:
 
     def copy(self) -> "VectorIndex":
         """A deep copy (to build a new version while the old one serves searches)."""
-        return VectorIndex(self.model, self.dim, faiss.clone_index(self.index))
+        clone = faiss.clone_index(self.index)
+        if isinstance(faiss.downcast_index(clone), faiss.IndexIVF):
+            faiss.extract_index_ivf(clone).nprobe = IVF_NPROBE
+        return VectorIndex(self.model, self.dim, clone)
 
     def save(self, path: str | Path) -> None:
         """Write the index and its header atomically (temporary files, then rename)."""
@@ -108,4 +152,6 @@ class VectorIndex:
             return None
         if index.d != dim:
             return None
+        if isinstance(faiss.downcast_index(index), faiss.IndexIVF):
+            faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
         return cls(model, dim, index)

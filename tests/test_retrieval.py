@@ -142,3 +142,29 @@ def test_fake_embedder_is_deterministic_and_normalised():
     a = FakeEmbedder().encode(["hello world", "hello world", ""])
     assert np.allclose(a[0], a[1]) and abs(np.linalg.norm(a[0]) - 1) < 1e-5
     assert not a[2].any()
+
+
+def test_large_indexes_switch_to_ivf_and_keep_their_keys(fake_bot, monkeypatch):
+    import index.retrieve as retrieve
+
+    monkeypatch.setattr(retrieve, "IVF_MIN_VECTORS", 300)
+    fake_bot.index.refresh()
+    vectors = fake_bot.index.snapshot.vectors
+    assert vectors.is_ivf
+    assert vectors.ids() == set(fake_bot.index.snapshot.clauses)
+    result = fake_bot.index.search("Never post pictures of service users or colleagues")
+    assert result.hits[0].clause.clause_id == "wfcs:018"
+    # persisted as IVF and reloaded as IVF; removal still works
+    loaded = VectorIndex.load(fake_bot.index.vector_path, "fake-hash", 256)
+    assert loaded.is_ivf and len(loaded) == len(vectors)
+    some = sorted(loaded.ids())[:5]
+    assert loaded.remove(some) > 0 and not (loaded.ids() & set(some))
+
+
+def test_common_keywords_are_dropped_on_large_collections(fake_bot, monkeypatch):
+    store = fake_bot.store
+    assert store.common_term_cap() == 500
+    assert store.keyword_search('"service"', 5)
+    monkeypatch.setattr(type(store), "common_term_cap", lambda self: 3)
+    assert store.keyword_search('"service"', 5) == []  # in far more than 3 clauses
+    assert store.keyword_search('"linkedin"', 5)  # rare: kept
