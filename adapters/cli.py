@@ -173,15 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_index_build)
 
     # Feature modules add their own sub-commands (each module has ``register(subparsers)``).
-    import importlib
+    from adapters.plugins import optional_modules
 
-    for name in FEATURE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in optional_modules(FEATURE_MODULES):
         module.register(sub)
     return parser
 

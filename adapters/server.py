@@ -21,7 +21,6 @@ inbound and every ``outbox_interval`` seconds, and ``KnowledgeWatcher.check()`` 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
 import signal
@@ -34,6 +33,8 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from aiohttp import web
+
+from adapters.plugins import optional_modules
 
 log = logging.getLogger("policybot.server")
 
@@ -376,13 +377,7 @@ def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str
     Raises:
         ConfigError: a channel is half-configured (from that module's ``attach``).
     """
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in optional_modules(modules):
         channel = module.attach(app, ctx)
         if channel is not None:
             ctx.channels.append(channel)
@@ -489,13 +484,7 @@ def check_settings(settings: ServerSettings) -> None:
     Raises:
         ConfigError: a channel is half-configured.
     """
-    for name in CHANNEL_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in optional_modules(CHANNEL_MODULES):
         check = getattr(module, "check_config", None)
         if check is not None:
             check(settings)
