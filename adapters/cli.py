@@ -180,8 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: modules that contribute sub-commands: reporting cases, knowledge-base upkeep, the server, backups
-FEATURE_MODULES = ("adapters.cli_cases", "adapters.cli_kb", "adapters.server", "adapters.cli_ops")
+#: modules that contribute sub-commands: reporting cases, knowledge-base upkeep, the server, Teams packaging, backups
+FEATURE_MODULES = ("adapters.cli_cases", "adapters.cli_kb", "adapters.server", "adapters.teams", "adapters.cli_ops")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from fakes.harness import SECRET, ServerHarness
 from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
 
 CLI = [sys.executable, "-m", "adapters.cli"]
+NO_CHANNELS = {"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"}  #: Teams and web chat are on by default on loopback
 
 
 class SlowIndex:
@@ -42,7 +43,7 @@ class SlowIndex:
 async def test_healthz_is_503_until_the_index_is_loaded(fake_bot):
     slow = SlowIndex(fake_bot.index)
     fake_bot.index = slow
-    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), None).start(wait_ready=False)
+    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), None, env=NO_CHANNELS).start(wait_ready=False)
     try:
         r = await h.get("/healthz")
         assert r.status == 503 and r.json()["status"] == "loading"
@@ -58,7 +59,7 @@ async def test_healthz_reports_an_index_failure(fake_bot):
     slow = SlowIndex(fake_bot.index, fail=OSError("disk gone"))
     slow.release.set()
     fake_bot.index = slow
-    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), None).start(wait_ready=False)
+    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), None, env=NO_CHANNELS).start(wait_ready=False)
     try:
         for _ in range(100):
             r = await h.get("/healthz")
@@ -71,7 +72,7 @@ async def test_healthz_reports_an_index_failure(fake_bot):
 
 
 async def test_without_slack_credentials_there_is_no_slack_route(fake_bot):
-    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), None).start()
+    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), None, env=NO_CHANNELS).start()
     try:
         assert (await h.post_raw("{}", {"Content-Type": "application/json"})).status == 404
         assert (await h.get("/healthz")).json()["channels"] == []

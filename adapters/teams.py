@@ -1,0 +1,846 @@
+"""Microsoft Teams channel: the Bot Framework (``botbuilder`` ``CloudAdapter``) at ``POST /api/messages``.
+
+Inbound: messages in the personal chat with the bot, @mentions in channels and group chats (the
+mention text is stripped), and Adaptive Card submits (``Action.Submit``, which Teams posts as message
+activities with a ``value``). Each becomes a ``bot.messages.Inbound`` whose ``user_id`` is the
+person's directory id (``Directory.by_teams_id`` of the AAD object id or the ``29:`` id), else
+``"teams:<29:…>"``. A card submit becomes ``Inbound(source="action", action=Action(action_id, value))``.
+
+Outbound: every ``Outbound`` is an Adaptive Card (``adapters.teams_cards``). Replies go to the
+conversation (in a channel: the thread of the mention). Anything for the user alone (the report flow,
+a prompt, a button pressed under a channel answer) goes to their personal chat with the bot, never to
+a channel; messages for someone else (a handler's notification, a reporter's status update) are sent
+proactively through ``ServerContext.deliver`` -> ``TeamsChannel.deliver``.
+
+Proactive messages use conversation references stored in ``<data dir>/teams.db`` (SQLite, table
+``contacts``) when the app is installed or first messaged: who the person is on Teams, the service URL,
+tenant and bot account, and the personal conversation. No message content is stored. When someone
+has no personal chat with the bot yet, one is created (``POST /v3/conversations``) from what is known.
+
+Authentication: with ``MicrosoftAppId`` set, every request must carry a Bot Framework JWT (checked by
+the SDK; a missing or malformed ``Authorization`` header gets 401 at once). Without an app id the
+endpoint accepts unauthenticated requests (Bot Framework Emulator), which is allowed only while the
+server listens on a loopback address; on any other address ``attach`` raises ``ConfigError`` and the
+server does not start. ``POLICYBOT_TEAMS=off`` turns the channel off altogether.
+
+Configuration (environment, the Bot Framework SDK's names): ``MicrosoftAppId``,
+``MicrosoftAppPassword``, ``MicrosoftAppTenantId``, ``MicrosoftAppType`` (``MultiTenant`` (default),
+``SingleTenant`` or ``UserAssignedMSI``). Logs carry activity ids and types, never text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import ipaddress
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Mapping
+
+from aiohttp import web
+
+from adapters.server import ConfigError, ServerContext
+from adapters.teams_cards import card_attachment, is_interactive, parse_submit, render_cards
+from bot.messages import Inbound, Outbound
+
+log = logging.getLogger("policybot.teams")
+
+MESSAGES_PATH = "/api/messages"
+DB_NAME = "teams.db"
+
+ENV_APP_ID = "MicrosoftAppId"
+ENV_APP_PASSWORD = "MicrosoftAppPassword"
+ENV_TENANT_ID = "MicrosoftAppTenantId"
+ENV_APP_TYPE = "MicrosoftAppType"
+ENV_SWITCH = "POLICYBOT_TEAMS"  #: "off" turns Teams off
+
+APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI"}
+
+READY_WAIT = 10.0  #: seconds a message waits for the index before getting "starting up"
+STARTING_TEXT = "I'm just starting up and can't answer yet. Please try again in a minute."
+ERROR_TEXT = "Sorry, something went wrong on my side. Please try again."
+POINTER_TEXT = "I've sent you a private message."
+NO_PRIVATE_CHAT_TEXT = ("I couldn't open a private chat with you. Please open Policybot from the Apps menu "
+                        "(or message it directly) and try again there.")
+THANKS_HELPFUL = "Thanks for your feedback."
+THANKS_NOT_HELPFUL = "Thanks, noted: HR will see that this didn't help."
+WELCOME_TEXT = (
+    "Hello, I'm Policybot. Ask me about the social media policies, for example: can I accept a "
+    "colleague's friend request? I answer with the policies' own words and say where each quote comes from.\n"
+    "To report a concern in confidence, type report here: it goes privately to the person who handles it."
+)
+PROACTIVE_SUMMARY = "Policybot sent you a private message"
+
+_BEARER = re.compile(r"^Bearer [A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*$")
+_AT_TAG = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeamsSettings:
+    """The Bot Framework credentials.
+
+    Attributes:
+        app_id: the bot's Microsoft App ID ("" in Emulator mode: no authentication).
+        app_password: its client secret ("" for ``UserAssignedMSI`` and in Emulator mode).
+        tenant_id: the Entra ID tenant (``SingleTenant`` and ``UserAssignedMSI``).
+        app_type: ``"MultiTenant"``, ``"SingleTenant"`` or ``"UserAssignedMSI"``.
+    """
+
+    app_id: str = ""
+    app_password: str = ""
+    tenant_id: str = ""
+    app_type: str = "MultiTenant"
+
+    @property
+    def emulator(self) -> bool:
+        """True without an app id: inbound requests are not authenticated (loopback only)."""
+        return not self.app_id
+
+
+class _SdkConfig:
+    """The configuration object ``ConfigurationBotFrameworkAuthentication`` reads (``APP_ID``, ...)."""
+
+    def __init__(self, s: TeamsSettings):
+        self.APP_ID = s.app_id or None
+        self.APP_PASSWORD = s.app_password or None
+        self.APP_TENANTID = s.tenant_id or None
+        self.APP_TYPE = s.app_type
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``); False otherwise,
+    including ``0.0.0.0``, ``""`` (every interface) and other host names."""
+    h = (host or "").strip().strip("[]").lower()
+    if h == "localhost" or h.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | None:
+    """Read Teams' configuration from ``env`` for a server bound to ``host``.
+
+    Returns None when ``POLICYBOT_TEAMS=off``; ``TeamsSettings`` with an empty ``app_id`` (Emulator
+    mode) when no app id is set and ``host`` is a loopback address.
+
+    Raises:
+        ConfigError: no app id on a non-loopback address; an app id without its password (or, for
+            ``SingleTenant``/``UserAssignedMSI``, its tenant id); a password or tenant id without an
+            app id; an unknown ``MicrosoftAppType``.
+    """
+    def get(name: str) -> str:
+        return (env.get(name) or "").strip()
+
+    if get(ENV_SWITCH).lower() in ("off", "0", "false", "no", "disabled"):
+        return None
+    app_id, password, tenant = get(ENV_APP_ID), get(ENV_APP_PASSWORD), get(ENV_TENANT_ID)
+    raw_type = get(ENV_APP_TYPE)
+    app_type = APP_TYPES.get(raw_type.lower() or "multitenant")
+    if app_type is None:
+        raise ConfigError(f"{ENV_APP_TYPE} must be MultiTenant, SingleTenant or UserAssignedMSI, not {raw_type!r}")
+    if not app_id:
+        given = [n for n, v in ((ENV_APP_PASSWORD, password), (ENV_TENANT_ID, tenant)) if v]
+        if raw_type and app_type != "MultiTenant":
+            given.append(f"{ENV_APP_TYPE}={app_type}")
+        if given:
+            raise ConfigError(f"Teams is half-configured: {' and '.join(given)} set but {ENV_APP_ID} is not")
+        if not is_loopback(host):
+            raise ConfigError(
+                f"Teams: {ENV_APP_ID} is not set, so {MESSAGES_PATH} would accept unauthenticated requests; that "
+                f"is allowed only on a loopback address (--host 127.0.0.1), not on {host or 'every interface'}. "
+                f"Set {ENV_APP_ID} and {ENV_APP_PASSWORD}, or set {ENV_SWITCH}=off to run without Teams")
+        return TeamsSettings(app_type="MultiTenant")
+    missing = []
+    if app_type != "UserAssignedMSI" and not password:
+        missing.append(ENV_APP_PASSWORD)
+    if app_type != "MultiTenant" and not tenant:
+        missing.append(ENV_TENANT_ID)
+    if missing:
+        raise ConfigError(f"Teams is half-configured ({app_type}): set {' and '.join(missing)}")
+    return TeamsSettings(app_id, password if app_type != "UserAssignedMSI" else "", tenant, app_type)
+
+
+def check_config(server_settings) -> None:
+    """Validate Teams' configuration for ``policybot serve``; raises ``ConfigError`` (see ``teams_settings``)."""
+    teams_settings(server_settings.env, server_settings.host)
+
+
+# -- conversation references --------------------------------------------------------------------
+
+
+@dataclass
+class Contact:
+    """How to reach one person on Teams (no message content).
+
+    Attributes:
+        user_id: directory user id (or ``"teams:<29:…>"``).
+        teams_user_id: their Teams id (``29:…``).
+        aad_object_id: their Entra ID object id, when Teams sent it.
+        tenant_id, service_url, channel_id: where their Teams traffic comes from.
+        bot_id, bot_name: the bot's account in that tenant (``28:<app id>``).
+        personal: the serialized ``ConversationReference`` of their personal chat with the bot, if known.
+        authenticated: learnt from an authenticated request (only those are used when an app id is set).
+        updated_at: ISO time of the last change.
+    """
+
+    user_id: str
+    teams_user_id: str = ""
+    aad_object_id: str = ""
+    tenant_id: str = ""
+    service_url: str = ""
+    channel_id: str = "msteams"
+    bot_id: str = ""
+    bot_name: str = ""
+    personal: str = ""
+    authenticated: bool = False
+    updated_at: str = ""
+
+    def same_as(self, other: "Contact | None") -> bool:
+        """True when nothing but ``updated_at`` differs."""
+        return other is not None and replace(self, updated_at="") == replace(other, updated_at="")
+
+
+class ContactStore:
+    """Conversation references by directory user id, in SQLite (``<data dir>/teams.db``), cached in memory.
+
+    Args:
+        path: the database file; None keeps everything in memory (lost on restart).
+
+    Raises:
+        sqlite3.DatabaseError: the file is not a database.
+    """
+
+    def __init__(self, path: Path | None):
+        import sqlite_utils
+
+        self.path = path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(str(path), os.O_WRONLY | os.O_CREAT, 0o600))
+        self._conn = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
+        self._db = sqlite_utils.Database(self._conn)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db["contacts"].create(
+                {f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
+                pk="user_id", if_not_exists=True)
+            self._cache: dict[str, Contact] = {
+                row["user_id"]: Contact(**dict(row, authenticated=bool(row["authenticated"])))
+                for row in self._db["contacts"].rows}
+
+    def get(self, user_id: str) -> Contact | None:
+        """The contact for ``user_id``, or None."""
+        return self._cache.get(user_id)
+
+    def latest(self, authenticated_only: bool = False) -> Contact | None:
+        """The most recently updated contact (for the service URL, tenant and bot id), or None."""
+        pool = [c for c in self._cache.values() if c.service_url and (c.authenticated or not authenticated_only)]
+        return max(pool, key=lambda c: c.updated_at) if pool else None
+
+    def put(self, contact: Contact) -> None:
+        """Insert or replace ``contact`` (blocking: call it off the event loop)."""
+        with self._lock:
+            self._db["contacts"].upsert(dict(asdict(contact), authenticated=int(contact.authenticated)),
+                                        pk="user_id")
+            self._cache[contact.user_id] = contact
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+
+def _reference_json(activity) -> str:
+    """The serialized ``ConversationReference`` of ``activity``'s conversation, without the activity id
+    (proactive messages start a new message rather than reply to an old one)."""
+    from botbuilder.core import TurnContext
+
+    ref = TurnContext.get_conversation_reference(activity)
+    ref.activity_id = None
+    return json.dumps(ref.serialize(), sort_keys=True)
+
+
+def _load_reference(text: str):
+    from botbuilder.schema import ConversationReference
+
+    return ConversationReference().deserialize(json.loads(text))
+
+
+# -- the channel ----------------------------------------------------------------------------------
+
+
+class _Deduper:
+    """Remembers ids for ``ttl`` seconds (at most ``max_size``) so a redelivered activity is handled once."""
+
+    def __init__(self, ttl: float = 600.0, max_size: int = 10_000):
+        self.ttl, self.max_size = ttl, max_size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, key: str) -> bool:
+        now = time.monotonic()
+        while self._seen:
+            _, at = next(iter(self._seen.items()))
+            if now - at > self.ttl or len(self._seen) > self.max_size:
+                self._seen.popitem(last=False)
+            else:
+                break
+        if key in self._seen:
+            return False
+        self._seen[key] = now
+        return True
+
+
+def _tenant_of(activity) -> str:
+    data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = (data.get("tenant") or {}).get("id") if isinstance(data.get("tenant"), dict) else None
+    conv = activity.conversation
+    return tenant or (getattr(conv, "tenant_id", None) if conv else None) or ""
+
+
+def _is_personal(activity) -> bool:
+    """A personal (1:1) chat: Teams' ``conversationType == "personal"``; the Emulator sends none."""
+    conv = activity.conversation
+    ctype = (getattr(conv, "conversation_type", None) or "") if conv else ""
+    return ctype in ("", "personal") and not getattr(conv, "is_group", False)
+
+
+def clean_text(activity) -> str:
+    """The message text with the bot's own @mention removed, other mentions shown as names, and HTML
+    entities (``&nbsp;``, ``&amp;``...) decoded."""
+    from botbuilder.core import TurnContext
+
+    text = activity.text or ""
+    try:
+        if activity.recipient is not None and activity.entities:
+            text = TurnContext.remove_recipient_mention(activity) or ""
+    except Exception:  # malformed mention entities: fall back to the regex below
+        text = activity.text or ""
+    bot_name = (getattr(activity.recipient, "name", None) or "").strip().lower()
+
+    def mention(m: re.Match) -> str:
+        name = m.group(1).strip()
+        return "" if not name or name.lower() == bot_name else name
+
+    text = _AT_TAG.sub(mention, text)
+    return " ".join(html.unescape(text).replace("\xa0", " ").split())
+
+
+class TeamsChannel:
+    """The Teams channel of the server: a ``CloudAdapter`` and an ``ActivityHandler`` wired to the engine.
+
+    Args:
+        ctx: the server context (engine, directory, delivery, background work).
+        settings: ``TeamsSettings``.
+        store_path: where to keep conversation references (default ``<data dir>/teams.db``; None when
+            the policybot has no data dir: memory only).
+    """
+
+    name = "teams"
+
+    def __init__(self, ctx: ServerContext, settings: TeamsSettings, store_path: Path | None = None):
+        from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+
+        self.ctx = ctx
+        self.settings = settings
+        if store_path is None:
+            data_dir = getattr(ctx.policybot, "data_dir", None)
+            store_path = Path(data_dir) / DB_NAME if data_dir else None
+        self.contacts = ContactStore(store_path)
+        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
+        self.adapter.on_turn_error = self._on_turn_error
+        self.bot = _Bot(self)
+        self.dedupe = _Deduper()
+        self._creating: dict[str, asyncio.Lock] = {}
+
+    # -- HTTP ---------------------------------------------------------------------------------------
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """``POST /api/messages``: authenticate (SDK), then run the turn; replies are POSTed to the
+        activity's ``serviceUrl`` before this returns.
+
+        Returns 401 when an app id is set and the JWT is missing, malformed or invalid; 415 for a body
+        that is not JSON; 400 for JSON that is not an activity; 503 when the token's signing keys cannot
+        be fetched; 201 (or an invoke response) otherwise.
+        """
+        if not self.settings.emulator and not _BEARER.match(request.headers.get("Authorization", "")):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.json_response({"error": "expected application/json"}, status=415)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"error": "invalid JSON"}, status=400)
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
+            return web.json_response({"error": "not an activity"}, status=400)
+        try:
+            response = await self.adapter.process(request, self.bot)
+        except web.HTTPUnauthorized:
+            log.info("Teams request refused: not authenticated")
+            return web.json_response({"error": "unauthorized"}, status=401)
+        except web.HTTPException as exc:
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        except PermissionError:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        except Exception as exc:
+            # Turn errors are handled by _on_turn_error, so what escapes comes from authenticating the
+            # request: an invalid token (401), or the token keys could not be fetched (503, retryable).
+            import requests
+
+            if isinstance(exc, (requests.RequestException, OSError, asyncio.TimeoutError)):
+                log.error("Teams request not authenticated: cannot fetch the token keys (%s)", type(exc).__name__)
+                return web.json_response({"error": "cannot validate the token now"}, status=503)
+            log.info("Teams request refused: invalid token (%s)", type(exc).__name__)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return response if response is not None else web.Response(status=200)
+
+    async def start(self) -> None:
+        """Log the mode (Emulator or authenticated) and how many people can be reached proactively."""
+        mode = "Emulator mode, unauthenticated, loopback only" if self.settings.emulator else self.settings.app_type
+        log.info("Teams: %s at %s (%d stored contacts)", mode, MESSAGES_PATH, len(self.contacts))
+
+    async def stop(self) -> None:
+        """Close the contact store."""
+        await asyncio.to_thread(self.contacts.close)
+
+    async def _on_turn_error(self, turn_context, error: Exception) -> None:
+        log.error("Teams turn failed (activity %s): %s", getattr(turn_context.activity, "id", "-"),
+                  type(error).__name__, exc_info=error if log.isEnabledFor(logging.DEBUG) else None)
+        try:
+            await self._send_here(turn_context, [Outbound(kind="error", text=ERROR_TEXT)])
+        except Exception:
+            pass
+
+    # -- identities ---------------------------------------------------------------------------------
+
+    def user_id_for(self, account) -> str:
+        """The directory id of a Teams account (by AAD object id, then ``29:`` id), else ``"teams:<id>"``."""
+        directory = self.ctx.directory
+        if directory is not None:
+            for key in (getattr(account, "aad_object_id", None), getattr(account, "id", None)):
+                if not key:
+                    continue
+                try:
+                    person = directory.by_teams_id(key)
+                except (KeyError, LookupError, AttributeError):
+                    person = None
+                if person is not None and getattr(person, "user_id", None):
+                    return str(person.user_id)
+        return f"teams:{getattr(account, 'id', '') or ''}"
+
+    def _teams_id_for(self, user_id: str) -> str | None:
+        """The Teams id to open a personal chat with ``user_id``: stored, ``teams:`` suffix or directory."""
+        contact = self.contacts.get(user_id)
+        if contact is not None and contact.teams_user_id:
+            return contact.teams_user_id
+        if user_id.startswith("teams:"):
+            return user_id[len("teams:"):] or None
+        directory = self.ctx.directory
+        person = directory.get(user_id) if directory is not None else None
+        return (getattr(person, "teams_id", None) or None) if person is not None else None
+
+    def _usable(self, contact: Contact | None) -> bool:
+        """With an app id, only contacts learnt from authenticated requests are used (a contact stored
+        in Emulator mode could name any service URL)."""
+        return contact is not None and (self.settings.emulator or contact.authenticated)
+
+    # -- remembering people -------------------------------------------------------------------------
+
+    async def remember(self, activity, account=None) -> Contact | None:
+        """Store how to reach ``account`` (default: the activity's sender) from this activity; for a
+        personal chat, its conversation reference. Returns the stored contact (None for bots)."""
+        account = account or activity.from_property
+        if account is None or not account.id or getattr(account, "role", None) == "bot":
+            return None
+        if activity.recipient is not None and account.id == activity.recipient.id:
+            return None
+        user_id = self.user_id_for(account)
+        old = self.contacts.get(user_id)
+        personal = _reference_json(activity) if _is_personal(activity) and account is activity.from_property else ""
+        new = Contact(
+            user_id=user_id, teams_user_id=account.id, aad_object_id=getattr(account, "aad_object_id", None) or "",
+            tenant_id=_tenant_of(activity) or (old.tenant_id if old else ""),
+            service_url=activity.service_url or (old.service_url if old else ""),
+            channel_id=activity.channel_id or "msteams",
+            bot_id=getattr(activity.recipient, "id", "") or "", bot_name=getattr(activity.recipient, "name", "") or "",
+            personal=personal or (old.personal if old and old.service_url == activity.service_url else ""),
+            authenticated=not self.settings.emulator,
+        )
+        if new.same_as(old):
+            return old
+        new.updated_at = datetime.now(timezone.utc).isoformat()
+        await asyncio.to_thread(self.contacts.put, new)
+        log.info("Teams: stored a conversation reference (%s)", "personal" if new.personal else "contact")
+        if new.personal and not (old and old.personal):
+            self.ctx.spawn(self._send_queued(user_id), "teams queued")
+        return new
+
+    async def _send_queued(self, user_id: str) -> None:
+        """Deliver outbox messages that waited for this person to become reachable."""
+        outbox = self.ctx.outbox
+        if outbox is None:
+            return
+        for msg in await self.ctx.run_blocking(outbox.pending, user_id):
+            await self.ctx.deliver(msg)
+
+    # -- turns ----------------------------------------------------------------------------------------
+
+    async def on_message(self, turn_context) -> None:
+        """A message or a card submit: to the engine, replies back (see the module docstring)."""
+        activity = turn_context.activity
+        sender = activity.from_property
+        if sender is None or getattr(sender, "role", None) == "bot":
+            return
+        key = f"{getattr(activity.conversation, 'id', '')}|{activity.id}"
+        if activity.id and not self.dedupe.first_time(key):
+            log.info("duplicate activity %s ignored", activity.id)
+            return
+        await self.remember(activity)
+        user = self.user_id_for(sender)
+        personal = _is_personal(activity)
+        conv_id = getattr(activity.conversation, "id", "") or "teams"
+        submit = parse_submit(activity.value) if activity.value is not None else None
+        if submit is not None:
+            log.info("card submit %s (%s)", activity.id, submit.action.action_id if submit.action else submit.kind)
+            if submit.kind == "feedback":
+                await self._vote(turn_context, user, submit, personal)
+                return
+            # a press or a form sent from a channel continues privately: nobody there sees it
+            if submit.kind == "text":
+                inbound = Inbound(user_id=user, text=submit.text, conversation_id=conv_id, private=True,
+                                  source="message")
+            else:
+                inbound = Inbound(user_id=user, conversation_id=conv_id, private=True, source="action",
+                                  action=submit.action)
+            await self.run(turn_context, inbound, here_private=personal, here_ok=personal)
+            return
+        log.info("%s %s", "message" if personal else "mention", activity.id)
+        inbound = Inbound(user_id=user, text=clean_text(activity), conversation_id=conv_id, private=personal,
+                          source="message" if personal else "mention")
+        await self.run(turn_context, inbound, here_private=personal, here_ok=True)
+
+    async def _engine(self, inbound: Inbound) -> list[Outbound]:
+        if not self.ctx.is_ready:
+            try:
+                await asyncio.wait_for(self.ctx.ready.wait(), READY_WAIT)
+            except asyncio.TimeoutError:
+                return [Outbound(kind="text", text=STARTING_TEXT)]
+        return await self.ctx.handle(inbound)
+
+    async def run(self, turn_context, inbound: Inbound, here_private: bool, here_ok: bool) -> None:
+        """Pass ``inbound`` to the engine and route its outbounds.
+
+        Args:
+            here_private: the conversation of ``turn_context`` is the user's personal chat.
+            here_ok: replies may go to that conversation (False for a card pressed in a channel: the
+                whole reply goes to the personal chat and nothing is posted in the channel).
+
+        Messages for someone else and outbox messages go through ``ctx.deliver`` in the background.
+        In a channel, a reply with anything interactive goes to the personal chat, with a neutral
+        pointer in the thread.
+        """
+        outs = await self._engine(inbound)
+        mine: list[Outbound] = []
+        for o in outs:
+            if o.meta.get("outbox_id") is not None or (o.to_user and o.to_user != inbound.user_id):
+                self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
+            else:
+                mine.append(o)
+        if not mine:
+            return
+        if here_private:
+            await self._send_here(turn_context, mine)
+            return
+        public = [o for o in mine if not o.to_user] if here_ok else []
+        private = [o for o in mine if not any(o is p for p in public)]
+        if public and any(is_interactive(o) for o in public):
+            private, public = mine, [Outbound(kind="text", text=POINTER_TEXT)]
+        if public:
+            await self._send_here(turn_context, public)
+        if private and not await self.send_private(inbound.user_id, private, turn_context.activity):
+            await self._send_here(turn_context, [Outbound(kind="text", text=NO_PRIVATE_CHAT_TEXT)])
+
+    async def _vote(self, turn_context, user: str, submit, personal: bool) -> None:
+        if submit.question:
+            await self.ctx.record_feedback(helpful=submit.helpful, question=submit.question,
+                                           clause_ids=list(submit.clause_ids), user_id=user)
+        if personal:  # in a channel the vote is recorded silently: a reply there would show who voted
+            await self._send_here(turn_context, [Outbound(kind="text", text=(
+                THANKS_HELPFUL if submit.helpful else THANKS_NOT_HELPFUL))])
+
+    async def on_members_added(self, members, turn_context) -> None:
+        """Installation or people joining: store how to reach each known person; welcome in a personal chat."""
+        activity = turn_context.activity
+        bot_id = getattr(activity.recipient, "id", None)
+        bot_added = any(m.id == bot_id for m in members)
+        for m in members:
+            if m.id != bot_id:
+                await self.remember(activity, m)
+        if activity.from_property is not None:
+            await self.remember(activity)
+        if bot_added and _is_personal(activity):
+            await self._send_here(turn_context, [Outbound(kind="text", text=WELCOME_TEXT)])
+
+    # -- sending --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def activities(msg: Outbound, proactive: bool = False) -> list:
+        """The Bot Framework message activities for ``msg`` (one Adaptive Card each)."""
+        from botbuilder.schema import Activity, ActivityTypes
+
+        out = []
+        for card in render_cards(msg):
+            a = Activity(type=ActivityTypes.message, attachments=[card_attachment(card)])
+            if proactive:
+                a.summary = PROACTIVE_SUMMARY
+            out.append(a)
+        return out
+
+    async def _send_here(self, turn_context, msgs: list[Outbound], proactive: bool = False) -> None:
+        for msg in msgs:
+            for a in self.activities(msg, proactive):
+                await turn_context.send_activity(a)
+
+    async def send_private(self, user_id: str, msgs: list[Outbound], hint=None) -> bool:
+        """Send ``msgs`` to ``user_id``'s personal chat (opening one if needed); False if not reachable.
+
+        ``hint``: an activity from that user (its service URL and tenant are used to open the chat).
+        """
+        ref = await self.personal_reference(user_id, hint)
+        if ref is None:
+            return False
+
+        failed: list[Exception] = []
+
+        async def callback(turn_context):
+            # The SDK's continuation activity has a made-up id, which would turn each message into a
+            # reply to it (POST .../activities/<id>); a proactive message is a new message instead.
+            turn_context.activity.id = None
+            try:
+                await self._send_here(turn_context, msgs, proactive=True)
+            except Exception as exc:  # e.g. 403: the person removed the app
+                failed.append(exc)
+
+        try:
+            await self.adapter.continue_conversation(ref, callback, self.settings.app_id or None)
+        except Exception as exc:
+            failed.append(exc)
+        if failed:
+            log.warning("Teams: proactive message failed: %s", _err(failed[0]))
+            return False
+        return True
+
+    async def personal_reference(self, user_id: str, hint=None):
+        """The ``ConversationReference`` of ``user_id``'s personal chat with the bot: stored, or created
+        (``POST /v3/conversations``) from their Teams id and a known service URL, tenant and bot id.
+        None when the person cannot be reached."""
+        contact = self.contacts.get(user_id)
+        if self._usable(contact) and contact.personal:
+            return _load_reference(contact.personal)
+        teams_id = self._teams_id_for(user_id)
+        if not teams_id:
+            return None
+        lock = self._creating.setdefault(user_id, asyncio.Lock())
+        async with lock:
+            contact = self.contacts.get(user_id)
+            if self._usable(contact) and contact.personal:
+                return _load_reference(contact.personal)
+            return await self._create_personal(user_id, teams_id, contact, hint)
+
+    async def _create_personal(self, user_id: str, teams_id: str, contact: Contact | None, hint):
+        from botbuilder.core import TurnContext
+        from botbuilder.schema import ChannelAccount, ConversationParameters
+
+        if hint is not None and hint.service_url:
+            service_url, tenant = hint.service_url, _tenant_of(hint)
+            bot = ChannelAccount(id=hint.recipient.id, name=hint.recipient.name) if hint.recipient else None
+            channel_id = hint.channel_id or "msteams"
+        else:
+            source = contact if self._usable(contact) and contact.service_url else self.contacts.latest(
+                authenticated_only=not self.settings.emulator)
+            if source is None:
+                return None
+            service_url, tenant, channel_id = source.service_url, source.tenant_id, source.channel_id
+            bot = ChannelAccount(id=source.bot_id, name=source.bot_name or None) if source.bot_id else None
+        if not service_url or bot is None:
+            return None
+        params = ConversationParameters(is_group=False, bot=bot, members=[ChannelAccount(id=teams_id)],
+                                        tenant_id=tenant or None,
+                                        channel_data={"tenant": {"id": tenant}} if tenant else None)
+        made = {}
+
+        async def callback(turn_context):
+            made["ref"] = TurnContext.get_conversation_reference(turn_context.activity)
+
+        try:
+            await self.adapter.create_conversation(self.settings.app_id or None, callback, params, channel_id,
+                                                   service_url)
+        except Exception as exc:
+            log.warning("Teams: could not open a personal chat: %s", _err(exc))
+            return None
+        ref = made.get("ref")
+        if ref is None:  # pragma: no cover - the SDK always runs the callback
+            return None
+        ref.activity_id = None
+        ref.user = ChannelAccount(id=teams_id)
+        ref.conversation.conversation_type = "personal"
+        stored = Contact(
+            user_id=user_id, teams_user_id=teams_id,
+            aad_object_id=contact.aad_object_id if contact else "", tenant_id=tenant or "",
+            service_url=service_url, channel_id=channel_id, bot_id=bot.id or "", bot_name=bot.name or "",
+            personal=json.dumps(ref.serialize(), sort_keys=True), authenticated=not self.settings.emulator,
+            updated_at=datetime.now(timezone.utc).isoformat())
+        await asyncio.to_thread(self.contacts.put, stored)
+        log.info("Teams: opened a personal chat")
+        return ref
+
+    async def deliver(self, user_id: str, outbound: Outbound) -> bool:
+        """Send ``outbound`` to directory user ``user_id``'s personal chat (proactively); False when they
+        cannot be reached on Teams (never installed the app and no personal chat can be opened) or the
+        Bot Connector refuses."""
+        return await self.send_private(user_id, [outbound])
+
+
+def _err(exc: Exception) -> str:
+    """A content-free description of a Bot Connector error: type and HTTP status when there is one."""
+    resp = getattr(exc, "response", None)
+    status = getattr(resp, "status_code", None) or getattr(resp, "status", None)
+    return f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}"
+
+
+def _bot_class():
+    from botbuilder.core import ActivityHandler
+
+    class PolicyTeamsBot(ActivityHandler):
+        """The ``ActivityHandler`` the adapter drives; everything is delegated to the ``TeamsChannel``."""
+
+        def __init__(self, channel: TeamsChannel):
+            super().__init__()
+            self.channel = channel
+
+        async def on_message_activity(self, turn_context):
+            await self.channel.on_message(turn_context)
+
+        async def on_members_added_activity(self, members_added, turn_context):
+            await self.channel.on_members_added(members_added, turn_context)
+
+        async def on_installation_update_add(self, turn_context):
+            await self.channel.remember(turn_context.activity)
+
+    return PolicyTeamsBot
+
+
+def _Bot(channel: TeamsChannel):
+    return _bot_class()(channel)
+
+
+def attach(app: web.Application, ctx: ServerContext) -> TeamsChannel | None:
+    """Attach Teams to the server: ``POST /api/messages``.
+
+    Returns None when ``POLICYBOT_TEAMS=off``. Without ``MicrosoftAppId`` (and on a loopback address)
+    Teams runs in Emulator mode: unauthenticated, for local development.
+
+    Raises:
+        ConfigError: half-set credentials, or no app id on a non-loopback address.
+    """
+    settings = teams_settings(ctx.settings.env, ctx.settings.host)
+    if settings is None:
+        return None
+    channel = TeamsChannel(ctx, settings)
+    app.router.add_post(MESSAGES_PATH, channel.handle_http)
+    return channel
+
+
+# -- the Teams app package ----------------------------------------------------------------------
+
+TEAMS_DIR = Path(__file__).resolve().parent.parent / "teams"
+APP_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+BASE_URL_PLACEHOLDER = "https://policybot.example.org"
+
+
+def build_app_package(app_id: str, out: str | Path, base_url: str | None = None,
+                      source: Path = TEAMS_DIR) -> Path:
+    """Write the Teams app package (a zip of ``manifest.json``, ``color.png``, ``outline.png``) for upload.
+
+    ``app_id`` (the bot's Microsoft App ID) replaces the placeholder bot id; ``base_url`` replaces
+    ``https://policybot.example.org`` in the developer links. Returns the zip's path.
+
+    Raises:
+        ValueError: ``app_id`` is not a GUID, or ``base_url`` is not an https URL.
+        OSError: the source files cannot be read or the zip cannot be written.
+    """
+    import uuid
+
+    try:
+        app_id = str(uuid.UUID(app_id.strip()))
+    except ValueError:
+        raise ValueError(f"the app id must be the bot's Microsoft App ID (a GUID), not {app_id!r}") from None
+    text = (source / "manifest.json").read_text(encoding="utf-8").replace(APP_ID_PLACEHOLDER, app_id)
+    if base_url:
+        if not re.match(r"^https://[^\s/]+", base_url):
+            raise ValueError(f"the base URL must start with https://, not {base_url!r}")
+        text = text.replace(BASE_URL_PLACEHOLDER, base_url.rstrip("/"))
+    json.loads(text)
+    out = Path(out)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", text)
+        z.write(source / "color.png", "color.png")
+        z.write(source / "outline.png", "outline.png")
+    return out
+
+
+def cmd_package(args) -> int:
+    """``policybot teams package``: write the app package; exit 0, or 2 for a bad app id or URL."""
+    app_id = args.app_id or os.environ.get(ENV_APP_ID, "")
+    if not app_id:
+        print(f"error: give --app-id or set {ENV_APP_ID}", flush=True)
+        return 2
+    try:
+        path = build_app_package(app_id, args.out, args.base_url)
+    except ValueError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
+    print(f"wrote {path}: upload it in Teams (Apps > Manage your apps > Upload an app) or the Teams admin center")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``policybot teams package`` to the ``policybot`` parser."""
+    p = subparsers.add_parser("teams", help="Microsoft Teams helpers")
+    sub = p.add_subparsers(dest="teams_command", required=True)
+    pkg = sub.add_parser("package", help="build the Teams app package (manifest + icons) to upload")
+    pkg.add_argument("--app-id", default=None, help=f"the bot's Microsoft App ID (default: ${ENV_APP_ID})")
+    pkg.add_argument("--base-url", default=None, help="https address of your organisation for the developer links")
+    pkg.add_argument("--out", default="policybot-teams.zip", help="the zip to write (default policybot-teams.zip)")
+    pkg.set_defaults(func=cmd_package)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m adapters.teams package --app-id …``: the same as ``policybot teams package``."""
+    parser = argparse.ArgumentParser(prog="python -m adapters.teams")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,300 @@
+"""Adaptive Cards for Microsoft Teams: how each ``bot.messages.Outbound`` looks, and what card submits mean.
+
+Rendering (``render_cards``): one Adaptive Card (version 1.2, the version every Teams client renders)
+per message, several when the content would pass Teams' message size limit (about 28 KB). Text and
+quotes are ``RichTextBlock``/``TextRun`` elements, which Teams shows as typed (no Markdown), so quotes
+stay verbatim and text a reporter typed is never reinterpreted. Each quote is an emphasised container:
+the lead-in it completes, the clause, then a subtle ``TextBlock`` with its citation ("Source: …") and
+any "Also in: …" lines. Choices are ``Action.Submit`` buttons whose data is
+``{"action_id": …, "value": …}``; a choice whose label is too long for a button is shown in full
+with a "Choose" button beside it. A prompt with an ``input_hint`` gets an ``Input.Text`` (multi-line
+for ``"long_text"``) and a Send button; the user can also just type in the chat. Answers and
+abstentions that carry their question get Helpful / Not helpful buttons.
+
+Card submits (``parse_submit``): Teams posts an ``Action.Submit`` as a message activity whose
+``value`` is the button's data merged with the card's input values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.messages import Action, Choice, Outbound
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+CARD_VERSION = "1.2"
+
+MAX_CARD_BYTES = 24_000  #: serialized card size we stay under (Teams refuses messages over ~28 KB)
+MAX_BUTTON_LABEL = 36  #: longer choice labels are shown as text with a "Choose" button
+MAX_ROW_BUTTONS = 3  #: up to this many short choices share one row; more are listed one a row
+MAX_INPUT_CHARS = 4000  #: ``Input.Text`` maxLength (the core refuses longer answers anyway)
+MAX_FEEDBACK_QUESTION = 1500  #: characters of the question carried in a feedback button's data
+MAX_FALLBACK = 2000  #: characters of ``fallbackText``
+
+# Adapter-owned action ids (never passed to the engine as actions)
+FEEDBACK_HELPFUL = "pb_feedback_helpful"
+FEEDBACK_NOT_HELPFUL = "pb_feedback_not_helpful"
+SEND_TEXT = "pb_text"  #: the Send button under an ``Input.Text``
+INPUT_ID = "pb_input"  #: the ``Input.Text`` id (its value arrives under this key)
+
+REVIEW_HEADING = "Review your report"
+
+
+# -- elements -----------------------------------------------------------------------------------
+
+
+def _run(text: str, **props) -> dict:
+    return dict({"type": "TextRun", "text": text}, **props)
+
+
+def rich_lines(text: str, first_bolder: bool = False) -> list[dict]:
+    """``text`` as ``RichTextBlock`` elements, one a line (blank lines become spacing), shown as typed."""
+    out: list[dict] = []
+    gap = False
+    for line in (text or "").split("\n"):
+        if not line.strip():
+            gap = bool(out)
+            continue
+        props = {"weight": "Bolder"} if first_bolder and not out else {}
+        block = {"type": "RichTextBlock", "inlines": [_run(line, **props)]}
+        if out:
+            block["spacing"] = "Medium" if gap else "None"
+        out.append(block)
+        gap = False
+    return out
+
+
+def _subtle(text: str) -> dict:
+    return {"type": "TextBlock", "text": text, "isSubtle": True, "size": "Small", "wrap": True, "spacing": "Small"}
+
+
+def quote_container(quote) -> dict:
+    """One quote: lead-in (italic, subtle), the clause verbatim, then its citation and "Also in" lines."""
+    items: list[dict] = []
+    if quote.lead_in:
+        items.append({"type": "RichTextBlock", "inlines": [_run(quote.lead_in, italic=True, isSubtle=True)]})
+    items.append({"type": "RichTextBlock", "inlines": [_run(quote.text)],
+                  **({"spacing": "Small"} if items else {})})
+    items.append(_subtle("Source: " + quote.citation.label()))
+    for other in quote.also:
+        items.append(_subtle("Also in: " + other.label()))
+    return {"type": "Container", "style": "emphasis", "spacing": "Medium", "items": items}
+
+
+def submit_data(action_id: str, value: str = "") -> dict:
+    """The ``Action.Submit`` data for a choice: ``{"action_id": action_id, "value": value}``."""
+    return {"action_id": action_id, "value": value}
+
+
+def _submit(title: str, data: dict, style: str | None = None) -> dict:
+    action = {"type": "Action.Submit", "title": title, "data": data}
+    mapped = {"primary": "positive", "danger": "destructive"}.get(style or "")
+    if mapped:
+        action["style"] = mapped
+    return action
+
+
+def choice_elements(choices: list[Choice]) -> list[dict]:
+    """Body elements offering ``choices`` as ``Action.Submit`` buttons.
+
+    Up to ``MAX_ROW_BUTTONS`` short labels share one row; otherwise one choice a row, and a label over
+    ``MAX_BUTTON_LABEL`` characters is shown in full beside a "Choose" button.
+    """
+    if not choices:
+        return []
+    short = [len(c.label) <= MAX_BUTTON_LABEL for c in choices]
+    if all(short) and len(choices) <= MAX_ROW_BUTTONS:
+        return [{"type": "ActionSet", "spacing": "Medium",
+                 "actions": [_submit(c.label, submit_data(c.action_id, c.value), c.style) for c in choices]}]
+    out = []
+    for i, c in enumerate(choices):
+        action = _submit(c.label, submit_data(c.action_id, c.value), c.style)
+        spacing = "Medium" if i == 0 else "Small"
+        if short[i]:
+            out.append({"type": "ActionSet", "spacing": spacing, "actions": [action]})
+            continue
+        out.append({"type": "ColumnSet", "spacing": spacing, "separator": True, "selectAction": action, "columns": [
+            {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
+             "items": [{"type": "RichTextBlock", "inlines": [_run(c.label)]}]},
+            {"type": "Column", "width": "auto", "verticalContentAlignment": "Center",
+             "items": [{"type": "ActionSet", "actions": [dict(action, title="Choose")]}]},
+        ]})
+    return out
+
+
+def input_elements(hint: str) -> list[dict]:
+    """An ``Input.Text`` (multi-line for ``"long_text"``) and a Send button."""
+    return [
+        {"type": "Input.Text", "id": INPUT_ID, "isMultiline": hint == "long_text", "maxLength": MAX_INPUT_CHARS,
+         "placeholder": "Type your answer here, or reply in the chat", "spacing": "Medium"},
+        {"type": "ActionSet", "spacing": "Small",
+         "actions": [_submit("Send", submit_data(SEND_TEXT), "primary")]},
+    ]
+
+
+def feedback_value(msg: Outbound) -> str:
+    """The feedback buttons' value: JSON ``{"q": question, "c": [clause ids]}`` (question shortened)."""
+    question = str(msg.meta.get("question") or "")[:MAX_FEEDBACK_QUESTION]
+    return json.dumps({"q": question, "c": [q.clause_id for q in msg.quotes]}, ensure_ascii=False)
+
+
+def wants_feedback(msg: Outbound) -> bool:
+    """True for answers and abstentions that carry their question (Helpful / Not helpful buttons)."""
+    return msg.kind in ("answer", "no_answer") and bool(msg.meta.get("question"))
+
+
+def feedback_elements(msg: Outbound) -> list[dict]:
+    """The Helpful / Not helpful row."""
+    value = feedback_value(msg)
+    return [{"type": "ActionSet", "spacing": "Medium", "separator": True, "actions": [
+        _submit("Helpful", submit_data(FEEDBACK_HELPFUL, value)),
+        _submit("Not helpful", submit_data(FEEDBACK_NOT_HELPFUL, value)),
+    ]}]
+
+
+def is_interactive(msg: Outbound) -> bool:
+    """Prompts and notifications (and anything asking for input) belong in a personal chat."""
+    return msg.kind in ("prompt", "notification") or msg.input_hint is not None
+
+
+# -- cards --------------------------------------------------------------------------------------
+
+
+def _card(body: list[dict], fallback: str) -> dict:
+    return {
+        "type": "AdaptiveCard",
+        "$schema": CARD_SCHEMA,
+        "version": CARD_VERSION,
+        "fallbackText": fallback[:MAX_FALLBACK],
+        "msteams": {"width": "Full"},
+        "body": body,
+    }
+
+
+def _size(elements: list[dict]) -> int:
+    return len(json.dumps(elements, ensure_ascii=False).encode("utf-8"))
+
+
+def _split_text_block(block: dict, limit: int) -> list[dict]:
+    """A ``RichTextBlock`` whose text alone is over ``limit`` bytes, cut into pieces at whitespace."""
+    run = block["inlines"][0]
+    text, pieces = run["text"], []
+    budget = max(200, limit // 2)
+    while text:
+        cut = len(text)
+        while len(text[:cut].encode("utf-8")) > budget:
+            cut = text.rfind(" ", 0, cut - 1)
+            if cut <= 0:
+                cut = max(1, budget // 4)
+                break
+        pieces.append(dict(block, inlines=[dict(run, text=text[:cut])]))
+        text = text[cut:]
+    return pieces
+
+
+def _pack(groups: list[list[dict]], tail: list[dict], limit: int) -> list[list[dict]]:
+    """Fill cards with ``groups`` (kept together when they fit) then ``tail``, each card under ``limit`` bytes."""
+    cards: list[list[dict]] = [[]]
+
+    def add(elements: list[dict]) -> None:
+        if cards[-1] and _size(cards[-1] + elements) > limit:
+            cards.append([])
+        cards[-1].extend(elements)
+
+    for group in groups:
+        if _size(group) <= limit:
+            add(group)
+            continue
+        for element in group:  # a huge group (a very long text or quote): element by element
+            if _size([element]) <= limit:
+                add([element])
+            elif element.get("type") == "RichTextBlock":
+                for piece in _split_text_block(element, limit):
+                    add([piece])
+            elif element.get("type") == "Container":
+                for item in element["items"]:
+                    for piece in (_split_text_block(item, limit) if item.get("type") == "RichTextBlock"
+                                  and _size([item]) > limit else [item]):
+                        add([dict(element, items=[piece])])
+            else:  # pragma: no cover - nothing else grows without bound
+                add([element])
+    if tail:
+        add(tail)
+    return [c for c in cards if c] or [[]]
+
+
+def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
+    """The Adaptive Card(s) for one outbound message, in order; buttons and inputs are on the last one.
+
+    Returns a list of card ``content`` dicts (each to be sent as an attachment of type
+    ``CARD_CONTENT_TYPE``), usually one; several when the serialized card would exceed ``limit`` bytes.
+    """
+    groups: list[list[dict]] = []
+    if msg.meta.get("step") == "review":
+        groups.append([{"type": "TextBlock", "text": REVIEW_HEADING, "weight": "Bolder", "size": "Medium",
+                        "wrap": True}])
+    text_blocks = rich_lines(msg.text, first_bolder=msg.kind == "notification")
+    if text_blocks:
+        groups.append(text_blocks)
+    groups += [[quote_container(q)] for q in msg.quotes]
+    tail = choice_elements(list(msg.choices))
+    if msg.input_hint:
+        tail += input_elements(msg.input_hint)
+    if wants_feedback(msg):
+        tail += feedback_elements(msg)
+    packed = _pack(groups, tail, limit)
+    fallback = msg.text or "Policybot"
+    return [_card(body, fallback if i == 0 else fallback + " (continued)") for i, body in enumerate(packed)]
+
+
+def card_attachment(card: dict):
+    """A ``botbuilder.schema.Attachment`` carrying ``card``."""
+    from botbuilder.schema import Attachment
+
+    return Attachment(content_type=CARD_CONTENT_TYPE, content=card)
+
+
+# -- submits ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submit:
+    """What a card submit means.
+
+    Attributes:
+        kind: ``"action"`` (a choice: ``action`` set), ``"text"`` (the Send button: ``text`` set) or
+            ``"feedback"`` (``helpful``, ``question``, ``clause_ids`` set).
+    """
+
+    kind: str
+    action: Action | None = None
+    text: str = ""
+    helpful: bool = False
+    question: str = ""
+    clause_ids: tuple[str, ...] = ()
+
+
+def parse_submit(value) -> Submit | None:
+    """Interpret an ``Action.Submit`` payload (the activity's ``value``); None when it is not one of ours."""
+    if not isinstance(value, dict):
+        return None
+    action_id = value.get("action_id")
+    if not isinstance(action_id, str) or not action_id:
+        return None
+    raw = value.get("value", "")
+    raw = raw if isinstance(raw, str) else json.dumps(raw) if raw is not None else ""
+    if action_id == SEND_TEXT:
+        text = value.get(INPUT_ID, "")
+        return Submit("text", text=text if isinstance(text, str) else "")
+    if action_id in (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL):
+        try:
+            data = json.loads(raw or "{}")
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        clauses = data.get("c") if isinstance(data.get("c"), list) else []
+        return Submit("feedback", helpful=action_id == FEEDBACK_HELPFUL, question=str(data.get("q") or ""),
+                      clause_ids=tuple(str(c) for c in clauses))
+    return Submit("action", action=Action(action_id, raw))
