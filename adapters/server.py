@@ -4,6 +4,7 @@ Routes:
 
 * ``GET /healthz``: 200 ``{"status": "ok", ...}`` once the search index is loaded, 503 before (or if
   loading failed). The port opens at once; the index loads in a background task.
+* ``GET /metrics``: Prometheus metrics (``adapters.metrics``; ``POLICYBOT_METRICS_TOKEN`` protects it).
 * whatever each channel module attaches (``POST /slack/events`` for Slack over HTTP).
 
 Channel modules are listed in ``CHANNEL_MODULES``; each exposes ``attach(app, ctx) -> Channel | None``
@@ -404,6 +405,9 @@ def build_app(policybot, engine, settings: ServerSettings | None = None,
     ctx = ServerContext(policybot, engine, settings)
     app[CTX_KEY] = ctx
     app.router.add_get("/healthz", healthz)
+    from adapters import metrics
+
+    metrics.install(app, ctx)  # before the channels: the middleware is outermost, the engine is measured
     attach_channels(app, ctx, modules)
 
     async def lifecycle(app: web.Application):
@@ -517,7 +521,10 @@ def cmd_serve(args) -> int:
 
     def ready(url: str) -> None:
         names = ", ".join(c.name for c in ctx.channels) or "none configured"
-        print(f"policybot serving on {url} (channels: {names}; health: {url}/healthz)", flush=True)
+        line = f"policybot serving on {url} (channels: {names}; health: {url}/healthz)"
+        if any(c.name == "webchat" for c in ctx.channels):
+            line += f"; web chat: {url}/"
+        print(line, flush=True)
         if not ctx.channels:
             print("note: no chat channel configured; set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable Slack",
                   file=sys.stderr, flush=True)
