@@ -186,9 +186,13 @@ FEATURE_MODULES = ("adapters.cli_cases", "adapters.cli_kb", "adapters.server", "
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``policybot`` console script; returns the exit code."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    for noisy in ("sentence_transformers", "transformers", "httpx", "huggingface_hub"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    from adapters.logs import setup_logging
+
+    try:  # POLICYBOT_LOG_FORMAT (text / json) and POLICYBOT_LOG_LEVEL
+        setup_logging()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)

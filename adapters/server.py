@@ -507,7 +507,11 @@ def cmd_serve(args) -> int:
     if args.port < 0 or args.port > 65535:
         print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
         return 2
-    logging.getLogger("policybot").setLevel(logging.INFO if args.verbose else logging.WARNING)
+    from adapters.logs import APP_LOGGERS, env_log_level
+
+    level = env_log_level(logging.INFO if args.verbose else logging.WARNING)  # POLICYBOT_LOG_LEVEL wins
+    for name in APP_LOGGERS:
+        logging.getLogger(name).setLevel(level)
     policybot = open_from_args(args)
     engine = make_engine(policybot, dev=getattr(args, "dev", False) or None)
     if getattr(engine, "reporting", None) is None and getattr(engine, "reporting_error", None):
