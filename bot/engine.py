@@ -4,6 +4,11 @@ Policy questions get verbatim answers (unchanged by reporting). When confidentia
 available (``bot.reporting.ReportingService``), the engine also routes report entry points, the
 report flow, ``status <receipt>``, handler actions and commands to it, and offers a
 "Report a concern" choice under answers about reportable matters.
+
+Knowledge-base upkeep in chat (``bot.kb_chat``): a message with files, ``kb:*`` actions, and, for HR
+in a private conversation, the ``gaps`` / ``kb list`` commands. HR is whoever has the ``hr`` role in
+the staff directory: reporting's directory, else one given to the engine, else the one found for the
+data dir (``bot.directory.directory_path``).
 """
 
 from __future__ import annotations
@@ -62,9 +67,11 @@ class ConversationEngine:
             so; False turns reporting off.
         dev: dev mode for opening reporting (None: ``POLICYBOT_DEV``): generates a key into the
             data dir and falls back to the sample directory.
+        directory: the staff directory (``bot.directory.Directory``) to use when reporting is off
+            (default: the one found for the data dir, if any; a broken file is logged and ignored).
     """
 
-    def __init__(self, bot, reporting=None, dev: bool | None = None):
+    def __init__(self, bot, reporting=None, dev: bool | None = None, directory=None):
         self.bot = bot
         self.reporting_error: str | None = None
         if reporting is None:
@@ -78,11 +85,26 @@ class ConversationEngine:
                 log.info("confidential reporting is off: %s", exc)
                 reporting = None
         self.reporting = reporting or None
+        if directory is None and self.reporting is None:
+            directory = _find_directory(getattr(bot, "data_dir", None), dev)
+        self._directory = directory
+        from bot.kb_chat import KbChat
+
+        self.kb = KbChat(bot, lambda: self.directory, lambda: getattr(self.reporting, "outbox", None))
 
     @property
     def directory(self):
-        """The staff directory (``bot.directory.Directory``) when reporting is on, else None."""
-        return self.reporting.directory if self.reporting is not None else None
+        """The staff directory (``bot.directory.Directory``): reporting's when reporting is on, else the
+        one given or found for the data dir, else None."""
+        return self.reporting.directory if self.reporting is not None else self._directory
+
+    def accepts_files(self, user_id: str, private: bool) -> bool:
+        """True when files sent by ``user_id`` here would be previewed (an HR user in a private chat).
+
+        Adapters call this before downloading; for anyone else they pass the files undownloaded and
+        ``handle`` answers with the refusal.
+        """
+        return self.kb.accepts_files(user_id, private)
 
     def tick(self, now=None) -> list[Outbound]:
         """Run reporting deadlines once (``ReportingService.tick``); [] when reporting is off.
@@ -111,6 +133,17 @@ class ConversationEngine:
 
     def handle(self, inbound: Inbound) -> list[Outbound]:
         """Process one inbound; returns the messages to send, in order. Never raises for user input."""
+        try:
+            if inbound.files:
+                return self.kb.handle_files(inbound)
+            if inbound.source == "action" and inbound.action is not None:
+                kb_out = self.kb.handle_action(inbound)
+                if kb_out is not None:
+                    return kb_out
+        except Exception as exc:  # type only: never a file's contents
+            log.error("knowledge-base upkeep failed handling an inbound (%s)", type(exc).__name__)
+            return [Outbound(kind="error", text="Sorry, something went wrong with that document. Nothing was changed; "
+                                                "please try again in a moment.")]
         notices: list[Outbound] = []
         if self.reporting is not None:
             try:
@@ -129,6 +162,13 @@ class ConversationEngine:
             if is_reporting_request(inbound):
                 return [Outbound(kind="text", text=REPORTING_NOT_CONFIGURED)]
         try:
+            kb_out = self.kb.handle_command(inbound)
+        except Exception as exc:
+            log.error("knowledge-base command failed (%s)", type(exc).__name__)
+            kb_out = [Outbound(kind="error", text="Sorry, something went wrong; please try again in a moment.")]
+        if kb_out is not None:
+            return notices + kb_out
+        try:
             answer = self.bot.ask(inbound.text, user_id=inbound.user_id)
         except BadInput as exc:
             return notices + [Outbound(kind="error", text=str(exc))]
@@ -140,3 +180,23 @@ class ConversationEngine:
             if hint is not None:
                 msg.choices.append(Choice(REPORT_CHOICE_LABEL, "report:start", hint))
         return notices + [msg]
+
+
+def _find_directory(data_dir, dev: bool | None):
+    """The staff directory for ``data_dir`` (``bot.directory.directory_path``), or None when there is
+    none or it cannot be read (logged, without its contents)."""
+    from bot.crypto import is_dev_mode
+    from bot.directory import Directory, DirectoryError, directory_path
+
+    try:
+        path = directory_path(data_dir, dev=is_dev_mode(dev))
+    except Exception:
+        return None
+    if path is None:
+        return None
+    try:
+        return Directory.load(path)
+    except (DirectoryError, OSError) as exc:
+        log.warning("staff directory not loaded (%s): nobody can change the knowledge base from chat",
+                    type(exc).__name__)
+        return None

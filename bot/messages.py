@@ -21,6 +21,32 @@ class Action:
 
 
 @dataclass(frozen=True)
+class InboundFile:
+    """A file sent with a message (a Slack file share, a Teams attachment), already downloaded.
+
+    Attributes:
+        name: the file name as sent, e.g. ``"guidance.docx"`` (its extension picks the reader).
+        data: the file's bytes (``b""`` when the adapter did not download it: see ``problem``).
+        content_type: the MIME type the platform gave, if any (informational; the name decides).
+        size: the size in bytes the platform declared (None when unknown); ``len(data)`` once downloaded.
+        problem: why ``data`` is missing, set by the adapter instead of downloading: ``"too_large"``
+            (declared or downloaded size over the upload limit), ``"download_failed"``, or
+            ``"not_downloaded"`` (the engine said it would refuse the file anyway). None when ``data``
+            holds the whole file.
+    """
+
+    name: str
+    data: bytes = b""
+    content_type: str | None = None
+    size: int | None = None
+    problem: str | None = None
+
+    def __repr__(self) -> str:  # never the contents in a log or a traceback
+        return (f"InboundFile(name={self.name!r}, bytes={len(self.data)}, content_type={self.content_type!r}, "
+                f"size={self.size!r}, problem={self.problem!r})")
+
+
+@dataclass(frozen=True)
 class Inbound:
     """One message or action from a user.
 
@@ -31,6 +57,7 @@ class Inbound:
         private: True in a DM / personal chat / console; False in a shared channel.
         source: ``"message"``, ``"mention"``, ``"command"`` (slash command) or ``"action"``.
         action: the button/card action, when ``source == "action"``.
+        files: files sent with the message (``InboundFile``), in order; empty for a plain message.
     """
 
     user_id: str
@@ -39,6 +66,7 @@ class Inbound:
     private: bool = True
     source: str = "message"
     action: Action | None = None
+    files: tuple[InboundFile, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,16 @@ def _mb(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB" if n % (1024 * 1024) else f"{n // (1024 * 1024)} MB"
 
 
+def too_large(name: str, size: int | None, limit: int) -> BadUpload:
+    """The ``"too_large"`` refusal for file ``name`` of ``size`` bytes (None: unknown, only "over") against ``limit`` bytes.
+
+    Returned, not raised, so a chat adapter that refuses before downloading shows the same words.
+    """
+    if size is None:
+        return BadUpload("too_large", f"{name} is larger than the limit of {_mb(limit)}. Please upload a smaller file.")
+    return BadUpload("too_large", f"{name} is {_mb(size)}; the limit is {_mb(limit)}. Please upload a smaller file.")
+
+
 def file_kind(filename: str) -> str:
     """The lower-cased extension of ``filename`` if it is supported.
 
@@ -155,7 +165,7 @@ def extract(data: bytes, filename: str, max_bytes: int | None = None) -> Extract
     name = Path(filename).name
     limit = max_upload_bytes() if max_bytes is None else max_bytes
     if len(data) > limit:
-        raise BadUpload("too_large", f"{name} is {_mb(len(data))}; the limit is {_mb(limit)}. Please upload a smaller file.")
+        raise too_large(name, len(data), limit)
     if not data:
         raise BadUpload("empty", f"{name} is empty.")
     if kind in (".txt", ".md"):

@@ -1,0 +1,336 @@
+"""HR's knowledge-base upkeep in chat, platform-free: a file sent in a private chat, a preview, Publish.
+
+The conversation engine (``bot.engine.ConversationEngine``) hands this module three things:
+
+* an ``Inbound`` with ``files`` (``KbChat.handle_files``): only an HR user (per the staff directory)
+  in a private conversation gets a preview of each file's clauses, as a prompt with **Publish** /
+  **Cancel** (action ids ``kb:publish`` / ``kb:cancel``, the value carrying the preview tokens). When
+  the file looks like a new version of a live document (same title and organisation, or the id it
+  would get is taken by a live document), the prompt offers **Publish as a new version** (a
+  ``replace``, the old version kept for audit), **Add as a separate document** and **Cancel**. A
+  caption ``replace <doc id>`` asks for a new version of that document directly. Anyone else, and
+  HR in a shared channel, gets a refusal; nothing is stored. A refused upload
+  (``knowledge.loaders.BadUpload``) is shown with its own message.
+* a ``kb:*`` action (``KbChat.handle_action``): Publish commits the preview and makes it live at once
+  (this process's index is refreshed before the reply); Cancel drops it.
+* the text commands ``gaps``, ``kb list`` and ``kb`` / ``kb help`` (``KbChat.handle_command``), for HR
+  in a private conversation only; for anyone else they return None so the text is answered as an
+  ordinary question (the commands are never revealed).
+
+Change notices: with ``KbSettings.notify_changed_clauses`` on, a replace or removal lists the people
+answered from a changed or removed clause in the last ``notify_window_days`` days
+(``CommitResult.notify_users``); ``change_notices`` words a private message for each, which is queued
+in the reporting outbox when there is one (the server sends it, and retries) or else returned with
+``to_user`` set for the adapter to deliver. Logs carry document ids and counts, never file contents,
+message text or who uploaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+from typing import Callable
+
+from bot.kb_admin import DEFAULT_ORGANISATION, CommitResult, KnowledgeAdmin, NotAuthorised, Preview, default_doc_id
+from bot.messages import Choice, Inbound, InboundFile, Outbound
+from knowledge.loaders import BadUpload, too_large
+from knowledge.model import Document
+
+log = logging.getLogger("policybot.kb_chat")
+
+ACTION_PUBLISH = "kb:publish"
+ACTION_CANCEL = "kb:cancel"
+ACTION_PREFIX = "kb:"
+PREVIEW_CLAUSES = 25  #: clauses shown in a chat preview (the rest are counted)
+PREVIEW_CLAUSE_CHARS = 240  #: characters of each clause shown in a chat preview
+MAX_FILES = 5  #: files previewed from one message
+
+NOT_HR_TEXT = ("Only HR can add or change the policies I answer from, so I haven't kept that file. "
+               "If a policy is missing or out of date, please tell HR.")
+NOT_PRIVATE_TEXT = ("Please send policy documents to me in a private chat (a direct message), not in a channel. "
+                    "Nothing was stored.")
+DOWNLOAD_FAILED_TEXT = "I couldn't download {name}, so nothing was changed. Please send it again."
+CANCELLED_TEXT = "Cancelled: nothing was changed."
+NOT_OPEN_TEXT = "That preview is no longer open (it was published, cancelled or has expired); nothing was changed."
+HELP_TEXT = (
+    "Knowledge base (HR only):\n"
+    "• Send me a policy document (.txt, .md, .docx or .pdf) here: I show its clauses, and you publish it or cancel.\n"
+    "• Add the caption `replace <document id>` to publish a file as a new version of that document.\n"
+    "• `kb list`: the documents I answer from.\n"
+    "• `gaps`: questions I could not answer, or that were voted Not helpful, grouped with counts."
+)
+
+_REPLACE_CAPTION = re.compile(r"^\s*(?:kb\s+)?replace\s+([a-z0-9][a-z0-9-]{0,63})\s*$", re.IGNORECASE)
+_WORDS = re.compile(r"[^\w]+")
+
+
+def _normal(text: str | None) -> str:
+    return " ".join(_WORDS.sub(" ", (text or "").lower()).split())
+
+
+def edition_of(row: dict) -> str | None:
+    """The citation edition of a store row (``version_label`` and ``date``), e.g. ``"v 2, added 3 March 2026"``."""
+    return Document("", "", "", "", row.get("version_label"), row.get("date")).edition
+
+
+def documents_text(docs: list[dict]) -> str:
+    """The live documents as plain text, one a line: id, version, clause count, organisation — title (edition)."""
+    if not docs:
+        return "There are no documents in the knowledge base."
+    lines = [f"{len(docs)} document(s) I answer from:"]
+    for d in docs:
+        lines.append(f"• {d['doc_id']}  v{d['version_no']}, {d['clauses']} clauses: {d['organisation']} — "
+                     f"{d['title']} ({edition_of(d) or '-'})")
+    return "\n".join(lines)
+
+
+def change_notices(result: CommitResult, document: dict | None, window_days: int,
+                   exclude: tuple[str, ...] = ()) -> list[Outbound]:
+    """Private messages for the people in ``result.notify_users`` (minus ``exclude``).
+
+    Args:
+        result: a replace or removal (``KnowledgeAdmin.confirm`` / ``commit`` / ``remove``).
+        document: the document's store row after the change (``KnowledgeStore.document``), for its
+            title, organisation and edition; None words the notice with the id alone.
+        window_days: how far back answers were looked at (days), named in the notice.
+        exclude: user ids not to tell (e.g. the HR user who made the change).
+
+    Returns:
+        One ``Outbound(kind="text", to_user=...)`` a person, ``meta={"kb_notice": doc_id,
+        "version": n}``; [] when nobody is to be told.
+    """
+    users = [u for u in result.notify_users if u not in exclude]
+    if not users:
+        return []
+    if document is not None:
+        name = f"“{document['title']}” ({document['organisation']})"
+    else:
+        name = result.doc_id
+    if result.action == "removed":
+        text = (f"Policy update: {name} has been withdrawn and is no longer cited. An answer I gave you in the "
+                f"last {window_days} days quoted it. Ask me again, or check with your line manager or HR.")
+    else:
+        edition = edition_of(document) if document is not None else None
+        text = (f"Policy update: {name} has a new version ({edition or f'version {result.version_no}'}). "
+                f"An answer I gave you in the last {window_days} days quoted a clause that has since changed or "
+                "been removed. Ask me again to see the current wording.")
+    return [Outbound(kind="text", text=text, to_user=u, meta={"kb_notice": result.doc_id, "version": result.version_no})
+            for u in users]
+
+
+def queue_notices(notices: list[Outbound], outbox) -> list[Outbound]:
+    """Put ``notices`` in ``outbox`` (``bot.outbox.Outbox``; sets ``meta["outbox_id"]``) and return [];
+    without an outbox return ``notices`` unchanged, for the caller to deliver.
+
+    Raises:
+        sqlite3.Error: the outbox could not be written (nothing is half-queued per message).
+    """
+    if outbox is None or not notices:
+        return notices
+    now = datetime.now(timezone.utc)
+    for msg in notices:
+        outbox.put(msg, now)
+    return []
+
+
+class KbChat:
+    """The chat side of knowledge-base upkeep for one ``bot.app.Policybot``.
+
+    Args:
+        bot: the opened Policybot (its store, index and ``settings``).
+        directory: returns the staff directory (``bot.directory.Directory``) or None; without one,
+            nobody may change the knowledge base from chat.
+        outbox: returns the reporting outbox (``bot.outbox.Outbox``) or None; change notices go there
+            when there is one.
+    """
+
+    def __init__(self, bot, directory: Callable[[], object | None], outbox: Callable[[], object | None] = lambda: None):
+        self.bot = bot
+        self._directory = directory
+        self._outbox = outbox
+        self.admin = KnowledgeAdmin(bot, is_hr=self.is_hr)
+
+    # -- who ----------------------------------------------------------------------------------------
+
+    def is_hr(self, user_id: str | None) -> bool:
+        """True when ``user_id`` has the HR role in the directory (False without a directory)."""
+        directory = self._directory()
+        if directory is None or not user_id:
+            return False
+        try:
+            return bool(directory.is_hr(user_id))
+        except Exception:
+            return False
+
+    def accepts_files(self, user_id: str, private: bool) -> bool:
+        """True when a file from ``user_id`` in this conversation would be previewed (HR, private chat);
+        adapters skip downloading otherwise (the engine still sends the refusal)."""
+        return bool(private) and self.is_hr(user_id)
+
+    # -- files --------------------------------------------------------------------------------------
+
+    def handle_files(self, inbound: Inbound) -> list[Outbound]:
+        """Preview each file of ``inbound`` (at most ``MAX_FILES``) for an HR user in a private chat.
+
+        Returns a refusal (not HR, or a shared channel), or per file a prompt with the preview and
+        Publish / Cancel choices, or the ``BadUpload`` message (kind ``"error"``). Writes nothing.
+        """
+        if not self.is_hr(inbound.user_id):
+            log.info("upload refused: not an HR user")
+            return [Outbound(kind="text", text=NOT_HR_TEXT)]
+        if not inbound.private:
+            log.info("upload refused: not a private conversation")
+            return [Outbound(kind="text", text=NOT_PRIVATE_TEXT)]
+        m = _REPLACE_CAPTION.match(inbound.text or "")
+        replace = m.group(1).lower() if m else None
+        out: list[Outbound] = []
+        for f in inbound.files[:MAX_FILES]:
+            out.append(self._preview_one(inbound.user_id, f, replace))
+        if len(inbound.files) > MAX_FILES:
+            out.append(Outbound(kind="text", text=(
+                f"I looked at the first {MAX_FILES} files only; please send the other {len(inbound.files) - MAX_FILES} "
+                "in another message.")))
+        return out
+
+    def _preview_one(self, user_id: str, f: InboundFile, replace: str | None) -> Outbound:
+        name = f.name or "upload"
+        limit = self.admin.max_bytes
+        if f.problem == "too_large" or (f.size is not None and f.size > limit):
+            log.info("upload refused: too_large")
+            return Outbound(kind="error", text=str(too_large(name, f.size if f.size and f.size > limit else None, limit)))
+        if f.problem is not None:
+            log.info("upload refused: %s", f.problem)
+            return Outbound(kind="error", text=DOWNLOAD_FAILED_TEXT.format(name=name))
+        try:
+            preview = self.admin.preview(f.data, name, replace=replace, user_id=user_id)
+        except NotAuthorised as exc:
+            return Outbound(kind="text", text=str(exc))
+        except BadUpload as exc:
+            log.info("upload refused: %s", exc.code)
+            return Outbound(kind="error", text=str(exc))
+        other = None
+        if replace is None:
+            match = self._existing_match(preview)
+            if match is not None:
+                try:
+                    other = self.admin.preview(f.data, name, replace=match["doc_id"], user_id=user_id)
+                except BadUpload as exc:  # e.g. removed meanwhile: offer the plain add
+                    log.info("no replace offered for %s: %s", match["doc_id"], exc.code)
+        log.info("upload previewed: %s %s, %d clause(s)", preview.action, preview.doc_id, len(preview.clauses))
+        return self._prompt(preview, other)
+
+    def _existing_match(self, preview: Preview) -> dict | None:
+        """The live document this new upload looks like a new version of: the same title (and the same
+        organisation, unless none was found in the upload), or the id it would have had is taken."""
+        d = preview.document
+        base = default_doc_id(d.organisation, d.title)
+        title = d.title.casefold()
+        for row in self.bot.store.documents():
+            if row["doc_id"] == base and preview.doc_id != base:
+                return row
+            same_org = d.organisation == DEFAULT_ORGANISATION or row["organisation"].casefold() == d.organisation.casefold()
+            if row["title"].casefold() == title and same_org:
+                return row
+        return None
+
+    def _prompt(self, preview: Preview, replace: Preview | None) -> Outbound:
+        body = lambda p: p.to_text(max_clauses=PREVIEW_CLAUSES, max_chars=PREVIEW_CLAUSE_CHARS)  # noqa: E731
+        if replace is None:
+            head = ("Here is what this document would add. Check the clauses, then publish it to make it live, "
+                    "or cancel." if preview.action == "add" else
+                    f"Here is the new version of {preview.doc_id}. Check the changes, then publish it to make it "
+                    "live (the old version is kept for audit and no longer cited), or cancel.")
+            choices = [Choice("Publish", ACTION_PUBLISH, preview.token, "primary"),
+                       Choice("Cancel", ACTION_CANCEL, preview.token)]
+            text = f"{head}\n\n{body(preview)}"
+        else:
+            both = f"{replace.token} {preview.token}"
+            head = (f"This looks like a new version of {replace.doc_id} (“{replace.document.title}”, now version "
+                    f"{replace.diff.from_version if replace.diff else replace.version_no - 1}). Publish it as version {replace.version_no} (the old version is kept "
+                    f"for audit and no longer cited), add it as a separate document ({preview.doc_id}), or cancel.")
+            choices = [Choice("Publish as a new version", ACTION_PUBLISH, both, "primary"),
+                       Choice("Add as a separate document", ACTION_PUBLISH, f"{preview.token} {replace.token}"),
+                       Choice("Cancel", ACTION_CANCEL, both)]
+            text = f"{head}\n\n{body(replace)}"
+        return Outbound(kind="prompt", text=text, choices=choices,
+                        meta={"kb_preview": (replace or preview).token, "title": "Policy upload"})
+
+    # -- actions ------------------------------------------------------------------------------------
+
+    def handle_action(self, inbound: Inbound) -> list[Outbound] | None:
+        """Publish or cancel a preview (``kb:publish`` / ``kb:cancel``); None for other actions.
+
+        The action value is the preview token to act on, then (space-separated) sibling tokens of the
+        same prompt, which are dropped. Publishing answers with the document id, version, clause count
+        and edition; the change notices (if any) are queued or returned with ``to_user``.
+        """
+        a = inbound.action
+        if a is None or not a.action_id.startswith(ACTION_PREFIX):
+            return None
+        tokens = (a.value or "").split()
+        if a.action_id == ACTION_CANCEL:
+            dropped = [self.admin.cancel(t, inbound.user_id) for t in tokens]
+            log.info("upload preview cancelled")
+            return [Outbound(kind="text", text=CANCELLED_TEXT if any(dropped) else NOT_OPEN_TEXT)]
+        if a.action_id != ACTION_PUBLISH or not tokens:
+            return [Outbound(kind="text", text=NOT_OPEN_TEXT)]
+        try:
+            result = self.admin.confirm(tokens[0], inbound.user_id)
+        except NotAuthorised as exc:
+            return [Outbound(kind="text", text=str(exc))]
+        except BadUpload as exc:
+            log.info("publish refused: %s", exc.code)
+            text = NOT_OPEN_TEXT if exc.code == "expired" else str(exc)
+            return [Outbound(kind="error" if exc.code != "expired" else "text", text=text)]
+        for t in tokens[1:]:
+            self.admin.cancel(t, inbound.user_id)
+        log.info("published %s version %s (%d clause(s)) in %.2f s", result.doc_id, result.version_no,
+                 result.clauses, result.seconds)
+        return self._published(result, inbound.user_id)
+
+    def _published(self, result: CommitResult, user_id: str) -> list[Outbound]:
+        doc = self.bot.store.document(result.doc_id)
+        edition = edition_of(doc) if doc else None
+        verb = "is live" if result.action == "added" else "is live as the new version"
+        lines = [f"Published: “{doc['title'] if doc else result.doc_id}” {verb}: {result.doc_id}, version "
+                 f"{result.version_no}, {result.clauses} clause(s), edition {edition or '-'}."]
+        if doc:
+            lines.append(f"Citations will read: {doc['organisation']} — {doc['title']} ({edition or '-'}).")
+        if result.diff is not None:
+            d = result.diff
+            lines.append(f"Changes from version {d.from_version}: {len(d.added)} added, {len(d.removed)} removed, "
+                         f"{len(d.changed)} changed, {d.unchanged} unchanged.")
+        if result.index_error:
+            lines.append("Note: the search index here was not refreshed yet; it catches up within seconds.")
+        settings = self.bot.settings
+        notices = change_notices(result, doc, settings.notify_window_days, exclude=(user_id,))
+        returned: list[Outbound] = notices
+        if notices:
+            try:
+                returned = queue_notices(notices, self._outbox())
+            except Exception as exc:  # the change is live; the notices go out directly instead
+                log.warning("could not queue change notices: %s", type(exc).__name__)
+                returned = notices
+            lines.append(f"{len(notices)} person(s) answered from a changed clause in the last "
+                         f"{settings.notify_window_days} days will be told privately.")
+            log.info("%d change notice(s) for %s", len(notices), result.doc_id)
+        return [Outbound(kind="text", text="\n".join(lines), meta={"kb_published": result.doc_id})] + returned
+
+    # -- commands -----------------------------------------------------------------------------------
+
+    def handle_command(self, inbound: Inbound) -> list[Outbound] | None:
+        """``gaps``, ``kb list`` and ``kb`` / ``kb help`` for HR in a private conversation; None otherwise
+        (the text is then an ordinary question)."""
+        if inbound.source not in ("message", "command") or not inbound.private:
+            return None
+        word = _normal(inbound.text)
+        if word not in ("gaps", "kb gaps", "kb list", "kb", "kb help"):
+            return None
+        if not self.is_hr(inbound.user_id):
+            return None
+        if word in ("gaps", "kb gaps"):
+            return [Outbound(kind="text", text=self.admin.gaps_text(user_id=inbound.user_id))]
+        if word == "kb list":
+            return [Outbound(kind="text", text=documents_text(self.bot.store.documents()))]
+        return [Outbound(kind="text", text=HELP_TEXT)]
