@@ -1,6 +1,7 @@
 """Slack channel: Bolt (async) over ``POST /slack/events`` or Socket Mode, translating to and from the core.
 
-Inbound: DMs to the bot (``message.im``), mentions (``app_mention``, replied to in the thread),
+Inbound: DMs to the bot (``message.im``; files shared in a DM are downloaded with the bot token,
+within the upload limit, and passed on as ``Inbound.files``), mentions (``app_mention``, replied to in the thread),
 ``/policy QUESTION`` (ephemeral reply), ``/policy report`` and the global shortcut (start the report
 flow in the DM), button presses (``block_actions``) and modal submissions. Each becomes a
 ``bot.messages.Inbound`` whose ``user_id`` is the person's directory id when the Slack user is in the
@@ -756,7 +757,55 @@ class SlackChannel:
         inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
                           conversation_id=channel, private=True, source="message")
         target = Target(channel=channel, thread_ts=event.get("thread_ts"), is_dm=True)
+        if event.get("files"):
+            self.ctx.spawn(self.run_with_files(inbound, event["files"], user, target), "slack file")
+            return
         self.ctx.spawn(self.run(inbound, user, target), "slack message")
+
+    async def run_with_files(self, inbound: Inbound, files: list, slack_user: str, target: Target) -> None:
+        """Download the files of a DM (``files`` of a ``file_share`` message) and ``run`` the inbound with them.
+
+        Each file is fetched from ``url_private_download`` with the bot token (needs the ``files:read``
+        scope), at most the upload limit: a declared ``size`` over it is refused before downloading, a
+        longer body is cut off. The token is sent only to Slack's hosts (or the configured API host).
+        Files of someone the engine would refuse anyway are not downloaded at all.
+        """
+        from dataclasses import replace as _replace
+
+        from adapters.uploads import download_file, refused_file, upload_limit
+
+        limit = upload_limit(self.ctx)
+        accepts = getattr(self.ctx.engine, "accepts_files", None)
+        wanted = accepts(inbound.user_id, inbound.private) if callable(accepts) else True
+        got = []
+        for f in [f for f in files if isinstance(f, dict)][:10]:
+            name = str(f.get("name") or f.get("title") or "upload")
+            size = f.get("size") if isinstance(f.get("size"), int) else None
+            url = f.get("url_private_download") or f.get("url_private")
+            if not wanted:
+                got.append(refused_file(name, "not_downloaded", size, f.get("mimetype")))
+            elif not url or not self._token_host(url):
+                got.append(refused_file(name, "download_failed", size, f.get("mimetype")))
+            else:
+                got.append(await download_file(name, url, limit, size=size, content_type=f.get("mimetype"),
+                                               headers={"Authorization": f"Bearer {self.settings.bot_token}"},
+                                               https_only=False, refuse_html=not name.lower().endswith((".html", ".htm"))))
+        log.info("DM with %d file(s), %d downloaded", len(got), sum(1 for g in got if g.problem is None))
+        await self.run(_replace(inbound, files=tuple(got)), slack_user, target)
+
+    def _token_host(self, url: str) -> bool:
+        """True when the bot token may be sent to ``url``: https on slack.com / slack-gov.com (or a
+        subdomain), or the scheme, host and port of ``SLACK_API_URL``."""
+        from urllib.parse import urlsplit
+
+        try:
+            u, api = urlsplit(url), urlsplit(self.settings.api_url)
+            if (u.scheme, u.hostname, u.port) == (api.scheme, api.hostname, api.port):
+                return True
+        except ValueError:
+            return False
+        host = (u.hostname or "").lower()
+        return u.scheme == "https" and any(host == d or host.endswith("." + d) for d in ("slack.com", "slack-gov.com"))
 
     async def _on_mention(self, event: dict, body: dict) -> None:
         channel = event.get("channel", "")

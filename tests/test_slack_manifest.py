@@ -10,7 +10,7 @@ MANIFEST = Path(__file__).resolve().parent.parent / "adapters" / "slack_manifest
 def test_manifest_matches_the_adapter():
     m = yaml.safe_load(MANIFEST.read_text())
     scopes = set(m["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "commands", "im:history", "im:write"} <= scopes
+    assert {"app_mentions:read", "chat:write", "commands", "im:history", "im:write", "files:read"} <= scopes
     settings = m["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
     assert settings["interactivity"]["is_enabled"] is True

@@ -2,8 +2,9 @@
 
 ``FakeSlackAPI`` serves ``/api/<method>`` (``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
 ``chat.update``, ``conversations.open``, ``views.open``, ``views.update``, ``views.push``,
-``apps.connections.open``), ``/response/<name>`` (response URLs) and ``/socket`` (a Socket Mode
-WebSocket). Every call is recorded as a ``Call(method, params, at)``; ``wait_for`` lets a test wait for
+``apps.connections.open``), ``/response/<name>`` (response URLs), ``/files/<id>/<name>`` (file
+downloads, as ``url_private_download``: the bot token is required as ``Authorization: Bearer``, else
+Slack's sign-in web page is served) and ``/socket`` (a Socket Mode WebSocket). Every call is recorded as a ``Call(method, params, at)``; ``wait_for`` lets a test wait for
 the asynchronous replies.
 
 The payload builders (``message_im_event``, ``slash_command``, ``block_actions``, ...) produce the bodies
@@ -59,6 +60,8 @@ class FakeSlackAPI:
         self.sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict] = []
         self._socket_ready = asyncio.Event()
+        self.files: dict[str, tuple[bytes, str]] = {}  #: file id -> (bytes, mimetype)
+        self._file_ids = itertools.count(1)
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -67,6 +70,7 @@ class FakeSlackAPI:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/socket", self._socket)
+        app.router.add_get("/files/{fid}/{name}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -191,6 +195,33 @@ class FakeSlackAPI:
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         return {"ok": False, "error": "unknown_method"}
 
+    def add_file(self, name: str, data: bytes, mimetype: str = "application/octet-stream", size: int | None = None,
+                 private_url: bool = False) -> dict:
+        """Serve ``data`` as a file shared in Slack; returns the ``files`` entry of a ``file_share`` event
+        (``id``, ``name``, ``title``, ``mimetype``, ``size`` (default ``len(data)``, or as given to
+        claim another size), ``url_private``, ``url_private_download``). Downloads are recorded as
+        ``"file_download"`` calls with the token they carried."""
+        fid = f"F{next(self._file_ids):08d}"
+        self.files[fid] = (data, mimetype)
+        url = f"{self.base}/files/{fid}/{urllib.parse.quote(name)}"
+        return {"id": fid, "name": name, "title": name, "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1],
+                "size": len(data) if size is None else size, "mode": "hosted", "url_private": url,
+                "url_private_download": url + "?download=1"}
+
+    async def _file(self, request: web.Request) -> web.StreamResponse:
+        auth = request.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        fid = request.match_info["fid"]
+        ok = token == self.token and fid in self.files
+        await self._record(Call("file_download", {"file": fid}, token=token, path=request.path,
+                                result={"ok": ok}))
+        if token != self.token:  # what Slack does without a valid token: a sign-in page, status 200
+            return web.Response(text="<html><body>Sign in to Slack</body></html>", content_type="text/html")
+        if fid not in self.files:
+            return web.Response(status=404, text="not found")
+        data, mimetype = self.files[fid]
+        return web.Response(body=data, content_type=mimetype)
+
     async def _response_url(self, request: web.Request) -> web.Response:
         params = await self._params(request)
         await self._record(Call("response_url", params, path=request.path))
@@ -247,6 +278,14 @@ def message_im_event(text: str, user: str = "U0000042", channel: str = "D0000042
              "ts": f"{time.time():.6f}", "event_ts": f"{time.time():.6f}"}
     event.update(extra)
     return event_envelope(event, event_id)
+
+
+def file_share_event(files: list[dict], text: str = "", user: str = "U0000042", channel: str = "D0000042",
+                     event_id: str | None = None) -> dict:
+    """A ``message.im`` event of subtype ``file_share``: ``files`` (``FakeSlackAPI.add_file`` entries)
+    shared in a DM, with an optional caption."""
+    return message_im_event(text, user=user, channel=channel, event_id=event_id, subtype="file_share", files=files,
+                            upload=True, display_as_bot=False)
 
 
 def app_mention_event(text: str, user: str = "U0000042", channel: str = "C0000007", ts: str | None = None,
