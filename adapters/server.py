@@ -447,7 +447,9 @@ def make_engine(policybot, dev: bool | None = None):
 
 async def serve(app: web.Application, host: str, port: int, ready: Callable[[str], None] | None = None,
                 stop: asyncio.Event | None = None) -> None:
-    """Run ``app`` on ``host:port`` until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully.
+    """Run ``app`` on ``host:port`` until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully:
+    the port closes, requests being handled finish (at most ``drain_timeout`` seconds), background work
+    drains (at most ``drain_timeout`` more), the channels stop.
 
     ``ready(url)`` is called once the port is open (the URL carries the real port when ``port`` is 0).
     """
@@ -460,7 +462,11 @@ async def serve(app: web.Application, host: str, port: int, ready: Callable[[str
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread / not supported
             pass
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    ctx = app.get(CTX_KEY)
+    grace = ctx.settings.drain_timeout if ctx is not None else 10.0
+    # on shutdown, requests being handled get ``grace`` seconds to finish (aiohttp stops reading new
+    # bytes, so a client still sending its body is cut off then rather than holding the process)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
