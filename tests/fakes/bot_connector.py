@@ -6,7 +6,9 @@
   ``POST /v3/conversations/{id}/activities/{replyToId}`` (reply to an activity): recorded, answered
   ``{"id": "<new activity id>"}``;
 * ``PUT /v3/conversations/{id}/activities/{activityId}`` (update): recorded;
-* ``POST /v3/conversations`` (create a conversation): recorded, answered with a new conversation id.
+* ``POST /v3/conversations`` (create a conversation): recorded, answered with a new conversation id;
+* ``GET /files/{id}/{name}``: a file added with ``add_file`` (what a Teams file's ``downloadUrl``
+  points at), each download recorded in ``downloads`` with its ``Authorization`` header.
 
 Every request is recorded as a ``Post``; ``wait_for`` waits for the asynchronous ones. ``service_url``
 is what activities carry as ``serviceUrl``. The activity builders (``message``, ``mention``,
@@ -130,6 +132,8 @@ class FakeBotConnector:
         self._changed: asyncio.Condition | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        self.files: dict[str, tuple[bytes, str]] = {}  #: file id -> (bytes, content type)
+        self.downloads: list[dict] = []  #: {"file", "authorization"} per download, in order
 
     @property
     def service_url(self) -> str:
@@ -143,6 +147,7 @@ class FakeBotConnector:
         app.router.add_post("/v3/conversations/{conv}/activities", self._send)
         app.router.add_post("/v3/conversations/{conv}/activities/{aid}", self._send)
         app.router.add_put("/v3/conversations/{conv}/activities/{aid}", self._send)
+        app.router.add_get("/files/{fid}/{name}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -175,6 +180,22 @@ class FakeBotConnector:
         members = body.get("members") or [{}]
         return web.json_response({"id": f"a:personal-{members[0].get('id', 'x')}", "activityId": None,
                                   "serviceUrl": self.service_url})
+
+    def add_file(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        """Serve ``data`` at a URL on this port and return the URL (a file's ``downloadUrl``)."""
+        import urllib.parse
+
+        fid = f"f{len(self.files) + 1:04d}"
+        self.files[fid] = (data, content_type)
+        return f"{self.service_url}files/{fid}/{urllib.parse.quote(name)}"
+
+    async def _file(self, request: web.Request) -> web.Response:
+        fid = request.match_info["fid"]
+        self.downloads.append({"file": fid, "authorization": request.headers.get("Authorization")})
+        if fid not in self.files:
+            return web.Response(status=404, text="not found")
+        data, ctype = self.files[fid]
+        return web.Response(body=data, content_type=ctype)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -238,6 +259,27 @@ def message(service_url: str, text: str, user: str = "29:1staffMember", aad: str
     """A message in ``user``'s personal chat with the bot (or in ``conversation``)."""
     a = _base(service_url, user, conversation or personal_conversation(user), aad)
     a.update(type="message", text=text, textFormat="plain")
+    return a
+
+
+def file_message(service_url: str, files: list[tuple[str, str]], user: str = "29:1staffMember", text: str = "",
+                 emulator: bool = False, conversation: dict | None = None) -> dict:
+    """A message in ``user``'s personal chat with ``files`` (``(name, url)``) attached, as Teams sends
+    them to a bot that supports files (``file.download.info`` with ``content.downloadUrl``, plus the
+    message's own ``text/html`` attachment), or as the Emulator does (``emulator``: ``contentUrl``)."""
+    a = message(service_url, text, user=user, conversation=conversation)
+    attachments = []
+    for name, url in files:
+        if emulator:
+            attachments.append({"contentType": "application/octet-stream", "contentUrl": url, "name": name})
+        else:
+            ext = name.rsplit(".", 1)[-1] if "." in name else ""
+            attachments.append({"contentType": "application/vnd.microsoft.teams.file.download.info",
+                                "contentUrl": "https://contoso.sharepoint.example/personal/" + name, "name": name,
+                                "content": {"downloadUrl": url, "uniqueId": uuid.uuid4().hex, "fileType": ext}})
+    if not emulator:
+        attachments.append({"contentType": "text/html", "content": f"<p>{text}</p>"})
+    a["attachments"] = attachments
     return a
 
 
