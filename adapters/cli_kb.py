@@ -11,6 +11,9 @@
 Every command takes ``--json``. Exit codes: 0 done, 2 bad input (unsupported, too large, empty,
 encrypted or corrupt file, duplicate, unknown document); the knowledge base is then unchanged.
 A running server picks changes up through its ``index.watch.KnowledgeWatcher``; no restart.
+With ``POLICYBOT_NOTIFY_CHANGED_CLAUSES=1``, a replace or remove queues a private notice for each
+person answered from a changed clause in the last 30 days in the reporting outbox (when reporting is
+configured), which a running server delivers.
 """
 
 from __future__ import annotations
@@ -52,15 +55,51 @@ def _preview_and_commit(args, replace: str | None) -> int:
         result = _with_progress(lambda tick: admin.commit(preview, added_by=args.added_by, progress=tick))
     except BadUpload as exc:
         return _fail(str(exc))
+    queued, note = _queue_notices(admin, result, args.added_by)
     if args.json:
         print(json.dumps(result.to_json() | {"edition": preview.edition, "title": preview.document.title,
-                                             "organisation": preview.document.organisation}, ensure_ascii=False))
+                                             "organisation": preview.document.organisation,
+                                             "notices_queued": queued}, ensure_ascii=False))
     else:
         print(result.to_text())
         print(f"Citations will read: {preview.document.organisation} — {preview.document.title} ({preview.edition})")
-        if result.notify_users:
-            print("People to tell: " + ", ".join(result.notify_users))
+        if note:
+            print(note)
     return 0
+
+
+def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | None]:
+    """Queue the change notices of ``result`` (``bot.kb_chat.change_notices``) in the reporting outbox,
+    where a running ``policybot serve`` sends them privately (its outbox sweep, every 15 seconds).
+
+    Returns ``(how many were queued, a line for the terminal or None)``. Without reporting configured
+    (no report key or directory) nothing is queued and the line names the people to tell instead.
+    """
+    if not result.notify_users:
+        return 0, None
+    from bot.crypto import ReportingNotConfigured
+    from bot.kb_chat import change_notices, queue_notices
+    from bot.reporting import ReportingService
+
+    notices = change_notices(result, admin.store.document(result.doc_id), admin.bot.settings.notify_window_days,
+                             exclude=(by,) if by else ())
+    if not notices:
+        return 0, None
+    people = "People to tell: " + ", ".join(n.to_user for n in notices)
+    try:
+        svc = ReportingService.open(admin.bot.data_dir, policy_store=admin.store)
+    except ReportingNotConfigured as exc:
+        return 0, f"{people} (not queued: {exc})"
+    except Exception as exc:  # the change itself is committed; say why the notices are not queued
+        return 0, f"{people} (not queued: {type(exc).__name__})"
+    try:
+        queue_notices(notices, svc.outbox)
+    except Exception as exc:
+        return 0, f"{people} (not queued: {type(exc).__name__})"
+    finally:
+        svc.close()
+    return len(notices), (f"{people}. A private notice for each is queued; a running server sends it within "
+                          "seconds.")
 
 
 def _with_progress(fn):
@@ -154,16 +193,18 @@ def cmd_remove(args) -> int:
     """``kb remove DOC``: the document is no longer cited; its versions stay for audit."""
     from knowledge.loaders import BadUpload
 
+    admin = _admin(args)
     try:
-        result = _admin(args).remove(args.doc)
+        result = admin.remove(args.doc)
     except BadUpload as exc:
         return _fail(str(exc))
+    queued, note = _queue_notices(admin, result)
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        print(json.dumps(result.to_json() | {"notices_queued": queued}, ensure_ascii=False))
     else:
         print(result.to_text())
-        if result.notify_users:
-            print("People to tell: " + ", ".join(result.notify_users))
+        if note:
+            print(note)
     return 0
 
 
