@@ -39,6 +39,7 @@ import logging
 import os
 import re
 import sqlite3
+import sys
 import threading
 import time
 import zipfile
@@ -326,20 +327,27 @@ def _is_personal(activity) -> bool:
 
 def clean_text(activity) -> str:
     """The message text with the bot's own @mention removed, other mentions shown as names, and HTML
-    entities (``&nbsp;``, ``&amp;``...) decoded."""
-    from botbuilder.core import TurnContext
+    entities (``&nbsp;``, ``&amp;``...) decoded.
 
+    Only the mention tag itself is removed (the ``text`` of each ``mention`` entity naming the bot,
+    then any ``<at>`` tag carrying the bot's name); the bot's name elsewhere in the question is kept.
+    ``activity`` is not modified. Returns ``""`` for an activity without text.
+    """
     text = activity.text or ""
-    try:
-        if activity.recipient is not None and activity.entities:
-            text = TurnContext.remove_recipient_mention(activity) or ""
-    except Exception:  # malformed mention entities: fall back to the regex below
-        text = activity.text or ""
-    bot_name = (getattr(activity.recipient, "name", None) or "").strip().lower()
+    bot_id = getattr(activity.recipient, "id", None)
+    for entity in activity.entities or []:
+        props = entity if isinstance(entity, dict) else dict(getattr(entity, "additional_properties", None) or {},
+                                                               type=getattr(entity, "type", None))
+        mentioned = props.get("mentioned")
+        tag = props.get("text")
+        if (str(props.get("type") or "").lower() == "mention" and bot_id and isinstance(mentioned, dict)
+                and mentioned.get("id") == bot_id and isinstance(tag, str) and tag.strip()):
+            text = text.replace(tag, " ")
+    bot_name = html.unescape(getattr(activity.recipient, "name", None) or "").strip().lower()
 
     def mention(m: re.Match) -> str:
         name = m.group(1).strip()
-        return "" if not name or name.lower() == bot_name else name
+        return "" if not name or html.unescape(name).lower() == bot_name else name
 
     text = _AT_TAG.sub(mention, text)
     return " ".join(html.unescape(text).replace("\xa0", " ").split())
@@ -785,15 +793,18 @@ def build_app_package(app_id: str, out: str | Path, base_url: str | None = None,
     ``https://policybot.example.org`` in the developer links. Returns the zip's path.
 
     Raises:
-        ValueError: ``app_id`` is not a GUID, or ``base_url`` is not an https URL.
+        ValueError: ``app_id`` is not a GUID (or is the nil GUID), or ``base_url`` is not an https URL.
         OSError: the source files cannot be read or the zip cannot be written.
     """
     import uuid
 
     try:
-        app_id = str(uuid.UUID(app_id.strip()))
+        guid = uuid.UUID(app_id.strip())
     except ValueError:
-        raise ValueError(f"the app id must be the bot's Microsoft App ID (a GUID), not {app_id!r}") from None
+        guid = None
+    if guid is None or guid.int == 0:  # the nil GUID is the manifest's placeholder, never a real app id
+        raise ValueError(f"the app id must be the bot's Microsoft App ID (a GUID), not {app_id!r}")
+    app_id = str(guid)
     text = (source / "manifest.json").read_text(encoding="utf-8").replace(APP_ID_PLACEHOLDER, app_id)
     if base_url:
         if not re.match(r"^https://[^\s/]+", base_url):
@@ -809,15 +820,16 @@ def build_app_package(app_id: str, out: str | Path, base_url: str | None = None,
 
 
 def cmd_package(args) -> int:
-    """``policybot teams package``: write the app package; exit 0, or 2 for a bad app id or URL."""
+    """``policybot teams package``: write the app package; exit 0, or 2 (a one-line message on stderr,
+    nothing written) for a missing or bad app id or base URL."""
     app_id = args.app_id or os.environ.get(ENV_APP_ID, "")
     if not app_id:
-        print(f"error: give --app-id or set {ENV_APP_ID}", flush=True)
+        print(f"error: give --app-id or set {ENV_APP_ID}", file=sys.stderr, flush=True)
         return 2
     try:
         path = build_app_package(app_id, args.out, args.base_url)
     except ValueError as exc:
-        print(f"error: {exc}", flush=True)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     print(f"wrote {path}: upload it in Teams (Apps > Manage your apps > Upload an app) or the Teams admin center")
     return 0

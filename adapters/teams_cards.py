@@ -229,7 +229,8 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     """The Adaptive Card(s) for one outbound message, in order; buttons and inputs are on the last one.
 
     Returns a list of card ``content`` dicts (each to be sent as an attachment of type
-    ``CARD_CONTENT_TYPE``), usually one; several when the serialized card would exceed ``limit`` bytes.
+    ``CARD_CONTENT_TYPE``), usually one; several when the serialized card would exceed ``limit`` bytes
+    (UTF-8). The limit covers the whole card: its envelope and ``fallbackText`` as well as its body.
     """
     groups: list[list[dict]] = []
     if msg.meta.get("step") == "review":
@@ -244,8 +245,10 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
         tail += input_elements(msg.input_hint)
     if wants_feedback(msg):
         tail += feedback_elements(msg)
-    packed = _pack(groups, tail, limit)
     fallback = msg.text or "Policybot"
+    # the most a card adds around its body (the envelope and the longest fallbackText)
+    envelope = len(json.dumps(_card([], fallback + " (continued)"), ensure_ascii=False).encode("utf-8"))
+    packed = _pack(groups, tail, max(limit - envelope, limit // 2))
     return [_card(body, fallback if i == 0 else fallback + " (continued)") for i, body in enumerate(packed)]
 
 

@@ -441,3 +441,194 @@ async def test_done_when_real_model_emulator_reply_quotes_cwm_taf_and_app_id_ser
         assert len(connector.messages()) == 1
     finally:
         await h.stop()
+
+
+# -- the bot's @mention is removed, and nothing else ---------------------------------------------------
+
+
+@pytest.mark.parametrize("question", [
+    "what is Policybot?",
+    "Does Policybot keep my report confidential?",
+    "can I post (pictures) of service users? [policybot]",
+])
+async def test_only_the_mention_of_the_bot_is_removed_from_a_channel_question(server, connector, question):
+    await server.activity(mention(connector.service_url, question))
+    await connector.wait_for()
+    (inbound,) = server.engine.inbounds
+    assert inbound.text == question
+
+
+def test_clean_text_removes_the_bot_mention_keeps_other_people_and_decodes_entities():
+    from botbuilder.schema import Activity
+
+    from adapters.teams import clean_text
+
+    body = mention("http://127.0.0.1:1/", "ask <at>Bob Baker</at> about Policybot&nbsp;&amp; Facebook")
+    body["entities"].append({"type": "mention", "text": "<at>Bob Baker</at>",
+                             "mentioned": {"id": BOB, "name": "Bob Baker"}})
+    body["entities"].append({"type": "clientInfo", "locale": "en-GB"})
+    assert clean_text(Activity().deserialize(body)) == "ask Bob Baker about Policybot & Facebook"
+    # a mention tag without its entity is still recognised by the bot's name
+    bare = message("http://127.0.0.1:1/", "<at>Policybot</at> what is Policybot?")
+    assert clean_text(Activity().deserialize(bare)) == "what is Policybot?"
+
+
+# -- Adaptive Cards stay under Teams' size limit ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", ["a", "é", "€", "😀"])
+def test_every_card_including_its_fallback_text_fits_the_size_limit(char):
+    from adapters.teams_cards import MAX_CARD_BYTES, render_cards
+    from bot.messages import Choice, Outbound
+
+    line = " ".join([char * 9] * 1200)  # one long line: long typed answers arrive like this
+    msg = Outbound(kind="prompt", text=f"Review your report\n{line}\n{line[:3000]}",
+                   choices=[Choice("Submit", "report:submit"), Choice("Cancel", "report:cancel")])
+    cards = render_cards(msg)
+    sizes = [len(json.dumps(c, ensure_ascii=False).encode("utf-8")) for c in cards]
+    assert all(s <= MAX_CARD_BYTES for s in sizes), sizes
+    runs = [el["inlines"][0]["text"] for c in cards for el in c["body"] if el["type"] == "RichTextBlock"]
+    assert "".join(runs) == "Review your report" + line + line[:3000]  # nothing lost, nothing added
+    assert [a["title"] for a in cards[-1]["body"][-1]["actions"]] == ["Submit", "Cancel"]
+    assert all(el["type"] == "RichTextBlock" for c in cards[:-1] for el in c["body"])
+
+
+# -- the Teams app package ---------------------------------------------------------------------------------
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_header(data: bytes) -> tuple[int, int, int, int]:
+    """``(width, height, bit depth, colour type)`` from a PNG's signature and IHDR chunk.
+
+    Raises:
+        AssertionError: ``data`` is not a PNG.
+    """
+    import struct
+
+    assert data[:8] == PNG_SIGNATURE, data[:8]
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
+    return width, height, depth, colour
+
+
+def png_rgba_pixels(data: bytes) -> list[tuple[int, int, int, int]]:
+    """Every pixel of an 8-bit RGBA, non-interlaced PNG (the PNG filters undone with zlib alone)."""
+    import struct
+    import zlib
+
+    width, height, depth, colour = png_header(data)
+    assert (depth, colour, data[28]) == (8, 6, 0), "expected 8-bit RGBA, not interlaced"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    raw, stride, prev, pixels = zlib.decompress(idat), width * 4, bytearray(width * 4), []
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a, b, c = line[i - 4] if i >= 4 else 0, prev[i], prev[i - 4] if i >= 4 else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        pixels += [tuple(line[i:i + 4]) for i in range(0, stride, 4)]
+        prev = line
+    return pixels
+
+
+def package(tmp_path, capsys, *args):
+    """Run ``policybot teams package ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from adapters.cli import main
+
+    code = main(["teams", "package", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_teams_package_is_a_zip_an_admin_can_upload(tmp_path, capsys, monkeypatch):
+    import zipfile
+
+    monkeypatch.delenv("MicrosoftAppId", raising=False)
+    out = tmp_path / "policybot-teams.zip"
+    code, stdout, _ = package(tmp_path, capsys, "--app-id", APP_ID.upper(), "--out", str(out),
+                              "--base-url", "https://intranet.example.gov.uk/policybot/")
+    assert code == 0 and str(out) in stdout
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+        assert sorted(z.namelist()) == ["color.png", "manifest.json", "outline.png"]  # at the root
+        text = z.read("manifest.json").decode("utf-8")
+        icons = {name: z.read(name) for name in ("color.png", "outline.png")}
+    manifest = json.loads(text)
+    (bot,) = manifest["bots"]
+    assert bot["botId"] == APP_ID  # the bot's Microsoft App ID, in canonical (lower-case) form
+    assert "00000000-0000-0000-0000-000000000000" not in text and "policybot.example.org" not in text
+    assert manifest["developer"]["websiteUrl"] == "https://intranet.example.gov.uk/policybot"
+    assert manifest["developer"]["privacyUrl"] == "https://intranet.example.gov.uk/policybot/privacy"
+    assert manifest == json.loads((ROOT / "teams" / "manifest.json").read_text(encoding="utf-8").replace(
+        "00000000-0000-0000-0000-000000000000", APP_ID).replace(
+        "https://policybot.example.org", "https://intranet.example.gov.uk/policybot"))  # nothing else changed
+    # what the Teams admin center checks before it accepts the upload
+    assert manifest["id"] != APP_ID and len(manifest["id"]) == 36 and manifest["manifestVersion"] == "1.17"
+    assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
+    assert len(manifest["name"]["short"]) <= 30 and len(manifest["name"]["full"]) <= 100
+    assert manifest["name"]["short"] != manifest["name"]["full"]
+    assert len(manifest["description"]["short"]) <= 80 and len(manifest["description"]["full"]) <= 4000
+    for command in (c for lst in bot["commandLists"] for c in lst["commands"]):
+        assert len(command["title"]) <= 32 and len(command["description"]) <= 128
+    assert manifest["icons"] == {"color": "color.png", "outline": "outline.png"}
+    assert png_header(icons["color.png"])[:2] == (192, 192)
+    assert png_header(icons["outline.png"])[:2] == (32, 32)
+    outline = png_rgba_pixels(icons["outline.png"])
+    assert len(outline) == 32 * 32
+    assert all(a == 0 or (r, g, b) == (255, 255, 255) for r, g, b, a in outline)  # white on transparent
+    assert any(a == 255 for *_, a in outline) and any(a == 0 for *_, a in outline)
+
+
+def test_teams_package_takes_the_app_id_from_the_environment(tmp_path, capsys, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("MicrosoftAppId", APP_ID)
+    out = tmp_path / "from-env.zip"
+    assert package(tmp_path, capsys, "--out", str(out))[0] == 0
+    with zipfile.ZipFile(out) as z:
+        manifest = json.loads(z.read("manifest.json"))
+    assert manifest["bots"][0]["botId"] == APP_ID
+    assert manifest["developer"]["websiteUrl"] == "https://policybot.example.org"  # no --base-url: unchanged
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--app-id", "not-a-guid"], "GUID"),
+    (["--app-id", "11111111-2222-3333-4444-55555555555"], "GUID"),  # one digit short
+    (["--app-id", "00000000-0000-0000-0000-000000000000"], "GUID"),  # the placeholder itself
+    (["--app-id", "28:11111111-2222-3333-4444-555555555555"], "GUID"),  # the bot's Teams id, not its app id
+    ([], "--app-id"),
+    (["--app-id", APP_ID, "--base-url", "http://intranet.example.gov.uk"], "https://"),
+])
+def test_teams_package_refuses_a_bad_app_id_or_url_with_exit_code_2(tmp_path, capsys, monkeypatch, args, needle):
+    monkeypatch.delenv("MicrosoftAppId", raising=False)
+    out = tmp_path / "bad.zip"
+    code, stdout, stderr = package(tmp_path, capsys, *args, "--out", str(out))
+    assert code == 2
+    assert stderr.startswith("error: ") and needle in stderr and "Traceback" not in stderr
+    assert stdout == ""
+    assert not out.exists()
+
+
+def test_teams_package_command_line_exit_codes(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
+    run = lambda *a: subprocess.run([sys.executable, "-m", "adapters.cli", "teams", "package", *a], cwd=ROOT,
+                                    env=env, capture_output=True, timeout=60)
+    bad = run("--app-id", "nope", "--out", str(tmp_path / "bad.zip"))
+    assert bad.returncode == 2 and b"GUID" in bad.stderr and b"Traceback" not in bad.stderr
+    good = run("--app-id", APP_ID, "--out", str(tmp_path / "good.zip"))
+    assert good.returncode == 0 and (tmp_path / "good.zip").stat().st_size > 0
