@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 3978
 
-.PHONY: setup run test eval bench clean
+.PHONY: setup run console test eval bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,11 +17,20 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# The server with the web chat at http://$(HOST):$(PORT)/ (demo reporting: generated key, sample directory).
+# Slack and Teams routes switch on when their credentials are set in the environment (see README.md).
 run: setup
+	HF_HUB_OFFLINE=1 $(BIN)/policybot index build
+	HF_HUB_OFFLINE=1 exec $(BIN)/policybot serve --dev --host $(HOST) --port $(PORT)
+
+# The same engine as a chat on the terminal.
+console: setup
 	HF_HUB_OFFLINE=1 $(BIN)/policybot index build
 	HF_HUB_OFFLINE=1 $(BIN)/policybot chat --dev
 
+# Installs Debian's chromium for the browser tests when it is missing (as root, with apt-get).
 test: setup
+	sh scripts/ensure-chromium
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 eval: setup
