@@ -763,7 +763,8 @@ class SlackChannel:
         self.ctx.spawn(self.run(inbound, user, target), "slack message")
 
     async def run_with_files(self, inbound: Inbound, files: list, slack_user: str, target: Target) -> None:
-        """Download the files of a DM (``files`` of a ``file_share`` message) and ``run`` the inbound with them.
+        """Download the files of a message (``files`` of a ``file_share`` DM, or of a mention) and ``run``
+        the inbound with them.
 
         Each file is fetched from ``url_private_download`` with the bot token (needs the ``files:read``
         scope), at most the upload limit: a declared ``size`` over it is refused before downloading, a
@@ -818,6 +819,9 @@ class SlackChannel:
         inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
                           conversation_id=channel, private=False, source="mention")
         target = Target(channel=channel, thread_ts=event.get("thread_ts") or event.get("ts"))
+        if event.get("files"):  # never downloaded in a channel: the engine answers with its refusal
+            self.ctx.spawn(self.run_with_files(inbound, event["files"], user, target), "slack file")
+            return
         self.ctx.spawn(self.run(inbound, user, target), "slack mention")
 
     async def _on_other_event(self, body: dict) -> None:

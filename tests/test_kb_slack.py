@@ -14,7 +14,7 @@ from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 from bot.directory import Directory
 from bot.engine import ConversationEngine
 from fakes.harness import TOKEN, ServerHarness
-from fakes.slack_api import FakeSlackAPI, buttons_in, file_share_event, message_im_event, press
+from fakes.slack_api import FakeSlackAPI, app_mention_event, buttons_in, file_share_event, message_im_event, press
 
 ROOT = Path(__file__).resolve().parent.parent
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")
@@ -135,6 +135,20 @@ async def test_staff_are_refused_and_their_file_is_never_downloaded(fake_bot, fa
     await fake_slack.settle(0.2)
     assert fake_slack.calls_to("file_download") == []
     assert kb_state(fake_bot) == before
+
+
+async def test_a_file_shared_with_a_mention_in_a_channel_is_refused_there_without_a_download(fake_bot, fake_slack,
+                                                                                            server):
+    before = kb_state(fake_bot)
+    entry = fake_slack.add_file("nb.docx", make_docx(MD), DOCX)
+    body = app_mention_event("here is the new policy", user=HANA, channel="C0000007", ts="1700000000.000100")
+    body["event"]["files"] = [entry]
+    await server.event(body)
+    (reply,) = await fake_slack.wait_for("chat.postMessage")
+    assert reply.params["channel"] == "C0000007" and reply.params["thread_ts"] == "1700000000.000100"
+    assert reply.params["text"].startswith("Please send policy documents to me in a private chat")
+    await fake_slack.settle(0.2)
+    assert fake_slack.calls_to("file_download") == [] and kb_state(fake_bot) == before
 
 
 async def test_a_50_mb_file_is_refused_before_downloading(fake_bot, fake_slack, server):
