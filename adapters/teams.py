@@ -1,7 +1,8 @@
 """Microsoft Teams channel: the Bot Framework (``botbuilder`` ``CloudAdapter``) at ``POST /api/messages``.
 
-Inbound: messages in the personal chat with the bot, @mentions in channels and group chats (the
-mention text is stripped), and Adaptive Card submits (``Action.Submit``, which Teams posts as message
+Inbound: messages in the personal chat with the bot (with any files attached: see
+``adapters.teams_files``), @mentions in channels and group chats (the mention text is stripped), and
+Adaptive Card submits (``Action.Submit``, which Teams posts as message
 activities with a ``value``). Each becomes a ``bot.messages.Inbound`` whose ``user_id`` is the
 person's directory id (``Directory.by_teams_id`` of the AAD object id or the ``29:`` id), else
 ``"teams:<29:…>"``. A card submit becomes ``Inbound(source="action", action=Action(action_id, value))``.
@@ -542,8 +543,11 @@ class TeamsChannel:
             await self.run(turn_context, inbound, here_private=personal, here_ok=personal)
             return
         log.info("%s %s", "message" if personal else "mention", activity.id)
+        from adapters.teams_files import inbound_files  # files sent to the bot (HR uploads policy documents)
+
+        files = await inbound_files(self.ctx, activity, user, personal, https_only=not self.settings.emulator)
         inbound = Inbound(user_id=user, text=clean_text(activity), conversation_id=conv_id, private=personal,
-                          source="message" if personal else "mention")
+                          source="message" if personal else "mention", files=files)
         await self.run(turn_context, inbound, here_private=personal, here_ok=True)
 
     async def _engine(self, inbound: Inbound) -> list[Outbound]:
