@@ -153,7 +153,8 @@ def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | 
         return None
     app_id, password, tenant = get(ENV_APP_ID), get(ENV_APP_PASSWORD), get(ENV_TENANT_ID)
     raw_type = get(ENV_APP_TYPE)
-    app_type = APP_TYPES.get(raw_type.lower() or "multitenant")
+    # Unset type: SingleTenant when a tenant id is given (what Azure creates for new bots), else MultiTenant.
+    app_type = APP_TYPES.get(raw_type.lower() or ("singletenant" if tenant and app_id else "multitenant"))
     if app_type is None:
         raise ConfigError(f"{ENV_APP_TYPE} must be MultiTenant, SingleTenant or UserAssignedMSI, not {raw_type!r}")
     if not app_id:
@@ -513,6 +514,27 @@ class TeamsChannel:
 
     # -- turns ----------------------------------------------------------------------------------------
 
+    async def on_message_turn(self, turn_context) -> None:
+        """Acknowledge a message activity at once and answer it in the background (``on_message``).
+
+        The Bot Framework wants the HTTP response within 15 seconds and redelivers otherwise; the
+        answer waits for the engine, which can queue under load. The turn's connector client stays
+        usable after the response, so replies still go to the activity's conversation (and thread).
+        An ``expectReplies`` activity (replies returned in the HTTP response) is answered inline.
+        Errors are handled as turn errors (``_on_turn_error``): logged by type, the user told.
+        """
+        if (turn_context.activity.delivery_mode or "") == "expectReplies":
+            await self.on_message(turn_context)
+            return
+
+        async def answer() -> None:
+            try:
+                await self.on_message(turn_context)
+            except Exception as exc:
+                await self._on_turn_error(turn_context, exc)
+
+        self.ctx.spawn(answer(), "teams turn")
+
     async def on_message(self, turn_context) -> None:
         """A message or a card submit: to the engine, replies back (see the module docstring)."""
         activity = turn_context.activity
@@ -750,7 +772,7 @@ def _bot_class():
             self.channel = channel
 
         async def on_message_activity(self, turn_context):
-            await self.channel.on_message(turn_context)
+            await self.channel.on_message_turn(turn_context)
 
         async def on_members_added_activity(self, members_added, turn_context):
             await self.channel.on_members_added(members_added, turn_context)

@@ -147,6 +147,36 @@ async def test_feedback_is_recorded_and_thanked_in_the_personal_chat(server, con
     assert [i.source for i in server.engine.inbounds] == ["message"]  # the vote never reaches the engine
 
 
+class Held(Recording):
+    """The real engine, held at each ``handle`` until ``release`` is set (an engine busy under load)."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        import threading
+
+        self.release = threading.Event()
+
+    def handle(self, inbound):
+        assert self.release.wait(20), "never released"
+        return super().handle(inbound)
+
+
+async def test_the_request_is_answered_before_the_engine_and_the_reply_follows(fake_bot, connector):
+    engine = Held(fake_bot, reporting=False)
+    h = await TeamsServer(fake_bot, engine, None, env={}).start()
+    try:
+        body = mention(connector.service_url, QUESTION, thread="1700000000077")
+        r = await asyncio.wait_for(h.activity(body), 5)  # the engine is still held: only the ack came back
+        assert r.status in (200, 201) and connector.messages() == []
+        engine.release.set()
+        (reply,) = await connector.wait_for()
+        assert reply.reply_to_id == body["id"] and reply.conversation_id.endswith(";messageid=1700000000077")
+        assert CLAUSE in reply.text
+    finally:
+        engine.release.set()
+        await h.stop()
+
+
 async def test_a_redelivered_activity_is_answered_once(server, connector):
     body = message(connector.service_url, QUESTION)
     assert (await server.activity(body)).status in (200, 201)
@@ -233,6 +263,9 @@ def test_teams_configuration():
     s = teams_settings({"MicrosoftAppId": APP_ID, "MicrosoftAppTenantId": TENANT,
                         "MicrosoftAppType": "UserAssignedMSI"}, "0.0.0.0")
     assert s.app_type == "UserAssignedMSI" and s.app_password == ""
+    s = teams_settings({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppTenantId": TENANT},
+                       "0.0.0.0")
+    assert s.app_type == "SingleTenant"  # a tenant id without a type: a single-tenant bot, as Azure now creates
     assert [is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "0.0.0.0", "",
                                      "::", "10.0.0.1", "example.org")] == [True] * 5 + [False] * 5
 
