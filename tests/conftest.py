@@ -11,6 +11,31 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Put the root handlers and every logger's level back after each test.
+
+    Tests that run ``adapters.cli.main`` in-process call ``setup_logging``, which replaces the root
+    handlers and sets the application loggers' levels; without this, a later test's ``caplog`` would
+    miss records depending on test order.
+    """
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items()
+              if isinstance(lg, logging.Logger)}
+    yield
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+    for name, lg in list(logging.root.manager.loggerDict.items()):
+        if isinstance(lg, logging.Logger):
+            lg.setLevel(levels.get(name, logging.NOTSET))
+
+
 @pytest.fixture
 def fake_bot(tmp_path):
     """A Policybot over the five bundled policies with the deterministic fake embedder, in a fresh data dir."""

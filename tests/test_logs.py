@@ -20,23 +20,6 @@ from test_report_support import FLOW, WHAT, WHERE
 CLI = [sys.executable, "-m", "adapters.cli"]
 
 
-@pytest.fixture
-def restore_logging():
-    """Put the root handlers and the loggers' levels back after a test reconfigured them."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    names = APP_LOGGERS + NOISY_LOGGERS
-    levels = {n: logging.getLogger(n).level for n in names}
-    yield
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    for h in handlers:
-        root.addHandler(h)
-    root.setLevel(level)
-    for n, lv in levels.items():
-        logging.getLogger(n).setLevel(lv)
-
-
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
