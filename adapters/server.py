@@ -199,7 +199,7 @@ class ServerContext:
                     continue
                 if delivered:
                     if oid is not None:
-                        await self._mark_delivered(oid)
+                        await self.mark_delivered(oid)
                     return True
             if oid is not None:
                 self._outbox_retry[oid] = time.monotonic() + self.settings.outbox_retry
@@ -210,7 +210,10 @@ class ServerContext:
             if oid is not None:
                 self._outbox_busy.discard(oid)
 
-    async def _mark_delivered(self, oid) -> None:
+    async def mark_delivered(self, oid) -> None:
+        """Record outbox message ``oid`` as delivered, in the outbox and in this process, so the outbox
+        pump never sends it again through another channel (for a message a channel showed itself,
+        such as the web chat's reply to its own user). Errors are logged by type, not raised."""
         self._outbox_done[oid] = True
         self._outbox_retry.pop(oid, None)
         while len(self._outbox_done) > 10_000:

@@ -491,16 +491,9 @@ class WebChatChannel:
                     await self.ctx.deliver(ob)  # outbox messages go out through the server's outbox pump
                 continue
             if ob.to_user and ob.meta.get("outbox_id") is not None:
-                await self._mark_delivered(ob.meta["outbox_id"])
+                await self.ctx.mark_delivered(ob.meta["outbox_id"])
             shown.append(render_outbound(ob))
         return shown + await self._inbox(ident.user_id)
-
-    async def _mark_delivered(self, oid) -> None:
-        from datetime import datetime, timezone
-
-        outbox = self.ctx.outbox
-        if outbox is not None:
-            await self.ctx.run_blocking(outbox.mark_delivered, oid, datetime.now(timezone.utc))
 
     async def _inbox(self, user_id: str) -> list[dict]:
         """Messages for ``user_id`` queued in memory or in the outbox (the latter marked delivered)."""
@@ -686,7 +679,7 @@ class WebChatChannel:
 
 
 def attach(app: web.Application, ctx: ServerContext) -> WebChatChannel | None:
-    """Attach the web chat (and the metrics, ``adapters.metrics.install``) to the server.
+    """Attach the web chat to the server.
 
     Returns:
         The channel, or None when the web chat must stay off (not loopback and no sign-in configured;
