@@ -11,6 +11,7 @@ Two small tables, both applied word by word to the lower-cased question:
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 SPELLING = {
     "cn": "can", "cna": "can", "u": "you", "ur": "your", "r": "are", "y": "why", "wat": "what", "wot": "what",
@@ -128,3 +129,39 @@ def expand_query(question: str) -> str:
         if rel and rel not in extra:
             extra.append(rel)
     return base if not extra else f"{base} ({' '.join(extra)})"
+
+
+def entries_used(question: str) -> set[tuple[str, str]]:
+    """The ``RELATED`` words and ``PHRASES`` that fire on ``question``.
+
+    Returns ``{("word", w), ...} | {("phrase", p), ...}``; ``SPELLING`` fixes are not listed (they
+    only normalise chat spelling). Used to measure how retrieval fares on vocabulary the tables were
+    not written for (``bot.evaluate.evaluate_unseen_vocabulary``).
+    """
+    text = question.lower().replace("face book", "facebook").replace("’", "'")
+    base = " ".join(SPELLING.get(w, w) for w in _TOKEN.findall(text))
+    used = {("phrase", p) for p in PHRASES if p in base}
+    for w in _TOKEN.findall(base):
+        for cand in (w, w[:-2] if w.endswith("'s") else w):
+            if cand in RELATED:
+                used.add(("word", cand))
+    return used
+
+
+@contextmanager
+def without_entries(entries: set[tuple[str, str]]):
+    """Within the block, ``expand_query`` and ``rewrite_query`` ignore ``entries`` (as from ``entries_used``).
+
+    The tables are restored on exit, also after an error. Changes module state: for offline
+    evaluation only, never while a server is answering from the same process.
+    """
+    saved_related, saved_phrases = dict(RELATED), dict(PHRASES)
+    for kind, key in entries:
+        (RELATED if kind == "word" else PHRASES).pop(key, None)
+    try:
+        yield
+    finally:
+        RELATED.clear()
+        RELATED.update(saved_related)
+        PHRASES.clear()
+        PHRASES.update(saved_phrases)
