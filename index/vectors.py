@@ -115,6 +115,31 @@ class VectorIndex:
                 best[int(i)] = float(sc)
         return best
 
+    def centroid(self, chunk: int = 8192) -> np.ndarray:
+        """Mean of every stored vector (all views of all clauses): float32 ``(dim,)``; zeros when empty.
+
+        For unit vectors, ``q @ centroid()`` is the mean cosine of ``q`` to the whole collection, the
+        "is this about what the knowledge base covers at all" part of the abstention rule
+        (``index.retrieve.SCOPE_MIN``). Read in chunks of ``chunk`` vectors (flat) or one inverted list
+        at a time (IVF), so memory stays bounded on 100k-clause collections.
+        """
+        total = np.zeros(self.dim, dtype=np.float64)
+        n = len(self)
+        if not n:
+            return total.astype(np.float32)
+        if self.is_ivf:
+            ivf = faiss.extract_index_ivf(self.index)
+            for lst in range(ivf.nlist):
+                size = ivf.invlists.list_size(lst)
+                if size:
+                    codes = faiss.rev_swig_ptr(ivf.invlists.get_codes(lst), size * ivf.code_size)
+                    total += np.frombuffer(codes, dtype=np.float32).reshape(size, self.dim).sum(axis=0)
+        else:
+            flat = faiss.downcast_index(self.index.index)
+            for start in range(0, n, chunk):
+                total += flat.reconstruct_n(start, min(chunk, n - start)).sum(axis=0)
+        return (total / n).astype(np.float32)
+
     def copy(self) -> "VectorIndex":
         """A deep copy (to build a new version while the old one serves searches)."""
         clone = faiss.clone_index(self.index)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bot.answer import compose
-from bot.evaluate import evaluate, load_questions
+from bot.evaluate import evaluate, evaluate_unseen_vocabulary, load_questions
 from index.embed import FakeEmbedder
 from index.lexicon import expand_query, rewrite_query
 from index.retrieve import KnowledgeIndex, clause_views, fts_query
@@ -46,14 +46,52 @@ def test_every_quote_for_every_eval_question_is_verbatim(real_bot):
 
 @pytest.mark.model
 def test_quality_targets_on_the_bundled_eval_sets(real_bot):
-    """The foundation issue's targets: recall@3 >= 0.90, MRR@10 >= 0.80, >= 90% out-of-scope abstained,
-    <= 5% in-scope wrongly abstained."""
+    """Targets on the tuning sets, raised to the figures measured with the scope rule (recall@3 0.920,
+    MRR@10 0.842, 95.7% out-of-scope abstained, 1.3% in-scope wrongly abstained; the foundation issue
+    asked for 0.90 / 0.80 / 90% / 5%)."""
     report = evaluate(real_bot.index, [q for f in EVAL_SETS for q in load_questions(f)])
     assert report.n_in_scope >= 70 and report.n_out_of_scope >= 20
+    assert report.recall[3] >= 0.92, report.summary()
+    assert report.mrr10 >= 0.84, report.summary()
+    assert report.abstention_rate >= 0.95, report.summary()
+    assert report.false_abstention_rate <= 0.02, report.summary()
+
+
+#: sentences that say nothing about the policies, added to the tuning questions to make them longer
+PADDING = ["Sorry if this is a silly question, I'm new here and not sure who else to ask.",
+           "I've worked here for about six years and never had this come up before.",
+           "Something happened this week and it's been on my mind."]
+
+
+def padded(questions):
+    """Each question with one padding sentence, before it (even positions) or after it (odd)."""
+    out = []
+    for n, item in enumerate(questions):
+        pad = PADDING[n % len(PADDING)]
+        out.append({**item, "q": f"{pad} {item['q']}" if n % 2 == 0 else f"{item['q']} {pad}"})
+    return out
+
+
+@pytest.mark.model
+def test_padding_sentences_do_not_break_abstention(real_bot):
+    """Longer questions: the tuning sets with a padding sentence each. Measured recall@3 0.907, 95.7%
+    out-of-scope abstained, 2.7% in-scope wrongly abstained (the rule before the scope score: 0.867,
+    82.6% and 6.7%)."""
+    report = evaluate(real_bot.index, padded([q for f in EVAL_SETS for q in load_questions(f)]))
     assert report.recall[3] >= 0.90, report.summary()
-    assert report.mrr10 >= 0.80, report.summary()
-    assert report.abstention_rate >= 0.90, report.summary()
-    assert report.false_abstention_rate <= 0.05, report.summary()
+    assert report.abstention_rate >= 0.95, report.summary()
+    assert report.false_abstention_rate <= 0.03, report.summary()
+
+
+@pytest.mark.model
+def test_quality_on_unseen_vocabulary(real_bot):
+    """Tuning sets without the lexicon entries written for each question (``evaluate_unseen_vocabulary``).
+    Measured recall@3 0.747, MRR@10 0.689, 95.7% / 6.7% (before the scope rule: 0.760, 0.691, 91.3% / 8.0%)."""
+    report = evaluate_unseen_vocabulary(real_bot.index, [q for f in EVAL_SETS for q in load_questions(f)], 1)
+    assert report.recall[3] >= 0.74, report.summary()
+    assert report.mrr10 >= 0.68, report.summary()
+    assert report.abstention_rate >= 0.95, report.summary()
+    assert report.false_abstention_rate <= 0.07, report.summary()
 
 
 @pytest.mark.model

@@ -1,0 +1,111 @@
+"""The scope (abstention) score and the collection centroid, on the fake embedder (real-model figures
+are in test_retrieval.py)."""
+
+import numpy as np
+import pytest
+
+import index.retrieve as retrieve
+from index.lexicon import expand_query, rewrite_query
+from index.retrieve import clause_views, scope_score
+from index.store import text_hash
+from index.vectors import VectorIndex
+
+
+def _unit(rng, n, dim=16):
+    v = rng.standard_normal((n, dim)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+# ---- scope_score --------------------------------------------------------------------------
+def test_scope_score_adds_the_cosine_to_the_centroid():
+    q = np.array([0.6, 0.8, 0.0], np.float32)
+    centroid = np.array([0.5, 0.0, 0.1], np.float32)
+    assert scope_score(0.4, q, centroid) == pytest.approx(0.4 + 0.3)
+    assert scope_score(0.4, q, None) == pytest.approx(0.4)
+    assert scope_score(0.4, q, -centroid) == pytest.approx(0.4 - 0.3)
+
+
+# ---- VectorIndex.centroid -----------------------------------------------------------------
+def test_centroid_is_the_mean_of_all_vectors_flat_and_ivf():
+    rng = np.random.default_rng(3)
+    vecs = _unit(rng, 1200, dim=32)
+    ids = [i // 3 for i in range(len(vecs))]  # three views per clause
+    index = VectorIndex("m", 32)
+    assert not index.centroid().any() and index.centroid().shape == (32,)
+    index.add(ids, vecs)
+    mean = vecs.astype(np.float64).mean(axis=0)
+    assert np.allclose(index.centroid(chunk=500), mean, atol=1e-6)  # several chunks
+    ivf = index.to_ivf()
+    assert ivf.is_ivf
+    assert np.allclose(ivf.centroid(), mean, atol=1e-6)
+    index.remove(list(range(100)))  # the first 300 vectors
+    assert np.allclose(index.centroid(), vecs[300:].astype(np.float64).mean(axis=0), atol=1e-6)
+
+
+def test_snapshot_centroid_matches_its_vectors(fake_bot):
+    fake_bot.index.refresh()
+    snap = fake_bot.index.snapshot
+    assert snap.centroid is not None
+    assert np.allclose(snap.centroid, snap.vectors.centroid(), atol=1e-6)
+    assert float(np.linalg.norm(snap.centroid)) > 0
+
+
+# ---- search: dense scores and abstention ------------------------------------------------------
+def _view_matrix(bot, clause):
+    hashes = [text_hash(v) for v in clause_views(clause)]
+    cached = bot.store.cached_vectors(hashes, bot.index.embedder.name)
+    return np.stack([cached[h] for h in hashes])
+
+
+def test_search_scores_the_best_view_cosine(fake_bot):
+    question = "Can I post pictures of colleagues on Facebook?"
+    result = fake_bot.index.search(question)
+    qvecs = fake_bot.index.embedder.encode([expand_query(question), rewrite_query(question)])
+    for hit in result.hits[:5]:
+        expected = float((_view_matrix(fake_bot, hit.clause) @ qvecs.T).max())
+        assert hit.dense == pytest.approx(expected, abs=1e-5)
+
+
+def test_best_cosine_is_over_both_query_embeddings_and_scope_adds_the_centroid(fake_bot):
+    question = "my mum wants to add a resident on fb"  # the rewritten query matches better than the typed one
+    result = fake_bot.index.search(question)
+    snap = fake_bot.index.snapshot
+    qvecs = fake_bot.index.embedder.encode([expand_query(question), rewrite_query(question)])
+    both = max(float((_view_matrix(fake_bot, h.clause) @ qvecs.T).max()) for h in result.hits[:3])
+    typed = max(float((_view_matrix(fake_bot, h.clause) @ qvecs[0]).max()) for h in result.hits[:3])
+    assert both > typed + 0.05
+    assert result.best_cosine == pytest.approx(both, abs=1e-5)
+    assert result.scope_score == pytest.approx(both + float(qvecs[0] @ snap.centroid), abs=1e-5)
+
+
+def test_scope_min_decides_abstention_for_a_calibrated_model(fake_bot, monkeypatch):
+    monkeypatch.setattr(retrieve, "SCOPE_CALIBRATED", frozenset({"fake-hash"}))
+    monkeypatch.setattr(retrieve, "MIN_COSINE", 5.0)  # not consulted for a calibrated model
+    question = "Never post pictures of service users or colleagues"
+    score = fake_bot.index.search(question).scope_score
+    monkeypatch.setattr(retrieve, "SCOPE_MIN", score + 1e-3)
+    assert not fake_bot.index.search(question).answerable
+    monkeypatch.setattr(retrieve, "SCOPE_MIN", score - 1e-3)
+    assert fake_bot.index.search(question).answerable
+
+
+def test_uncalibrated_models_keep_the_best_cosine_rule(fake_bot, monkeypatch):
+    assert "fake-hash" not in retrieve.SCOPE_CALIBRATED
+    assert retrieve.MODEL_NAME in retrieve.SCOPE_CALIBRATED
+    monkeypatch.setattr(retrieve, "SCOPE_MIN", 5.0)  # not consulted for an uncalibrated model
+    question = "my mum wants to add a resident on fb"  # typed cosine well below the rewritten one
+    result = fake_bot.index.search(question)
+    typed = fake_bot.index.embedder.encode([expand_query(question)])[0]
+    best_typed = max(float((_view_matrix(fake_bot, h.clause) @ typed).max()) for h in result.hits[:3])
+    monkeypatch.setattr(retrieve, "MIN_COSINE", best_typed + 1e-3)
+    assert not fake_bot.index.search(question).answerable
+    monkeypatch.setattr(retrieve, "MIN_COSINE", best_typed - 1e-3)
+    assert fake_bot.index.search(question).answerable
+
+
+def test_keyword_mode_has_no_scope_score(fake_bot):
+    from index.retrieve import KnowledgeIndex
+
+    kw = KnowledgeIndex(fake_bot.store, fake_bot.index.embedder, fake_bot.index.vector_path, mode="keyword")
+    result = kw.search("Never post pictures of service users or colleagues")
+    assert result.answerable and result.scope_score == 0.0
