@@ -30,7 +30,7 @@ console: setup
 
 # Installs Debian's chromium for the browser tests when it is missing (as root, with apt-get).
 test: setup
-	sh scripts/ensure-chromium
+	sh scripts/ensure-test-tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 eval: setup
