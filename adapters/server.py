@@ -288,7 +288,8 @@ class ServerContext:
             await asyncio.wait(pending, timeout=left)
 
     async def load_index(self) -> None:
-        """Load (or build) the search index on the engine thread, then mark the server ready.
+        """Load (or build) the search index and the embedding model on the engine thread, then mark
+        the server ready.
 
         Goes through the knowledge watcher when there is one, so its later checks start from here.
         """
@@ -297,6 +298,9 @@ class ServerContext:
         try:
             stats = await self.run_blocking(load)
             self.index_stats = stats or await self.run_blocking(self.policybot.index.refresh)
+            # an index loaded from disk needs no model, which would then load on the first question
+            # (seconds): load it now, so "ready" means ready to answer at full speed
+            await self.run_blocking(self.policybot.index.embed_query, "warm-up")
         except Exception as exc:
             self.index_error = f"{type(exc).__name__}: {exc}"
             log.error("index failed to load: %s", self.index_error)

@@ -206,3 +206,27 @@ async def test_serve_cli_answers_a_signed_dm_and_stops_on_sigterm(tmp_path):
             proc.kill()
             await proc.wait()
         await fake.stop()
+
+
+async def test_the_model_is_loaded_before_the_server_says_ready(fake_bot):
+    """An index loaded from disk needs no model; the server loads it anyway before /healthz turns 200,
+    so the first question is not the one that waits for it."""
+    from bot.app import open_policybot
+    from index.embed import FakeEmbedder
+
+    fake_bot.index.refresh()  # built and saved: a second open loads it without embedding anything
+
+    class Counting(FakeEmbedder):
+        calls = 0
+
+        def encode(self, texts, progress=False):
+            Counting.calls += 1
+            return super().encode(texts, progress)
+
+    bot = open_policybot(fake_bot.data_dir, embedder=Counting())
+    h = await ServerHarness(bot, ConversationEngine(bot, reporting=False), None, env=NO_CHANNELS).start()
+    try:
+        assert (await h.get("/healthz")).status == 200
+        assert Counting.calls == 1  # the warm-up query, nothing re-embedded
+    finally:
+        await h.stop()
