@@ -51,7 +51,7 @@ RELATED = {
     "rant": "let off steam", "moan": "let off steam", "vent": "let off steam", "venting": "let off steam",
     "sacked": "dismissal disciplinary", "fired": "dismissal disciplinary", "trouble": "disciplinary",
     "photo": "images pictures", "photos": "images pictures", "pic": "images pictures", "picture": "images photographs",
-    "pictures": "images photographs", "selfie": "images", "selfies": "images", "video": "images",
+    "pictures": "images photographs", "selfies": "images", "video": "images",
     "lunch": "lunch break", "break": "lunch break", "shift": "working hours", "hours": "working hours",
     "private": "privacy settings", "visible": "privacy settings", "hacked": "passwords security",
     "password": "passwords", "secure": "security", "safe": "security", "evidence": "evidence saving logging",

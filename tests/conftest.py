@@ -1,10 +1,14 @@
-"""Shared fixtures: a knowledge base on the fake embedder (fast) and one on the real model (session-wide)."""
+"""Shared fixtures: a knowledge base on the fake embedder (fast) and one on the real model (session-wide);
+the fake Slack Web API and Bot Connector on port 0; the sample directory and a reporting service on it."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -53,3 +57,45 @@ def real_bot(tmp_path_factory):
     bot = open_policybot(tmp_path_factory.mktemp("realdata"))
     bot.index.refresh()
     return bot
+
+
+@pytest.fixture
+async def fake_slack():
+    """A started ``fakes.slack_api.FakeSlackAPI`` (Slack Web API, Socket Mode, files) on 127.0.0.1:<free port>."""
+    from fakes.slack_api import FakeSlackAPI
+
+    fake = await FakeSlackAPI().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def connector():
+    """A started ``fakes.bot_connector.FakeBotConnector`` (the activities' ``serviceUrl``) on a free port."""
+    from fakes.bot_connector import FakeBotConnector
+
+    fake = await FakeBotConnector().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def directory():
+    """The sample staff directory (``config/directory.sample.toml``): alice reports to bob, bob to carol;
+    hana is HR; sam is the safeguarding lead."""
+    from bot.directory import Directory
+
+    return Directory.load(ROOT / "config" / "directory.sample.toml")
+
+
+@pytest.fixture
+def reporting(fake_bot, directory):
+    """The real reporting service on the fake bot's data dir: sample directory, bundled routing, fixed key."""
+    from bot.crypto import ReportCipher
+    from bot.reporting import ReportingService
+    from bot.routing import RoutingConfig
+
+    svc = ReportingService(fake_bot.data_dir, directory, ReportCipher(bytes(range(32))),
+                           RoutingConfig.load(ROOT / "config" / "routing.toml"), policy_store=fake_bot.store)
+    yield svc
+    svc.close()

@@ -28,11 +28,6 @@ REPLACED = (
 
 
 @pytest.fixture
-def directory():
-    return Directory.load(ROOT / "config" / "directory.sample.toml")  # hana is HR; alice is not
-
-
-@pytest.fixture
 def engine(fake_bot, directory):
     fake_bot.index.refresh()
     return ConversationEngine(fake_bot, reporting=False, directory=directory)

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from kb_helpers import NORTHBROOK_MD, make_docx
 
 from bot.app import KbSettings, open_policybot
@@ -22,7 +21,7 @@ from bot.engine import ConversationEngine
 from bot.reporting import ReportingService
 from bot.routing import RoutingConfig
 from fakes.harness import ServerHarness
-from fakes.slack_api import FakeSlackAPI, message_im_event
+from fakes.slack_api import message_im_event
 from index.embed import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,13 +43,6 @@ def cli(args, data_dir, notify: bool):
                        timeout=300)
     assert p.returncode == 0, p.stderr.decode()
     return p.stdout.decode()
-
-
-@pytest.fixture
-async def fake_slack():
-    fake = await FakeSlackAPI().start()
-    yield fake
-    await fake.stop()
 
 
 async def run_scenario(tmp_path, fake_slack, notify: bool):

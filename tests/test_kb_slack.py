@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
-from bot.directory import Directory
 from bot.engine import ConversationEngine
 from fakes.harness import TOKEN, ServerHarness
-from fakes.slack_api import FakeSlackAPI, app_mention_event, buttons_in, file_share_event, message_im_event, press
+from fakes.slack_api import app_mention_event, buttons_in, file_share_event, message_im_event, press
 
 ROOT = Path(__file__).resolve().parent.parent
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")
@@ -40,18 +39,6 @@ def texts(blocks) -> str:
             if isinstance(el, dict) and isinstance(el.get("text"), (str, dict)):
                 out.append(el["text"] if isinstance(el["text"], str) else el["text"]["text"])
     return "\n".join(out)
-
-
-@pytest.fixture
-async def fake_slack():
-    fake = await FakeSlackAPI().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-def directory():
-    return Directory.load(ROOT / "config" / "directory.sample.toml")
 
 
 async def start_server(bot, fake, directory, reporting=False):

@@ -13,9 +13,8 @@ import pytest
 from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
 from adapters.teams_files import file_attachments, inbound_files
-from bot.directory import Directory
 from bot.engine import ConversationEngine
-from fakes.bot_connector import FakeBotConnector, file_message, message, submit
+from fakes.bot_connector import file_message, message, submit
 from fakes.harness import ServerHarness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,18 +35,6 @@ def kb_state(bot):
 class TeamsServer(ServerHarness):
     async def activity(self, body: dict):
         return await self.post_raw(json.dumps(body), JSON, path="/api/messages")
-
-
-@pytest.fixture
-async def connector():
-    fake = await FakeBotConnector().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-def directory():
-    return Directory.load(ROOT / "config" / "directory.sample.toml")
 
 
 async def start_server(bot, directory):

@@ -14,7 +14,7 @@ import sys
 import aiohttp
 import pytest
 
-from adapters.logs import APP_LOGGERS, NOISY_LOGGERS, SAFE_FIELDS, JsonFormatter, setup_logging
+from adapters.logs import SAFE_FIELDS, JsonFormatter, setup_logging
 from test_report_support import FLOW, WHAT, WHERE
 
 CLI = [sys.executable, "-m", "adapters.cli"]

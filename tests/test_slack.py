@@ -17,7 +17,6 @@ from fakes.harness import SECRET, ServerHarness
 from fakes.slack_api import (
     BOT_ID,
     BOT_USER,
-    FakeSlackAPI,
     app_mention_event,
     block_actions,
     buttons_in,
@@ -36,13 +35,6 @@ CLAUSE = "Never post pictures of service users or colleagues even if they ask yo
 
 
 @pytest.fixture
-async def fake_slack():
-    fake = await FakeSlackAPI().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def server(fake_bot, fake_slack):
     h = await ServerHarness(fake_bot, ConversationEngine(fake_bot), fake_slack).start()
     yield h
@@ -54,21 +46,6 @@ ALICE, BOB = "U0ALICE001", "U0BOB00001"
 ALICE_DM, BOB_DM = "D0ALICE001", "D0BOB00001"
 REPORT_QUESTION = "Can I accept a friend request from a service user?"
 WHAT = "The mother of a young man I support sent me a friend request and two messages."
-
-
-@pytest.fixture
-def reporting(fake_bot):
-    """The real reporting service on the fake bot's data dir: sample directory, bundled routing, fixed key."""
-    from bot.crypto import ReportCipher
-    from bot.directory import Directory
-    from bot.reporting import ReportingService
-    from bot.routing import RoutingConfig
-
-    svc = ReportingService(fake_bot.data_dir, Directory.load(ROOT / "config" / "directory.sample.toml"),
-                           ReportCipher(bytes(range(32))), RoutingConfig.load(ROOT / "config" / "routing.toml"),
-                           policy_store=fake_bot.store)
-    yield svc
-    svc.close()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from fakes.bot_connector import (
     BOT_ID,
     CHANNEL_CONV,
     TENANT,
-    FakeBotConnector,
     installed,
     mention,
     message,
@@ -63,32 +62,10 @@ class TeamsServer(ServerHarness):
 
 
 @pytest.fixture
-async def connector():
-    fake = await FakeBotConnector().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
 async def server(fake_bot, connector):
     h = await TeamsServer(fake_bot, Recording(fake_bot, reporting=False), None, env={}).start()
     yield h
     await h.stop()
-
-
-@pytest.fixture
-def reporting(fake_bot):
-    """The real reporting service on the fake bot's data dir: sample directory, bundled routing, fixed key."""
-    from bot.crypto import ReportCipher
-    from bot.directory import Directory
-    from bot.reporting import ReportingService
-    from bot.routing import RoutingConfig
-
-    svc = ReportingService(fake_bot.data_dir, Directory.load(ROOT / "config" / "directory.sample.toml"),
-                           ReportCipher(bytes(range(32))), RoutingConfig.load(ROOT / "config" / "routing.toml"),
-                           policy_store=fake_bot.store)
-    yield svc
-    svc.close()
 
 
 @pytest.fixture
