@@ -168,6 +168,11 @@ class ConversationEngine:
             kb_out = [Outbound(kind="error", text="Sorry, something went wrong; please try again in a moment.")]
         if kb_out is not None:
             return notices + kb_out
+        from bot import smalltalk
+
+        chat = smalltalk.reply(inbound.text or "", reporting=self.reporting is not None)
+        if chat is not None:  # "hello", "thanks", "help": not a question, and not a knowledge gap
+            return notices + [Outbound(kind="text", text=chat)]
         try:
             answer = self.bot.ask(inbound.text, user_id=inbound.user_id)
         except BadInput as exc:
