@@ -147,7 +147,7 @@ def test_the_example_env_file_starts_a_server_on_every_interface():
     from adapters.server import ServerSettings, check_settings
     from adapters.teams import teams_settings
 
-    webchat_settings = pytest.importorskip("adapters.webchat").webchat_settings
+    from adapters.webchat import webchat_settings
 
     env = read_env_file(ENV_EXAMPLE)
     settings = ServerSettings(host="0.0.0.0", env=env)

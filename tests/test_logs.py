@@ -93,7 +93,6 @@ def test_json_formatter_is_one_line_per_record():
 async def test_a_whole_report_through_the_server_logs_no_content_or_reporter(tmp_path):
     """``policybot serve --dev`` with JSON logs at DEBUG: alice reports through the web chat, bob
     acknowledges, the server stops; every stderr line is JSON and none carries the report or alice."""
-    pytest.importorskip("adapters.webchat")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "Microsoft", "POLICYBOT_"))}
     env.update(POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1", POLICYBOT_TEAMS="off",
                POLICYBOT_LOG_FORMAT="json", POLICYBOT_LOG_LEVEL="DEBUG")

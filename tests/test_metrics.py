@@ -10,7 +10,6 @@ from adapters.metrics import LATENCY_BUCKETS, METRICS_TOKEN_ENV, metrics_of
 from fakes.harness import ServerHarness
 from test_report_support import FLOW, WHAT, WHERE, clock, make_engine, receipt_in  # noqa: F401
 
-pytest.importorskip("adapters.webchat")  # the tests talk to the server through the web chat API
 
 WEBCHAT_ONLY = {"POLICYBOT_TEAMS": "off"}  #: no Slack credentials: web chat (loopback mode) only
 ANSWERED = "Can I post pictures of service users?"

@@ -16,7 +16,6 @@ import signal
 import sys
 
 import aiohttp
-import pytest
 
 from fakes.harness import SECRET
 from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
@@ -112,7 +111,6 @@ async def port_closes(url: str) -> None:
 
 
 async def test_sigterm_lets_a_web_chat_request_in_flight_finish(tmp_path):
-    pytest.importorskip("adapters.webchat")
     mark = tmp_path / "slow-started"
     proc, url = await start_server(server_env(tmp_path, SLOW_MARK=str(mark), SLOW_SECONDS="2"), slow=True)
     try:
@@ -142,7 +140,6 @@ async def test_a_client_stalled_mid_request_does_not_hold_shutdown(tmp_path):
     """aiohttp reads nothing more once shutdown begins, so a request whose body is still arriving cannot
     finish: it is cut after the drain timeout (10 s) and the process still exits 0, well inside
     the container's stop grace period."""
-    pytest.importorskip("adapters.webchat")
     proc, url = await start_server(server_env(tmp_path))
     try:
         reader, writer, rest = await send_message(url, await cookie_for(url), QUESTION, body_cut=10)
