@@ -33,6 +33,9 @@ SCOPE_CALIBRATED = frozenset({MODEL_NAME})
 #: other embedders (the unit tests' fake): abstain when the best cosine of the question as typed among the
 #: top 3 hits is below this (the rule before ``SCOPE_MIN``)
 MIN_COSINE = 0.42
+QUESTION_VIEWS = True  #: also embed obligation sentences rewritten as first-person questions (``question_form``)
+#: version of ``clause_views``, kept in the FAISS header: an index built from other views is rebuilt
+VIEWS_VERSION = 2 if QUESTION_VIEWS else 1
 ANSWER_MIN_KEYWORD = 0.5  #: keyword-only mode: share of the question's content words the top clause must contain
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -62,17 +65,146 @@ def last_sentence(text: str | None) -> str:
     return _SENTENCE_END.split(text.strip())[-1]
 
 
+_SUBJECT = (
+    r"(?:(?:all|any|every|each|the|our|an?|council|front[- ]line|individual|other|new|paid)\s+)*"
+    r"(?P<subject>employees?|staff(?: members?)?|members? of staff|workers?|volunteers?|practitioners?|"
+    r"individuals?|managers?|users?|carers?|colleagues?|professionals?|people|persons?|contractors?|"
+    r"you|we|they|he/she|he or she)"
+)
+#: words between the subject and the modal ("employees using social networking sites should ..."); a
+#: verb or "that" there means the subject belongs to another clause ("you are reminded that care should")
+_QUALIFIER = r"(?:\s+(?!(?:that|is|are|was|were|be|been|have|has|do|does|did)\b)[\w'’/()-]+,?){0,6}?"
+_NEGATIVE = (r"should\s+not|should\s+never|shouldn't|must\s+not|must\s+never|mustn't|shall\s+not|may\s+not|"
+             r"cannot|can\s*not|will\s+not|are\s+not\s+(?:permitted|allowed)\s+to|is\s+not\s+(?:permitted|allowed)\s+to|"
+             r"(?:are|is)\s+(?:strongly\s+)?(?:advised|recommended|asked|expected)\s+not\s+to|"
+             r"(?:should|must)\s+avoid|do\s+not|does\s+not|don't|never")
+_POSITIVE = (r"should(?:\s+always)?|must(?:\s+always)?|shall|ought\s+to|need\s+to|needs\s+to|"
+             r"(?:are|is)\s+(?:strongly\s+)?(?:expected|required|advised|encouraged|recommended|asked|reminded)\s+to|"
+             r"(?:have|has)\s+(?:a\s+)?(?:responsibility|duty)\s+to|always")
+_PERMISSIVE = r"may|can|(?:are|is)\s+(?:permitted|allowed)\s+to"
+_PREFIX = re.compile(
+    r"^(?:(?:however|therefore|also|similarly|in addition|where possible)\s*,?\s+)*"
+    r"(?:it\s+is\s+(?:strongly\s+)?(?:recommended|advised|expected|suggested|important)\s+that\s+)?", re.I)
+_OBLIGATION = re.compile(
+    rf"^{_SUBJECT}{_QUALIFIER}\s*,?\s+(?:(?:also|however|therefore|always|still),?\s+)?"
+    rf"(?:(?P<neg>{_NEGATIVE})|(?P<pos>{_POSITIVE})|(?P<may>{_PERMISSIVE}))\s+(?P<rest>.+)$", re.I)
+_IMPERATIVE = re.compile(r"^(?:(?P<neg>do\s+not|don't|never|not)(?:\s+to)?|(?P<pos>always))\s+(?P<rest>.+)$", re.I)
+#: what may follow the modal before the verb: "should be required to", "should not", "not to"
+_AUXILIARY = re.compile(
+    r"^(?:(?:also|always|however|therefore),?\s+)?"
+    r"(?:be\s+(?:required|expected|permitted|allowed|advised|able)\s+to\s+)?(?P<not>not\s+(?:to\s+)?)?", re.I)
+#: the addressee's pronouns in the first person, by the person the obligation addresses
+_SECOND_PERSON = {"you": "I", "your": "my", "yours": "mine", "yourself": "myself", "yourselves": "myself"}
+_THIRD_PLURAL = {"they": "I", "their": "my", "theirs": "mine", "them": "me", "themselves": "myself", "themself": "myself"}
+_THIRD_SINGULAR = {"he/she": "I", "he": "I", "she": "I", "his/her": "my", "his": "my", "her": "my", "him/her": "me",
+                   "him": "me", "himself/herself": "myself", "himself": "myself", "herself": "myself"}
+_FIRST_PLURAL = {"we": "I", "our": "my", "ours": "mine", "us": "me", "ourselves": "myself"}
+#: words after which "you" is an object ("ask you to", "about you"): "me"; elsewhere "I"
+_OBJECT_POSITION = frozenset("to for with about at from of on by against into onto towards ask asks asked tell tells told let lets make makes made help helps give gives see sees contact contacts invite invites send sends".split())
+_PRONOUN = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?")
+_AGREEMENT = [(re.compile(r"\bI (are|is)\b"), "I am"), (re.compile(r"\bI were\b"), "I was"), (re.compile(r"\bI has\b"), "I have")]
+
+
+def _pronouns_for(subject: str | None, rest: str) -> dict[str, str]:
+    """The pronoun table for an obligation's subject, or for an imperative (``subject`` None).
+
+    An imperative addresses "you" when ``rest`` says "you"/"your"; otherwise it completes a lead-in
+    about third persons ("Employees should be required to:" + "Not refer to their employer").
+    """
+    if subject is None:
+        says_you = any(w in _SECOND_PERSON for w in _PRONOUN.findall(rest.lower()))
+        return _SECOND_PERSON if says_you else _THIRD_PLURAL
+    s = subject.lower()
+    if s == "you":
+        return _SECOND_PERSON
+    if s == "we":
+        return _FIRST_PLURAL
+    if s == "they" or s.endswith(("s", "staff", "people")):
+        return _THIRD_PLURAL
+    return _THIRD_SINGULAR  # "an employee ... his/her"
+
+
+def _first_person(rest: str, table: dict[str, str]) -> str:
+    """``rest`` with the addressee's pronouns (``table``) in the first person; "you" as object becomes "me"."""
+    out: list[str] = []
+    pos, prev = 0, ""
+    for m in _PRONOUN.finditer(rest):
+        low = m.group(0).lower()
+        rep = table.get(low)
+        if low == "you" and prev in _OBJECT_POSITION:
+            rep = "me"
+        out += [rest[pos:m.start()], rep or m.group(0)]
+        pos, prev = m.end(), low
+    text = "".join(out) + rest[pos:]
+    for pattern, repl in _AGREEMENT:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def question_form(sentence: str) -> str | None:
+    """A first-person question for one obligation sentence, or None when it states no obligation.
+
+    "Employees should not accept friend requests from their clients." -> "Can I accept friend
+    requests from my clients?"; "Staff must report concerns." -> "Should I report concerns?";
+    "Do not post images of yourself." -> "Can I post images of myself?". Two generic templates:
+    a subject (employees, staff, members of staff, workers, volunteers, individuals, you, an
+    employee, ...) followed by a modal (should not, must not, are advised not to, should, must, are
+    expected to, may, ...), and an imperative starting "Do not", "Never", "Not" or "Always". Prohibitions
+    and permissions become "Can I <rest>?", obligations "Should I <rest>?"; the rest keeps its words,
+    with the addressee's pronouns ("their", "they", "themselves" for employees; "your", "you" for an
+    imperative) in the first person. The result is a retrieval view only, never shown or quoted.
+
+    Args:
+        sentence: one sentence of a clause (str); surrounding white space and final punctuation ignored.
+
+    Returns:
+        The question (str), or None when neither template matches or fewer than two words would remain.
+        Raises nothing.
+    """
+    s = sentence.strip().rstrip(".;:!?,").strip()
+    s = _PREFIX.sub("", s, count=1)
+    m = _OBLIGATION.match(s) or _IMPERATIVE.match(s)
+    if not m:
+        return None
+    groups = m.groupdict()
+    kind = "neg" if groups.get("neg") else ("pos" if groups.get("pos") else "may")
+    rest = m.group("rest").strip()
+    aux = _AUXILIARY.match(rest)
+    if aux and aux.group(0):
+        if aux.group("not"):
+            kind = "pos" if kind == "neg" else "neg"
+        rest = rest[aux.end():].strip()
+    if len(rest.split()) < 2:
+        return None
+    ask = "Should I" if kind == "pos" else "Can I"
+    return f"{ask} {_first_person(rest, _pronouns_for(groups.get('subject'), rest))}?"
+
+
 def clause_views(clause: ClauseRecord) -> list[str]:
     """The texts embedded for one clause; its dense score is the best cosine over them.
 
     1. the clause text alone; 2. heading + the lead-in's last sentence + text; 3. each sentence of
-    the clause, prefixed by the lead-in's last sentence. Duplicates are dropped.
-    Several views per clause measured better than one (README "Evaluation").
+    the clause, prefixed by the lead-in's last sentence; 4. (``QUESTION_VIEWS``) each obligation
+    sentence as a first-person question (``question_form``: "Employees should not accept friend
+    requests" -> "Can I accept friend requests?"), the first sentence completed by a lead-in that ends
+    with ":" ("Employees:" + "should not ..."). Duplicates are dropped. Views only find clauses: the
+    quoted text is always ``clause.text``. Several views per clause measured better than one, and the
+    question views better again (README "Evaluation").
+
+    Returns the view texts (list of str, the clause text first); raises nothing.
     """
     lead = last_sentence(clause.lead_in)
     views = [clause.text, " ".join(p for p in (clause.heading, lead, clause.text) if p)]
     sentences = [p for p in _SENTENCE_END.split(clause.text.strip()) if len(p.split()) >= 3] or [clause.text]
     views += [" ".join(p for p in (lead, sent) if p) for sent in sentences]
+    if QUESTION_VIEWS:
+        joined = lead.rstrip(" :") if lead.rstrip().endswith(":") else ""
+        for n, sent in enumerate(sentences):
+            question = question_form(sent)
+            if question is None and joined and n == 0:  # "Employees:" + "should not ..."
+                question = question_form(f"{joined} {sent[:1].lower()}{sent[1:]}")
+            if question:
+                views.append(question)
     seen: dict[str, None] = {}
     for v in views:
         seen.setdefault(v, None)
@@ -178,8 +310,8 @@ class KnowledgeIndex:
             clauses = self.store.live_clauses()
             current = self._snapshot.vectors if self._snapshot else None
             if current is None:
-                current = VectorIndex.load(self.vector_path, self.embedder.name, self.embedder.dim)
-            vectors = current.copy() if current is not None else VectorIndex(self.embedder.name, self.embedder.dim)
+                current = VectorIndex.load(self.vector_path, self.embedder.name, self.embedder.dim, VIEWS_VERSION)
+            vectors = current.copy() if current is not None else VectorIndex(self.embedder.name, self.embedder.dim, views=VIEWS_VERSION)
             have = vectors.ids()
             stale = sorted(have - clauses.keys())
             missing = [cid for cid in clauses if cid not in have]

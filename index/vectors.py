@@ -1,7 +1,8 @@
 """A FAISS inner-product index keyed by clause id, persisted beside a JSON header.
 
-The header (``<path>.json``) records the embedding model's name and the dimension; a header that
-does not match the embedder in use makes ``VectorIndex.load`` return None, which forces a rebuild.
+The header (``<path>.json``) records the embedding model's name, the dimension and the version of the
+clause views embedded; a header that does not match the embedder (or views) in use makes
+``VectorIndex.load`` return None, which forces a rebuild (cached vectors are reused).
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ class VectorIndex:
         model: the embedding model's name, recorded in the header.
         dim: vector dimension (384 for all-MiniLM-L6-v2).
         index: an existing FAISS index to wrap (else an empty one).
+        views: version of the clause views the vectors were made from (``index.retrieve.VIEWS_VERSION``);
+            a header without it is version 1.
     """
 
-    def __init__(self, model: str, dim: int, index: faiss.Index | None = None):
+    def __init__(self, model: str, dim: int, index: faiss.Index | None = None, views: int = 1):
         self.model = model
         self.dim = dim
+        self.views = views
         self.index = index if index is not None else faiss.IndexIDMap(faiss.IndexFlatIP(dim))
 
     def __len__(self) -> int:
@@ -78,7 +82,7 @@ class VectorIndex:
         ivf.nprobe = IVF_NPROBE
         ivf.own_fields = True
         quantizer.this.disown()
-        return VectorIndex(self.model, self.dim, ivf)
+        return VectorIndex(self.model, self.dim, ivf, self.views)
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
         """Add ``vectors`` (float32, shape ``(len(ids), dim)``) under ``ids``."""
@@ -145,7 +149,7 @@ class VectorIndex:
         clone = faiss.clone_index(self.index)
         if isinstance(faiss.downcast_index(clone), faiss.IndexIVF):
             faiss.extract_index_ivf(clone).nprobe = IVF_NPROBE
-        return VectorIndex(self.model, self.dim, clone)
+        return VectorIndex(self.model, self.dim, clone, self.views)
 
     def save(self, path: str | Path) -> None:
         """Write the index and its header atomically (temporary files, then rename)."""
@@ -155,22 +159,22 @@ class VectorIndex:
         tmp = Path(str(path) + suffix)
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, path)
-        header = {"model": self.model, "dim": self.dim, "ntotal": len(self)}
+        header = {"model": self.model, "dim": self.dim, "ntotal": len(self), "views": self.views}
         hdr_tmp = Path(str(path) + ".json" + suffix)
         hdr_tmp.write_text(json.dumps(header))
         os.replace(hdr_tmp, str(path) + ".json")
 
     @classmethod
-    def load(cls, path: str | Path, model: str, dim: int) -> "VectorIndex | None":
-        """Load the index at ``path`` if it exists and was built by ``model`` with ``dim``; else None.
+    def load(cls, path: str | Path, model: str, dim: int, views: int = 1) -> "VectorIndex | None":
+        """Load the index at ``path`` if it exists and was built by ``model`` with ``dim`` from ``views``; else None.
 
-        A missing, unreadable or mismatched file returns None (the caller rebuilds).
+        A missing, unreadable or mismatched file returns None (the caller rebuilds); raises nothing.
         """
         path = Path(path)
         header_path = Path(str(path) + ".json")
         try:
             header = json.loads(header_path.read_text())
-            if header.get("model") != model or int(header.get("dim", -1)) != dim:
+            if header.get("model") != model or int(header.get("dim", -1)) != dim or int(header.get("views", 1)) != views:
                 return None
             index = faiss.read_index(str(path))
         except (OSError, ValueError, RuntimeError):
@@ -179,4 +183,4 @@ class VectorIndex:
             return None
         if isinstance(faiss.downcast_index(index), faiss.IndexIVF):
             faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
-        return cls(model, dim, index)
+        return cls(model, dim, index, views)
