@@ -55,17 +55,21 @@ def test_feedback(fake_bot):
 
 
 def test_groups_with_counts_most_frequent_first(fake_bot):
-    for q in ["Can I live-stream at work?", "can i live stream at work", "CAN I LIVE-STREAM AT WORK??", OFF_TOPIC]:
-        fake_bot.ask(q)
-    fake_bot.record_feedback("Can I live stream at work", helpful=False)
+    # questions the fake embedder abstains on ("can I ..." would match clauses' question-form views)
+    asked = ["Where do I park my bike at the depot?", "where do i park my bike at the depot",
+             "WHERE DO I PARK MY BIKE AT THE DEPOT??", OFF_TOPIC]
+    for q in asked:
+        assert not fake_bot.ask(q).answered, q
+    fake_bot.record_feedback("Where do I park my bike at the depot", helpful=False)
     groups = fake_bot.gaps.groups()
     assert [(g.key, g.count, g.abstained, g.not_helpful) for g in groups] == [
-        ("can i live stream at work", 4, 3, 1),
+        ("where do i park my bike at the depot", 4, 3, 1),
         ("xylophone quokka zebra", 1, 1, 0),
     ]
-    assert groups[0].question == "Can I live stream at work"  # the latest wording
+    assert groups[0].question == "Where do I park my bike at the depot"  # the latest wording
     text = format_gaps(groups)
-    assert text.splitlines()[1].strip().startswith("4×  Can I live stream at work  (3 no answer, 1 not helpful")
+    assert text.splitlines()[1].strip().startswith(
+        "4×  Where do I park my bike at the depot  (3 no answer, 1 not helpful")
     assert fake_bot.gaps.groups(limit=1) == groups[:1]
     assert fake_bot.gaps.groups(since_days=1) == groups
 
