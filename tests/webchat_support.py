@@ -12,6 +12,7 @@ from aiohttp import web
 
 from adapters.server import CTX_KEY, ServerSettings, build_app
 from adapters.webchat import COOKIE
+from fakes.loopback import serve_on_loopback
 
 BASE_ENV = {"POLICYBOT_TEAMS": "off"}  #: the web chat alone (Teams is also on by default on loopback)
 
@@ -47,10 +48,8 @@ class WebChatServer:
     async def __aenter__(self) -> "WebChatServer":
         self.app = build_app(self.bot, self.engine, ServerSettings(host=self.host, port=0, env=self.env))
         self.ctx = self.app[CTX_KEY]
-        self.runner = web.AppRunner(self.app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+        self.runner, port = await serve_on_loopback(self.app)
+        self.url = f"http://127.0.0.1:{port}"
         probe = self.client()
         for _ in range(3000):
             if (await probe.get("/healthz")).status == 200:

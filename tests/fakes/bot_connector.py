@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from fakes.loopback import serve_on_loopback
+
 BOT_ID = "28:00000000-0000-0000-0000-0000000b0701"
 BOT_NAME = "Policybot"
 TENANT = "72f988bf-0000-0000-0000-00000000feed"
@@ -147,11 +149,7 @@ class FakeBotConnector:
         app.router.add_post("/v3/conversations/{conv}/activities/{aid}", self._send)
         app.router.add_put("/v3/conversations/{conv}/activities/{aid}", self._send)
         app.router.add_get("/files/{fid}/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:

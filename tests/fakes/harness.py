@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from fakes.loopback import serve_on_loopback
 from fakes.slack_api import FakeSlackAPI, interactive, signed_headers
 
 SECRET = "test-signing-secret"
@@ -65,11 +66,7 @@ class ServerHarness:
                                   directory=self.directory, **self.settings_kw)
         self.app = build_app(self.policybot, self.engine, settings)
         self.ctx = self.app[CTX_KEY]
-        self.runner = web.AppRunner(self.app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = self.runner.addresses[0][1]
+        self.runner, port = await serve_on_loopback(self.app)
         self.url = f"http://127.0.0.1:{port}"
         self.session = aiohttp.ClientSession()
         if wait_ready:

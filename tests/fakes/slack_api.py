@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from aiohttp import WSMsgType, web
 from slack_sdk.signature import SignatureVerifier
 
+from fakes.loopback import serve_on_loopback
+
 BOT_USER = "UBOT0001"
 BOT_ID = "BBOT0001"
 TEAM = "T0000001"
@@ -71,11 +73,7 @@ class FakeSlackAPI:
         app.router.add_post("/response/{name}", self._response_url)
         app.router.add_get("/socket", self._socket)
         app.router.add_get("/files/{fid}/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._runner, self.port = await serve_on_loopback(app)
         return self
 
     async def stop(self) -> None:
