@@ -75,6 +75,12 @@
     return fig;
   }
 
+  function setDisabled(container, disabled) {
+    Array.prototype.forEach.call(container.querySelectorAll("button"), function (b) {
+      b.disabled = disabled;
+    });
+  }
+
   function renderChoices(msg) {
     var group = el("div", "choices");
     group.setAttribute("role", "group");
@@ -84,17 +90,13 @@
       b.type = "button";
       b.addEventListener("click", function () {
         if (busy) return;
-        Array.prototype.forEach.call(group.querySelectorAll("button"), function (other) {
-          other.disabled = true;
-        });
+        setDisabled(group, true);
         b.classList.add("chosen");
         send({ action_id: c.action_id, value: c.value || "" }, c.label).then(function (ok) {
           if (ok) return;
           // the press did not get through: let the person try again
           b.classList.remove("chosen");
-          Array.prototype.forEach.call(group.querySelectorAll("button"), function (other) {
-            other.disabled = false;
-          });
+          setDisabled(group, false);
         });
       });
       group.appendChild(b);
