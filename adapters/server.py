@@ -22,6 +22,7 @@ inbound and every ``outbox_interval`` seconds, and ``KnowledgeWatcher.check()`` 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import os
 import signal
@@ -49,6 +50,25 @@ _PLAIN_KINDS = ("answer", "no_answer", "error")  #: replies that never queue out
 CHANNEL_MODULES = ("adapters.slack", "adapters.teams", "adapters.webchat")
 
 CTX_KEY = web.AppKey("policybot_ctx", object)
+
+
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for ``localhost`` (and its usual aliases) and loopback addresses (``127.0.0.0/8``, ``::1``,
+    IPv4-mapped ``::ffff:127.x``, brackets allowed); False for ``0.0.0.0``, ``""`` (every interface),
+    other names and other addresses. Decides what may run unauthenticated (Teams' Emulator mode, the
+    open web chat) and checks the web chat's ``Host`` and peer."""
+    h = (host or "").strip().strip("[]").lower()
+    if h in _LOCAL_NAMES:
+        return True
+    try:
+        ip = ipaddress.ip_address(h)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 class ConfigError(ValueError):

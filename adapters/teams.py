@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
-import ipaddress
 import json
 import logging
 import os
@@ -52,7 +51,7 @@ from typing import Mapping
 
 from aiohttp import web
 
-from adapters.server import ConfigError, ServerContext
+from adapters.server import ConfigError, ServerContext, is_loopback_host
 from adapters.teams_cards import card_attachment, is_interactive, parse_submit, render_cards
 from bot.messages import Inbound, Outbound
 
@@ -123,18 +122,6 @@ class _SdkConfig:
         self.APP_TYPE = s.app_type
 
 
-def is_loopback(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``); False otherwise,
-    including ``0.0.0.0``, ``""`` (every interface) and other host names."""
-    h = (host or "").strip().strip("[]").lower()
-    if h == "localhost" or h.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(h).is_loopback
-    except ValueError:
-        return False
-
-
 def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | None:
     """Read Teams' configuration from ``env`` for a server bound to ``host``.
 
@@ -163,7 +150,7 @@ def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | 
             given.append(f"{ENV_APP_TYPE}={app_type}")
         if given:
             raise ConfigError(f"Teams is half-configured: {' and '.join(given)} set but {ENV_APP_ID} is not")
-        if not is_loopback(host):
+        if not is_loopback_host(host):
             raise ConfigError(
                 f"Teams: {ENV_APP_ID} is not set, so {MESSAGES_PATH} would accept unauthenticated requests; that "
                 f"is allowed only on a loopback address (--host 127.0.0.1), not on {host or 'every interface'}. "

@@ -48,7 +48,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import secrets
@@ -60,7 +59,7 @@ from typing import Mapping
 
 from aiohttp import web
 
-from adapters.server import ConfigError, ServerContext
+from adapters.server import ConfigError, ServerContext, is_loopback_host
 from bot.messages import Action, Inbound, Outbound
 
 log = logging.getLogger("policybot.webchat")
@@ -83,7 +82,6 @@ LIVE_SECONDS = 600.0  #: a user who polled within this many seconds can receive 
 MAX_QUEUED = 100  #: most in-memory messages kept per user for the page to pick up
 MAX_USERS_TRACKED = 10_000
 FORWARD_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
-_LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 _META_KEYS = ("case_id",)  #: Outbound.meta keys the page may see
 
 PAGE_HEADERS = {
@@ -119,20 +117,6 @@ class WebChatSettings:
     mode: str
     secret: str | None = None
     header: str | None = None
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``); False for ``0.0.0.0``,
-    ``""``, other names and other addresses."""
-    h = (host or "").strip().strip("[]").lower()
-    if h in _LOCAL_NAMES:
-        return True
-    try:
-        ip = ipaddress.ip_address(h)
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def webchat_settings(env: Mapping[str, str], host: str | None) -> tuple[WebChatSettings | None, str]:

@@ -227,7 +227,8 @@ def test_unsafe_or_half_set_teams_configuration_is_refused(env, host, needle):
 
 
 def test_teams_configuration():
-    from adapters.teams import is_loopback, teams_settings
+    from adapters.server import is_loopback_host as is_loopback
+    from adapters.teams import teams_settings
 
     assert teams_settings({}, "127.0.0.1").emulator
     assert teams_settings({"MicrosoftAppType": "MultiTenant", "MicrosoftAppId": ""}, "localhost").emulator
