@@ -71,6 +71,30 @@ def is_loopback_host(host: str | None) -> bool:
     return ip.is_loopback or bool(mapped and mapped.is_loopback)
 
 
+class EventDeduper:
+    """Remembers event or activity ids for ``ttl`` seconds (at most ``max_size``), so a platform's
+    redelivery of the same event (Slack's retries, a Bot Framework redelivery) is handled once."""
+
+    def __init__(self, ttl: float = 3600.0, max_size: int = 10_000):
+        self.ttl = ttl
+        self.max_size = max_size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+
+    def first_time(self, event_id: str, now: float | None = None) -> bool:
+        """True the first time ``event_id`` is seen (and records it); False for a repeat within ``ttl``."""
+        now = time.monotonic() if now is None else now
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if now - at > self.ttl or len(self._seen) > self.max_size:
+                self._seen.popitem(last=False)
+            else:
+                break
+        if event_id in self._seen:
+            return False
+        self._seen[event_id] = now
+        return True
+
+
 class ConfigError(ValueError):
     """The server's configuration is incomplete or contradictory; the message says what to set."""
 

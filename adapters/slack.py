@@ -35,7 +35,7 @@ from typing import Mapping
 
 from aiohttp import web
 
-from adapters.server import ConfigError, ServerContext
+from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.messages import Action, Inbound, Outbound
 
 log = logging.getLogger("policybot.slack")
@@ -433,29 +433,6 @@ def mark_chosen(blocks: list[dict], block_id: str, label: str | None = None) -> 
 
 
 # -- the channel --------------------------------------------------------------------------------
-
-
-class EventDeduper:
-    """Remembers event ids for ``ttl`` seconds (at most ``max_size``) so Slack's retries are dropped."""
-
-    def __init__(self, ttl: float = 3600.0, max_size: int = 10_000):
-        self.ttl = ttl
-        self.max_size = max_size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_time(self, event_id: str, now: float | None = None) -> bool:
-        """True the first time ``event_id`` is seen (and records it); False for a repeat within ``ttl``."""
-        now = time.monotonic() if now is None else now
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if now - at > self.ttl or len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-            else:
-                break
-        if event_id in self._seen:
-            return False
-        self._seen[event_id] = now
-        return True
 
 
 @dataclass

@@ -41,9 +41,7 @@ import re
 import sqlite3
 import sys
 import threading
-import time
 import zipfile
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,7 +49,7 @@ from typing import Mapping
 
 from aiohttp import web
 
-from adapters.server import ConfigError, ServerContext, is_loopback_host
+from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
 from adapters.teams_cards import card_attachment, is_interactive, parse_submit, render_cards
 from bot.messages import Inbound, Outbound
 
@@ -279,27 +277,6 @@ def _load_reference(text: str):
 # -- the channel ----------------------------------------------------------------------------------
 
 
-class _Deduper:
-    """Remembers ids for ``ttl`` seconds (at most ``max_size``) so a redelivered activity is handled once."""
-
-    def __init__(self, ttl: float = 600.0, max_size: int = 10_000):
-        self.ttl, self.max_size = ttl, max_size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-
-    def first_time(self, key: str) -> bool:
-        now = time.monotonic()
-        while self._seen:
-            _, at = next(iter(self._seen.items()))
-            if now - at > self.ttl or len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-            else:
-                break
-        if key in self._seen:
-            return False
-        self._seen[key] = now
-        return True
-
-
 def _tenant_of(activity) -> str:
     data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     tenant = (data.get("tenant") or {}).get("id") if isinstance(data.get("tenant"), dict) else None
@@ -366,7 +343,7 @@ class TeamsChannel:
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
         self.adapter.on_turn_error = self._on_turn_error
         self.bot = _Bot(self)
-        self.dedupe = _Deduper()
+        self.dedupe = EventDeduper(ttl=600.0)
         self._creating: dict[str, asyncio.Lock] = {}
 
     # -- HTTP ---------------------------------------------------------------------------------------
