@@ -17,6 +17,7 @@ the data dir is its authority); chat adapters always pass one, and only HR users
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -39,6 +40,15 @@ DEFAULT_ORGANISATION = "Unspecified organisation"
 PENDING_TTL_SECONDS = 30 * 60  #: how long a chat preview waits for its confirmation
 MAX_PENDING = 50  #: previews held at once (oldest dropped first)
 DOC_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_DETAIL_CHARS = 200  #: longest title, organisation, version or date HR may give
+DETAIL_FIELDS = ("title", "organisation", "version", "date")  #: what ``edit_preview`` can correct
+DETAIL_LABELS = {"title": "Title", "organisation": "Organisation", "version": "Version", "date": "Date"}
+#: where a preview's title / organisation / version / date came from (``Preview.sources``), as words
+SOURCE_WORDS = {
+    "given": "as given", "edited": "as edited", "document": "from the document", "file name": "from the file name",
+    "current version": "kept from the current version", "default": "default: none found",
+    "version number": "default: the version number", "upload date": "default: the upload date",
+}
 
 _ORG_IN_TEXT = re.compile(
     r"\b((?:[A-Z][\w'&.-]*\s+){0,4}?(?:[A-Z][\w'&.-]*\s+)"
@@ -94,6 +104,58 @@ def guess_organisation(title: str | None, text: str) -> str | None:
     return " ".join(words) if len(words) >= 2 else None
 
 
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+def check_details(**values: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Check corrected document details (``title``, ``organisation``, ``version``, ``date``; None = unchanged).
+
+    Each given value is trimmed (inner runs of spaces become one) and must then be non-empty, at most
+    ``MAX_DETAIL_CHARS`` characters and free of control characters (line breaks, tabs, ...).
+
+    Returns:
+        ``(cleaned, errors)``: ``{field: cleaned text}`` for the given fields that pass, and
+        ``{field: message for the uploader}`` for those that do not (empty when all pass).
+
+    Raises:
+        KeyError: an unknown field name (a programming error, not user input).
+    """
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, raw in values.items():
+        label = DETAIL_LABELS[name]
+        if raw is None:
+            continue
+        text = str(raw)
+        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs", "Co") or ch in _BIDI_CONTROLS for ch in text.strip()):
+            errors[name] = f"{label} must be one line of plain text (no line breaks, tabs or control characters)."
+            continue
+        text = " ".join(text.split())
+        if not text:
+            errors[name] = f"{label} cannot be empty."
+        elif len(text) > MAX_DETAIL_CHARS:
+            errors[name] = f"{label} is {len(text)} characters; the most is {MAX_DETAIL_CHARS}."
+        else:
+            cleaned[name] = text
+    return cleaned, errors
+
+
+def _sources(given: dict, doc: Document, current: dict | None, filename: str, version_no: int) -> dict[str, str]:
+    """Where each of ``doc``'s title / organisation / version / date came from (keys of ``SOURCE_WORDS``)."""
+    def was_given(name: str) -> bool:
+        v = given.get(name)
+        return v is not None and bool(str(v).strip())
+
+    title = ("given" if was_given("title") else "current version" if current and doc.title == current["title"]
+             else "file name" if doc.title == title_from_filename(filename) else "document")
+    org = ("given" if was_given("organisation") else "default" if doc.organisation == DEFAULT_ORGANISATION
+           else "current version" if current and doc.organisation == current["organisation"] else "document")
+    version = "given" if was_given("version") else "version number" if doc.version == str(version_no) else "document"
+    date = ("given" if was_given("date") else "upload date" if (doc.date or "").startswith("added ")
+            else "document")
+    return {"title": title, "organisation": org, "version": version, "date": date}
+
+
 def _clause_dict(c: Clause) -> dict:
     return {"clause_id": c.clause_id, "ordinal": c.ordinal, "text": c.text, "heading": c.heading,
             "number": c.number, "lead_in": c.lead_in, "kind": c.kind}
@@ -135,11 +197,30 @@ class Preview:
     diff: ClauseDiff | None = None
     user_id: str | None = None
     created: float = field(default_factory=time.monotonic)
+    sources: dict[str, str] = field(default_factory=dict)
+    id_given: bool = False
+    metadata_warnings: list[str] = field(default_factory=list)
 
     @property
     def edition(self) -> str | None:
         """The edition citations will show, e.g. ``"v 2, added 3 March 2026"``."""
         return self.document.edition
+
+    def citation_line(self) -> str:
+        """``"Citations will read: <organisation> — <title> (<edition>)"``, as answers will cite it."""
+        d = self.document
+        return f"Citations will read: {d.organisation} — {d.title} ({self.edition or '-'})"
+
+    def details_lines(self) -> list[str]:
+        """The inferred or given title, organisation, version and date, one a line, each with where it
+        came from (``Preview.sources`` in words), e.g. ``"Organisation: Northbrook District Council (from the document)"``."""
+        d = self.document
+        values = {"title": d.title, "organisation": d.organisation, "version": d.version or "-", "date": d.date or "-"}
+        lines = []
+        for name in DETAIL_FIELDS:
+            src = SOURCE_WORDS.get(self.sources.get(name, ""), "")
+            lines.append(f"{DETAIL_LABELS[name]}: {values[name]}" + (f" ({src})" if src else ""))
+        return lines
 
     def to_text(self, max_clauses: int | None = None, max_chars: int | None = None) -> str:
         """The preview as plain text: header, warnings, the change (replace) and the clauses by section.
@@ -175,7 +256,7 @@ class Preview:
             "token": self.token, "action": self.action, "doc_id": self.doc_id, "version_no": self.version_no,
             "organisation": d.organisation, "title": d.title, "version": d.version, "date": d.date,
             "edition": self.edition, "file": self.file_name, "kind": self.kind, "size_bytes": self.size_bytes,
-            "warnings": list(self.warnings),
+            "warnings": list(self.warnings), "sources": dict(self.sources),
             "clauses": [_clause_dict(c) | {"section": c.section} for c in self.clauses],
             "diff": self.diff.to_json() if self.diff else None,
         }
@@ -350,6 +431,7 @@ class KnowledgeAdmin:
         """
         if user_id is not None:
             self.authorise(user_id)
+        given = {"title": title, "organisation": organisation, "version": version, "date": date}
         name = Path(filename or "").name or "upload"
         extracted = extract(data, name, max_bytes=self.max_bytes)
         warnings = list(extracted.warnings)
@@ -443,6 +525,9 @@ class KnowledgeAdmin:
             warnings=warnings,
             diff=diff,
             user_id=user_id,
+            sources=_sources(given, doc, current, name, version_no),
+            id_given=doc_id is not None,
+            metadata_warnings=warnings[len(extracted.warnings):],
         )
         self._hold(preview)
         return preview
@@ -489,6 +574,74 @@ class KnowledgeAdmin:
                 return False
             del self._pending[token]
             return True
+
+    def held(self, token: str, user_id: str) -> Preview:
+        """The preview ``token`` held for ``user_id`` (to show it again, e.g. in an edit form); keeps it held.
+
+        Raises:
+            NotAuthorised: the user is not HR.
+            BadUpload: ``"expired"`` (unknown, expired or another user's preview).
+        """
+        self.authorise(user_id)
+        with self._lock:
+            preview = self._pending.get(token)
+            if preview is None or preview.user_id != user_id or time.monotonic() - preview.created > PENDING_TTL_SECONDS:
+                raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
+            return preview
+
+    def edit_preview(self, token: str, user_id: str, title: str | None = None, organisation: str | None = None,
+                     version: str | None = None, date: str | None = None) -> Preview:
+        """Correct the title, organisation, version label or date of the held preview ``token`` (chat "Edit details").
+
+        Same authorisation and expiry rules as ``confirm``. Each given value is checked with
+        ``check_details`` (None leaves that detail as it is). The clauses keep their text; for a new
+        document whose id was not given, the id follows the new organisation and title (so clause ids
+        change with it); citations show the new details. The old token is dropped.
+
+        Returns:
+            A new ``Preview`` (new token, held like any preview, its ``created`` time renewed), with
+            ``sources`` ``"edited"`` for each changed detail and the warnings about the replaced
+            inferred values dropped.
+
+        Raises:
+            NotAuthorised: the user is not HR.
+            BadUpload: ``"expired"`` as in ``confirm``; ``"bad_details"`` when a value is refused, with
+                ``exc.fields`` = ``{field: message}`` (nothing changes: the old preview stays held).
+        """
+        old = self.held(token, user_id)
+        cleaned, errors = check_details(title=title, organisation=organisation, version=version, date=date)
+        if errors:
+            exc = BadUpload("bad_details", " ".join(errors.values()))
+            exc.fields = errors
+            raise exc
+        d = old.document
+        if "version" in cleaned:
+            cleaned["version"] = clean_version(cleaned["version"]) or cleaned["version"]
+        changed = {k: v for k, v in cleaned.items() if v != getattr(d, k)}
+        doc = dataclasses.replace(d, **changed)
+        the_id = old.doc_id
+        if old.action == "add" and not old.id_given and ("title" in changed or "organisation" in changed):
+            base = default_doc_id(doc.organisation, doc.title)
+            the_id = old.doc_id if base == default_doc_id(d.organisation, d.title) else self._unique_id(base)
+        clauses = old.clauses
+        if the_id != old.doc_id:
+            doc = dataclasses.replace(doc, doc_id=the_id)
+            clauses = [dataclasses.replace(c, doc_id=the_id, clause_id=f"{the_id}:{c.ordinal:03d}") for c in clauses]
+        replaced = [str(getattr(d, k) or "") for k in changed]
+        dropped = [w for w in old.metadata_warnings if any(v and v in w for v in replaced)]
+        preview = dataclasses.replace(
+            old, token=secrets.token_urlsafe(9), doc_id=the_id, document=doc, clauses=clauses,
+            version_no=self.store.next_version_no(the_id) if the_id != old.doc_id else old.version_no,
+            warnings=[w for w in old.warnings if w not in dropped],
+            metadata_warnings=[w for w in old.metadata_warnings if w not in dropped],
+            sources=dict(old.sources, **{k: "edited" for k in changed}), created=time.monotonic(),
+        )
+        with self._lock:
+            if self._pending.pop(token, None) is None:  # published or cancelled meanwhile
+                raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
+        self._hold(preview)
+        log.info("preview details edited: %s (%s)", preview.doc_id, ", ".join(sorted(changed)) or "no change")
+        return preview
 
     def commit(self, preview: Preview, added_by: str | None = None, refresh: bool = True, progress=None) -> CommitResult:
         """Write the previewed document (a new document or a new version) and make it live.
