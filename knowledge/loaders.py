@@ -8,8 +8,8 @@ The text keeps the document's structure in the forms ``knowledge.segment`` reads
   ``#`` heading lines, bulleted paragraphs (``List Bullet`` styles or bullet numbering) become
   ``- `` lines, numbered paragraphs keep their text. Table rows become tab-separated lines, which
   the segmenter leaves out (as for the bundled Word exports); a warning says how many.
-* ``.pdf`` (pypdf): text page by page; running headers/footers and page numbers are dropped and
-  lines wrapped inside a paragraph are joined again, so a clause is a paragraph, not a line.
+* ``.pdf``: read by ``knowledge.pdf`` (running headers/footers, page numbers and private-use
+  bullet glyphs handled there; wrapped lines joined again, so a clause is a paragraph, not a line).
 
 Every problem raises ``BadUpload`` with a message meant for the person who uploaded the file and a
 short ``code`` (``"unsupported_type"``, ``"too_large"``, ``"empty"``, ``"encrypted"``, ``"corrupt"``,
@@ -22,7 +22,6 @@ import io
 import os
 import re
 import zipfile
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +53,11 @@ class Extracted:
         title: a title found in the file (first heading or short first line), or None.
         warnings: things the uploader should know (e.g. tables left out), in plain words.
         pages: number of pages (PDF only), else None.
+        meta: the file's own properties, lower-case keys, string values, only those present:
+            ``title``, ``subject``, ``author`` (PDF Info/XMP; Word core properties), and for Word also
+            ``company``, ``template``, ``keywords``, ``category``, ``created``/``modified`` (ISO 8601).
+        first_page: the text of the first page or cover, as read (PDF: page 1; Word: the text
+            before the first page break, or ``""`` when there is none; text files: ``""``).
     """
 
     text: str
@@ -61,6 +65,8 @@ class Extracted:
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
     pages: int | None = None
+    meta: dict = field(default_factory=dict)
+    first_page: str = ""
 
 
 def max_upload_bytes() -> int:
@@ -173,7 +179,9 @@ def extract(data: bytes, filename: str, max_bytes: int | None = None) -> Extract
     elif kind == ".docx":
         out = _read_docx(data, name)
     else:
-        out = _read_pdf(data, name)
+        from knowledge.pdf import read_pdf  # here, not at the top: knowledge.pdf imports this module
+
+        out = read_pdf(data, name)
     if not out.text.strip():
         raise BadUpload("empty", f"{name} contains no text.")
     if out.title is None:
@@ -341,119 +349,3 @@ def _docx_line(para, bullets: set[tuple[str, str]]) -> tuple[str | None, bool]:
         first, *rest = text.split("\n")
         return "\n".join(["- " + first, *rest]), False
     return text, False
-
-
-# ---- PDF -----------------------------------------------------------------------------------
-_PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
-_LIST_START = re.compile(r"^(?:[-•·▪●◦–*]\s|\d+(?:\.\d+)*\.?\s|\(?[a-z]\)\s|\(?[ivx]+\)\s)")
-_SENTENCE_END = (".", "!", "?", ":", ";", "”", '"', "’", "'", ")")
-
-
-def _read_pdf(data: bytes, name: str) -> Extracted:
-    if b"%PDF" not in data[:1024]:
-        raise BadUpload("corrupt", f"{name} is not a valid PDF file; it may be damaged or mis-named.")
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError, PyPdfError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    warnings: list[str] = []
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            try:
-                opened = reader.decrypt("")
-            except Exception:  # missing crypto backend, unknown algorithm
-                opened = 0
-            if not opened:
-                raise BadUpload("encrypted", f"{name} is an encrypted PDF; please upload an unprotected copy.")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = None
-        try:
-            meta_title = (reader.metadata or {}).get("/Title")
-            if isinstance(meta_title, str) and meta_title.strip() and len(meta_title) <= 200:
-                title = " ".join(meta_title.split())
-        except Exception:
-            title = None
-    except BadUpload:
-        raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
-        raise BadUpload(
-            "corrupt", f"{name} could not be read as a PDF ({type(exc).__name__}); it may be damaged. "
-            "Please export it again and retry."
-        ) from None
-    except Exception as exc:
-        raise BadUpload("corrupt", f"{name} could not be read as a PDF ({type(exc).__name__}).") from None
-    if not pages:
-        raise BadUpload("corrupt", f"{name} has no pages.")
-    if not any(p.strip() for p in pages):
-        raise BadUpload(
-            "no_text",
-            f"{name} has no text that can be copied (is it a scanned image?). Please upload the original Word file or a text PDF.",
-        )
-    text, dropped = _pdf_text(pages)
-    if dropped:
-        warnings.append(f"{dropped} running header/footer or page-number line(s) were left out.")
-    return Extracted(text=text, kind=".pdf", title=title, warnings=warnings, pages=len(pages))
-
-
-def _pdf_text(pages: list[str]) -> tuple[str, int]:
-    """Join page texts: drop running headers/footers and page numbers, re-join wrapped lines."""
-    page_lines = [[" ".join(l.split()) for l in p.splitlines()] for p in pages]
-    def shape(line: str) -> str:  # "Northbrook DC - page 3" and "... page 4" are one running footer
-        return re.sub(r"\d+", "#", line)
-
-    repeated: set[str] = set()
-    if len(pages) >= 3:
-        counts = Counter(s for lines in page_lines for s in {shape(l) for l in lines if l})
-        repeated = {s for s, n in counts.items() if n >= max(3, 0.6 * len(pages)) and len(s) <= 100}
-    dropped = 0
-    kept: list[str | None] = []
-    for lines in page_lines:
-        for line in lines:
-            if line and (shape(line) in repeated or _PAGE_NUMBER.match(line)):
-                dropped += 1
-                continue
-            kept.append(line)
-        kept.append(None)  # a page break: a paragraph may run on to the next page
-    return _reflow(kept), dropped
-
-
-def _reflow(lines: list[str | None]) -> str:
-    """Re-join lines a PDF wrapped inside one paragraph or list item.
-
-    ``lines`` holds text lines, ``""`` for a blank line (always a paragraph break) and ``None`` for a
-    page break (a paragraph may continue across it). A line continues the previous one when the
-    previous one is long (at least 60% of the typical full line) and does not end a sentence, or when
-    it starts with a lower-case letter after a long line or a comma. Bullets and numbered lines
-    always start a new line.
-    """
-    lengths = sorted(len(l) for l in lines if l)
-    if not lengths:
-        return ""
-    full = lengths[int(0.9 * (len(lengths) - 1))]
-    out: list[str] = []
-    blank = True  # a blank line since the last text line
-    for line in lines:
-        if line is None:
-            continue
-        if not line:
-            blank = True
-            continue
-        if out and not blank and not _LIST_START.match(line):
-            prev = out[-1]
-            long_prev = len(prev) >= 0.6 * full
-            wrapped = long_prev and not prev.endswith(_SENTENCE_END)
-            lower_cont = line[:1].islower() and (long_prev or prev.endswith(","))
-            if wrapped or lower_cont:
-                if prev.endswith("-") and len(prev) > 1 and prev[-2].isalpha() and line[:1].islower():
-                    out[-1] = prev + line
-                else:
-                    out[-1] = prev + " " + line
-                continue
-        if blank and out:
-            out.append("")
-        out.append(line)
-        blank = False
-    return "\n".join(out) + "\n"
