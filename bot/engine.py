@@ -98,6 +98,12 @@ class ConversationEngine:
         one given or found for the data dir, else None."""
         return self.reporting.directory if self.reporting is not None else self._directory
 
+    def check_form(self, action_id: str, fields: dict[str, str]) -> dict[str, str]:
+        """Field errors for a form submit (``bot.forms``) before it is handled: ``{field: message}``,
+        empty when ``handle`` would accept the values. Pure and quick (no engine thread needed), for an
+        adapter that must answer a form at once (a Slack modal's ``response_action: errors``)."""
+        return self.kb.check_form(action_id, fields)
+
     def accepts_files(self, user_id: str, private: bool) -> bool:
         """True when files sent by ``user_id`` here would be previewed (an HR user in a private chat).
 

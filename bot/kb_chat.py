@@ -12,7 +12,17 @@ The conversation engine (``bot.engine.ConversationEngine``) hands this module th
   HR in a shared channel, gets a refusal; nothing is stored. A refused upload
   (``knowledge.loaders.BadUpload``) is shown with its own message.
 * a ``kb:*`` action (``KbChat.handle_action``): Publish commits the preview and makes it live at once
-  (this process's index is refreshed before the reply); Cancel drops it.
+  (this process's index is refreshed before the reply); Cancel drops it; **Edit details**
+  (``kb:edit``) answers with a form (``bot.forms``, ``meta["form"]``) prefilled with the title,
+  organisation, version and date, whose submit (``kb:save_details``) corrects the preview
+  (``KnowledgeAdmin.edit_preview``) and shows it again, or shows the form again with the refused
+  fields' messages (``form["errors"]``). ``KbChat.check_form`` checks a submit without the engine
+  thread (a Slack modal must answer field errors within 3 seconds).
+
+Every preview prompt starts with how citations will read and where each detail came from; one whose
+organisation is the default ``"Unspecified organisation"`` carries a warning for the adapter to show
+beside the buttons (``meta["choices_note"]``; it is in the text too). ``meta["keep_choices"]`` names
+the choices that leave the prompt open (Edit details), so an adapter does not mark it as answered.
 * the text commands ``gaps``, ``kb list`` and ``kb`` / ``kb help`` (``KbChat.handle_command``), for HR
   in a private conversation only; for anyone else they return None so the text is answered as an
   ordinary question (the commands are never revealed).
@@ -32,7 +42,9 @@ import re
 from datetime import datetime, timezone
 from typing import Callable
 
-from bot.kb_admin import DEFAULT_ORGANISATION, CommitResult, KnowledgeAdmin, NotAuthorised, Preview, default_doc_id
+from bot.forms import form_meta, read_submit
+from bot.kb_admin import (DEFAULT_ORGANISATION, DETAIL_FIELDS, DETAIL_LABELS, MAX_DETAIL_CHARS, SOURCE_WORDS,
+                          CommitResult, KnowledgeAdmin, NotAuthorised, Preview, check_details, default_doc_id)
 from bot.messages import Choice, Inbound, InboundFile, Outbound
 from knowledge.loaders import BadUpload, too_large
 from knowledge.model import Document
@@ -41,6 +53,8 @@ log = logging.getLogger("policybot.kb_chat")
 
 ACTION_PUBLISH = "kb:publish"
 ACTION_CANCEL = "kb:cancel"
+ACTION_EDIT = "kb:edit"  #: "Edit details": answers with the form
+ACTION_SAVE_DETAILS = "kb:save_details"  #: the form's submit
 ACTION_PREFIX = "kb:"
 PREVIEW_CLAUSES = 25  #: clauses shown in a chat preview (the rest are counted)
 PREVIEW_CLAUSE_CHARS = 240  #: characters of each clause shown in a chat preview
@@ -53,6 +67,9 @@ NOT_PRIVATE_TEXT = ("Please send policy documents to me in a private chat (a dir
 DOWNLOAD_FAILED_TEXT = "I couldn't download {name}, so nothing was changed. Please send it again."
 CANCELLED_TEXT = "Cancelled: nothing was changed."
 NOT_OPEN_TEXT = "That preview is no longer open (it was published, cancelled or has expired); nothing was changed."
+UNSPECIFIED_ORG_WARNING = (f"Warning: no organisation was found, so citations would say “{DEFAULT_ORGANISATION}”. "
+                           "Use Edit details to name the organisation before publishing.")
+EDIT_TEXT = ("Correct how citations will name this document, then save. The clauses stay as they are.")
 HELP_TEXT = (
     "Knowledge base (HR only):\n"
     "• Send me a policy document (.txt, .md, .docx or .pdf) here: I show its clauses, and you publish it or cancel.\n"
@@ -67,6 +84,15 @@ _WORDS = re.compile(r"[^\w]+")
 
 def _normal(text: str | None) -> str:
     return " ".join(_WORDS.sub(" ", (text or "").lower()).split())
+
+
+def details_header(preview: Preview) -> str:
+    """The top of a preview prompt: how citations will read, then each detail and where it came from,
+    and the warning when the organisation is the default one."""
+    lines = [preview.citation_line() + "."] + preview.details_lines()
+    if preview.document.organisation == DEFAULT_ORGANISATION:
+        lines.append(UNSPECIFIED_ORG_WARNING)
+    return "\n".join(lines)
 
 
 def edition_of(row: dict) -> str | None:
@@ -242,8 +268,9 @@ class KbChat:
                     f"Here is the new version of {preview.doc_id}. Check the changes, then publish it to make it "
                     "live (the old version is kept for audit and no longer cited), or cancel.")
             choices = [Choice("Publish", ACTION_PUBLISH, preview.token, "primary"),
+                       Choice("Edit details", ACTION_EDIT, preview.token),
                        Choice("Cancel", ACTION_CANCEL, preview.token)]
-            text = f"{head}\n\n{body(preview)}"
+            text = f"{details_header(preview)}\n\n{head}\n\n{body(preview)}"
         else:
             both = f"{replace.token} {preview.token}"
             head = (f"This looks like a new version of {replace.doc_id} (“{replace.document.title}”, now version "
@@ -251,15 +278,74 @@ class KbChat:
                     f"for audit and no longer cited), add it as a separate document ({preview.doc_id}), or cancel.")
             choices = [Choice("Publish as a new version", ACTION_PUBLISH, both, "primary"),
                        Choice("Add as a separate document", ACTION_PUBLISH, f"{preview.token} {replace.token}"),
+                       Choice("Edit details", ACTION_EDIT, both),
                        Choice("Cancel", ACTION_CANCEL, both)]
-            text = f"{head}\n\n{body(replace)}"
-        return Outbound(kind="prompt", text=text, choices=choices,
-                        meta={"kb_preview": (replace or preview).token, "title": "Policy upload"})
+            text = f"{details_header(replace)}\n\n{head}\n\n{body(replace)}"
+        meta = {"kb_preview": (replace or preview).token, "title": "Policy upload", "keep_choices": [ACTION_EDIT]}
+        if (replace or preview).document.organisation == DEFAULT_ORGANISATION:
+            meta["choices_note"] = UNSPECIFIED_ORG_WARNING
+        return Outbound(kind="prompt", text=text, choices=choices, meta=meta)
+
+    # -- edit details -------------------------------------------------------------------------------
+
+    def check_form(self, action_id: str, fields: dict[str, str]) -> dict[str, str]:
+        """Field errors for a form submit, without touching any preview: ``{field: message}``, empty when
+        the values would be accepted (or the form is not ours). Safe to call from any thread."""
+        if action_id != ACTION_SAVE_DETAILS:
+            return {}
+        return check_details(**{k: fields.get(k) for k in DETAIL_FIELDS if k in fields})[1]
+
+    def _edit_form(self, preview: Preview, tokens: str, errors: dict[str, str] | None = None,
+                   values: dict[str, str] | None = None) -> Outbound:
+        """The Edit details form for ``preview`` (``tokens``: every preview of its prompt, first the shown one)."""
+        d = preview.document
+        current = {"title": d.title, "organisation": d.organisation, "version": d.version or "", "date": d.date or ""}
+        fields = []
+        for name in DETAIL_FIELDS:
+            src = SOURCE_WORDS.get(preview.sources.get(name, ""), "")
+            hint = f"Now “{current[name]}”" + (f" ({src})." if src else ".")
+            if name == "organisation" and d.organisation == DEFAULT_ORGANISATION:
+                hint = "No organisation was found in the file: please name it."
+            fields.append({"name": name, "label": DETAIL_LABELS[name], "max_length": MAX_DETAIL_CHARS,
+                           "value": (values or {}).get(name, current[name]), "hint": hint})
+        lines = [EDIT_TEXT, preview.citation_line() + "."]
+        for name, msg in (errors or {}).items():
+            lines.append(f"Not saved: {msg}")
+        form = form_meta(ACTION_SAVE_DETAILS, tokens, fields, title="Edit details", submit="Save", errors=errors,
+                         open_action={"action_id": ACTION_EDIT, "value": tokens, "label": "Edit details"})
+        return Outbound(kind="prompt", text="\n".join(lines), meta={"form": form, "modal": True,
+                                                                     "title": "Edit details"})
+
+    def _edit(self, inbound: Inbound, tokens: list[str]) -> list[Outbound]:
+        preview = self.admin.held(tokens[0], inbound.user_id)
+        return [self._edit_form(preview, " ".join(tokens))]
+
+    def _save_details(self, inbound: Inbound) -> list[Outbound]:
+        submitted = read_submit(inbound.action.value)
+        if submitted is None or not submitted[0].split():
+            return [Outbound(kind="text", text=NOT_OPEN_TEXT)]
+        value, fields = submitted
+        tokens = value.split()
+        given = {k: fields[k] for k in DETAIL_FIELDS if k in fields}
+        first = self.admin.held(tokens[0], inbound.user_id)
+        errors = check_details(**given)[1]
+        if errors:  # nothing changes; the form again, as typed, with the messages
+            log.info("edit details refused: %s", ", ".join(sorted(errors)))
+            return [self._edit_form(first, value, errors, values=given)]
+        for t in tokens[1:]:  # every preview of the prompt must still be open before any is changed
+            self.admin.held(t, inbound.user_id)
+        edited = [self.admin.edit_preview(t, inbound.user_id, **given) for t in tokens]
+        add = next((p for p in edited if p.action == "add"), None)
+        replace = next((p for p in edited if p.action == "replace"), None)
+        if add is not None and replace is not None:
+            return [self._prompt(add, replace)]
+        return [self._prompt(edited[0], None)]
 
     # -- actions ------------------------------------------------------------------------------------
 
     def handle_action(self, inbound: Inbound) -> list[Outbound] | None:
-        """Publish or cancel a preview (``kb:publish`` / ``kb:cancel``); None for other actions.
+        """Publish, cancel or edit a preview (``kb:publish`` / ``kb:cancel`` / ``kb:edit`` /
+        ``kb:save_details``); None for other actions.
 
         The action value is the preview token to act on, then (space-separated) sibling tokens of the
         same prompt, which are dropped. Publishing answers with the document id, version, clause count
@@ -268,6 +354,18 @@ class KbChat:
         a = inbound.action
         if a is None or not a.action_id.startswith(ACTION_PREFIX):
             return None
+        if a.action_id in (ACTION_EDIT, ACTION_SAVE_DETAILS):
+            try:
+                if a.action_id == ACTION_EDIT:
+                    return self._edit(inbound, (a.value or "").split()) if (a.value or "").split() else [
+                        Outbound(kind="text", text=NOT_OPEN_TEXT)]
+                return self._save_details(inbound)
+            except NotAuthorised as exc:
+                return [Outbound(kind="text", text=str(exc))]
+            except BadUpload as exc:
+                log.info("edit details refused: %s", exc.code)
+                return [Outbound(kind="text" if exc.code == "expired" else "error",
+                                 text=NOT_OPEN_TEXT if exc.code == "expired" else str(exc))]
         tokens = (a.value or "").split()
         if a.action_id == ACTION_CANCEL:
             dropped = [self.admin.cancel(t, inbound.user_id) for t in tokens]

@@ -339,3 +339,65 @@ def test_a_failed_index_refresh_does_not_undo_or_hide_the_committed_change(fake_
     monkeypatch.undo()
     assert fake_bot.index.refresh()["added"] == 12
     assert fake_bot.ask(ROTA_Q).quotes[0].clause_id.startswith("northbrook:")
+
+
+# ---- editing a held preview's details -------------------------------------------------------
+def test_edit_preview_corrects_the_details_and_the_citations_follow(fake_bot, admin):
+    p = admin.preview(MD.encode(), "nb.md", user_id="hana")
+    assert p.sources == {"title": "document", "organisation": "document", "version": "version number",
+                         "date": "upload date"}
+    q = admin.edit_preview(p.token, "hana", title=" Social  media rules ", organisation="Southfield Borough Council",
+                           date="March 2026")
+    assert q.token != p.token and q.action == "add" and q.version_no == 1
+    assert (q.document.title, q.document.organisation, q.document.version, q.document.date) == (
+        "Social media rules", "Southfield Borough Council", "1", "March 2026")
+    assert q.doc_id == "southfield-social-media-rules"
+    assert [c.text for c in q.clauses] == [c.text for c in p.clauses]
+    assert [c.clause_id for c in q.clauses][:2] == ["southfield-social-media-rules:001", "southfield-social-media-rules:002"]
+    assert q.sources == {"title": "edited", "organisation": "edited", "version": "version number", "date": "edited"}
+    assert not any("Organisation taken from the document" in w for w in q.warnings)
+    assert q.citation_line() == "Citations will read: Southfield Borough Council — Social media rules (v 1, March 2026)"
+    with pytest.raises(BadUpload, match="expired"):  # the old token is gone
+        admin.confirm(p.token, "hana")
+    admin.confirm(q.token, "hana")
+    top = fake_bot.ask(ROTA_Q).quotes[0]
+    assert top.citation.organisation == "Southfield Borough Council" and top.citation.document == "Social media rules"
+
+
+def test_edit_preview_keeps_a_given_id_and_a_replace_s_id(fake_bot, admin):
+    p = admin.preview(MD.encode(), "nb.md", user_id="hana", doc_id="nb")
+    q = admin.edit_preview(p.token, "hana", organisation="Southfield Borough Council")
+    assert q.doc_id == "nb" and q.clauses[0].clause_id == "nb:001"
+    admin.confirm(q.token, "hana")
+    r = admin.preview(REPLACED.encode(), "v2.md", replace="nb", user_id="hana")
+    s = admin.edit_preview(r.token, "hana", title="Social media rules", version="2026")
+    assert (s.action, s.doc_id, s.version_no, s.diff) == ("replace", "nb", 2, r.diff)
+    assert admin.confirm(s.token, "hana").action == "replaced"
+    assert fake_bot.store.document("nb")["title"] == "Social media rules"
+
+
+@pytest.mark.parametrize("kw,field", [
+    ({"title": ""}, "title"), ({"title": "  \t "}, "title"), ({"organisation": "x" * 500}, "organisation"),
+    ({"version": "1\n2"}, "version"), ({"date": "March\x002026"}, "date"), ({"title": "a\u202eb"}, "title"),
+])
+def test_edit_preview_refuses_bad_values_and_changes_nothing(fake_bot, admin, kw, field):
+    p = admin.preview(MD.encode(), "nb.md", user_id="hana")
+    with pytest.raises(BadUpload) as exc:
+        admin.edit_preview(p.token, "hana", **kw)
+    assert exc.value.code == "bad_details" and set(exc.value.fields) == {field}
+    assert str(exc.value) == exc.value.fields[field]
+    assert admin.held(p.token, "hana") is p and p.document.organisation == ORG  # still held, unchanged
+
+
+def test_edit_preview_has_confirm_s_rules(fake_bot, admin, monkeypatch):
+    import bot.kb_admin as kb
+
+    p = admin.preview(MD.encode(), "nb.md", user_id="hana")
+    with pytest.raises(NotAuthorised):
+        admin.edit_preview(p.token, "alice", title="Mine")
+    with pytest.raises(BadUpload, match="expired"):  # another HR user's preview
+        KnowledgeAdmin(fake_bot, is_hr=lambda u: True).edit_preview(p.token, "other-hr", title="Mine")
+    monkeypatch.setattr(kb, "PENDING_TTL_SECONDS", -1)
+    with pytest.raises(BadUpload, match="expired"):
+        admin.edit_preview(p.token, "hana", title="Mine")
+    assert p.document.title == "Social Media Guidance for Staff"

@@ -12,7 +12,9 @@ from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
 from bot.directory import Directory
 from bot.engine import ConversationEngine
-from bot.kb_chat import ACTION_CANCEL, ACTION_PUBLISH, NOT_HR_TEXT, NOT_PRIVATE_TEXT
+from bot.forms import form_of, submit_value
+from bot.kb_chat import (ACTION_CANCEL, ACTION_EDIT, ACTION_PUBLISH, ACTION_SAVE_DETAILS, NOT_HR_TEXT, NOT_OPEN_TEXT,
+                         NOT_PRIVATE_TEXT, UNSPECIFIED_ORG_WARNING)
 from bot.messages import Action, Inbound, InboundFile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +66,8 @@ def test_hr_uploads_previews_publishes_and_it_answers_at_once(fake_bot, engine, 
 
     (prompt,) = upload(engine, data, "Northbrook guidance" + kind)
     assert prompt.kind == "prompt"
-    assert [c.label for c in prompt.choices] == ["Publish", "Cancel"]
-    assert {c.action_id for c in prompt.choices} == {ACTION_PUBLISH, ACTION_CANCEL}
+    assert [c.label for c in prompt.choices] == ["Publish", "Edit details", "Cancel"]
+    assert {c.action_id for c in prompt.choices} == {ACTION_PUBLISH, ACTION_EDIT, ACTION_CANCEL}
     assert "12 clause(s)" in prompt.text and f"id: {DOC_ID}" in prompt.text
     assert "Staff must not live-stream from council buildings" in prompt.text  # the clauses are shown
     assert kb_state(fake_bot) == before  # a preview writes nothing
@@ -216,7 +218,8 @@ def test_two_previews_of_one_file_publish_only_once(fake_bot, engine):
 def test_a_file_with_the_same_title_is_offered_as_a_new_version(fake_bot, engine):
     press(engine, upload(engine, make_docx(MD), "nb.docx")[0], "Publish")
     (prompt,) = upload(engine, make_docx(REPLACED), "nb-2026.docx")
-    assert [c.label for c in prompt.choices] == ["Publish as a new version", "Add as a separate document", "Cancel"]
+    assert [c.label for c in prompt.choices] == ["Publish as a new version", "Add as a separate document", "Edit details",
+                                                 "Cancel"]
     assert f"This looks like a new version of {DOC_ID}" in prompt.text
     assert "1 added, 1 removed, 1 changed" in prompt.text  # the change against version 1
     (done,) = press(engine, prompt, "Publish as a new version")
@@ -253,7 +256,7 @@ def test_cancel_drops_both_previews_of_a_new_version_prompt(fake_bot, engine):
 def test_a_replace_caption_names_the_document(fake_bot, engine):
     press(engine, upload(engine, make_docx(MD), "nb.docx")[0], "Publish")
     (prompt,) = upload(engine, REPLACED.encode(), "anything.md", caption=f"replace {DOC_ID}")
-    assert [c.label for c in prompt.choices] == ["Publish", "Cancel"]
+    assert [c.label for c in prompt.choices] == ["Publish", "Edit details", "Cancel"]
     assert f"Here is the new version of {DOC_ID}" in prompt.text
     (done,) = press(engine, prompt, "Publish")
     assert f"{DOC_ID}, version 2" in done.text
@@ -342,3 +345,109 @@ def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
         assert not svc.outbox.pending("hana")
     finally:
         svc.close()
+
+
+# -- Edit details --------------------------------------------------------------------------------------
+
+def save(engine, form_msg, user="hana", **fields):
+    form = form_of(form_msg)
+    values = {f["name"]: f["value"] for f in form["fields"]} | fields
+    return engine.handle(Inbound(user_id=user, conversation_id="dm", source="action",
+                                 action=Action(form["action_id"], submit_value(form["value"], values))))
+
+
+def test_the_preview_says_how_citations_will_read_and_where_each_detail_came_from(fake_bot, engine):
+    (prompt,) = upload(engine, make_docx(MD), "nb.docx")
+    head = prompt.text.split("\n")
+    assert head[0].startswith("Citations will read: Northbrook District Council — Social Media Guidance for Staff "
+                              "(v 1, added ")
+    assert head[1:4] == ["Title: Social Media Guidance for Staff (from the document)",
+                         "Organisation: Northbrook District Council (from the document)",
+                         "Version: 1 (default: the version number)"]
+    assert head[4].startswith("Date: added ") and head[4].endswith("(default: the upload date)")
+    assert "choices_note" not in prompt.meta and UNSPECIFIED_ORG_WARNING not in prompt.text
+    assert prompt.meta["keep_choices"] == [ACTION_EDIT]
+
+
+def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, engine):
+    (prompt,) = upload(engine, b"Staff must not use personal email for council business.\n", "email_rules.txt")
+    assert prompt.text.startswith(f"Citations will read: Unspecified organisation — Email rules (v 1, added ")
+    assert "Organisation: Unspecified organisation (default: none found)" in prompt.text
+    assert prompt.meta["choices_note"] == UNSPECIFIED_ORG_WARNING and UNSPECIFIED_ORG_WARNING in prompt.text
+    (form,) = press(engine, prompt, "Edit details")
+    (fixed,) = save(engine, form, organisation="Northbrook District Council")
+    assert "choices_note" not in fixed.meta and UNSPECIFIED_ORG_WARNING not in fixed.text
+    assert "No organisation given" not in fixed.text  # the warning about the default went with it
+    assert "Organisation: Northbrook District Council (as edited)" in fixed.text
+
+
+def test_hr_edits_the_organisation_publishes_and_answers_cite_it(fake_bot, engine):
+    before = kb_state(fake_bot)
+    (prompt,) = upload(engine, make_docx(MD), "nb.docx")
+    (form_msg,) = press(engine, prompt, "Edit details")
+    form = form_of(form_msg)
+    assert form["action_id"] == ACTION_SAVE_DETAILS and form["submit"] == "Save"
+    assert {f["name"]: f["value"] for f in form["fields"]} == {
+        "title": "Social Media Guidance for Staff", "organisation": "Northbrook District Council", "version": "1",
+        "date": form["fields"][3]["value"]}
+    assert form["fields"][3]["value"].startswith("added ")
+    assert kb_state(fake_bot) == before  # opening the form changes nothing
+
+    (edited,) = save(engine, form_msg, organisation="  Southfield   Borough Council ", version="v2.1")
+    assert edited.kind == "prompt" and [c.label for c in edited.choices] == ["Publish", "Edit details", "Cancel"]
+    assert edited.text.startswith("Citations will read: Southfield Borough Council — Social Media Guidance for Staff "
+                                  "(v 2.1, added ")
+    assert "id: southfield-social-media-guidance-for-staff" in edited.text  # the id follows the organisation
+    assert LIVE_Q in edited.text  # the clauses keep their text
+    assert kb_state(fake_bot) == before
+    assert press(engine, prompt, "Publish")[0].text == NOT_OPEN_TEXT  # the old preview was replaced
+
+    (done,) = press(engine, edited, "Publish")
+    assert "is live: southfield-social-media-guidance-for-staff, version 1, 12 clause(s), edition v 2.1" in done.text
+    top = fake_bot.ask(ROTA_Q).quotes[0]
+    assert top.clause_id.startswith("southfield-social-media-guidance-for-staff:")
+    assert top.citation.organisation == "Southfield Borough Council"
+    assert top.citation.edition.startswith("v 2.1, added ")
+
+
+@pytest.mark.parametrize("fields,field,message", [
+    ({"title": "   "}, "title", "Title cannot be empty."),
+    ({"organisation": "x" * 500}, "organisation", "Organisation is 500 characters; the most is 200."),
+    ({"date": "March\n2026"}, "date", "Date must be one line of plain text"),
+])
+def test_invalid_details_show_the_form_again_and_change_nothing(fake_bot, engine, fields, field, message):
+    (prompt,) = upload(engine, make_docx(MD), "nb.docx")
+    (form_msg,) = press(engine, prompt, "Edit details")
+    assert engine.check_form(ACTION_SAVE_DETAILS, fields)[field].startswith(message)
+    (again,) = save(engine, form_msg, **fields)
+    form = form_of(again)
+    assert form is not None and form["errors"][field].startswith(message)
+    assert {f["name"]: f["value"] for f in form["fields"]}[field] == fields[field]  # as typed, to correct
+    assert f"Not saved: {message}" in again.text
+    (done,) = press(engine, prompt, "Publish")  # the preview is still open, unchanged
+    assert f"is live: {DOC_ID}, version 1" in done.text
+    assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"
+
+
+def test_someone_who_is_not_hr_cannot_edit_hr_s_preview(fake_bot, engine):
+    (prompt,) = upload(engine, make_docx(MD), "nb.docx")
+    (form_msg,) = press(engine, prompt, "Edit details")
+    (refused,) = press(engine, prompt, "Edit details", user="alice")
+    assert form_of(refused) is None and "Only HR" in refused.text
+    (refused,) = save(engine, form_msg, user="alice", organisation="Alice's Council")
+    assert form_of(refused) is None and "Only HR" in refused.text
+    (done,) = press(engine, prompt, "Publish")
+    assert f"is live: {DOC_ID}" in done.text
+    assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"
+
+
+def test_editing_a_new_version_prompt_edits_both_choices(fake_bot, engine):
+    press(engine, upload(engine, make_docx(MD), "nb.docx")[0], "Publish")
+    (prompt,) = upload(engine, make_docx(REPLACED), "nb-2026.docx")
+    (form_msg,) = press(engine, prompt, "Edit details")
+    (edited,) = save(engine, form_msg, version="2026", date="January 2026")
+    assert [c.label for c in edited.choices][:2] == ["Publish as a new version", "Add as a separate document"]
+    assert edited.text.startswith("Citations will read: Northbrook District Council — Social Media Guidance for Staff "
+                                  "(v 2026, January 2026).")
+    (done,) = press(engine, edited, "Publish as a new version")
+    assert f"is live as the new version: {DOC_ID}, version 2, 12 clause(s), edition v 2026, January 2026." in done.text
