@@ -3,7 +3,10 @@
 Inbound: DMs to the bot (``message.im``; files shared in a DM are downloaded with the bot token,
 within the upload limit, and passed on as ``Inbound.files``), mentions (``app_mention``, replied to in the thread),
 ``/policy QUESTION`` (ephemeral reply), ``/policy report`` and the global shortcut (start the report
-flow in the DM), button presses (``block_actions``) and modal submissions. Each becomes a
+flow in the DM), button presses (``block_actions``) and modal submissions. A core form (``bot.forms``,
+e.g. HR's "Edit details" of an upload preview) opens as a modal (``views.open`` with the press's
+``trigger_id``) with a prefilled ``plain_text_input`` a field; on submit, values the core refuses come
+back on their fields (``response_action: errors``), else the core's reply is posted in the DM. Each becomes a
 ``bot.messages.Inbound`` whose ``user_id`` is the person's directory id when the Slack user is in the
 directory, else ``"slack:<U…>"``.
 
@@ -36,6 +39,7 @@ from typing import Mapping
 from aiohttp import web
 
 from adapters.server import ConfigError, EventDeduper, ServerContext
+from bot.forms import form_of, submit_value
 from bot.messages import Action, Inbound, Outbound
 
 log = logging.getLogger("policybot.slack")
@@ -66,11 +70,15 @@ INPUT_ACTION = "pb_text"
 MODAL_CALLBACK = "pb_modal"
 INPUT_CALLBACK = "pb_input_modal"
 DONE_CALLBACK = "pb_done"
+FORM_CALLBACK = "pb_form"  #: a core form (``bot.forms``) shown as a modal
+FORM_BLOCK = "pb_f_"  #: block id prefix of a form field's input (then the field name)
+FORM_ACTION = "pb_f"  #: action id of every form field's ``plain_text_input``
 
 #: the core's action that starts (or resumes) the report flow (``/policy report``, the global shortcut)
 REPORT_ACTION_ID = "report:start"
 
-_SUFFIX = re.compile(r"\|pb\d+$")
+_SUFFIX = re.compile(r"\|p[bk]\d+$")
+_KEEP_SUFFIX = re.compile(r"\|pk\d+$")  #: a button that leaves its message open (``meta["keep_choices"]``)
 
 HELP_TEXT = (
     "Ask me about the social media policies: `/policy can I accept a colleague's friend request?`\n"
@@ -220,9 +228,10 @@ def _sections(text: str) -> list[dict]:
 # -- action ids ---------------------------------------------------------------------------------
 
 
-def encode_action_id(action_id: str, n: int) -> str:
-    """A Block Kit ``action_id`` for the ``n``-th button carrying ``action_id`` (unique within a message)."""
-    return _truncate(action_id, MAX_ACTION_ID - 8) + f"|pb{n}"
+def encode_action_id(action_id: str, n: int, keep: bool = False) -> str:
+    """A Block Kit ``action_id`` for the ``n``-th button carrying ``action_id`` (unique within a message);
+    ``keep``: pressing it leaves the message's buttons in place (e.g. it opens a form)."""
+    return _truncate(action_id, MAX_ACTION_ID - 8) + (f"|pk{n}" if keep else f"|pb{n}")
 
 
 def decode_action_id(slack_action_id: str) -> str:
@@ -239,15 +248,17 @@ def _button(label: str, action_id: str, value: str = "", style: str | None = Non
     return b
 
 
-def _choice_blocks(choices, prefix: str = "pb_choices") -> list[dict]:
+def _choice_blocks(choices, prefix: str = "pb_choices", keep=()) -> list[dict]:
     """Buttons for ``choices``: ``actions`` blocks of up to 25 buttons; when a label is too long for a
-    button (75 characters), each choice becomes a section with its full label and a "Choose" button."""
+    button (75 characters), each choice becomes a section with its full label and a "Choose" button.
+    Choices whose action id is in ``keep`` leave the message open when pressed."""
     if any(len(c.label) > MAX_BUTTON_TEXT for c in choices):
         return [{"type": "section", "block_id": f"{CHOICE_SECTION}{i}", "text": _mrkdwn(_truncate(escape(c.label), MAX_TEXT)),
-                 "accessory": _button("Choose", encode_action_id(c.action_id, i), c.value, c.style)}
+                 "accessory": _button("Choose", encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style)}
                 for i, c in enumerate(choices)]
     blocks = []
-    buttons = [_button(c.label, encode_action_id(c.action_id, i), c.value, c.style) for i, c in enumerate(choices)]
+    buttons = [_button(c.label, encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style)
+               for i, c in enumerate(choices)]
     for start in range(0, len(buttons), MAX_BUTTONS):
         blocks.append({"type": "actions", "block_id": f"{prefix}_{start // MAX_BUTTONS}",
                        "elements": buttons[start : start + MAX_BUTTONS]})
@@ -343,7 +354,16 @@ def render_messages(msg: Outbound) -> list[dict]:
     Every text object holds at most 3,000 characters; each quote is a ``>`` section with its lead-in
     (context, before) and citation (context, after).
     """
-    tail = _choice_blocks(msg.choices)
+    tail = _choice_blocks(msg.choices, keep=tuple(msg.meta.get("keep_choices") or ()))
+    if msg.meta.get("choices_note"):  # e.g. a warning that belongs beside the Publish button
+        tail.insert(0, {"type": "context", "elements": [_mrkdwn(_truncate("⚠️ " + escape(str(msg.meta["choices_note"])),
+                                                                          MAX_TEXT))]})
+    form = form_of(msg)
+    if form and form.get("open"):  # shown in a message (no modal could open): a button opens it
+        opener = form["open"]
+        tail.append({"type": "actions", "block_id": "pb_form_open", "elements": [
+            _button(str(opener.get("label") or "Open the form"), encode_action_id(str(opener["action_id"]), 0, True),
+                    str(opener.get("value") or ""), "primary")]})
     if msg.input_hint == "long_text":
         tail.append({"type": "actions", "block_id": "pb_input_open",
                      "elements": [_button("Write in a form", OPEN_INPUT, json.dumps({"p": msg.text[:1500]}))]})
@@ -359,7 +379,10 @@ def render_messages(msg: Outbound) -> list[dict]:
 
 def render_modal(msg: Outbound, private_metadata: dict, callback_id: str = MODAL_CALLBACK) -> dict:
     """A modal view for a prompt: its text and quotes, an input when ``input_hint`` is set, its choices
-    as buttons. ``private_metadata`` (JSON-able, small) comes back on submit / close."""
+    as buttons. ``private_metadata`` (JSON-able, small) comes back on submit / close. A core form
+    (``bot.forms``, ``meta["form"]``) becomes ``form_modal``."""
+    if form_of(msg):
+        return form_modal(msg, private_metadata.get("dm"))
     title = str(msg.meta.get("title") or "Policybot")
     tail = _choice_blocks(msg.choices)
     if msg.input_hint:
@@ -383,6 +406,51 @@ def render_modal(msg: Outbound, private_metadata: dict, callback_id: str = MODAL
     if msg.input_hint:
         view["submit"] = _plain("Send", 24)
     return view
+
+
+def form_modal(msg: Outbound, dm_channel: str | None) -> dict:
+    """A core form (``bot.forms``) as a modal: the message text, one ``plain_text_input`` a field
+    (block id ``pb_f_<name>``, prefilled, its hint under it) and the form's submit label.
+
+    ``private_metadata`` carries the DM, the form's action id, value and field names, so the submit
+    (``SlackChannel._on_view_submission``) can be checked and sent to the core without other state.
+    """
+    form = form_of(msg)
+    blocks = _sections(msg.text)[:10] if msg.text else []
+    for f in form["fields"]:
+        name, value = str(f["name"]), str(f.get("value") or "")
+        element = {"type": "plain_text_input", "action_id": FORM_ACTION, "multiline": False}
+        limit = f.get("max_length")
+        if isinstance(limit, int) and len(value) <= limit <= 3000:
+            element["max_length"] = limit
+        if value:
+            element["initial_value"] = value[:3000]
+        block = {"type": "input", "block_id": f"{FORM_BLOCK}{name}", "label": _plain(str(f.get("label") or name), 2000),
+                 "element": element}
+        if f.get("hint"):
+            block["hint"] = _plain(str(f["hint"]), 2000)
+        blocks.append(block)
+    meta = {"dm": dm_channel, "form": form["action_id"], "value": form.get("value") or "",
+            "fields": [str(f["name"]) for f in form["fields"]]}
+    return {
+        "type": "modal",
+        "callback_id": FORM_CALLBACK,
+        "title": _plain(str(form.get("title") or msg.meta.get("title") or "Policybot"), 24),
+        "submit": _plain(str(form.get("submit") or "Save"), 24),
+        "close": _plain("Cancel", 24),
+        "blocks": blocks[:MAX_MODAL_BLOCKS],
+        "private_metadata": json.dumps(meta)[:3000],
+    }
+
+
+def form_values(view: dict) -> dict[str, str]:
+    """The typed values of a ``form_modal`` view on submit: ``{field name: text}`` ("" when left empty)."""
+    values = (view.get("state") or {}).get("values") or {}
+    out: dict[str, str] = {}
+    for block_id, actions in values.items():
+        if str(block_id).startswith(FORM_BLOCK) and isinstance(actions, dict):
+            out[str(block_id)[len(FORM_BLOCK):]] = str(((actions.get(FORM_ACTION) or {}).get("value")) or "")
+    return out
 
 
 def input_modal(prompt: str, dm_channel: str) -> dict:
@@ -865,7 +933,8 @@ class SlackChannel:
         if action.get("type") not in (None, "button"):
             return  # selects, date pickers... are read on submit
         view_id = (body.get("view") or {}).get("id") if container.get("type") == "view" else None
-        if _in_bot_dm(container) and message.get("blocks"):  # never in a channel: others would see the choice
+        keep = bool(_KEEP_SUFFIX.search(slack_aid))  # e.g. Edit details: Publish / Cancel stay pressable
+        if _in_bot_dm(container) and message.get("blocks") and not keep:  # never in a channel: others would see the choice
             label = ((action.get("text") or {}).get("text")) or "Done"
             blocks = mark_chosen(message["blocks"], action.get("block_id", ""), label)
             self.ctx.spawn(self._respond(response_url, {"replace_original": True, "text": message.get("text", ""),
@@ -904,6 +973,9 @@ class SlackChannel:
             await self._respond(response_url, {"response_type": "ephemeral", "replace_original": False, "text": thanks})
 
     async def _on_view_submission(self, ack, body: dict, view: dict) -> None:
+        if view.get("callback_id") == FORM_CALLBACK:
+            await self._on_form_submission(ack, body, view)
+            return
         await ack()
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
@@ -916,6 +988,34 @@ class SlackChannel:
         inbound = Inbound(user_id=self.user_id_for(user), text=text, conversation_id=dm, private=True, source="message")
         self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
                        "slack view")
+
+    async def _on_form_submission(self, ack, body: dict, view: dict) -> None:
+        """A core form's modal submitted: refused values come back on their fields at once
+        (``response_action: errors``, the modal stays open, nothing changes); otherwise the modal
+        closes and the filled form goes to the core, whose reply (e.g. the updated preview) goes to the DM."""
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        action_id = str(meta.get("form") or "")
+        if not action_id:
+            await ack()
+            return
+        values = form_values(view)
+        check = getattr(self.ctx.engine, "check_form", None)
+        errors = check(action_id, values) if callable(check) else {}
+        if errors:
+            log.info("form %s refused on %d field(s)", action_id, len(errors))
+            await ack(response_action="errors", errors={f"{FORM_BLOCK}{k}": _truncate(str(v), 150)
+                                                       for k, v in errors.items()})
+            return
+        await ack()
+        user = body["user"]["id"]
+        dm = meta.get("dm") or await self.open_dm(user)
+        inbound = Inbound(user_id=self.user_id_for(user), conversation_id=dm, private=True, source="action",
+                          action=Action(action_id, submit_value(str(meta.get("value") or ""), values)))
+        self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
+                       "slack form")
 
     async def _on_view_closed(self, ack, body: dict, view: dict) -> None:
         await ack()

@@ -13,7 +13,8 @@ from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
 from bot.engine import ConversationEngine
 from fakes.harness import TOKEN, ServerHarness
-from fakes.slack_api import app_mention_event, buttons_in, file_share_event, message_im_event, press
+from fakes.slack_api import (app_mention_event, buttons_in, file_share_event, form_submission, message_im_event,
+                             press)
 
 ROOT = Path(__file__).resolve().parent.parent
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")
@@ -84,7 +85,7 @@ async def test_hr_shares_a_docx_previews_publishes_and_staff_get_it_as_the_answe
     shown = texts(prompt.params["blocks"])
     assert "12 clause(s)" in shown and f"id: {DOC_ID}" in shown
     assert "Staff must not live-stream from council buildings" in shown
-    assert [label for label, _, _ in buttons_in(prompt.params["blocks"])] == ["Publish", "Cancel"]
+    assert [label for label, _, _ in buttons_in(prompt.params["blocks"])] == ["Publish", "Edit details", "Cancel"]
     assert kb_state(fake_bot) == before
 
     await server.payload(press(prompt, "Publish", user=HANA, response_url=fake_slack.response_url("pub")))
@@ -248,3 +249,99 @@ async def test_without_the_setting_nobody_is_told(fake_bot, fake_slack, server):
     await fake_slack.settle(0.3)
     assert not [c for c in fake_slack.calls_to("chat.postMessage") if c.params["text"].startswith("Policy update")]
     assert fake_bot.store.document(DOC_ID)["version_no"] == 2
+
+
+# -- Edit details ----------------------------------------------------------------------------------------
+
+def inputs_of(view) -> dict:
+    return {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b.get("type") == "input"}
+
+
+async def open_edit_form(server, fake, prompt, user=HANA):
+    pressed = press(prompt, "Edit details", user=user, response_url=fake.response_url("edit"))
+    await server.payload(pressed)
+    (opened,) = await fake.wait_for("views.open")
+    assert opened.params["trigger_id"] == pressed["trigger_id"]  # opened with the press's trigger, at once
+    return opened.result["view"]
+
+
+async def test_hr_edits_the_details_in_a_modal_publishes_and_answers_cite_the_new_organisation(fake_bot, fake_slack,
+                                                                                               server):
+    before = kb_state(fake_bot)
+    await share(server, fake_slack, "Northbrook guidance.docx", make_docx(MD))
+    (prompt,) = await fake_slack.wait_for("chat.postMessage")
+    shown = texts(prompt.params["blocks"])
+    assert shown.startswith("Citations will read: Northbrook District Council — Social Media Guidance for Staff (v 1, ")
+    assert "Organisation: Northbrook District Council (from the document)" in shown
+
+    view = await open_edit_form(server, fake_slack, prompt)
+    assert view["callback_id"] == "pb_form" and view["submit"]["text"] == "Save"
+    fields = inputs_of(view)
+    assert list(fields) == ["pb_f_title", "pb_f_organisation", "pb_f_version", "pb_f_date"]
+    assert fields["pb_f_title"] == "Social Media Guidance for Staff"
+    assert fields["pb_f_organisation"] == "Northbrook District Council" and fields["pb_f_version"] == "1"
+    assert fields["pb_f_date"].startswith("added ")
+    await fake_slack.settle(0.2)
+    assert fake_slack.calls_to("response_url") == []  # the preview keeps its buttons (the modal may be closed)
+
+    r = await server.payload(form_submission(view, {"pb_f_organisation": "Southfield Borough Council"}, user=HANA))
+    assert r.status == 200 and "errors" not in r.text  # the modal closes
+    updated = (await fake_slack.wait_for("chat.postMessage", 2, where=in_dm(HANA_DM)))[-1]
+    shown = texts(updated.params["blocks"])
+    assert shown.startswith("Citations will read: Southfield Borough Council — Social Media Guidance for Staff (v 1, ")
+    assert "Organisation: Southfield Borough Council (as edited)" in shown
+    assert [label for label, _, _ in buttons_in(updated.params["blocks"])] == ["Publish", "Edit details", "Cancel"]
+    assert kb_state(fake_bot) == before
+
+    await server.payload(press(updated, "Publish", user=HANA))
+    done = (await fake_slack.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Published")))[0]
+    assert "is live: southfield-social-media-guidance-for-staff, version 1" in done.params["text"]
+    await server.event(message_im_event(ROTA_Q, user=ALICE, channel=ALICE_DM))
+    (answer,) = await fake_slack.wait_for("chat.postMessage", where=in_dm(ALICE_DM))
+    assert "Source: Southfield Borough Council — Social Media Guidance for Staff (v 1, added" in texts(
+        answer.params["blocks"])
+
+
+@pytest.mark.parametrize("values,errors", [
+    ({"pb_f_title": "   "}, {"pb_f_title": "Title cannot be empty."}),
+    ({"pb_f_organisation": "N" * 500}, {"pb_f_organisation": "Organisation is 500 characters; the most is 200."}),
+])
+async def test_invalid_details_come_back_on_the_field_and_change_nothing(fake_bot, fake_slack, server, values, errors):
+    before = kb_state(fake_bot)
+    await share(server, fake_slack, "Northbrook guidance.docx", make_docx(MD))
+    (prompt,) = await fake_slack.wait_for("chat.postMessage")
+    view = await open_edit_form(server, fake_slack, prompt)
+    r = await server.payload(form_submission(view, values, user=HANA))
+    assert r.status == 200 and r.json() == {"response_action": "errors", "errors": errors}
+    await fake_slack.settle(0.3)
+    assert len(fake_slack.calls_to("chat.postMessage")) == 1 and kb_state(fake_bot) == before
+    await server.payload(press(prompt, "Publish", user=HANA))  # the preview is still open, as it was
+    done = (await fake_slack.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Published")))[0]
+    assert f"is live: {DOC_ID}, version 1" in done.params["text"]
+    assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"
+
+
+async def test_someone_who_is_not_hr_cannot_edit(fake_bot, fake_slack, server):
+    await share(server, fake_slack, "Northbrook guidance.docx", make_docx(MD))
+    (prompt,) = await fake_slack.wait_for("chat.postMessage")
+    view = await open_edit_form(server, fake_slack, prompt)
+    await server.payload(press(prompt, "Edit details", user=ALICE))
+    refused = (await fake_slack.wait_for("chat.postMessage", 2))[-1]
+    assert refused.params["text"].startswith("Only HR")
+    r = await server.payload(form_submission(view, {"pb_f_organisation": "Alice's Council"}, user=ALICE))
+    assert r.status == 200 and "errors" not in r.text
+    refused = (await fake_slack.wait_for("chat.postMessage", 3))[-1]
+    assert refused.params["text"].startswith("Only HR")
+    assert len(fake_slack.calls_to("views.open")) == 1  # no form for Alice
+    await server.payload(press(prompt, "Publish", user=HANA))
+    await fake_slack.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Published"))
+    assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"
+
+
+async def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, fake_slack, server):
+    await share(server, fake_slack, "email rules.txt", b"Staff must not use personal email for council business.\n",
+                "text/plain")
+    (prompt,) = await fake_slack.wait_for("chat.postMessage")
+    blocks = prompt.params["blocks"]
+    at = next(i for i, b in enumerate(blocks) if b["type"] == "actions")
+    assert blocks[at - 1]["type"] == "context" and "no organisation was found" in texts([blocks[at - 1]])

@@ -368,6 +368,22 @@ def view_submission(view: dict, text: str, user: str = "U0000042", block_id: str
             "api_app_id": "A0000001", "trigger_id": f"trig{next(_ids)}", "view": v}
 
 
+def form_submission(view: dict, values: dict[str, str], user: str = "U0000042", action_id: str = "pb_f") -> dict:
+    """A ``view_submission`` payload for a modal with several inputs: ``values`` maps each input's
+    ``block_id`` to the text it holds on submit (inputs not named keep their ``initial_value``)."""
+    state: dict = {}
+    for b in view.get("blocks", []):
+        if b.get("type") == "input":
+            el = b.get("element") or {}
+            state[b["block_id"]] = {el.get("action_id", action_id): {
+                "type": el.get("type", "plain_text_input"), "value": el.get("initial_value")}}
+    for block_id, text in values.items():
+        state[block_id] = {action_id: {"type": "plain_text_input", "value": text}}
+    v = dict(view, id=view.get("id", "V1"), state={"values": state})
+    return {"type": "view_submission", "user": {"id": user, "team_id": TEAM}, "team": {"id": TEAM},
+            "api_app_id": "A0000001", "trigger_id": f"trig{next(_ids)}", "view": v}
+
+
 def global_shortcut(callback_id: str = "report_concern", user: str = "U0000042") -> dict:
     """A global shortcut payload."""
     return {"type": "shortcut", "callback_id": callback_id, "user": {"id": user, "team_id": TEAM},
