@@ -96,7 +96,7 @@ def read_pdf(data: bytes, name: str) -> Extracted:
     if dropped:
         warnings.append(f"{dropped} running header/footer or page-number line(s) were left out.")
     title = meta.get("title") if meta.get("title") and len(meta["title"]) <= 200 else None
-    first_page = "\n".join(next((p for p in kept_pages if any(p)), []))
+    first_page = "\n".join(line for line in next((p for p in kept_pages if any(p)), []) if line)
     return Extracted(
         text=text, kind=".pdf", title=title, warnings=warnings, pages=len(pages), meta=meta, first_page=first_page
     )

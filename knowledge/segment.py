@@ -4,8 +4,15 @@ The segmenter works line by line on text as exported from Word, PDF or Markdown:
 
 * ``[bookmark: ...]`` markers are removed; tab-separated lines (document-control tables,
   contents pages) and the document's listed title-page lines are dropped.
-* Short lines without sentence punctuation, ALL-CAPS lines, ``N. Title`` lines and Markdown
-  ``#`` lines are headings; they become the clause's section.
+* Contents lists are dropped, found by their structure (``contents_lines``): a run of short entries
+  most of which end in a page number or dot leader, or most of which come back later as headings.
+* Short lines without sentence punctuation, ALL-CAPS lines, ``N. Title`` / ``2.0 Title`` /
+  ``3.4 Title`` lines, ``Section 5 – Title`` / ``Part 2`` / ``Appendix B ...`` lines and Markdown
+  ``#`` lines are headings; they become the clause's section. Numbered headings nest: a clause
+  under ``3.4 Untrue Allegations`` inside ``Section 3 – Procedure`` has the heading
+  ``"Section 3 – Procedure › 3.4 Untrue Allegations"``.
+* Bullets are ``-``, ``*``, ``•`` and the like, and private-use glyphs (U+E000-U+F8FF, how symbol-font
+  bullets such as U+F0B7 come out of PDFs) at the start of a line.
 * A line ending with ``:`` (or ``;`` before a quotation) is a *lead-in*: the bullets, deeper-numbered
   clauses or quotations that follow complete it, and each carries it as ``lead_in``.
 * Everything else is a clause: a paragraph, a numbered clause (``8.5``) or a list item.
@@ -20,8 +27,13 @@ import re
 from knowledge.model import Clause, Document
 
 _BOOKMARK = re.compile(r"\[bookmark:[^\]]*\]")
-_BULLET = re.compile(r"^(?:[-•·▪●◦–]|\*(?=\s))\s+(.*)$")
-_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.\s+(.*)$")
+_BULLET = re.compile(r"^(?:(?:[-•·▪●◦–]|\*(?=\s))\s+|[\ue000-\uf8ff]\s*)(.*)$")
+_NUMBER = re.compile(r"^(\d+(?:\.\d+)*)\.\s+(.*)$|^(\d+(?:\.\d+)+)\s+(\S.*)$")  # "8. x", "8.5. x", "8.5 x"
+_LABELLED = re.compile(  # "Section 5 – Reporting", "Part 2", "Appendix B: Forms", "Annex 3.1 Contacts"
+    r"^(?:Section|Part|Chapter|Appendix|Annexe?|Schedule)\s+([A-Z]|\d+(?:\.\d+)*|[IVXLC]+)(?![\w.])\s*[.:–—-]?\s*(.*)$",
+    re.I,
+)
+_PAGE_REF = re.compile(r"(?:\s*(?:\.\s*){2,}|\s*…+\s*|\s+)(\d{1,4})(?:\s*[-–]\s*\d{1,4})?$")
 _MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 _FOOTNOTE = re.compile(r"^[¹²³⁴⁵⁶⁷⁸⁹⁰]")
 _QUOTE_OPENERS = ("'", '"', "‘", "“")
@@ -57,6 +69,88 @@ def _clean(line: str) -> str:
     return _BOOKMARK.sub("", line).strip()
 
 
+def _split_number(content: str) -> tuple[str | None, str]:
+    """``("8.5", "It is ...")`` for ``"8.5. It is ..."`` or ``"8.5 It is ..."``; ``(None, content)`` when unnumbered."""
+    m = _NUMBER.match(content)
+    if not m:
+        return None, content
+    if m.group(1) is not None:
+        return m.group(1), m.group(2).strip()
+    return m.group(3), m.group(4).strip()
+
+
+def _number_key(number: str) -> tuple[str, ...]:
+    """The nesting key of a section number: ``"3.4"`` -> ``("3", "4")``, ``"2.0"`` -> ``("2",)``, ``"b"`` -> ``("B",)``."""
+    parts = number.upper().split(".")
+    while len(parts) > 1 and parts[-1].strip("0") == "":
+        parts.pop()
+    return tuple(parts)
+
+
+def _entry_key(line: str) -> str:
+    """A contents entry or heading reduced for comparison: no bullet, number, page reference or punctuation, case folded."""
+    bullet = _BULLET.match(line)
+    text = bullet.group(1) if bullet else line
+    text = _PAGE_REF.sub("", text)
+    number, text = _split_number(text)
+    return re.sub(r"[^\w]+", " ", normalise(text).casefold()).strip()
+
+
+def _is_entry(line: str) -> bool:
+    """True when ``line`` could be a contents entry: short, not a sentence, ``:`` only after a few words."""
+    bullet = _BULLET.match(line)
+    text = _PAGE_REF.sub("", bullet.group(1) if bullet else line).strip()
+    words = text.split()
+    if not words or len(words) > 12 or text.endswith((".", ";", ",", "?", "!")):
+        return False
+    return not text.endswith(":") or len(words) <= 4
+
+
+def contents_lines(lines: list[str]) -> set[int]:
+    """Indexes of the lines of ``lines`` that belong to a contents list (table of contents, list of appendices).
+
+    A contents list is a run of consecutive short entries (``_is_entry``) that either
+
+    * has at least 3 entries ending in a page number, page range or dot leader (``Scope .... 4``,
+      ``Glossary 48``, ``Forms 20-21``), these being at least half of the run with page numbers mostly
+      rising; the lines from the first to the last such entry are dropped; or
+    * has at least 4 entries of which at least 3, and at least 40%, come back after the run as
+      headings (the same words, ignoring case, bullets, numbers and punctuation); the lines from the
+      run's start to the last entry that comes back are dropped.
+
+    Runs that a sentence introduces (the line before ends with ``:`` after more than 4 words) are lists, not contents.
+    Only structure is used, never particular words. Returns an empty set when there is no contents list.
+    """
+    drop: set[int] = set()
+    later_headings: dict[str, int] = {}  # key -> last index where a non-bullet heading-like line has it
+    for i, line in enumerate(lines):
+        if not _BULLET.match(line) and _is_entry(line):
+            later_headings[_entry_key(line)] = i
+    i = 0
+    while i < len(lines):
+        if not _is_entry(lines[i]):
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and _is_entry(lines[j]):
+            j += 1
+        run = range(i, j)
+        prev = lines[i - 1] if i > 0 else ""
+        introduced = prev.endswith(":") and len(prev.split()) > 4
+        if not introduced and len(run) >= 3:
+            refs = [k for k in run if _PAGE_REF.search(_BULLET.match(lines[k]).group(1) if _BULLET.match(lines[k]) else lines[k])]
+            pages = [int(_PAGE_REF.search(lines[k]).group(1)) for k in refs]
+            rising = sum(a <= b for a, b in zip(pages, pages[1:])) >= 0.8 * (len(pages) - 1) if len(pages) > 1 else False
+            if len(refs) >= 3 and len(refs) >= 0.5 * len(run) and rising:
+                drop.update(range(refs[0], refs[-1] + 1))
+            elif len(run) >= 4:
+                back = [k for k in run if later_headings.get(_entry_key(lines[k]), -1) >= j]
+                if len(back) >= 3 and len(back) >= 0.4 * len(run):
+                    drop.update(range(i, back[-1] + 1))
+        i = j
+    return drop
+
+
 def segment(doc: Document) -> list[Clause]:
     """Cut ``doc`` into clauses, in document order.
 
@@ -75,10 +169,26 @@ def segment(doc: Document) -> list[Clause]:
         if not line or normalise(line) in drop:
             continue
         lines.append(line)
+    contents = contents_lines(lines)
+    lines = [line for k, line in enumerate(lines) if k not in contents]
 
     clauses: list[Clause] = []
     heading: str | None = None
     heading_number: str | None = None
+    stack: list[tuple[tuple[str, ...] | None, str]] = []  # the open headings, outermost first: (number key, text)
+
+    def open_heading(text: str, number: str | None) -> None:
+        """Make ``text`` the current heading; a numbered one nests inside the numbered headings that contain it."""
+        nonlocal heading, heading_number
+        if number is None:
+            stack[:] = [(None, text)]
+        else:
+            key = _number_key(number)
+            while stack and not (stack[-1][0] and len(stack[-1][0]) < len(key) and key[: len(stack[-1][0])] == stack[-1][0]):
+                stack.pop()
+            stack.append((key, text))
+        heading = " › ".join(t for _, t in stack)
+        heading_number = number
     lead_in: str | None = None  # the active lead-in text
     lead_number: str | None = None  # its clause number, if it has one
     lead_quotes_only = False  # a ';' lead-in ("... states;") takes quotations only
@@ -106,14 +216,20 @@ def segment(doc: Document) -> list[Clause]:
     for i, line in enumerate(lines):
         md = _MD_HEADING.match(line)
         if md:
-            heading, heading_number, lead_in, lead_number = md.group(1).strip(), None, None, None
+            open_heading(md.group(1).strip(), None)
+            lead_in = lead_number = None
             continue
 
         bullet = _BULLET.match(line)
         content = bullet.group(1).strip() if bullet else line
-        num_match = _NUMBER.match(content)
-        number = num_match.group(1) if num_match else None
-        body = num_match.group(2).strip() if num_match else content
+        if not content:
+            continue
+        labelled = None if bullet else _LABELLED.match(content)
+        if labelled and content[0].isupper() and (not labelled.group(2) or _is_heading(labelled.group(2), numbered=True)):
+            open_heading(content.rstrip(":").rstrip(), labelled.group(1))
+            lead_in = lead_number = None
+            continue
+        number, body = _split_number(content)
         ends_lead = body.endswith(":") or body.endswith(";")
 
         if bullet and number is None:
@@ -131,15 +247,17 @@ def segment(doc: Document) -> list[Clause]:
                 # "1. Bringing the County Council into disrepute" under "... these may include:"
                 emit(body, number, "item", lead_in)
                 continue
-            if not bullet and "." not in number and _is_heading(body, numbered=True):
-                heading, heading_number = f"{number}. {body.rstrip(':').rstrip()}", number
+            if not bullet and _is_heading(body, numbered=True) and ("." not in number or not ends_lead):
+                # a sub-numbered line ending in ":" ("4.4. The rules give these examples:") is a lead-in
+                sep = ". " if content.startswith(number + ".") else " "  # "8. Title" / "2.0 Title", as written
+                open_heading(f"{number}{sep}{body.rstrip(':').rstrip()}", number)
                 lead_in = lead_number = None
                 continue
             if "." not in number and heading_number and heading_number.isdigit() and int(number) == int(heading_number) + 1:
                 # "5. What action you can take. You can report ..." opens section 5 as well.
                 first = body.split(". ", 1)[0]
                 if len(first.split()) <= 8:
-                    heading, heading_number = f"{number}. {first.rstrip('.')}", number
+                    open_heading(f"{number}. {first.rstrip('.')}", number)
             emit(body, number, "numbered", None)
             if ends_lead:
                 lead_in, lead_number, lead_quotes_only = body, number, body.endswith(";")
@@ -152,7 +270,7 @@ def segment(doc: Document) -> list[Clause]:
             if body.endswith(":") and opens_list(i):
                 lead_in, lead_number, lead_quotes_only = body, None, False
             else:
-                heading, heading_number = body.rstrip(":").rstrip(), None
+                open_heading(body.rstrip(":").rstrip(), None)
                 lead_in = lead_number = None
             continue
         if _FOOTNOTE.match(body):
