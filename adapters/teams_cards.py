@@ -11,6 +11,12 @@ with a "Choose" button beside it. A prompt with an ``input_hint`` gets an ``Inpu
 for ``"long_text"``) and a Send button; the user can also just type in the chat. Answers and
 abstentions that carry their question get Helpful / Not helpful buttons.
 
+A core form (``bot.forms``, ``meta["form"]``, e.g. HR's "Edit details" of an upload preview) is a
+labelled ``Input.Text`` a field (id ``pb_f_<name>``, prefilled), the message the core gave for a refused
+value under its field, and one ``Action.Submit`` (the form's submit label, e.g. Save). A note for
+beside the buttons (``meta["choices_note"]``, e.g. the default-organisation warning) is a warning-coloured
+line just above them.
+
 Card submits (``parse_submit``): Teams posts an ``Action.Submit`` as a message activity whose
 ``value`` is the button's data merged with the card's input values.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bot.forms import form_of, submit_value
 from bot.messages import Action, Choice, Outbound
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -38,6 +45,8 @@ FEEDBACK_HELPFUL = "pb_feedback_helpful"
 FEEDBACK_NOT_HELPFUL = "pb_feedback_not_helpful"
 SEND_TEXT = "pb_text"  #: the Send button under an ``Input.Text``
 INPUT_ID = "pb_input"  #: the ``Input.Text`` id (its value arrives under this key)
+FORM_SUBMIT = "pb_form"  #: a core form's submit button
+FORM_INPUT = "pb_f_"  #: id prefix of a form field's ``Input.Text`` (then the field name)
 
 REVIEW_HEADING = "Review your report"
 
@@ -132,6 +141,33 @@ def input_elements(hint: str) -> list[dict]:
         {"type": "ActionSet", "spacing": "Small",
          "actions": [_submit("Send", submit_data(SEND_TEXT), "primary")]},
     ]
+
+
+def form_elements(form: dict) -> list[dict]:
+    """A core form (``bot.forms``): per field a label, a prefilled ``Input.Text`` (id ``pb_f_<name>``),
+    the refusal message in the attention colour (``form["errors"]``) or else its hint; then the submit
+    button, whose data names the form's action, value and fields (see ``parse_submit``)."""
+    out: list[dict] = []
+    errors = form.get("errors") or {}
+    for f in form["fields"]:
+        name = str(f["name"])
+        out.append({"type": "TextBlock", "text": str(f.get("label") or name), "weight": "Bolder", "wrap": True,
+                    "spacing": "Medium"})
+        field = {"type": "Input.Text", "id": f"{FORM_INPUT}{name}", "value": str(f.get("value") or ""),
+                 "spacing": "Small"}
+        if isinstance(f.get("max_length"), int) and len(field["value"]) <= f["max_length"]:
+            field["maxLength"] = f["max_length"]
+        out.append(field)
+        if errors.get(name):
+            out.append({"type": "TextBlock", "text": str(errors[name]), "color": "Attention", "wrap": True,
+                        "size": "Small", "spacing": "Small"})
+        elif f.get("hint"):
+            out.append(_subtle(str(f["hint"])))
+    data = {"action_id": FORM_SUBMIT, "form": form["action_id"], "value": form.get("value") or "",
+            "fields": [str(f["name"]) for f in form["fields"]]}
+    out.append({"type": "ActionSet", "spacing": "Medium",
+                "actions": [_submit(str(form.get("submit") or "Save"), data, "primary")]})
+    return out
 
 
 def feedback_value(msg: Outbound) -> str:
@@ -241,6 +277,12 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
         groups.append(text_blocks)
     groups += [[quote_container(q)] for q in msg.quotes]
     tail = choice_elements(list(msg.choices))
+    if msg.meta.get("choices_note"):  # beside the buttons, e.g. a warning before Publish
+        tail.insert(0, {"type": "TextBlock", "text": "⚠ " + str(msg.meta["choices_note"]), "color": "Warning",
+                        "wrap": True, "spacing": "Medium"})
+    form = form_of(msg)
+    if form:
+        tail += form_elements(form)
     if msg.input_hint:
         tail += input_elements(msg.input_hint)
     if wants_feedback(msg):
@@ -288,6 +330,13 @@ def parse_submit(value) -> Submit | None:
         return None
     raw = value.get("value", "")
     raw = raw if isinstance(raw, str) else json.dumps(raw) if raw is not None else ""
+    if action_id == FORM_SUBMIT:
+        form_action, names = value.get("form"), value.get("fields")
+        if not isinstance(form_action, str) or not form_action or not isinstance(names, list):
+            return None
+        fields = {str(n): (value.get(f"{FORM_INPUT}{n}") if isinstance(value.get(f"{FORM_INPUT}{n}"), str) else "")
+                  for n in names}
+        return Submit("action", action=Action(form_action, submit_value(str(value.get("value") or ""), fields)))
     if action_id == SEND_TEXT:
         text = value.get(INPUT_ID, "")
         return Submit("text", text=text if isinstance(text, str) else "")

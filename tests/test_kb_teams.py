@@ -68,7 +68,7 @@ async def test_hr_attaches_a_docx_previews_publishes_and_staff_get_it_as_the_ans
     assert connector.downloads == [{"file": "f0001", "authorization": None}]  # a pre-authenticated link
     assert "12 clause(s)" in prompt.text and f"id: {DOC_ID}" in prompt.text
     assert "Staff must not live-stream from council buildings" in prompt.text
-    assert prompt.buttons == ["Publish", "Cancel"]
+    assert prompt.buttons == ["Publish", "Edit details", "Cancel"]
     assert kb_state(fake_bot) == before
 
     await server.activity(submit(connector.service_url, prompt.data("Publish"), user=HANA, reply_to=prompt.id))
@@ -84,7 +84,7 @@ async def test_hr_attaches_a_docx_previews_publishes_and_staff_get_it_as_the_ans
 
 async def test_the_emulator_s_content_url_attachment_works_too(fake_bot, connector, server):
     prompt = await attach(server, connector, "nb.pdf", make_pdf(MD), emulator=True)
-    assert prompt.buttons == ["Publish", "Cancel"] and "12 clause(s)" in prompt.text
+    assert prompt.buttons == ["Publish", "Edit details", "Cancel"] and "12 clause(s)" in prompt.text
     await server.activity(submit(connector.service_url, prompt.data("Cancel"), user=HANA, reply_to=prompt.id))
     (reply,) = await connector.wait_for(lambda p: "Cancelled" in p.text)
     assert reply.text == "Cancelled: nothing was changed."
@@ -161,7 +161,8 @@ async def test_a_replace_notice_reaches_staff_in_their_personal_chat(fake_bot, c
         await connector.wait_for(in_chat(ALICE_CHAT))
         replaced = make_docx(MD.replace("Staff must not live-stream", "Staff must never live-stream"))
         prompt = await attach(h, connector, "nb-2026.docx", replaced, n=3)
-        assert prompt.buttons == ["Publish as a new version", "Add as a separate document", "Cancel"]
+        assert prompt.buttons == ["Publish as a new version", "Add as a separate document", "Edit details",
+                                  "Cancel"]
         await h.activity(submit(connector.service_url, prompt.data("Publish as a new version"), user=HANA,
                                 reply_to=prompt.id))
         (notice,) = await connector.wait_for(lambda p: p.text.startswith("Policy update"))
@@ -207,3 +208,86 @@ async def test_with_an_app_id_only_https_links_are_fetched(connector):
     activity = Activity().deserialize(file_message(connector.service_url, [("nb.md", url)]))
     (f,) = await inbound_files(_Ctx(), activity, "hana", True, https_only=False)  # Emulator mode: loopback http
     assert f.problem is None and f.data == MD.encode() and f.size == len(MD.encode())
+
+
+# -- Edit details --------------------------------------------------------------------------------------
+
+async def open_edit_card(server, connector, prompt, n=2):
+    await server.activity(submit(connector.service_url, prompt.data("Edit details"), user=HANA, reply_to=prompt.id))
+    return (await connector.wait_for(in_chat(HANA_CHAT), count=n))[-1]
+
+
+async def test_hr_edits_the_details_on_a_card_publishes_and_answers_cite_the_new_organisation(fake_bot, connector,
+                                                                                              server):
+    before = kb_state(fake_bot)
+    prompt = await attach(server, connector, "Northbrook guidance.docx", make_docx(MD))
+    assert prompt.text.startswith("Citations will read: Northbrook District Council — Social Media Guidance for "
+                                  "Staff (v 1, added ")
+    form = await open_edit_card(server, connector, prompt)
+    fields = form.inputs
+    assert list(fields) == ["pb_f_title", "pb_f_organisation", "pb_f_version", "pb_f_date"]
+    assert fields["pb_f_title"] == "Social Media Guidance for Staff"
+    assert fields["pb_f_organisation"] == "Northbrook District Council" and fields["pb_f_version"] == "1"
+    assert form.buttons == ["Save"]
+    assert kb_state(fake_bot) == before
+
+    typed = dict(fields, pb_f_organisation="Southfield Borough Council")
+    await server.activity(submit(connector.service_url, form.data("Save"), user=HANA, reply_to=form.id, inputs=typed))
+    updated = (await connector.wait_for(in_chat(HANA_CHAT), count=3))[-1]
+    assert updated.text.startswith("Citations will read: Southfield Borough Council — Social Media Guidance for Staff "
+                                   "(v 1, added ")
+    assert updated.buttons == ["Publish", "Edit details", "Cancel"]
+    assert kb_state(fake_bot) == before
+
+    await server.activity(submit(connector.service_url, updated.data("Publish"), user=HANA, reply_to=updated.id))
+    (done,) = await connector.wait_for(lambda p: p.text.startswith("Published"))
+    assert "is live: southfield-social-media-guidance-for-staff, version 1" in done.text
+    await server.activity(message(connector.service_url, ROTA_Q, user=ALICE))
+    (answer,) = await connector.wait_for(in_chat(ALICE_CHAT))
+    assert "Source: Southfield Borough Council — Social Media Guidance for Staff (v 1, added" in answer.text
+
+
+@pytest.mark.parametrize("field,typed,error", [
+    ("pb_f_title", "", "Title cannot be empty."),
+    ("pb_f_organisation", "N" * 500, "Organisation is 500 characters; the most is 200."),
+])
+async def test_invalid_details_show_the_card_again_with_the_field_s_error_and_change_nothing(
+        fake_bot, connector, server, field, typed, error):
+    before = kb_state(fake_bot)
+    prompt = await attach(server, connector, "Northbrook guidance.docx", make_docx(MD))
+    form = await open_edit_card(server, connector, prompt)
+    await server.activity(submit(connector.service_url, form.data("Save"), user=HANA, reply_to=form.id,
+                                 inputs=dict(form.inputs, **{field: typed})))
+    again = (await connector.wait_for(in_chat(HANA_CHAT), count=3))[-1]
+    assert again.buttons == ["Save"] and again.inputs[field] == typed  # as typed, to correct
+    body = again.cards[-1]["body"]
+    at = next(i for i, el in enumerate(body) if el.get("id") == field)
+    assert body[at + 1] == {"type": "TextBlock", "text": error, "color": "Attention", "wrap": True, "size": "Small",
+                            "spacing": "Small"}
+    assert kb_state(fake_bot) == before
+    await server.activity(submit(connector.service_url, prompt.data("Publish"), user=HANA, reply_to=prompt.id))
+    (done,) = await connector.wait_for(lambda p: p.text.startswith("Published"))
+    assert f"is live: {DOC_ID}, version 1" in done.text
+    assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"
+
+
+async def test_someone_who_is_not_hr_cannot_edit(fake_bot, connector, server):
+    prompt = await attach(server, connector, "Northbrook guidance.docx", make_docx(MD))
+    form = await open_edit_card(server, connector, prompt)
+    await server.activity(submit(connector.service_url, prompt.data("Edit details"), user=ALICE))
+    (refused,) = await connector.wait_for(in_chat(ALICE_CHAT))
+    assert refused.text.startswith("Only HR") and not refused.inputs
+    await server.activity(submit(connector.service_url, form.data("Save"), user=ALICE,
+                                 inputs=dict(form.inputs, pb_f_organisation="Alice's Council")))
+    refused = (await connector.wait_for(in_chat(ALICE_CHAT), count=2))[-1]
+    assert refused.text.startswith("Only HR")
+    await server.activity(submit(connector.service_url, prompt.data("Publish"), user=HANA, reply_to=prompt.id))
+    await connector.wait_for(lambda p: p.text.startswith("Published"))
+    assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"
+
+
+async def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, connector, server):
+    prompt = await attach(server, connector, "email rules.txt", b"Staff must not use personal email for council business.\n")
+    body = prompt.cards[-1]["body"]
+    at = next(i for i, el in enumerate(body) if el["type"] == "ActionSet")
+    assert body[at - 1]["color"] == "Warning" and "no organisation was found" in body[at - 1]["text"]

@@ -71,6 +71,24 @@ class Post:
         return "\n".join(out)
 
     @property
+    def inputs(self) -> dict[str, str]:
+        """``{id: prefilled value}`` of every ``Input.Text`` in the cards, in order."""
+        out: dict[str, str] = {}
+
+        def walk(element) -> None:
+            if isinstance(element, list):
+                for child in element:
+                    walk(child)
+            elif isinstance(element, dict):
+                if element.get("type") == "Input.Text":
+                    out[element["id"]] = element.get("value", "")
+                for key in ("body", "items", "columns", "actions"):
+                    walk(element.get(key) or [])
+
+        walk(self.cards)
+        return out
+
+    @property
     def buttons(self) -> list[str]:
         """Labels of the Action.Submit buttons, in order (a "Choose" button counts as its row's label)."""
         return [label for label, _ in card_buttons(self.cards)]
