@@ -3,11 +3,14 @@
 The text keeps the document's structure in the forms ``knowledge.segment`` reads:
 
 * ``.txt`` and ``.md`` are kept as they are (UTF-8; a UTF-16 byte-order mark or, failing UTF-8,
-  Windows-1252 is accepted). The segmenter reads ``#`` headings and ``-`` / ``*`` / ``•`` bullets.
-* ``.docx`` (python-docx): paragraphs in body order; ``Title`` and ``Heading N`` styles become
-  ``#`` heading lines, bulleted paragraphs (``List Bullet`` styles or bullet numbering) become
-  ``- `` lines, numbered paragraphs keep their text. Table rows become tab-separated lines, which
-  the segmenter leaves out (as for the bundled Word exports); a warning says how many.
+  Windows-1252 is accepted) except for their markup (``knowledge.markup``): underlined section
+  titles (reStructuredText, Markdown setext) become ``#`` lines, reStructuredText directives and
+  comments are dropped. The segmenter reads ``#`` headings and ``-`` / ``*`` / ``•`` bullets.
+* ``.docx`` (``knowledge.docx``, python-docx): paragraphs in body order; ``Title`` and ``Heading N``
+  styles, and bold or underlined run-in headings, become ``#`` heading lines, bulleted paragraphs
+  (``List Bullet`` styles or bullet numbering) become ``- `` lines, numbered paragraphs keep their
+  text. Table rows become tab-separated lines, which the segmenter leaves out (as for the bundled
+  Word exports); a warning says how many. Core properties go into ``Extracted.meta``.
 * ``.pdf``: read by ``knowledge.pdf`` (running headers/footers, page numbers and private-use
   bullet glyphs handled there; wrapped lines joined again, so a clause is a paragraph, not a line).
 
@@ -213,11 +216,13 @@ def _read_text(data: bytes, name: str, kind: str) -> Extracted:
             text = data.decode("cp1252", errors="replace")
             warnings.append("The file is not UTF-8; it was read as Windows-1252. Check accented letters in the preview.")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    title = None
+    from knowledge.markup import read_markup
+
+    text, title, meta = read_markup(text, kind)
     if kind == ".md":
         m = re.search(r"^#{1,2}\s+(.+?)\s*#*\s*$", text, re.M)
         title = m.group(1).strip() if m else None
-    return Extracted(text=text, kind=kind, title=title, warnings=warnings)
+    return Extracted(text=text, kind=kind, title=title, warnings=warnings, meta=meta)
 
 
 def _first_line_title(text: str) -> str | None:
@@ -234,118 +239,6 @@ def _first_line_title(text: str) -> str | None:
 
 # ---- Word ----------------------------------------------------------------------------------
 def _read_docx(data: bytes, name: str) -> Extracted:
-    if data.startswith(_OLE_MAGIC):
-        raise BadUpload(
-            "encrypted",
-            f"{name} is password-protected or an old-format Word file; please upload an unprotected .docx copy.",
-        )
-    if not data.startswith(b"PK"):
-        raise BadUpload("corrupt", f"{name} is not a valid Word (.docx) file; it may be damaged. Please re-save it and try again.")
-    try:
-        import docx
-        from docx.oxml.ns import qn
-        from docx.table import Table
-        from docx.text.paragraph import Paragraph
+    from knowledge.docx import read_docx  # here, not at the top: knowledge.docx imports this module
 
-        document = docx.Document(io.BytesIO(data))
-        bullets = _bullet_numbering(document)
-        lines: list[str] = []
-        title = None
-        table_rows = 0
-        for child in document.element.body.iterchildren():
-            if child.tag == qn("w:p"):
-                para = Paragraph(child, document)
-                line, is_title = _docx_line(para, bullets)
-                if line is None:
-                    continue
-                if is_title and title is None:
-                    title = line.lstrip("#").strip()
-                lines.append(line)
-            elif child.tag == qn("w:tbl"):
-                for row in Table(child, document).rows:
-                    cells = []
-                    for cell in row.cells:
-                        t = " ".join(cell.text.split())
-                        if not cells or cells[-1] != t:  # merged cells repeat their text
-                            cells.append(t)
-                    if any(cells):
-                        lines.append("\t".join(cells) if len(cells) > 1 else cells[0] + "\t")
-                        table_rows += 1
-    except BadUpload:
-        raise
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, AttributeError, TypeError) as exc:
-        raise BadUpload(
-            "corrupt", f"{name} could not be read as a Word document ({type(exc).__name__}); it may be damaged. "
-            "Please re-save it as .docx and try again."
-        ) from None
-    except Exception as exc:  # lxml and python-docx raise a variety of errors on broken files
-        raise BadUpload("corrupt", f"{name} could not be read as a Word document ({type(exc).__name__}).") from None
-    warnings = []
-    if table_rows:
-        warnings.append(
-            f"{table_rows} table row(s) were left out: tables (document control, contents) are not cut into clauses. "
-            "If a table holds policy text, put it in ordinary paragraphs."
-        )
-    return Extracted(text="\n".join(lines) + "\n", kind=".docx", title=title, warnings=warnings)
-
-
-def _bullet_numbering(document) -> set[tuple[str, str]]:
-    """``(numId, ilvl)`` pairs whose numbering format is a bullet, from the document's numbering part."""
-    out: set[tuple[str, str]] = set()
-    try:
-        from docx.oxml.ns import qn
-
-        numbering = document.part.numbering_part.element
-    except (KeyError, NotImplementedError, AttributeError):
-        return out
-    abstract_bullets: dict[str, set[str]] = {}
-    for absnum in numbering.findall(qn("w:abstractNum")):
-        aid = absnum.get(qn("w:abstractNumId"))
-        for lvl in absnum.findall(qn("w:lvl")):
-            fmt = lvl.find(qn("w:numFmt"))
-            if fmt is not None and fmt.get(qn("w:val")) == "bullet":
-                abstract_bullets.setdefault(aid, set()).add(lvl.get(qn("w:ilvl")))
-    for num in numbering.findall(qn("w:num")):
-        ref = num.find(qn("w:abstractNumId"))
-        if ref is None:
-            continue
-        for ilvl in abstract_bullets.get(ref.get(qn("w:val")), ()):
-            out.add((num.get(qn("w:numId")), ilvl))
-    return out
-
-
-def _docx_line(para, bullets: set[tuple[str, str]]) -> tuple[str | None, bool]:
-    """One paragraph as a text line (``#`` heading, ``- `` bullet or plain); ``(None, False)`` when empty."""
-    from docx.oxml.ns import qn
-
-    text = para.text.replace("\t", " ").replace("\u00a0", " ")
-    text = "\n".join(" ".join(part.split()) for part in text.split("\n"))
-    text = "\n".join(t for t in text.split("\n") if t)
-    if not text:
-        return None, False
-    try:
-        style = (para.style.name or "") if para.style is not None else ""
-    except (KeyError, AttributeError):
-        style = ""
-    low = style.lower()
-    if low == "title":
-        return "# " + text.replace("\n", " "), True
-    m = re.match(r"heading\s*(\d)", low)
-    if m:
-        level = max(1, min(int(m.group(1)), 6))
-        return "#" * level + " " + text.replace("\n", " "), level == 1
-    if low == "subtitle":
-        return "## " + text.replace("\n", " "), False
-    is_bullet = "list bullet" in low
-    if not is_bullet:
-        ppr = para._p.pPr
-        numpr = ppr.find(qn("w:numPr")) if ppr is not None else None
-        if numpr is not None:
-            num_id = numpr.find(qn("w:numId"))
-            ilvl = numpr.find(qn("w:ilvl"))
-            key = (num_id.get(qn("w:val")) if num_id is not None else None, ilvl.get(qn("w:val")) if ilvl is not None else "0")
-            is_bullet = key in bullets
-    if is_bullet:
-        first, *rest = text.split("\n")
-        return "\n".join(["- " + first, *rest]), False
-    return text, False
+    return read_docx(data, name)
