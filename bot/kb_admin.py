@@ -31,6 +31,7 @@ from pathlib import Path
 
 from index.store import ClauseDiff, DocumentExists, DuplicateDocument, diff_clauses, text_hash
 from knowledge.loaders import BadUpload, extract, read_upload, title_from_filename
+from knowledge.metadata import infer_details
 from knowledge.model import Clause, Document
 from knowledge.segment import segment
 
@@ -49,11 +50,9 @@ SOURCE_WORDS = {
     "current version": "kept from the current version", "default": "default: none found",
     "version number": "default: the version number", "upload date": "default: the upload date",
 }
-
-_ORG_IN_TEXT = re.compile(
-    r"\b((?:[A-Z][\w'&.-]*\s+){0,4}?(?:[A-Z][\w'&.-]*\s+)"
-    r"(?:District|County|Borough|City|Town|Parish|Metropolitan)?\s*(?:Council|Trust|Board|Authority|Federation))\b"
-)
+#: ``knowledge.metadata`` sources as the warnings say them
+_INFERRED_FROM = {"file properties": "the document's properties", "first page": "the document's first page",
+                  "text": "the document's text", "file name": "the file name"}
 
 
 class NotAuthorised(PermissionError):
@@ -90,18 +89,6 @@ def clean_version(label: str | None) -> str | None:
     if label is None or not str(label).strip():
         return None
     return re.sub(r"^(?:version|ver\.?|v\.?)\s*(?=\d)", "", str(label).strip(), flags=re.I) or str(label).strip()
-
-
-def guess_organisation(title: str | None, text: str) -> str | None:
-    """An organisation named in the title or the first lines (e.g. ``"Northbrook District Council"``), or None."""
-    head = "\n".join([title or ""] + text.splitlines()[:5])
-    m = _ORG_IN_TEXT.search(head)
-    if not m:
-        return None
-    words = m.group(1).split()
-    while words and words[0] in ("This", "That", "Our", "Your", "Their", "A", "An", "Each", "Every", "Any"):
-        words = words[1:]
-    return " ".join(words) if len(words) >= 2 else None
 
 
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
@@ -454,17 +441,28 @@ class KnowledgeAdmin:
                 f"added {dup['added_at'][:10]}). Nothing was changed; to update a document use `kb replace`.",
             )
 
+        details = infer_details(extracted, name)
+        inferred: dict[str, str] = {}  # detail -> where in the file it came from (knowledge.metadata sources)
         title_given = bool(title and title.strip())
         if not title_given:
-            title = current["title"] if current else (extracted.title or title_from_filename(name))
+            if current:
+                title = current["title"]
+            else:
+                title = details.title
+                inferred["title"] = details.sources.get("title") or "file name"
         title = " ".join(title.split())
         if organisation is None or not organisation.strip():
             if current:
                 organisation = current["organisation"]
             else:
-                organisation = guess_organisation(title, extracted.text)
+                organisation = details.organisation
                 if organisation:
-                    warnings.append(f"Organisation taken from the document: “{organisation}”. Give it explicitly to change it.")
+                    src = details.sources.get("organisation") or "text"
+                    inferred["organisation"] = src
+                    warnings.append(
+                        f"Organisation taken from {_INFERRED_FROM.get(src, 'the document')}: “{organisation}”. "
+                        "Give it explicitly to change it."
+                    )
                 else:
                     organisation = DEFAULT_ORGANISATION
                     warnings.append(
@@ -472,6 +470,19 @@ class KnowledgeAdmin:
                         "Give the organisation (--organisation) so staff know whose policy it is."
                     )
         organisation = " ".join(organisation.split())
+        found = []
+        for detail, value in (("version", details.version), ("date", details.date)):
+            if value and not (given[detail] and str(given[detail]).strip()):
+                inferred[detail] = details.sources.get(detail) or "first page"
+                found.append(f"{detail} “{value}”")
+        version = version if "version" not in inferred else details.version
+        date = date if "date" not in inferred else details.date
+        if found:
+            srcs = {_INFERRED_FROM.get(inferred[d], "the document") for d in ("version", "date") if d in inferred}
+            said, them = " and ".join(found), "them" if len(found) > 1 else "it"
+            warnings.append(
+                f"{said[:1].upper()}{said[1:]} taken from {' and '.join(sorted(srcs))}. Give {them} explicitly to change {them}."
+            )
         if not title_given and current is None:
             # "Northbrook District Council: Social Media Guidance" -> "Social Media Guidance"
             m = re.match(re.escape(organisation) + r"\s*[:–—-]\s*(\S.*)$", title)
@@ -525,7 +536,8 @@ class KnowledgeAdmin:
             warnings=warnings,
             diff=diff,
             user_id=user_id,
-            sources=_sources(given, doc, current, name, version_no),
+            sources=_sources(given, doc, current, name, version_no)
+            | {k: "file name" if v == "file name" else "document" for k, v in inferred.items()},
             id_given=doc_id is not None,
             metadata_warnings=warnings[len(extracted.warnings):],
         )
