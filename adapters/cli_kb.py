@@ -8,6 +8,11 @@
     policybot kb diff DOC [--from N] [--to N]
     policybot kb gaps [--days N] [--limit N] [--clear]
 
+``kb add`` / ``kb replace`` print the title, organisation, version and date citations will show and
+where each came from (the document, the file name, the current version, a default, or the flag) before
+committing; ``--title`` / ``--organisation`` / ``--version`` / ``--date`` override them (one line of at
+most 200 characters each).
+
 Every command takes ``--json``. Exit codes: 0 done, 2 bad input (unsupported, too large, empty,
 encrypted or corrupt file, duplicate, unknown document); the knowledge base is then unchanged.
 A running server picks changes up through its ``index.watch.KnowledgeWatcher``; no restart.
@@ -37,9 +42,32 @@ def _meta_kwargs(args) -> dict:
     return {"organisation": args.organisation, "title": args.title, "version": args.version, "date": args.date}
 
 
+_FLAGS = {"title": "--title", "organisation": "--organisation", "version": "--version", "date": "--date"}
+
+
+def details_text(preview) -> str:
+    """How citations will read, then each detail with where it came from and the flag that overrides it,
+    e.g. ``"  organisation: Northbrook District Council (from the document; --organisation to change)"``."""
+    from bot.kb_admin import DETAIL_FIELDS, SOURCE_WORDS
+
+    d = preview.document
+    values = {"title": d.title, "organisation": d.organisation, "version": d.version or "-", "date": d.date or "-"}
+    lines = [preview.citation_line()]
+    for name in DETAIL_FIELDS:
+        src = SOURCE_WORDS.get(preview.sources.get(name, ""), "")
+        note = src if preview.sources.get(name) == "given" else f"{src}; {_FLAGS[name]} to change" if src else \
+            f"{_FLAGS[name]} to change"
+        lines.append(f"  {name + ':':<14}{values[name]}  ({note})")
+    return "\n".join(lines)
+
+
 def _preview_and_commit(args, replace: str | None) -> int:
+    from bot.kb_admin import check_details
     from knowledge.loaders import BadUpload
 
+    errors = check_details(**_meta_kwargs(args))[1]
+    if errors:
+        return _fail(" ".join(f"{_FLAGS[k]}: {v}" for k, v in errors.items()))
     admin = _admin(args)
     try:
         preview = admin.preview_file(args.file, replace=replace, doc_id=getattr(args, "id", None), **_meta_kwargs(args))
@@ -47,9 +75,12 @@ def _preview_and_commit(args, replace: str | None) -> int:
             if args.json:
                 print(json.dumps(preview.to_json() | {"dry_run": True}, ensure_ascii=False, indent=1))
             else:
+                print(details_text(preview) + "\n")
                 print(preview.to_text())
                 print("\n(dry run: nothing was changed)")
             return 0
+        if not args.json:
+            print(details_text(preview), flush=True)
         for w in preview.warnings:
             print(f"warning: {w}", file=sys.stderr)
         result = _with_progress(lambda tick: admin.commit(preview, added_by=args.added_by, progress=tick))
@@ -59,7 +90,8 @@ def _preview_and_commit(args, replace: str | None) -> int:
     if args.json:
         print(json.dumps(result.to_json() | {"edition": preview.edition, "title": preview.document.title,
                                              "organisation": preview.document.organisation,
-                                             "notices_queued": queued}, ensure_ascii=False))
+                                             "sources": dict(preview.sources), "notices_queued": queued},
+                         ensure_ascii=False))
     else:
         print(result.to_text())
         print(f"Citations will read: {preview.document.organisation} — {preview.document.title} ({preview.edition})")

@@ -207,3 +207,34 @@ def test_kb_help_lists_the_commands(tmp_path):
     assert p.returncode == 0
     for cmd in ("add", "list", "show", "replace", "remove", "diff", "gaps"):
         assert cmd in p.out
+
+
+def test_add_shows_the_details_and_where_each_came_from_before_committing(tmp_path, files):
+    data = tmp_path / "data"
+    p = run(["kb", "add", files / "northbrook.docx", "--version", "2025.1", "--dry-run"], data)
+    assert p.returncode == 0, p.err
+    lines = p.out.splitlines()
+    assert lines[0].startswith(f"Citations will read: {ORG} — Social Media Guidance for Staff (v 2025.1, ")
+    assert lines[1] == "  title:        Social Media Guidance for Staff  (from the document; --title to change)"
+    assert lines[2] == f"  organisation: {ORG}  (from the document; --organisation to change)"
+    assert lines[3] == "  version:      2025.1  (as given)"
+    assert lines[4].startswith("  date:         ") and lines[4].endswith("--date to change)")
+
+    p = run(["kb", "add", files / "northbrook.docx", "--organisation", "Southfield Borough Council", "--json"], data)
+    assert p.returncode == 0, p.err
+    obj = json.loads(p.out)
+    assert obj["organisation"] == "Southfield Borough Council" and obj["sources"]["organisation"] == "given"
+    assert obj["sources"]["title"] == "document"
+
+
+@pytest.mark.parametrize("flag,value,needle", [
+    ("--title", "", "--title: Title cannot be empty."),
+    ("--organisation", "N" * 500, "--organisation: Organisation is 500 characters; the most is 200."),
+    ("--date", "March\n2026", "--date: Date must be one line of plain text"),
+])
+def test_bad_detail_flags_exit_2_and_change_nothing(tmp_path, files, flag, value, needle):
+    data = tmp_path / "data"
+    before = kb_state(data)
+    p = run(["kb", "add", files / "northbrook.docx", flag, value], data)
+    assert p.returncode == 2 and needle in p.err and "Traceback" not in p.err
+    assert kb_state(data) == before
