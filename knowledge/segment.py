@@ -118,7 +118,8 @@ def contents_lines(lines: list[str]) -> set[int]:
       headings (the same words, ignoring case, bullets, numbers and punctuation); the lines from the
       run's start to the last entry that comes back are dropped.
 
-    Runs that a sentence introduces (the line before ends with ``:`` after more than 4 words) are lists, not contents.
+    A run of the second kind that a sentence introduces (the line before ends with ``:`` after more than
+    4 words) is a list, not contents; page numbers are evidence enough for the first kind.
     Only structure is used, never particular words. Returns an empty set when there is no contents list.
     """
     drop: set[int] = set()
@@ -137,13 +138,13 @@ def contents_lines(lines: list[str]) -> set[int]:
         run = range(i, j)
         prev = lines[i - 1] if i > 0 else ""
         introduced = prev.endswith(":") and len(prev.split()) > 4
-        if not introduced and len(run) >= 3:
+        if len(run) >= 3:
             refs = [k for k in run if _PAGE_REF.search(_BULLET.match(lines[k]).group(1) if _BULLET.match(lines[k]) else lines[k])]
             pages = [int(_PAGE_REF.search(lines[k]).group(1)) for k in refs]
             rising = sum(a <= b for a, b in zip(pages, pages[1:])) >= 0.8 * (len(pages) - 1) if len(pages) > 1 else False
             if len(refs) >= 3 and len(refs) >= 0.5 * len(run) and rising:
                 drop.update(range(refs[0], refs[-1] + 1))
-            elif len(run) >= 4:
+            elif len(run) >= 4 and not introduced:
                 back = [k for k in run if later_headings.get(_entry_key(lines[k]), -1) >= j]
                 if len(back) >= 3 and len(back) >= 0.4 * len(run):
                     drop.update(range(i, back[-1] + 1))
