@@ -1,10 +1,13 @@
 """Read a PDF upload into text the segmenter understands, the way a person reads the printed pages.
 
-Library: pypdf. It reads the 51-page test policy (tagged Word export, tables with rotated column
-headers) in about 1.5 s on one core, and gives the rotated header text in reading order; pdfplumber
-was measured on the same file at about 4.7 s for its text and 5.3 s for ``find_tables``, and it
-returns rotated headers as one letter per line in reverse order, so it is not used. Positions and
-fonts, where needed, come from pypdf's text visitor in the same pass.
+Library: pypdf. It reads a 51-page published policy (tagged Word export, tables with rotated
+column headers) in about 1.6 s on an idle core (3 s with both shared cores busy), and gives the
+rotated header text as readable lines. pdfplumber was measured on the same file at about 4.7 s for
+its text and 5.3 s for ``find_tables`` (idle), split a running header word ("SWG fL"), merged a
+two-column contents page into one line per row, and returned the rotated headers as one or two
+letters a line in reverse order; it was not clearly better, so it is not used. Should positions or
+fonts be needed (table columns, bold headings), pypdf's ``extract_text(visitor_text=...)`` gives
+each fragment's matrix and font in the same pass.
 
 What a reader ignores is left out, by structure, never by the words of one document:
 
@@ -15,10 +18,6 @@ What a reader ignores is left out, by structure, never by the words of one docum
 * Bullet glyphs from symbol fonts, which extract as private-use characters (U+F0B7, U+F0A7, ... any
   of U+E000-U+F8FF) at the start of a line, become ``•``.
 * Lines a PDF wrapped inside one paragraph or list item are joined again.
-
-Table rows whose cells are marks under column headings (``x``, ``X``, ``(x)``, ``✓``) keep their
-column headings: such a row becomes ``<row label> [[table: Heading: mark; Heading: mark]]``, which
-``knowledge.segment`` turns into one clause (the label) with the headings as its lead-in.
 """
 
 from __future__ import annotations
