@@ -27,12 +27,16 @@ def open_from_args(args, mode: str = "hybrid"):
 def _open(args, mode: str = "hybrid"):
     from bot.app import open_policybot
 
-    embedder = None
-    if os.environ.get("POLICYBOT_FAKE_EMBEDDER") == "1":  # test hook: no model, deterministic vectors
+    return open_policybot(args.data_dir, embedder=_embedder(), mode=mode)
+
+
+def _embedder():
+    """None (the bundled model), or with ``POLICYBOT_FAKE_EMBEDDER=1`` (a test hook) the deterministic fake."""
+    if os.environ.get("POLICYBOT_FAKE_EMBEDDER") == "1":
         from index.embed import FakeEmbedder
 
-        embedder = FakeEmbedder()
-    return open_policybot(args.data_dir, embedder=embedder, mode=mode)
+        return FakeEmbedder()
+    return None
 
 
 def _render_text(answer) -> str:
@@ -95,30 +99,83 @@ def cmd_chat(args) -> int:
 def cmd_eval(args) -> int:
     from bot.evaluate import evaluate, load_questions
     from knowledge.catalog import EVAL_DIR
+    from knowledge.loaders import BadUpload
 
-    files = args.files or [str(EVAL_DIR / "dev_questions.json"), str(EVAL_DIR / "staff_questions.json")]
-    questions = []
+    bundled = [str(EVAL_DIR / n) for n in ("dev_questions.json", "staff_questions.json")]
+    files = args.files or ([] if args.cross_validate else bundled)
+    sets: dict[str, list[dict]] = {}
     for f in files:
         try:
-            questions += load_questions(f)
+            sets[f] = load_questions(f)
         except (OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    modes = ["keyword", "dense", "hybrid"] if args.compare else [args.mode]
-    results = {}
-    for mode in modes:
-        pb = _open(args, mode=mode)
-        report = evaluate(pb.index, questions)
-        results[mode] = report
-        if not args.json:
-            print(f"[{mode}] " + ", ".join(Path(f).name for f in files))
-            print(report.summary())
-            if args.verbose:
-                for row in report.rows:
-                    if row.get("rank") != 1 and ("rank" in row or not row["abstained"]):
-                        print("  miss:", json.dumps(row, ensure_ascii=False))
+    questions = [q for qs in sets.values() for q in qs]
+    try:
+        if args.cross_validate:
+            return _eval_cross_validated(args, sets)
+        modes = ["keyword", "dense", "hybrid"] if args.compare else [args.mode]
+        results = {}
+        for mode in modes:
+            pb = _eval_kb(args, mode)
+            report = evaluate(pb.index, questions)
+            results[mode] = report
+            if not args.json:
+                docs = f" + {len(args.with_docs)} document(s)" if args.with_docs else ""
+                print(f"[{mode}{docs}] " + ", ".join(Path(f).name for f in files))
+                print(report.summary())
+                if args.verbose:
+                    for row in report.rows:
+                        if row.get("rank") != 1 and ("rank" in row or not row["abstained"]):
+                            print("  miss:", json.dumps(row, ensure_ascii=False))
+    except BadUpload as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps({m: r.to_json() for m, r in results.items()}))
+    return 0
+
+
+def _eval_kb(args, mode: str = "hybrid"):
+    """The knowledge base ``eval`` asks: the data dir's, or with ``--with-docs`` a throwaway one (built once)."""
+    if not args.with_docs:
+        return _open(args, mode=mode)
+    from bot.crossval import build_knowledge_base
+
+    if getattr(args, "eval_dir", None) is None:
+        args.eval_dir = build_knowledge_base(args.with_docs, data_dir=_throwaway_dir(), embedder=_embedder()).data_dir
+    return _open(argparse.Namespace(data_dir=args.eval_dir), mode=mode)
+
+
+def _throwaway_dir() -> str:
+    """A new temporary directory, removed when the command exits."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="policybot-eval-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _eval_cross_validated(args, sets: dict[str, list[dict]]) -> int:
+    """``eval --cross-validate``: the bundled sets on the bundled policies, ``FILES`` on them plus ``--with-docs``."""
+    from bot.crossval import build_knowledge_base, cross_validate
+    from bot.evaluate import load_questions
+    from knowledge.catalog import EVAL_DIR
+
+    bundled_kb = build_knowledge_base([], data_dir=_throwaway_dir(), embedder=_embedder())
+    groups = [
+        ("tuning (dev + staff)", bundled_kb.index,
+         load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json")),
+        ("held-out 1", bundled_kb.index, load_questions(EVAL_DIR / "holdout_questions.json")),
+        ("held-out 2", bundled_kb.index, load_questions(EVAL_DIR / "holdout2_questions.json")),
+    ]
+    if sets:
+        kb = _eval_kb(args) if args.with_docs else bundled_kb
+        groups += [(Path(f).name, kb.index, qs) for f, qs in sets.items()]
+    report = cross_validate(groups)
+    print(json.dumps(report.to_json()) if args.json else report.summary())
     return 0
 
 
@@ -165,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", action="store_true", help="run keyword-only, dense-only and hybrid")
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", action="store_true", help="list the misses")
+    p.add_argument("--with-docs", nargs="+", metavar="DOC", default=[],
+                   help="ask a throwaway knowledge base: the bundled policies plus these files, added as a bare `kb add`")
+    p.add_argument("--cross-validate", action="store_true",
+                   help="leave-one-document-out: tuning and held-out figures per set (bundled sets plus FILES)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("index", help="manage the search index")

@@ -74,14 +74,23 @@ def first_relevant_rank(texts: list[str], gold: list[str]) -> int | None:
     return None
 
 
-def evaluate(index, questions: list[dict], ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
-    """Run ``questions`` through ``index`` (a ``KnowledgeIndex``) and the answer composer."""
+def evaluate(index, questions: list[dict], ks: tuple[int, ...] = (1, 3, 5), params=None) -> EvalReport:
+    """Run ``questions`` through ``index`` (a ``KnowledgeIndex``, ranked with ``params``) and the answer composer."""
+    results = [index.search(item["q"], k=20, **({"params": params} if params is not None else {})) for item in questions]
+    return score_results(questions, results, ks)
+
+
+def score_results(questions: list[dict], results: list, ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
+    """The figures for ``questions`` given one ``SearchResult`` each (same order), as ``evaluate`` reports them.
+
+    Each result goes through ``bot.answer.compose`` (near-duplicates collapsed, up to 10 quotes, no cutoff);
+    an abstention (``result.answerable`` False) counts as a miss for an in-scope question.
+    """
     rows = []
     hits_at = {k: 0 for k in ks}
     rr_sum = 0.0
     n_in = n_out = abstained_out = abstained_in = 0
-    for item in questions:
-        result = index.search(item["q"], k=20)
+    for item, result in zip(questions, results):
         answer = compose(result, max_quotes=10, cutoff=None)
         # A collapsed near-duplicate counts at its quote's rank: the quote cites it under "also".
         texts = [" \n ".join([q.text] + [a.text for a in q.also]) for q in answer.quotes]

@@ -258,6 +258,102 @@ class SearchResult:
     keyword_coverage: float = 0.0
     expanded: str = ""
     scope_score: float = 0.0
+    evidence: dict[str, float] = field(default_factory=dict)
+
+
+#: the evidence the learned abstention rule weighs, in this order (``abstention_features``)
+ABSTENTION_FEATURES = ("best_cosine", "best_typed", "mean_top10", "coverage")
+
+
+@dataclass(frozen=True)
+class Abstainer:
+    """A logistic abstention rule: answer when ``bias + sum(weights[f] * evidence[f]) >= 0``.
+
+    The evidence (``abstention_features``) is cosines and word overlap between the question and its own
+    best hits only: nothing depends on how many clauses or which documents the index holds, so adding a
+    document does not move the rule. Fitted by ``bot.evaluate.fit_abstainer`` (scikit-learn logistic
+    regression, balanced classes) on labelled questions; the shipped weights and their held-out figures
+    are in README "Evaluation".
+
+    Attributes:
+        weights: one weight per name in ``ABSTENTION_FEATURES``.
+        bias: the intercept (a logit).
+    """
+
+    weights: tuple[float, ...]
+    bias: float
+
+    def score(self, evidence: dict[str, float]) -> float:
+        """The logit for ``evidence`` (a dict with every ``ABSTENTION_FEATURES`` key); >= 0 means answer."""
+        return float(self.bias + sum(w * evidence[f] for w, f in zip(self.weights, ABSTENTION_FEATURES)))
+
+
+@dataclass(frozen=True)
+class RetrievalParams:
+    """The tunable part of ranking and abstention (``KnowledgeIndex.rank``).
+
+    Attributes:
+        keyword_weight: weight of normalised BM25 (in [0, 1]) added to the cosine.
+        rewrite: also use the question rewritten in the policies' words (``rewrite_query``) for dense scores.
+        definition_penalty: subtracted from glossary/appendix clauses unless the question asks "what is".
+        abstention: ``"learned"`` (``abstainer``) or ``"scope"`` (best cosine + cosine to the collection
+            centroid >= ``SCOPE_MIN``, the rule before the learned one, kept for comparison).
+        abstainer: the learned rule; used with a calibrated embedder (``SCOPE_CALIBRATED``) only.
+    """
+
+    keyword_weight: float = 0.25
+    rewrite: bool = True
+    definition_penalty: float = 0.1
+    abstention: str = "learned"
+    abstainer: Abstainer | None = None
+
+
+@dataclass
+class QueryFeatures:
+    """One question's embeddings and candidate scores, ready to be ranked with any ``RetrievalParams``.
+
+    Attributes:
+        question: as asked; expanded: ``expand_query(question)``.
+        qvecs: float32 ``(n, dim)``: the expanded question, then (if it differs) the rewritten one; ``(0, dim)``
+            in keyword mode.
+        typed, rewritten: best cosine per candidate clause id for each embedding ({} when absent).
+        keyword: BM25 per candidate clause id (larger is better).
+        snapshot: the snapshot the scores came from.
+    """
+
+    question: str
+    expanded: str
+    qvecs: np.ndarray
+    typed: dict[int, float]
+    rewritten: dict[int, float]
+    keyword: dict[int, float]
+    snapshot: "Snapshot"
+
+
+def abstention_features(feats: QueryFeatures, hits: list[Hit], params: RetrievalParams) -> dict[str, float]:
+    """The evidence for abstaining on one ranked question, as ``{name: value}`` (``ABSTENTION_FEATURES``).
+
+    * ``best_cosine``: best dense score (both embeddings when ``params.rewrite``) among the top 3 hits;
+    * ``best_typed``: best cosine of the question as typed among the top 3;
+    * ``mean_top10``: mean dense score of the top 10 hits (how much of the knowledge base is about it);
+    * ``coverage``: share of the question's content words found in the top hit's heading, lead-in and text.
+
+    All are in [-1, 1] or [0, 1]; all zero when there are no hits.
+    """
+    if not hits:
+        return {f: 0.0 for f in ABSTENTION_FEATURES}
+    top3 = hits[:3]
+    return {
+        "best_cosine": max(h.dense for h in top3),
+        "best_typed": max(feats.typed.get(h.clause.id, h.dense) for h in top3),
+        "mean_top10": float(np.mean([h.dense for h in hits[:10]])),
+        "coverage": _coverage(feats.expanded, hits[0].clause.context),
+    }
+
+
+#: the shipped ranking and abstention settings (README "Evaluation": tuning and held-out figures)
+DEFAULT_PARAMS = RetrievalParams(keyword_weight=KEYWORD_WEIGHT, rewrite=REWRITE_QUERY, definition_penalty=DEFINITION_PENALTY,
+                                 abstention="scope")
 
 
 @dataclass
@@ -356,75 +452,105 @@ class KnowledgeIndex:
         """Embedding of one (expanded) question: float32 ``(dim,)``."""
         return self.embedder.encode([question])[0]
 
-    def search(self, question: str, k: int = 10) -> SearchResult:
+    def search(self, question: str, k: int = 10, params: "RetrievalParams | None" = None) -> SearchResult:
         """Rank live clauses for ``question``; returns the top ``k`` hits and the abstention verdict.
 
+        ``params`` defaults to ``DEFAULT_PARAMS``. Equivalent to ``rank(features(question), params, k)``.
+        Raises ``ValueError`` for an empty question.
+        """
+        return self.rank(self.features(question), params, k)
+
+    def features(self, question: str) -> "QueryFeatures":
+        """Everything ranking needs for ``question``, computed once: embeddings and candidate scores.
+
+        Dense candidates come from the question as typed (spelling fixed, related words appended:
+        ``expand_query``) and, when it differs, the question rewritten in the policies' words
+        (``rewrite_query``); keyword candidates from FTS5 BM25 on the expanded question. Keyword-only
+        candidates get their cosines too (``search_among``), so every candidate has both scores.
         Raises ``ValueError`` for an empty question.
         """
         if not question or not question.strip():
             raise ValueError("the question is empty")
         snap = self.snapshot
         expanded = expand_query(question)
-        dense: dict[int, float] = {}  # best cosine over the question's embeddings
-        typed: dict[int, float] = {}  # cosines for the question as typed (the uncalibrated rule uses these)
-        floor = 0.0
+        typed: dict[int, float] = {}
+        rewritten: dict[int, float] = {}
         qvecs = np.zeros((0, self.embedder.dim), dtype=np.float32)
         if self.mode in ("hybrid", "dense"):
             queries = [expanded]
-            if REWRITE_QUERY:
-                rewritten = rewrite_query(question)
-                if rewritten != expanded:
-                    queries.append(rewritten)
+            rewrite = rewrite_query(question)
+            if rewrite != expanded:
+                queries.append(rewrite)
             qvecs = self.embedder.encode(queries)
             for n, qv in enumerate(qvecs):
-                found = snap.vectors.search(qv, DENSE_K * VIEWS_PER_CLAUSE)
-                _keep_best(dense, found)
-                if n == 0:
-                    _keep_best(typed, found)
-            floor = min(dense.values(), default=0.0)
+                _keep_best(typed if n == 0 else rewritten, snap.vectors.search(qv, DENSE_K * VIEWS_PER_CLAUSE))
         keyword: dict[int, float] = {}
         if self.mode in ("hybrid", "keyword"):
             keyword = {i: s for i, s in self.store.keyword_search(fts_query(expanded), SPARSE_K) if i in snap.clauses}
-        top_kw = max(keyword.values(), default=0.0)
-        if dense:
-            extra = [i for i in keyword if i not in dense]
-            for qv in qvecs:
-                _keep_best(dense, snap.vectors.search_among(qv, extra).items())
-        definitional = bool(_DEFINITION_QUESTION.match(question))
+        if len(qvecs):
+            wanted = set(typed) | set(rewritten) | set(keyword)
+            for n, qv in enumerate(qvecs):
+                have = typed if n == 0 else rewritten
+                missing = [i for i in wanted if i not in have]
+                if missing:
+                    _keep_best(have, snap.vectors.search_among(qv, missing).items())
+        return QueryFeatures(question, expanded, qvecs, typed, rewritten, keyword, snap)
+
+    def rank(self, feats: "QueryFeatures", params: "RetrievalParams | None" = None, k: int = 10) -> SearchResult:
+        """Fuse the scores in ``feats`` with ``params`` (default ``DEFAULT_PARAMS``) and decide abstention.
+
+        A clause's dense score is its best cosine over the question's embeddings (the rewritten question
+        only when ``params.rewrite``); its score is dense + ``params.keyword_weight`` x keyword (BM25
+        over the best BM25 among the candidates, in [0, 1]), less ``params.definition_penalty`` for
+        glossary/appendix clauses unless the question asks "what is ...". Returns the top ``k`` hits.
+        """
+        params = params or DEFAULT_PARAMS
+        snap = feats.snapshot
+        dense: dict[int, float] = dict(feats.typed)
+        if params.rewrite:
+            _keep_best(dense, feats.rewritten.items())
+        floor = min(dense.values(), default=0.0)
+        top_kw = max(feats.keyword.values(), default=0.0)
+        definitional = bool(_DEFINITION_QUESTION.match(feats.question))
         hits = []
-        for cid in set(dense) | set(keyword):
+        for cid in set(dense) | set(feats.keyword):
             clause = snap.clauses.get(cid)
             if clause is None:
                 continue
-            kw = keyword.get(cid, 0.0) / top_kw if top_kw > 0 else 0.0
+            kw = feats.keyword.get(cid, 0.0) / top_kw if top_kw > 0 else 0.0
             d = dense.get(cid, floor)
             if self.mode == "keyword":
                 score = kw
             elif self.mode == "dense":
                 score = d
             else:
-                score = d + KEYWORD_WEIGHT * kw
+                score = d + params.keyword_weight * kw
                 if not definitional and clause.heading and _DEFINITION_SECTION.search(clause.heading):
-                    score -= DEFINITION_PENALTY
+                    score -= params.definition_penalty
             hits.append(Hit(clause=clause, score=score, dense=d, keyword=kw))
         hits.sort(key=lambda h: (-h.score, h.clause.id))
-        hits = hits[:k]
-        best_cos = max((dense.get(h.clause.id, floor) for h in hits[:3]), default=0.0)
-        coverage = _coverage(expanded, hits[0].clause.context) if hits else 0.0
+        top = hits[:k]
+        best_cos = max((dense.get(h.clause.id, floor) for h in top[:3]), default=0.0)
+        coverage = _coverage(feats.expanded, top[0].clause.context) if top else 0.0
+        evidence = abstention_features(feats, top, params)
+        scope = 0.0
         if self.mode == "keyword":
-            answerable = bool(keyword)  # baseline: abstain only when nothing matches
-            scope = 0.0
+            answerable = bool(feats.keyword)  # baseline: abstain only when nothing matches
         else:
-            # Keyword evidence alone proved unreliable for abstention (it let "dress code" through on
-            # "inappropriate dress"); dense evidence decides: how close the best hit is, plus how close
-            # the question is to the collection as a whole (README "Evaluation").
-            scope = scope_score(best_cos, qvecs[0], snap.centroid) if len(qvecs) else best_cos
-            if self.embedder.name in SCOPE_CALIBRATED:
-                answerable = bool(hits) and scope >= SCOPE_MIN
+            # Dense evidence decides (keyword evidence let "dress code" through on "inappropriate dress").
+            fitted = self.embedder.name in SCOPE_CALIBRATED
+            if params.abstention == "scope":
+                scope = scope_score(best_cos, feats.qvecs[0], snap.centroid) if len(feats.qvecs) else best_cos
+                ok = scope >= SCOPE_MIN
+            elif params.abstainer is not None:
+                scope = params.abstainer.score(evidence)
+                ok = scope >= 0.0
             else:
-                best_typed = max((typed.get(h.clause.id, h.dense) for h in hits[:3]), default=0.0)
-                answerable = bool(hits) and best_typed >= MIN_COSINE
-        return SearchResult(question, hits, answerable, best_cos, coverage, expanded, scope)
+                fitted = False
+            if not fitted:  # an embedder the rules were not fitted for (the unit tests' fake)
+                ok = evidence["best_typed"] >= MIN_COSINE
+            answerable = bool(top) and ok
+        return SearchResult(feats.question, top, answerable, best_cos, coverage, feats.expanded, scope, evidence)
 
 
 def _keep_best(best: dict[int, float], pairs) -> None:
