@@ -35,7 +35,7 @@ SCOPE_CALIBRATED = frozenset({MODEL_NAME})
 MIN_COSINE = 0.42
 QUESTION_VIEWS = True  #: also embed obligation sentences rewritten as first-person questions (``question_form``)
 #: version of ``clause_views``, kept in the FAISS header: an index built from other views is rebuilt
-VIEWS_VERSION = 2 if QUESTION_VIEWS else 1
+VIEWS_VERSION = 3 if QUESTION_VIEWS else 1
 ANSWER_MIN_KEYWORD = 0.5  #: keyword-only mode: share of the question's content words the top clause must contain
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -141,6 +141,54 @@ def _first_person(rest: str, table: dict[str, str]) -> str:
     return text
 
 
+#: a first-person pledge, as acceptable-use agreements are written: "I will not disclose my password"
+_PLEDGE = re.compile(r"^I\s+(?P<modal>will|shall|must|should|agree\s+to|undertake\s+to)\s+"
+                     r"(?:(?P<neg>not|never)\s+|(?P<only>only)\s+)?(?P<rest>.+)$", re.I)
+#: a modal passive: "Personal email addresses must not be used for these communications"
+_PASSIVE = re.compile(r"^(?P<subject>[A-Za-z][^;:]{2,80}?)\s+(?P<modal>must|should|shall|will|may|can|cannot|could)"
+                      r"(?:\s+(?P<neg>not|never))?\s+(?:always\s+|only\s+|normally\s+|usually\s+)?be\s+(?P<rest>.+)$")
+_SUBJECT_ONLY = re.compile(rf"^{_SUBJECT}$", re.I)
+#: words that show a would-be subject is itself a clause, not a noun phrase
+_CLAUSE_WORD = re.compile(r"\b(?:is|are|was|were|be|been|that|which|who|whom|if|when|where|while|because|will|would|"
+                          r"should|must|may|might|can|could|shall|has|have|had|do|does|did|not)\b", re.I)
+
+
+def _pledge_question(s: str) -> str | None:
+    """"I will not X" -> "Can I X?"; "I will only X" -> "Can I X?"; "I will X" -> "Should I X?" (None otherwise)."""
+    m = _PLEDGE.match(s)
+    if not m or len(m.group("rest").split()) < 2 or m.group("rest").lower().startswith(("be ", "understand", "have ")):
+        return None
+    ask = "Should I" if not (m.group("neg") or m.group("only")) else "Can I"
+    return f"{ask} {m.group('rest')}?"
+
+
+def _passive_question(s: str) -> str | None:
+    """A modal passive as a question: "Concerns may be raised by phone" -> "Can concerns be raised by phone?";
+    "Receipt will be acknowledged within five days" -> "Will receipt be acknowledged within five days?";
+    a role as subject ("The employee will be informed") is asked in the first person ("Will I be informed?").
+    None when the sentence is not a modal passive."""
+    m = _PASSIVE.match(s)
+    if not m or len(m.group("rest").split()) < 2:
+        return None
+    subject, modal = m.group("subject").strip(), m.group("modal").lower()
+    if _CLAUSE_WORD.search(subject):  # "You are reminded that care should be taken": not a plain noun phrase
+        return None
+    if modal in ("will", "shall"):
+        ask = "Will"
+    elif modal in ("must", "should") and not m.group("neg"):
+        ask = "Should"
+    else:
+        ask = "Can"
+    if _SUBJECT_ONLY.match(subject):
+        who, table = "I", _pronouns_for(_SUBJECT_ONLY.match(subject).group("subject"), m.group("rest"))
+    else:
+        first = subject.split()[0]
+        who = subject if first.isupper() and len(first) > 1 else subject[:1].lower() + subject[1:]
+        table = {}
+    rest = _first_person(m.group("rest"), table) if table else m.group("rest")
+    return f"{ask} {who} be {rest}?"
+
+
 def question_form(sentence: str) -> str | None:
     """A first-person question for one obligation sentence, or None when it states no obligation.
 
@@ -165,7 +213,7 @@ def question_form(sentence: str) -> str | None:
     s = _PREFIX.sub("", s, count=1)
     m = _OBLIGATION.match(s) or _IMPERATIVE.match(s)
     if not m:
-        return None
+        return _pledge_question(s) or _passive_question(s)
     groups = m.groupdict()
     kind = "neg" if groups.get("neg") else ("pos" if groups.get("pos") else "may")
     rest = m.group("rest").strip()
