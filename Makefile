@@ -33,8 +33,16 @@ test: setup
 	sh scripts/ensure-test-tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+# The bundled question sets on the bundled policies; then, where ../shared holds them, the real documents
+# added as a bare `kb add` and the leave-one-document-out figures (README "Evaluation").
+REALDOCS ?= ../shared/realdocs
+REALQ ?= ../shared/eval/realdocs_questions.json
 eval: setup
 	HF_HUB_OFFLINE=1 $(BIN)/policybot eval --compare
+	@if [ -f $(REALQ) ] && [ -d $(REALDOCS) ]; then \
+	  HF_HUB_OFFLINE=1 $(BIN)/policybot eval $(REALQ) --compare --with-docs $(REALDOCS)/*.pdf $(REALDOCS)/*.docx $(REALDOCS)/*.txt && \
+	  HF_HUB_OFFLINE=1 $(BIN)/policybot eval --cross-validate $(REALQ) --with-docs $(REALDOCS)/*.pdf $(REALDOCS)/*.docx $(REALDOCS)/*.txt; \
+	else echo "($(REALQ) or $(REALDOCS) not found: real-document figures skipped)"; fi
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python bench/bench_retrieval.py

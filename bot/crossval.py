@@ -5,7 +5,7 @@ every labelled question gets a *home* document (the real-document set names it; 
 holding most of its relevant clauses), and each document in turn is held out:
 
 1. on the questions of the other documents, choose the ranking settings (``PARAM_GRID``: keyword weight,
-   rewritten question on/off) by MRR@10, then fit the abstention rule (``fit_abstainer``) on them;
+   keyword query with or without the related policy words) by MRR@10, then fit the abstention rule (``fit_abstainer``) on them;
 2. answer the held-out document's questions with those settings and that rule.
 
 Out-of-scope questions have no home; they are dealt to the folds in turn, so each is held out once. The
@@ -32,7 +32,7 @@ from knowledge.segment import normalise
 
 #: the ranking settings cross-validation chooses among (``RetrievalParams`` fields)
 PARAM_GRID = tuple(
-    {"keyword_weight": w, "rewrite": r} for r in (True, False) for w in (0.0, 0.05, 0.1, 0.15, 0.25, 0.4)
+    {"keyword_weight": w, "expand_keywords": e} for e in (True, False) for w in (0.0, 0.05, 0.1, 0.15, 0.25, 0.4)
 )
 
 
@@ -163,9 +163,11 @@ class CrossValReport:
                     + f"  {rep.mrr10:.3f}   {rep.abstention_rate:6.1%}     {rep.false_abstention_rate:6.1%}"
                 )
         p = self.params
-        lines.append(f"fitted on all: keyword_weight={p.keyword_weight} rewrite={p.rewrite} abstainer={p.abstainer}")
+        lines.append(f"fitted on all: keyword_weight={p.keyword_weight} expand_keywords={p.expand_keywords} "
+                     f"abstainer={p.abstainer}")
         for doc, n, fp in self.folds:
-            lines.append(f"  held out {doc} ({n} questions): keyword_weight={fp.keyword_weight} rewrite={fp.rewrite}")
+            lines.append(f"  held out {doc} ({n} questions): keyword_weight={fp.keyword_weight} "
+                         f"expand_keywords={fp.expand_keywords}")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
@@ -173,7 +175,7 @@ class CrossValReport:
         return {
             "tuning": {k: v.to_json() for k, v in self.tuning.items()},
             "held_out": {k: v.to_json() for k, v in self.held_out.items()},
-            "params": {"keyword_weight": self.params.keyword_weight, "rewrite": self.params.rewrite,
+            "params": {"keyword_weight": self.params.keyword_weight, "expand_keywords": self.params.expand_keywords,
                        "abstainer": dataclasses.asdict(self.params.abstainer) if self.params.abstainer else None},
         }
 
@@ -196,7 +198,7 @@ def _fit(results, members: list[int], questions: list[dict]) -> RetrievalParams:
 
 def _answers(results, members: list[int], params: RetrievalParams) -> dict[int, object]:
     """The results at ``members`` ranked with ``params``' grid point, answerable as its abstainer says."""
-    g = PARAM_GRID.index({"keyword_weight": params.keyword_weight, "rewrite": params.rewrite})
+    g = PARAM_GRID.index({"keyword_weight": params.keyword_weight, "expand_keywords": params.expand_keywords})
     assert params.abstainer is not None
     return {i: dataclasses.replace(results[g][i], answerable=bool(results[g][i].hits)
                                    and params.abstainer.score(results[g][i].evidence) >= 0) for i in members}

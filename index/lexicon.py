@@ -114,6 +114,13 @@ def rewrite_query(question: str) -> str:
     return re.sub(r" ([?.!,;:])", r"\1", " ".join(out))
 
 
+def fix_spelling(question: str) -> str:
+    """``question`` lower-cased with chat spellings fixed ("cn i add sum1 on fb" -> "can i add someone on
+    facebook"), no policy words added: the keyword query that does not lean on ``RELATED``/``PHRASES``."""
+    text = question.lower().replace("face book", "facebook").replace("’", "'")
+    return re.sub(r" ([?.!,;:])", r"\1", " ".join(SPELLING.get(w, w) for w in _TOKEN.findall(text)))
+
+
 def expand_query(question: str) -> str:
     """Normalise ``question`` for retrieval: fix chat spellings, then append related policy words.
 

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from index.embed import MODEL_NAME, Embedder
-from index.lexicon import expand_query, rewrite_query
+from index.lexicon import expand_query, fix_spelling, rewrite_query
 from index.store import ClauseRecord, KnowledgeStore
 from index.vectors import IVF_MIN_VECTORS, VectorIndex
 
@@ -35,7 +35,7 @@ SCOPE_CALIBRATED = frozenset({MODEL_NAME})
 MIN_COSINE = 0.42
 QUESTION_VIEWS = True  #: also embed obligation sentences rewritten as first-person questions (``question_form``)
 #: version of ``clause_views``, kept in the FAISS header: an index built from other views is rebuilt
-VIEWS_VERSION = 3 if QUESTION_VIEWS else 1
+VIEWS_VERSION = 4 if QUESTION_VIEWS else 1
 ANSWER_MIN_KEYWORD = 0.5  #: keyword-only mode: share of the question's content words the top clause must contain
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
@@ -189,6 +189,37 @@ def _passive_question(s: str) -> str | None:
     return f"{ask} {who} be {rest}?"
 
 
+#: impersonal advice anywhere in a sentence: "... but it is not advisable to accept people you work with as friends"
+_IMPERSONAL = re.compile(
+    r"\bit\s+is\s+(?P<neg>not\s+|never\s+)?(?:(?:always|generally|strongly|highly)\s+)?"
+    r"(?P<word>advisable|acceptable|appropriate|recommended|permitted|allowed|wise|sensible|inappropriate|unacceptable|"
+    r"expected|required|essential|important|necessary)\s+(?:(?:for|that)\s+(?:all\s+)?(?:staff|employees|you|workers|"
+    r"volunteers)\s+)?to\s+(?P<rest>[^.;]+)", re.I)
+_NEGATIVE_WORDS = frozenset({"inappropriate", "unacceptable"})
+_DUTY_WORDS = frozenset({"expected", "required", "essential", "important", "necessary"})
+
+
+def impersonal_question(sentence: str) -> str | None:
+    """A first-person question for impersonal advice anywhere in ``sentence``, or None.
+
+    "You should check your agency policy but it is not advisable to accept people you work with as
+    'friends'" -> "Can I accept people I work with as 'friends'?"; "It is important to keep your
+    passwords safe" -> "Should I keep my passwords safe?". Generic: "it is [not] advisable / acceptable /
+    appropriate / recommended / permitted / expected / required / important ... [for staff] to <rest>";
+    a duty ("expected", "important") asks "Should I", anything else "Can I". A retrieval view only.
+    """
+    m = _IMPERSONAL.search(sentence)
+    if not m:
+        return None
+    rest = m.group("rest").strip().rstrip(",:")
+    if len(rest.split()) < 2:
+        return None
+    word = m.group("word").lower()
+    ask = "Should I" if word in _DUTY_WORDS and not m.group("neg") else "Can I"
+    says_you = bool({"you", "your", "yours", "yourself"} & set(_PRONOUN.findall(rest.lower())))
+    return f"{ask} {_first_person(rest, _SECOND_PERSON if says_you else _THIRD_PLURAL)}?"
+
+
 def question_form(sentence: str) -> str | None:
     """A first-person question for one obligation sentence, or None when it states no obligation.
 
@@ -253,6 +284,9 @@ def clause_views(clause: ClauseRecord) -> list[str]:
                 question = question_form(f"{joined} {sent[:1].lower()}{sent[1:]}")
             if question:
                 views.append(question)
+            advice = impersonal_question(sent)
+            if advice:
+                views.append(advice)
     seen: dict[str, None] = {}
     for v in views:
         seen.setdefault(v, None)
@@ -343,6 +377,8 @@ class RetrievalParams:
     Attributes:
         keyword_weight: weight of normalised BM25 (in [0, 1]) added to the cosine.
         rewrite: also use the question rewritten in the policies' words (``rewrite_query``) for dense scores.
+        expand_keywords: keyword search with the related policy words appended (``expand_query``); else with
+            the question's own words, spelling fixed (``fix_spelling``).
         definition_penalty: subtracted from glossary/appendix clauses unless the question asks "what is".
         abstention: ``"learned"`` (``abstainer``) or ``"scope"`` (best cosine + cosine to the collection
             centroid >= ``SCOPE_MIN``, the rule before the learned one, kept for comparison).
@@ -351,6 +387,7 @@ class RetrievalParams:
 
     keyword_weight: float = 0.25
     rewrite: bool = True
+    expand_keywords: bool = True
     definition_penalty: float = 0.1
     abstention: str = "learned"
     abstainer: Abstainer | None = None
@@ -365,8 +402,9 @@ class QueryFeatures:
         qvecs: float32 ``(n, dim)``: the expanded question, then (if it differs) the rewritten one; ``(0, dim)``
             in keyword mode.
         typed, rewritten: best cosine per candidate clause id for each embedding ({} when absent).
-        keyword: BM25 per candidate clause id (larger is better).
+        keyword: BM25 per candidate clause id (larger is better) for the expanded question.
         snapshot: the snapshot the scores came from.
+        keyword_plain: BM25 for the question with only its spelling fixed (``fix_spelling``).
     """
 
     question: str
@@ -376,6 +414,7 @@ class QueryFeatures:
     rewritten: dict[int, float]
     keyword: dict[int, float]
     snapshot: "Snapshot"
+    keyword_plain: dict[int, float] = field(default_factory=dict)
 
 
 def abstention_features(feats: QueryFeatures, hits: list[Hit], params: RetrievalParams) -> dict[str, float]:
@@ -399,9 +438,12 @@ def abstention_features(feats: QueryFeatures, hits: list[Hit], params: Retrieval
     }
 
 
-#: the shipped ranking and abstention settings (README "Evaluation": tuning and held-out figures)
-DEFAULT_PARAMS = RetrievalParams(keyword_weight=KEYWORD_WEIGHT, rewrite=REWRITE_QUERY, definition_penalty=DEFINITION_PENALTY,
-                                 abstention="scope")
+#: the shipped ranking and abstention settings, fitted by leave-one-document-out cross-validation over the
+#: bundled policies and three real uploads (``policybot eval --cross-validate``; README "Evaluation")
+DEFAULT_PARAMS = RetrievalParams(
+    keyword_weight=0.1, rewrite=REWRITE_QUERY, expand_keywords=True, definition_penalty=DEFINITION_PENALTY,
+    abstention="learned", abstainer=Abstainer(weights=(5.2138, 2.83, 16.5139, 0.2375), bias=-10.4393),
+)
 
 
 @dataclass
@@ -533,16 +575,19 @@ class KnowledgeIndex:
             for n, qv in enumerate(qvecs):
                 _keep_best(typed if n == 0 else rewritten, snap.vectors.search(qv, DENSE_K * VIEWS_PER_CLAUSE))
         keyword: dict[int, float] = {}
+        plain: dict[int, float] = {}
         if self.mode in ("hybrid", "keyword"):
             keyword = {i: s for i, s in self.store.keyword_search(fts_query(expanded), SPARSE_K) if i in snap.clauses}
+            plain = {i: s for i, s in self.store.keyword_search(fts_query(fix_spelling(question)), SPARSE_K)
+                     if i in snap.clauses}
         if len(qvecs):
-            wanted = set(typed) | set(rewritten) | set(keyword)
+            wanted = set(typed) | set(rewritten) | set(keyword) | set(plain)
             for n, qv in enumerate(qvecs):
                 have = typed if n == 0 else rewritten
                 missing = [i for i in wanted if i not in have]
                 if missing:
                     _keep_best(have, snap.vectors.search_among(qv, missing).items())
-        return QueryFeatures(question, expanded, qvecs, typed, rewritten, keyword, snap)
+        return QueryFeatures(question, expanded, qvecs, typed, rewritten, keyword, snap, plain)
 
     def rank(self, feats: "QueryFeatures", params: "RetrievalParams | None" = None, k: int = 10) -> SearchResult:
         """Fuse the scores in ``feats`` with ``params`` (default ``DEFAULT_PARAMS``) and decide abstention.
@@ -558,14 +603,15 @@ class KnowledgeIndex:
         if params.rewrite:
             _keep_best(dense, feats.rewritten.items())
         floor = min(dense.values(), default=0.0)
-        top_kw = max(feats.keyword.values(), default=0.0)
+        keyword = feats.keyword if params.expand_keywords else feats.keyword_plain
+        top_kw = max(keyword.values(), default=0.0)
         definitional = bool(_DEFINITION_QUESTION.match(feats.question))
         hits = []
-        for cid in set(dense) | set(feats.keyword):
+        for cid in set(dense) | set(keyword):
             clause = snap.clauses.get(cid)
             if clause is None:
                 continue
-            kw = feats.keyword.get(cid, 0.0) / top_kw if top_kw > 0 else 0.0
+            kw = keyword.get(cid, 0.0) / top_kw if top_kw > 0 else 0.0
             d = dense.get(cid, floor)
             if self.mode == "keyword":
                 score = kw

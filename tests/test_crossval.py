@@ -65,7 +65,7 @@ def test_cross_validate_holds_each_question_out_once(fake_bot):
     held_out_docs = [doc for doc, _, _ in report.folds]
     assert set(held_out_docs) <= {"medway", "forest-federation", "cwm-taf", "wbc", "wfcs"} and len(held_out_docs) >= 4
     assert sum(n for _, n, _ in report.folds) == len(dev) + len(staff)
-    assert {"keyword_weight": report.params.keyword_weight, "rewrite": report.params.rewrite} in PARAM_GRID
+    assert {"keyword_weight": report.params.keyword_weight, "expand_keywords": report.params.expand_keywords} in PARAM_GRID
     assert report.params.abstainer is not None
     text = report.summary()
     assert "held-out" in text and "tuning" in text and "held out wbc" in text

@@ -7,7 +7,7 @@ import pytest
 
 import index.retrieve as retrieve
 from index.embed import FakeEmbedder
-from index.retrieve import KnowledgeIndex, clause_views, question_form
+from index.retrieve import KnowledgeIndex, clause_views, impersonal_question, question_form
 from index.store import ClauseRecord
 from index.vectors import VectorIndex
 
@@ -69,6 +69,18 @@ def test_pledges_and_modal_passives_become_questions(sentence, question):
     assert question_form(sentence) == question
 
 
+def test_impersonal_advice_anywhere_in_a_sentence_becomes_a_question():
+    assert impersonal_question("You should check your agency policy but it is not advisable to accept people you work "
+                               "with as 'friends'.") == "Can I accept people I work with as 'friends'?"
+    assert impersonal_question("It is important to keep your passwords safe.") == "Should I keep my passwords safe?"
+    assert impersonal_question("It is inappropriate for staff to contact pupils on their own accounts.") == \
+        "Can I contact pupils on my own accounts?"
+    assert impersonal_question("It is a good idea.") is None
+    assert impersonal_question("Staff must report concerns.") is None
+    views = clause_views(_clause("You should check your agency policy but it is not advisable to accept people you work with."))
+    assert "Can I accept people I work with?" in views
+
+
 @pytest.mark.parametrize(
     "sentence",
     ["This policy applies to all staff.", "Cyber bullying is never acceptable.", "Facebook - a social networking service",
@@ -103,7 +115,7 @@ def test_an_index_built_from_other_views_is_rebuilt(fake_bot):
     fake_bot.index.refresh()
     path = fake_bot.index.vector_path
     header = json.loads(path.with_name(path.name + ".json").read_text())
-    assert header["views"] == retrieve.VIEWS_VERSION == 3
+    assert header["views"] == retrieve.VIEWS_VERSION == 4
     assert VectorIndex.load(path, "fake-hash", 256, views=1) is None
     header.pop("views")  # as written before views were versioned
     path.with_name(path.name + ".json").write_text(json.dumps(header))
