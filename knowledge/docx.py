@@ -8,8 +8,11 @@
   of the paragraph after the break stays an ordinary line, so a run-in heading is never glued to
   the clause that follows it. Numbered headings (``"3. Scope"``) keep their number.
 * Bulleted paragraphs (``List Bullet`` styles or bullet numbering) become ``- `` lines; numbered
-  paragraphs keep their text. Table rows become tab-separated lines (left out by the segmenter),
-  with a warning saying how many.
+  paragraphs keep their text. Tables (``table_lines``): a policy table becomes a header line naming
+  its columns (``"Technology | Staff: Allowed | Staff: Not allowed:"``) followed by one ``- `` line per
+  row, the row's cells verbatim joined by ``" | "``, so each row is a clause with its column headings
+  as lead-in; document-control and contents tables, found by structure, are left out with a warning
+  saying how many rows.
 * The core properties (title, subject, author, ...) and the extended properties (company,
   template) go into ``Extracted.meta``; the text before the first page break into ``first_page``.
 """
@@ -61,8 +64,7 @@ def read_docx(data: bytes, name: str) -> Extracted:
     warnings = []
     if reader.table_rows:
         warnings.append(
-            f"{reader.table_rows} table row(s) were left out: tables (document control, contents) are not cut into clauses. "
-            "If a table holds policy text, put it in ordinary paragraphs."
+            f"{reader.table_rows} table row(s) were left out: document-control and contents tables are not cut into clauses."
         )
     lines = reader.lines
     first_page = "\n".join(lines[: reader.cover_end]) if reader.cover_end is not None else ""
@@ -87,6 +89,83 @@ def looks_like_run_in_heading(text: str) -> bool:
     if text.endswith((".", ",", ";", ":")) or _LABEL_VALUE.match(text):
         return False
     return True
+
+
+_FIELD = re.compile(  # a page number, version, date or year: what document-control and contents tables hold
+    r"^(?:v\s*)?\d+(?:[./-]\d+)*\.?$"
+    r"|^\d{1,2}(?:st|nd|rd|th)?\s+[A-Za-z]{3,9}\.?,?\s+\d{2,4}$"
+    r"|^[A-Za-z]{3,9}\.?,?\s+(?:\d{1,2},?\s+)?\d{4}$",
+    re.I,
+)
+_CONTROL_WORDS = 6  #: cells of a document-control or contents row are at most this many words
+_SENTENCE_WORDS = 12  #: a cell longer than this is running text: the table holds policy content
+
+
+def _is_header_row(cells: list[tuple[str, int]]) -> bool:
+    """True when a row reads as column headings: two or more short labels (at most 5 words, or 10 when
+    a cell spans columns), none a sentence, a field value or starting with a number."""
+    texts = [t for t, _ in cells if t]
+    spanning = any(span > 1 for _, span in cells)
+    if len(cells) < 2 or len(texts) < 2 and not spanning:
+        return False
+    limit = 10 if spanning else 5
+    return all(
+        len(t.split()) <= limit and not t.endswith((".", ";", ",")) and not _FIELD.match(t) and not t[0].isdigit()
+        for t in texts
+    )
+
+
+def table_lines(rows: list[list[tuple[str, int]]], header_rows: int = 0) -> list[str] | None:
+    """The text lines of one Word table, in the forms ``knowledge.segment`` reads.
+
+    Args:
+        rows: the table's rows that hold text, top to bottom; each row its cells left to right as
+            ``(text, grid columns spanned)``, text with white space collapsed.
+        header_rows: leading rows Word marks as repeating header rows; 0 lets the structure decide.
+
+    Returns:
+        ``None`` for a document-control or contents table, found by structure: no cell is running text
+        (over 12 words) and at least half of the rows are short cells (at most 6 words each) one of which
+        is a page number, version, date or year. Otherwise the lines: for a one-column table each cell
+        as a line; for a table with column headings (the rows Word marks as headers, else a first row of
+        short labels, and the next rows of labels while the one above spans columns) one header line,
+        the columns' headings joined by ``" | "`` (a column under a spanning heading reads
+        ``"Group: Column"``) and ending in ``":"``, then one ``"- "`` line per row, its cells verbatim
+        joined by ``" | "``; without headings only the ``"- "`` rows. Never raises.
+    """
+    if not rows:
+        return []
+    texts = [t for row in rows for t, _ in row if t]
+    if all(len(t.split()) <= _SENTENCE_WORDS for t in texts):
+        control = sum(
+            all(len(t.split()) <= _CONTROL_WORDS for t, _ in row) and any(_FIELD.match(t) for t, _ in row if t)
+            for row in rows
+        )
+        if 2 * control >= len(rows):
+            return None
+    if all(len(row) == 1 for row in rows):
+        return [row[0][0] for row in rows if row[0][0]]
+    heads = header_rows
+    if heads == 0 and len(rows) >= 2 and _is_header_row(rows[0]):
+        heads = 1
+        while heads < len(rows) - 1 and any(span > 1 for _, span in rows[heads - 1]) and _is_header_row(rows[heads]):
+            heads += 1
+    heads = min(heads, len(rows) - 1)
+    out: list[str] = []
+    if heads:
+        width = max(sum(span for _, span in row) for row in rows)
+        columns: list[list[str]] = [[] for _ in range(width)]
+        for row in rows[:heads]:
+            col = 0
+            for text, span in row:
+                for c in range(col, min(col + span, width)):
+                    if text and (not columns[c] or columns[c][-1] != text):
+                        columns[c].append(text)
+                col += span
+        out.append(" | ".join(": ".join(parts) for parts in columns).rstrip(": |") + ":")
+    for row in rows[heads:]:
+        out.append("- " + " | ".join(t for t, _ in row))
+    return out
 
 
 class _DocxReader:
@@ -130,15 +209,36 @@ class _DocxReader:
                 self.cover_end = len(self.lines)
 
     def _table(self, table) -> None:
+        """Append a table's rows: policy tables as a header line and ``- `` rows (``table_lines``), others left out."""
+        rows = []
         for row in table.rows:
-            cells = []
-            for cell in row.cells:
-                t = " ".join(cell.text.split())
-                if not cells or cells[-1] != t:  # merged cells repeat their text
-                    cells.append(t)
-            if any(cells):
-                self.lines.append("\t".join(cells) if len(cells) > 1 else cells[0] + "\t")
-                self.table_rows += 1
+            cells: list[tuple[str, int]] = []
+            last = None
+            for cell in row.cells:  # one per grid column; a cell merged across columns comes back for each
+                if last is not None and cell._tc is last:
+                    text, span = cells[-1]
+                    cells[-1] = (text, span + 1)
+                    continue
+                last = cell._tc
+                cells.append((" ".join(cell.text.split()), 1))
+            if any(text for text, _ in cells):
+                rows.append(cells)
+        lines = table_lines(rows, header_rows=self._header_rows(table))
+        if lines is None:
+            self.table_rows += len(rows)
+            return
+        self.lines.extend(lines)
+
+    def _header_rows(self, table) -> int:
+        """How many leading rows Word marks as repeating header rows (``w:tblHeader``)."""
+        n = 0
+        for row in table.rows:
+            trpr = row._tr.trPr
+            flag = trpr.find(self.qn("w:tblHeader")) if trpr is not None else None
+            if flag is None or flag.get(self.qn("w:val")) in ("0", "false", "off"):
+                break
+            n += 1
+        return n
 
     def _paragraph(self, para, body_size: float) -> tuple[bool, bool]:
         """Append the lines of ``para``; ``(a page starts before it, a page ends within or after it)``."""

@@ -15,6 +15,9 @@ The segmenter works line by line on text as exported from Word, PDF or Markdown:
   bullets such as U+F0B7 come out of PDFs) at the start of a line.
 * A line ending with ``:`` (or ``;`` before a quotation) is a *lead-in*: the bullets, deeper-numbered
   clauses or quotations that follow complete it, and each carries it as ``lead_in``.
+* Table rows, as the readers write them: a line of cells joined by ``" | "`` ending with ``:`` and
+  followed by bullets is the table's header (a lead-in, never a clause); each following bullet line
+  of cells is one clause, the whole row, carrying the header as ``lead_in``.
 * Everything else is a clause: a paragraph, a numbered clause (``8.5``) or a list item.
 
 A clause's text is always a verbatim slice of one source line.
@@ -38,6 +41,7 @@ _MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
 _FOOTNOTE = re.compile(r"^[¹²³⁴⁵⁶⁷⁸⁹⁰]")
 _QUOTE_OPENERS = ("'", '"', "‘", "“")
 _WS = re.compile(r"\s+")
+_CELL_SEP = " | "  #: how readers join the cells of a table row
 
 
 def normalise(text: str) -> str:
@@ -98,6 +102,8 @@ def _entry_key(line: str) -> str:
 
 def _is_entry(line: str) -> bool:
     """True when ``line`` could be a contents entry: short, not a sentence, ``:`` only after a few words."""
+    if _CELL_SEP in line:  # a table row or header, never a contents entry
+        return False
     bullet = _BULLET.match(line)
     text = _PAGE_REF.sub("", bullet.group(1) if bullet else line).strip()
     words = text.split()
@@ -229,6 +235,12 @@ def segment(doc: Document) -> list[Clause]:
         if labelled and content[0].isupper() and (not labelled.group(2) or _is_heading(labelled.group(2), numbered=True)):
             open_heading(content.rstrip(":").rstrip(), labelled.group(1))
             lead_in = lead_number = None
+            continue
+        if bullet and lead_in and _CELL_SEP in lead_in and _CELL_SEP in content:
+            emit(content, None, "item", lead_in)  # a table row under its header, numbered or not
+            continue
+        if not bullet and _CELL_SEP in content and content.endswith(":") and opens_list(i):
+            lead_in, lead_number, lead_quotes_only = content, None, False  # a table's header line
             continue
         number, body = _split_number(content)
         ends_lead = body.endswith(":") or body.endswith(";")
