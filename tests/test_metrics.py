@@ -105,7 +105,9 @@ async def test_requests_are_counted_by_route_template_with_latency_buckets(serve
     assert value(samples, "policybot_index_clauses") > 100
     assert value(samples, "policybot_channel_up", channel="webchat") == 1
     assert value(samples, "process_resident_memory_bytes") > 0
-    assert value(samples, "policybot_process_peak_resident_memory_bytes") >= value(
+    # The peak (VmHWM) is read a moment before prometheus_client reads the current RSS; the process may grow
+    # by a few pages in between, so the peak is compared with 1 MiB of slack.
+    assert value(samples, "policybot_process_peak_resident_memory_bytes") + 2**20 >= value(
         samples, "process_resident_memory_bytes") > 0
 
 
