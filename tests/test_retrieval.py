@@ -9,6 +9,7 @@ from bot.answer import compose
 from bot.evaluate import evaluate, evaluate_unseen_vocabulary, load_questions
 from index.embed import FakeEmbedder
 from index.lexicon import expand_query, rewrite_query
+import index.retrieve as retrieve
 from index.retrieve import KnowledgeIndex, clause_views, fts_query
 from index.vectors import VectorIndex
 from knowledge.catalog import EVAL_DIR, bundled_documents
@@ -46,15 +47,16 @@ def test_every_quote_for_every_eval_question_is_verbatim(real_bot):
 
 @pytest.mark.model
 def test_quality_targets_on_the_bundled_eval_sets(real_bot):
-    """Targets on the tuning sets, raised to the figures measured with the question-form views (recall@3
-    0.933, MRR@10 0.871, 95.7% out-of-scope abstained, 1.3% in-scope wrongly abstained; with the scope
-    rule alone 0.920 / 0.842; the foundation issue asked for 0.90 / 0.80 / 90% / 5%)."""
+    """Floors on the tuning sets at the figures of the cross-validated settings (README "Evaluation":
+    recall@3 0.920, MRR@10 0.821, 91.3% out-of-scope abstained, 2.7% in-scope wrongly abstained; the
+    settings fitted to these sets alone measured 0.933 / 0.871 / 95.7% / 1.3% and did not carry over to
+    new documents; the foundation issue asked for 0.90 / 0.80 / 90% / 5%)."""
     report = evaluate(real_bot.index, [q for f in EVAL_SETS for q in load_questions(f)])
     assert report.n_in_scope >= 70 and report.n_out_of_scope >= 20
-    assert report.recall[3] >= 0.93, report.summary()
-    assert report.mrr10 >= 0.87, report.summary()
-    assert report.abstention_rate >= 0.95, report.summary()
-    assert report.false_abstention_rate <= 0.02, report.summary()
+    assert report.recall[3] >= 0.92, report.summary()
+    assert report.mrr10 >= 0.82, report.summary()
+    assert report.abstention_rate >= 0.91, report.summary()
+    assert report.false_abstention_rate <= 0.03, report.summary()
 
 
 #: sentences that say nothing about the policies, added to the tuning questions to make them longer
@@ -74,24 +76,25 @@ def padded(questions):
 
 @pytest.mark.model
 def test_padding_sentences_do_not_break_abstention(real_bot):
-    """Longer questions: the tuning sets with a padding sentence each. Measured recall@3 0.933, 95.7%
-    out-of-scope abstained, 1.3% in-scope wrongly abstained with the question-form views (before them
-    0.907, 95.7%, 2.7%; the rule before the scope score: 0.867, 82.6% and 6.7%)."""
+    """Longer questions: the tuning sets with a padding sentence each. Measured recall@3 0.907, 95.7%
+    out-of-scope abstained, 2.7% in-scope wrongly abstained with the cross-validated settings (with the
+    settings fitted to the bundled sets: 0.933, 95.7%, 1.3%; the rule before the scope score: 0.867, 82.6%
+    and 6.7%)."""
     report = evaluate(real_bot.index, padded([q for f in EVAL_SETS for q in load_questions(f)]))
-    assert report.recall[3] >= 0.93, report.summary()
+    assert report.recall[3] >= 0.90, report.summary()
     assert report.abstention_rate >= 0.95, report.summary()
-    assert report.false_abstention_rate <= 0.02, report.summary()
+    assert report.false_abstention_rate <= 0.03, report.summary()
 
 
 @pytest.mark.model
 def test_quality_on_unseen_vocabulary(real_bot):
     """Tuning sets without the lexicon entries written for each question (``evaluate_unseen_vocabulary``).
-    Measured recall@3 0.787, MRR@10 0.713, 95.7% / 6.7% with the question-form views (before them 0.747,
-    0.689; before the scope rule: 0.760, 0.691, 91.3% / 8.0%)."""
+    Measured recall@3 0.773, MRR@10 0.693, 91.3% / 6.7% with the cross-validated settings (with the settings
+    fitted to the bundled sets 0.787, 0.713, 95.7% / 6.7%; before the scope rule: 0.760, 0.691, 91.3% / 8.0%)."""
     report = evaluate_unseen_vocabulary(real_bot.index, [q for f in EVAL_SETS for q in load_questions(f)], 1)
-    assert report.recall[3] >= 0.78, report.summary()
-    assert report.mrr10 >= 0.71, report.summary()
-    assert report.abstention_rate >= 0.95, report.summary()
+    assert report.recall[3] >= 0.77, report.summary()
+    assert report.mrr10 >= 0.69, report.summary()
+    assert report.abstention_rate >= 0.91, report.summary()
     assert report.false_abstention_rate <= 0.07, report.summary()
 
 
@@ -133,14 +136,14 @@ def test_index_persists_and_rebuilds_only_what_changed(fake_bot, tmp_path):
 def test_model_mismatch_forces_a_rebuild(fake_bot):
     fake_bot.index.refresh()
     path = fake_bot.index.vector_path
-    assert VectorIndex.load(path, "fake-hash", 256, views=2) is not None
-    assert VectorIndex.load(path, "other-model", 256, views=2) is None
-    assert VectorIndex.load(path, "fake-hash", 384, views=2) is None
+    assert VectorIndex.load(path, "fake-hash", 256, views=retrieve.VIEWS_VERSION) is not None
+    assert VectorIndex.load(path, "other-model", 256, views=retrieve.VIEWS_VERSION) is None
+    assert VectorIndex.load(path, "fake-hash", 384, views=retrieve.VIEWS_VERSION) is None
     other = KnowledgeIndex(fake_bot.store, FakeEmbedder(dim=128), path)
     other.embedder.name = "fake-hash-128"
     assert other.refresh()["added"] == 208
     header = json.loads(path.with_name(path.name + ".json").read_text())
-    assert header == {"model": "fake-hash-128", "dim": 128, "ntotal": len(other.snapshot.vectors), "views": 2}
+    assert header == {"model": "fake-hash-128", "dim": 128, "ntotal": len(other.snapshot.vectors), "views": retrieve.VIEWS_VERSION}
 
 
 def test_faiss_keys_are_clause_ids(fake_bot):
@@ -184,7 +187,7 @@ def test_fake_embedder_is_deterministic_and_normalised():
 
 
 def test_large_indexes_switch_to_ivf_and_keep_their_keys(fake_bot, monkeypatch):
-    import index.retrieve as retrieve
+
 
     monkeypatch.setattr(retrieve, "IVF_MIN_VECTORS", 300)
     fake_bot.index.refresh()
@@ -194,7 +197,7 @@ def test_large_indexes_switch_to_ivf_and_keep_their_keys(fake_bot, monkeypatch):
     result = fake_bot.index.search("Never post pictures of service users or colleagues")
     assert result.hits[0].clause.clause_id == "wfcs:018"
     # persisted as IVF and reloaded as IVF; removal still works
-    loaded = VectorIndex.load(fake_bot.index.vector_path, "fake-hash", 256, views=2)
+    loaded = VectorIndex.load(fake_bot.index.vector_path, "fake-hash", 256, views=retrieve.VIEWS_VERSION)
     assert loaded.is_ivf and len(loaded) == len(vectors)
     some = sorted(loaded.ids())[:5]
     assert loaded.remove(some) > 0 and not (loaded.ids() & set(some))

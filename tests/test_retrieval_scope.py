@@ -66,9 +66,12 @@ def test_search_scores_the_best_view_cosine(fake_bot):
         assert hit.dense == pytest.approx(expected, abs=1e-5)
 
 
+SCOPE_RULE = retrieve.RetrievalParams(abstention="scope")  #: the rule before the learned one, kept for comparison
+
+
 def test_best_cosine_is_over_both_query_embeddings_and_scope_adds_the_centroid(fake_bot):
     question = "my mum wants to add a resident on fb"  # the rewritten query matches better than the typed one
-    result = fake_bot.index.search(question)
+    result = fake_bot.index.search(question, params=SCOPE_RULE)
     snap = fake_bot.index.snapshot
     qvecs = fake_bot.index.embedder.encode([expand_query(question), rewrite_query(question)])
     both = max(float((_view_matrix(fake_bot, h.clause) @ qvecs.T).max()) for h in result.hits[:3])
@@ -82,11 +85,41 @@ def test_scope_min_decides_abstention_for_a_calibrated_model(fake_bot, monkeypat
     monkeypatch.setattr(retrieve, "SCOPE_CALIBRATED", frozenset({"fake-hash"}))
     monkeypatch.setattr(retrieve, "MIN_COSINE", 5.0)  # not consulted for a calibrated model
     question = "Never post pictures of service users or colleagues"
-    score = fake_bot.index.search(question).scope_score
+    score = fake_bot.index.search(question, params=SCOPE_RULE).scope_score
     monkeypatch.setattr(retrieve, "SCOPE_MIN", score + 1e-3)
-    assert not fake_bot.index.search(question).answerable
+    assert not fake_bot.index.search(question, params=SCOPE_RULE).answerable
     monkeypatch.setattr(retrieve, "SCOPE_MIN", score - 1e-3)
-    assert fake_bot.index.search(question).answerable
+    assert fake_bot.index.search(question, params=SCOPE_RULE).answerable
+
+
+def test_the_learned_rule_decides_for_a_calibrated_model(fake_bot, monkeypatch):
+    monkeypatch.setattr(retrieve, "SCOPE_CALIBRATED", frozenset({"fake-hash"}))
+    monkeypatch.setattr(retrieve, "MIN_COSINE", 5.0)  # not consulted for a calibrated model
+    question = "Never post pictures of service users or colleagues"
+    evidence = fake_bot.index.search(question).evidence
+    assert set(evidence) == set(retrieve.ABSTENTION_FEATURES)
+    weights = (1.0, 0.0, 0.0, 0.0)  # the logit is best_cosine + bias
+    for bias, answered in ((-evidence["best_cosine"] - 1e-3, False), (-evidence["best_cosine"] + 1e-3, True)):
+        params = retrieve.RetrievalParams(abstainer=retrieve.Abstainer(weights, bias))
+        result = fake_bot.index.search(question, params=params)
+        assert result.answerable is answered
+        assert result.scope_score == pytest.approx(evidence["best_cosine"] + bias, abs=1e-6)
+
+
+def test_the_learned_rule_does_not_move_when_an_unrelated_document_is_added(fake_bot, monkeypatch):
+    monkeypatch.setattr(retrieve, "SCOPE_CALIBRATED", frozenset({"fake-hash"}))
+    question = "Never post pictures of service users or colleagues"
+    before = fake_bot.index.search(question)
+    before_scope = fake_bot.index.search(question, params=SCOPE_RULE).scope_score
+    admin = fake_bot.kb_admin()
+    text = "# Car parking\n\nPermits for the staff car park are renewed every April through the facilities desk.\n" * 1
+    admin.commit(admin.preview(text.encode() + b"Pension contributions change in the payroll system.\n", "parking.md",
+                               organisation="Northbrook Council", title="Parking"))
+    after = fake_bot.index.search(question)
+    assert [h.clause.clause_id for h in after.hits[:10]] == [h.clause.clause_id for h in before.hits[:10]]
+    assert after.evidence == pytest.approx(before.evidence) and after.scope_score == pytest.approx(before.scope_score)
+    # the centroid rule it replaced moves with every upload
+    assert fake_bot.index.search(question, params=SCOPE_RULE).scope_score != pytest.approx(before_scope, abs=1e-6)
 
 
 def test_uncalibrated_models_keep_the_best_cosine_rule(fake_bot, monkeypatch):

@@ -1,0 +1,50 @@
+"""Answer quality on three real policies nobody tuned for, added as a bare ``kb add`` (real model).
+
+The files and questions are ``shared/realdocs`` and ``shared/eval/realdocs_questions.json`` beside the
+repository (CI has them there). Floors are the figures in README "Evaluation" for the shipped settings.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from bot.crossval import build_knowledge_base
+from bot.evaluate import evaluate, load_questions
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FILES = sorted((SHARED / "realdocs").glob("*.pdf")) + sorted((SHARED / "realdocs").glob("*.docx")) + sorted(
+    (SHARED / "realdocs").glob("*.txt"))
+QUESTIONS = SHARED / "eval" / "realdocs_questions.json"
+
+pytestmark = [pytest.mark.model,
+              pytest.mark.skipif(len(FILES) < 3 or not QUESTIONS.exists(), reason="shared/ is not beside the repository")]
+
+
+@pytest.fixture(scope="module")
+def realdocs_bot(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("realdocs")
+    return build_knowledge_base(FILES, data_dir=tmp / "data", cache_path=tmp / "cache.db")
+
+
+def test_every_real_document_got_a_title_and_organisation(realdocs_bot):
+    docs = [d for d in realdocs_bot.store.documents() if d["origin"] == "upload"]
+    assert len(docs) == 3
+    for d in docs:
+        assert d["organisation"] != "Unspecified organisation" and d["title"].strip("=- ")
+
+
+def test_quality_floors_on_the_real_documents(realdocs_bot):
+    """Measured: recall@3 0.542, MRR@10 0.493, 4 of 4 out of scope abstained, 3 of 24 in scope wrongly
+    abstained (with the settings before cross-validation: 0.417, 0.318, 4 of 4, 7 of 24)."""
+    report = evaluate(realdocs_bot.index, load_questions(QUESTIONS))
+    assert report.n_in_scope == 24 and report.n_out_of_scope == 4
+    assert report.recall[3] >= 0.54, report.summary()
+    assert report.mrr10 >= 0.49, report.summary()
+    assert report.abstention_rate == 1.0, report.summary()
+    assert report.false_abstention_rate <= 3 / 24, report.summary()
+
+
+def test_the_colleague_question_still_quotes_cwm_taf_first_among_eight_documents(realdocs_bot):
+    answer = realdocs_bot.ask("can I accept a colleague's friend request?", record_gap=False)
+    assert answer.answered
+    assert "not advisable to accept people you work with" in answer.quotes[0].text
