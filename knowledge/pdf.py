@@ -18,6 +18,10 @@ What a reader ignores is left out, by structure, never by the words of one docum
 * Bullet glyphs from symbol fonts, which extract as private-use characters (U+F0B7, U+F0A7, ... any
   of U+E000-U+F8FF) at the start of a line, become ``•``.
 * Lines a PDF wrapped inside one paragraph or list item are joined again.
+* Tables whose cells are marks (``x``, ``(x)``, ``✓``) under column headings (often rotated) are
+  rebuilt from the fragments' positions (``rebuild_mark_table``): a header line naming the columns,
+  ending in ``:``, then one ``- `` line per row, ``label | mark | | mark``, so each row is one clause
+  with its headings as lead-in; stray marks and rotated heading pieces never become clauses.
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def read_pdf(data: bytes, name: str) -> Extracted:
                 opened = 0
             if not opened:
                 raise BadUpload("encrypted", f"{name} is an encrypted PDF; please upload an unprotected copy.")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages = [page_text_with_tables(page) for page in reader.pages]
         meta = pdf_metadata(reader)
     except BadUpload:
         raise
@@ -244,3 +248,155 @@ def reflow(lines: list[str | None]) -> str:
         out.append(line)
         blank = False
     return "\n".join(out) + "\n"
+
+
+_MARK = re.compile(r"^\(?(?:[^\W\d_]|[✓✔✗✘])\)?$")  #: a tick-box cell: one letter or tick, maybe in brackets
+_MIN_MARK_ROWS = 3  #: lines ending in marks a page needs before its marks are read as a table
+_WRAP_GAP = 14.0  #: at most this many points (x1.2) between the baselines of two lines of one rotated heading
+
+
+def page_text_with_tables(page) -> str:
+    """One pypdf page's text (``page.extract_text()``), with its tick-box tables rebuilt.
+
+    The text is the same as ``extract_text()`` (one pass, positions from ``visitor_text``) except on
+    a page where at least 3 lines end in marks: there ``rebuild_mark_table`` replaces the table.
+    Returns ``""`` for a page without text. Raises what pypdf raises on a broken page.
+    """
+    lines: list[list[tuple[str, float, float, bool]]] = [[]]
+
+    def visit(text, cm, tm, font_dict, font_size) -> None:
+        a, b, c, d, e, f = tm
+        x = e * cm[0] + f * cm[2] + cm[4]
+        y = e * cm[1] + f * cm[3] + cm[5]
+        rotated = abs(a * cm[1] + b * cm[3]) > 1e-3 * (abs(a) + abs(b) + 1e-9) * (abs(cm[0]) + abs(cm[1]) + 1e-9) * 10
+        for k, piece in enumerate(text.split("\n")):
+            if k:
+                lines.append([])
+            if piece:
+                lines[-1].append((piece, x, y, rotated))
+
+    text = page.extract_text(visitor_text=visit) or ""
+    if "".join(p for line in lines for p, *_ in line) != text.replace("\n", ""):
+        return text  # positions do not line up with the text: leave the page as it is
+    return rebuild_mark_table(lines) or text
+
+
+def _trailing_marks(frags: list[tuple[str, float, float, bool]]) -> int:
+    """How many fragments at the end of a line (white space between them aside) are tick-box marks."""
+    n = 0
+    for k in range(len(frags) - 1, -1, -1):
+        piece = frags[k][0].strip()
+        if not piece:
+            continue
+        if not _MARK.match(piece) or frags[k][3]:
+            break
+        n = len(frags) - k
+    return n
+
+
+def rebuild_mark_table(lines: list[list[tuple[str, float, float, bool]]]) -> str | None:
+    """The page text with its tick-box table rebuilt, or ``None`` when the page has none.
+
+    Args:
+        lines: the page's lines in text order, each a list of ``(text, x, y, rotated)`` fragments
+            (points; ``rotated`` for text not set horizontally), as ``page_text_with_tables`` reads them.
+
+    Returns:
+        ``None`` when fewer than 3 lines end in marks (one letter or tick, maybe bracketed). Otherwise
+        the page text: the lines before the table as they were; the table as a header line (the
+        short line just before the rotated headings as first column, then each rotated heading,
+        its wrapped lines joined, left to right, ``" | "`` between, ending in ``":"``) and one
+        ``"- label | cell | ..."`` line per row, a cell holding the row's mark in the column whose
+        heading is nearest, blank lines around it; text spanning several rows at another indent
+        (a merged cell) comes before the header as one line; then the lines after the table.
+        Without rotated headings the marks are only taken off the rows' lines.
+    """
+    texts = ["".join(p for p, *_ in line) for line in lines]
+    marked = [k for k, line in enumerate(lines) if _trailing_marks(line)]
+    if len(marked) < _MIN_MARK_ROWS:
+        return None
+    rotated = [k for k, line in enumerate(lines) if line and any(p.strip() for p, *_ in line)
+               and all(r for p, _, _, r in line if p.strip()) and k < marked[-1]]
+    first, last = (rotated[0] if rotated else marked[0]), marked[-1]
+    if not rotated:
+        out = texts[:first]
+        for k in range(first, len(lines)):
+            n = _trailing_marks(lines[k]) if k <= last else 0
+            kept = "".join(p for p, *_ in lines[k][: len(lines[k]) - n]).rstrip() if n else texts[k]
+            if kept.strip():
+                out.append(kept)
+        return "\n".join(out)
+    # column headings: rotated lines grouped by how close their baselines are
+    heads: list[list[tuple[str, float]]] = []
+    xs = [next(f[1] for f in lines[k] if f[0].strip()) for k in rotated]
+    steps = [abs(b - a) for a, b in zip(xs, xs[1:]) if abs(b - a) > 1]
+    wrap = min(_WRAP_GAP, min(steps)) * 1.2 if steps else _WRAP_GAP
+    for k, x in zip(rotated, xs):
+        piece = " ".join(" ".join(p.split()) for p, *_ in lines[k] if p.strip())
+        if heads and abs(x - heads[-1][-1][1]) <= wrap:
+            heads[-1].append((piece, x))
+        else:
+            heads.append([(piece, x)])
+    heads.sort(key=lambda h: h[0][1])
+    names = [" ".join(p for p, _ in h) for h in heads]
+    centres = [sum(x for _, x in h) / len(h) for h in heads]
+    before = texts[:first]
+    corner = ""
+    k = len(before) - 1
+    while k >= 0 and not before[k].strip():
+        k -= 1
+    if k >= 0 and len(before[k].split()) <= 6 and not before[k].strip().endswith("."):
+        corner = " ".join(before[k].split()).rstrip(":").strip()
+        before = before[:k]
+    header = " | ".join([corner, *names]) + ":"
+    block: list[str] = []
+    rows: list[tuple[list[tuple[str, float]], dict[int, list[str]]]] = []
+    cur_labels: list[tuple[str, float]] = []
+    cur_marks: dict[int, list[str]] = {}
+    prev_y = None
+
+    def close() -> None:
+        nonlocal cur_labels, cur_marks
+        if cur_labels or cur_marks:
+            rows.append((cur_labels, cur_marks))
+        cur_labels, cur_marks = [], {}
+
+    rotated_set = set(rotated)
+    for k in range(first, last + 1):
+        if k in rotated_set:
+            continue
+        line = lines[k]
+        n = _trailing_marks(line)
+        label_frags = line[: len(line) - n] if n else line
+        label = " ".join("".join(p for p, *_ in label_frags).split())
+        if label:
+            y = next(f[2] for f in label_frags if f[0].strip())
+            if cur_marks or (prev_y is not None and cur_labels and prev_y - y > 1.4 * _row_gap(lines, first, last)):
+                close()
+            cur_labels.append((label, next(f[1] for f in label_frags if f[0].strip())))
+            prev_y = y
+        for piece, x, _, _ in line[len(line) - n:] if n else []:
+            if piece.strip():
+                col = min(range(len(centres)), key=lambda c: abs(x + 3 - (centres[c] - 4)))
+                cur_marks.setdefault(col, []).append(piece.strip())
+    close()
+    spanning: list[str] = []
+    for labels, marks in rows:
+        if not labels:
+            continue
+        indent = labels[-1][1]
+        own = [t for t, x in labels if abs(x - indent) <= 15]
+        spanning += [t for t, x in labels if abs(x - indent) > 15]
+        cells = [" ".join(own)] + [" ".join(marks.get(c, [])) for c in range(len(names))]
+        block.append("- " + " | ".join(cells))
+    after = texts[last + 1 :]
+    lead = [" ".join(spanning)] if spanning else []
+    return "\n".join([*before, "", *lead, header, *block, "", *after])
+
+
+def _row_gap(lines, first: int, last: int) -> float:
+    """The usual distance (points) between two wrapped lines of one cell: the smallest baseline step in the table."""
+    ys = [next(f[2] for f in line if f[0].strip()) for line in lines[first : last + 1]
+          if line and any(f[0].strip() for f in line) and not line[0][3]]
+    steps = [a - b for a, b in zip(ys, ys[1:]) if a - b > 1]
+    return min(steps) if steps else 12.0

@@ -104,3 +104,48 @@ def test_docx_table_rows_numbered_or_without_headers():
         ("1.1", "Careless use of personal data | Warning from the line manager", "Sanctions are applied as follows:"),
         ("1.2", "Deliberate breach of data protection | Disciplinary action", "Sanctions are applied as follows:"),
     ]
+
+
+needs_pdf = pytest.mark.skipif(not PDF.exists(), reason="shared/realdocs is not beside the repository")
+
+
+@pytest.fixture(scope="module")
+def pdf_clauses():
+    e = extract(PDF.read_bytes(), PDF_NAME)
+    return e, segment(Document("dos", "Decoy", "Online Safety Policy", e.text))
+
+
+@needs_pdf
+def test_pdf_marks_and_rotated_header_pieces_are_not_clauses(pdf_clauses):
+    _, clauses = pdf_clauses
+    for c in clauses:
+        words = re.sub(r"[|()]", " ", c.text).split()
+        assert not all(len(w) == 1 for w in words), c.clause_id  # "x x X", a lone "x"
+        assert not re.search(r"(?:\s\(?[xX]\)?){2,}$", c.text), c.clause_id  # marks glued to a row's text
+    texts = {c.text for c in clauses}
+    for piece in ("certain times", "nominated", "users", "and illegal", "of Year / other", "rights", "exclusion"):
+        assert piece not in texts
+
+
+@needs_pdf
+def test_pdf_tick_box_rows_carry_their_rotated_column_headers(pdf_clauses):
+    e, clauses = pdf_clauses
+    row = next(c for c in clauses if c.text.startswith("Unauthorised use of mobile phone / digital camera"))
+    assert row.text == "Unauthorised use of mobile phone / digital camera / other mobile device | x | | | | | (x) | | x | x"
+    assert row.lead_in.startswith("Incidents | Refer to class teacher / tutor | Refer to Head of Department / Head of Year / other |")
+    assert row.lead_in.count("|") == row.text.count("|")  # one heading per column
+    staff = next(c for c in clauses if c.text.startswith("Breaching copyright or licensing regulations"))
+    assert staff.lead_in.startswith("Incidents | Refer to line manager")
+    source = normalise(e.text)
+    assert normalise(row.text) in source and normalise(row.lead_in) in source
+
+
+@needs_pdf
+@pytest.mark.skipif(not EVAL.exists(), reason="shared/eval is not beside the repository")
+def test_pdf_gold_snippets_are_still_inside_clauses(pdf_clauses):
+    e, clauses = pdf_clauses
+    source, texts = normalise(e.text), [normalise(c.text) for c in clauses]
+    for q in json.loads(EVAL.read_text()):
+        for gold in q["gold"] if q.get("doc") == PDF_NAME else []:
+            g = normalise(gold)
+            assert g not in source or any(g in t for t in texts), (q["id"], gold)
