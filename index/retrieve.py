@@ -20,11 +20,11 @@ from index.lexicon import expand_query, fix_spelling, rewrite_query
 from index.store import ClauseRecord, KnowledgeStore
 from index.vectors import IVF_MIN_VECTORS, VectorIndex
 
-# Fusion and abstention settings, chosen on the bundled evaluation set (see README "Evaluation").
+# Candidate counts and the settings of the rules ``DEFAULT_PARAMS`` replaced (README "Evaluation").
 DENSE_K = 40  #: dense candidates (clauses) per question
 VIEWS_PER_CLAUSE = 4  #: vectors fetched per wanted clause (each clause has 2-5 embedded views)
 SPARSE_K = 80  #: keyword candidates per question
-KEYWORD_WEIGHT = 0.25  #: weight of the normalised BM25 score added to the cosine
+KEYWORD_WEIGHT = 0.1  #: weight of the normalised BM25 score added to the cosine (0.25 before cross-validation)
 REWRITE_QUERY = True  #: also embed the question rewritten in the policies' words; a clause's cosine is the best of both
 DEFINITION_PENALTY = 0.1  #: glossary/appendix clauses rank lower unless the question asks "what is ..."
 SCOPE_MIN = 0.61  #: abstain when (best cosine among the top 3 hits) + (cosine to the collection centroid) is below this
@@ -312,7 +312,7 @@ def fts_query(text: str) -> str:
 class Hit:
     """One retrieved clause with its scores.
 
-    ``score`` = ``dense`` + KEYWORD_WEIGHT x ``keyword`` (cosine in [-1, 1]; keyword is BM25
+    ``score`` = ``dense`` + ``RetrievalParams.keyword_weight`` x ``keyword`` (cosine in [-1, 1]; keyword is BM25
     divided by the best BM25 among the candidates, in [0, 1]).
     """
 
@@ -327,10 +327,11 @@ class SearchResult:
     """Ranked hits for one question and whether the abstention rule lets it be answered.
 
     ``best_cosine``: the best cosine (over the question's embeddings) among the top 3 hits.
-    ``scope_score``: ``best_cosine`` + the question's cosine to the collection centroid; with a
-    calibrated embedder (``SCOPE_CALIBRATED``) the question is ``answerable`` when it reaches
-    ``SCOPE_MIN`` (see ``scope_score``); with any other, when the best cosine of the question as
-    typed reaches ``MIN_COSINE``.
+    ``evidence``: ``abstention_features`` of the hits (best cosine, best typed cosine, mean of the top 10,
+    word coverage). ``scope_score``: what the abstention rule compared: with a calibrated embedder
+    (``SCOPE_CALIBRATED``) the learned rule's logit (answer when >= 0), or with ``abstention="scope"``
+    the best cosine + the question's cosine to the collection centroid (answer when >= ``SCOPE_MIN``);
+    with any other embedder the question is ``answerable`` when its best typed cosine reaches ``MIN_COSINE``.
     """
 
     question: str
@@ -385,10 +386,10 @@ class RetrievalParams:
         abstainer: the learned rule; used with a calibrated embedder (``SCOPE_CALIBRATED``) only.
     """
 
-    keyword_weight: float = 0.25
-    rewrite: bool = True
+    keyword_weight: float = KEYWORD_WEIGHT
+    rewrite: bool = REWRITE_QUERY
     expand_keywords: bool = True
-    definition_penalty: float = 0.1
+    definition_penalty: float = DEFINITION_PENALTY
     abstention: str = "learned"
     abstainer: Abstainer | None = None
 
@@ -440,10 +441,7 @@ def abstention_features(feats: QueryFeatures, hits: list[Hit], params: Retrieval
 
 #: the shipped ranking and abstention settings, fitted by leave-one-document-out cross-validation over the
 #: bundled policies and three real uploads (``policybot eval --cross-validate``; README "Evaluation")
-DEFAULT_PARAMS = RetrievalParams(
-    keyword_weight=0.1, rewrite=REWRITE_QUERY, expand_keywords=True, definition_penalty=DEFINITION_PENALTY,
-    abstention="learned", abstainer=Abstainer(weights=(5.2138, 2.83, 16.5139, 0.2375), bias=-10.4393),
-)
+DEFAULT_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2097, 2.8195, 16.5228, 0.2426), bias=-10.4381))
 
 
 @dataclass

@@ -9,10 +9,12 @@ The text keeps the document's structure in the forms ``knowledge.segment`` reads
 * ``.docx`` (``knowledge.docx``, python-docx): paragraphs in body order; ``Title`` and ``Heading N``
   styles, and bold or underlined run-in headings, become ``#`` heading lines, bulleted paragraphs
   (``List Bullet`` styles or bullet numbering) become ``- `` lines, numbered paragraphs keep their
-  text. Table rows become tab-separated lines, which the segmenter leaves out (as for the bundled
-  Word exports); a warning says how many. Core properties go into ``Extracted.meta``.
+  text. A policy table becomes a header line (``Heading | Heading:``) and one ``- `` line per row, so
+  each row is a clause with the column headings as its lead-in; document-control and contents tables
+  are left out (a warning says how many rows). Core properties go into ``Extracted.meta``.
 * ``.pdf``: read by ``knowledge.pdf`` (running headers/footers, page numbers and private-use
-  bullet glyphs handled there; wrapped lines joined again, so a clause is a paragraph, not a line).
+  bullet glyphs handled there; tick-box tables rebuilt as rows under their rotated headings; wrapped
+  lines joined again, so a clause is a paragraph, not a line).
 
 Every problem raises ``BadUpload`` with a message meant for the person who uploaded the file and a
 short ``code`` (``"unsupported_type"``, ``"too_large"``, ``"empty"``, ``"encrypted"``, ``"corrupt"``,
