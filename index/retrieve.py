@@ -179,8 +179,9 @@ def _passive_question(s: str) -> str | None:
         ask = "Should"
     else:
         ask = "Can"
-    if _SUBJECT_ONLY.match(subject):
-        who, table = "I", _pronouns_for(_SUBJECT_ONLY.match(subject).group("subject"), m.group("rest"))
+    role = _SUBJECT_ONLY.match(subject)
+    if role:
+        who, table = "I", _pronouns_for(role.group("subject"), m.group("rest"))
     else:
         first = subject.split()[0]
         who = subject if first.isupper() and len(first) > 1 else subject[:1].lower() + subject[1:]
@@ -195,7 +196,6 @@ _IMPERSONAL = re.compile(
     r"(?P<word>advisable|acceptable|appropriate|recommended|permitted|allowed|wise|sensible|inappropriate|unacceptable|"
     r"expected|required|essential|important|necessary)\s+(?:(?:for|that)\s+(?:all\s+)?(?:staff|employees|you|workers|"
     r"volunteers)\s+)?to\s+(?P<rest>[^.;]+)", re.I)
-_NEGATIVE_WORDS = frozenset({"inappropriate", "unacceptable"})
 _DUTY_WORDS = frozenset({"expected", "required", "essential", "important", "necessary"})
 
 
@@ -354,7 +354,7 @@ class Abstainer:
 
     The evidence (``abstention_features``) is cosines and word overlap between the question and its own
     best hits only: nothing depends on how many clauses or which documents the index holds, so adding a
-    document does not move the rule. Fitted by ``bot.evaluate.fit_abstainer`` (scikit-learn logistic
+    document does not move the rule. Fitted by ``bot.crossval.fit_abstainer`` (scikit-learn logistic
     regression, balanced classes) on labelled questions; the shipped weights and their held-out figures
     are in README "Evaluation".
 
