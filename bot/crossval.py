@@ -47,7 +47,8 @@ def _copy_embeddings(src: Path, dst: Path) -> None:
     """Copy the ``embeddings`` rows of SQLite file ``src`` into ``dst`` (both must have the table)."""
     with sqlite3.connect(dst) as db:
         db.execute("ATTACH DATABASE ? AS src", (str(src),))
-        db.execute("INSERT OR IGNORE INTO embeddings SELECT * FROM src.embeddings")
+        db.execute("INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector) "
+                   "SELECT text_hash, model, dim, vector FROM src.embeddings")
         db.commit()
         db.execute("DETACH DATABASE src")
 
@@ -60,8 +61,8 @@ def build_knowledge_base(files: list[str | Path], data_dir: str | Path | None = 
         files: policy files (.txt, .md, .docx, .pdf); title, organisation and edition are inferred.
         data_dir: where to build it (default: a new temporary directory, left for the caller).
         embedder: default the bundled model.
-        cache_path: an SQLite file of cached embeddings shared between runs (default
-            ``default_cache_path()``; ``False``-y ``Path("")`` is not accepted: pass None for the default).
+        cache_path: an SQLite file of cached embeddings shared between runs (None: ``default_cache_path()``);
+            created when missing.
 
     Returns:
         The opened ``bot.app.Policybot`` with its index built.
