@@ -18,6 +18,13 @@ The segmenter works line by line on text as exported from Word, PDF or Markdown:
 * Table rows, as the readers write them: a line of cells joined by ``" | "`` ending with ``:`` and
   followed by bullets is the table's header (a lead-in, never a clause); each following bullet line
   of cells is one clause, the whole row, carrying the header as ``lead_in``.
+* Form lines are dropped (``is_form_line``): labels each followed by a fill-in leader of dots, ellipses or
+  underscores and nothing else (``Date: ……``, ``Name of pupil: _____``, ``Group ..... Date .....``).
+* A block of at least 3 consecutive ``Label: value`` lines (``field_block_lines``, a cover's fields) opens no
+  section: its heading-shaped fields (``Version No: 1``) are dropped, its sentences stay clauses.
+* A *fragment* (``is_fragment``: at most 5 words beginning in lower case or inside an unclosed bracket, not a
+  lead-in, no link) is a cell of a picture table or a piece of a wrapped table header; it becomes a clause
+  only as an item of a list without bullets (after a lead-in, or after such an item).
 * Everything else is a clause: a paragraph, a numbered clause (``8.5``) or a list item.
 
 A clause's text is always a verbatim slice of one source line.
@@ -42,6 +49,10 @@ _FOOTNOTE = re.compile(r"^[¹²³⁴⁵⁶⁷⁸⁹⁰]")
 _QUOTE_OPENERS = ("'", '"', "‘", "“")
 _WS = re.compile(r"\s+")
 _CELL_SEP = " | "  #: how readers join the cells of a table row
+_LEADER_RUN = re.compile(r"[.…_](?:\s?[.…_])*")  # dots, ellipses, underscores (single spaces between allowed)
+_LEADER_WEIGHT = {".": 1, "…": 3, "_": 2}  # a fill-in leader weighs at least 4: "....", "……", "__"
+_FIELD = re.compile(r"^([A-Z][^:]{0,40}):\s+(\S.*)$")  # "Version No: 1", "Applies to: All staff ..."
+_LINK = re.compile(r"://|\bwww\.|@")
 
 
 def normalise(text: str) -> str:
@@ -67,6 +78,62 @@ def _is_heading(content: str, numbered: bool) -> bool:
     if "." in body or body.endswith((",", ";", "!", "?")):
         return False
     return len(body.split()) <= (16 if numbered else 12)
+
+
+def is_form_line(line: str) -> bool:
+    """True when ``line`` is a blank in a form: only labels, each followed by a fill-in leader.
+
+    ``"Date: ……………"``, ``"Signed (child):………"``, ``"Name of pupil: _____"``, ``"Group ....... Date ......."``
+    and a bare leader line are form lines. A leader is a run of dots, ellipses or underscores at least as
+    long as four dots; each label has at most 6 words and no sentence punctuation. A contents entry
+    (``"Scope ...... 4"``: the leader is followed by a page number) and a sentence ending in ``...`` or ``…``
+    are not form lines.
+    """
+    labels, start = [], 0
+    for m in _LEADER_RUN.finditer(line):
+        if sum(_LEADER_WEIGHT.get(ch, 0) for ch in m.group()) >= 4:
+            labels.append(line[start : m.start()])
+            start = m.end()
+    if not labels or line[start:].strip():
+        return False
+    return all(len(label.split()) <= 6 and not re.search(r"[.!?;…_]", label) for label in labels)
+
+
+def is_fragment(text: str) -> bool:
+    """True when ``text`` (a line without bullet or number) is a piece of a sentence, not a sentence.
+
+    A fragment has at most 5 words, begins with a lower-case letter or opens a bracket it does not close
+    (``"and safely"``, ``"is not working."``, ``"(Impact"``, ``"level (low, medium, high)"``), does not end
+    with ``:`` (a lead-in) and holds no link or e-mail address.
+    """
+    words = text.split()
+    if not words or len(words) > 5 or text.endswith(":") or _LINK.search(text):
+        return False
+    return text[0].islower() or (text[0] == "(" and text.count("(") > text.count(")"))
+
+
+def field_block_lines(lines: list[str]) -> set[int]:
+    """Indexes of the lines of ``lines`` that are cover fields: runs of at least 3 consecutive ``Label: value`` lines.
+
+    A field line has a label of at most 4 words starting with a capital, ``": "`` and a value
+    (``"Responsibility to update: Zoe Waitz"``, ``"Version No: 1"``, ``"Applies to: All staff ..."``). Bullets,
+    numbered lines and table rows are never fields. Returns an empty set when there is no such run.
+    """
+
+    def is_field(line: str) -> bool:
+        m = _FIELD.match(line)
+        return bool(m) and len(m.group(1).split()) <= 4 and not _BULLET.match(line) and _CELL_SEP not in line and _split_number(line)[0] is None
+
+    out: set[int] = set()
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and is_field(lines[j]):
+            j += 1
+        if j - i >= 3:
+            out.update(range(i, j))
+        i = max(j, i + 1)
+    return out
 
 
 def _clean(line: str) -> str:
@@ -176,8 +243,9 @@ def segment(doc: Document) -> list[Clause]:
         if not line or normalise(line) in drop:
             continue
         lines.append(line)
+    fields = {k for k in field_block_lines(lines) if _is_heading(lines[k], numbered=False)}
     contents = contents_lines(lines)
-    lines = [line for k, line in enumerate(lines) if k not in contents]
+    lines = [line for k, line in enumerate(lines) if k not in contents | fields and not is_form_line(line)]
 
     clauses: list[Clause] = []
     heading: str | None = None
@@ -220,7 +288,9 @@ def segment(doc: Document) -> list[Clause]:
     def deeper(number: str | None) -> bool:
         return bool(number and lead_number and number.startswith(lead_number + "."))
 
+    bare_list = False  # the previous line was a lead-in or an item of a list without bullets
     for i, line in enumerate(lines):
+        after_bare, bare_list = bare_list, False
         md = _MD_HEADING.match(line)
         if md:
             open_heading(md.group(1).strip(), None)
@@ -292,9 +362,14 @@ def segment(doc: Document) -> list[Clause]:
         if lead_in and body.startswith(_QUOTE_OPENERS):
             emit(body, lead_number, "item", lead_in)
             continue
+        if is_fragment(body):
+            if not (lead_in or after_bare):
+                continue  # a picture-table cell or a wrapped table header: no sentence and no list
+            bare_list = True
         emit(body, None, "paragraph", None)
         if ends_lead:
             lead_in, lead_number, lead_quotes_only = body, None, body.endswith(";")
+            bare_list = True
         else:
             lead_in = lead_number = None
     return clauses
