@@ -24,7 +24,7 @@ The segmenter works line by line on text as exported from Word, PDF or Markdown:
   section: its heading-shaped fields (``Version No: 1``) are dropped, its sentences stay clauses.
 * A *fragment* (``is_fragment``: at most 5 words beginning in lower case or inside an unclosed bracket, not a
   lead-in, no link) is a cell of a picture table or a piece of a wrapped table header; it becomes a clause
-  only as an item of a list without bullets (after a lead-in, or after such an item).
+  only as an item of a list without bullets (after a line ending in ``:``, or after such an item).
 * Everything else is a clause: a paragraph, a numbered clause (``8.5``) or a list item.
 
 A clause's text is always a verbatim slice of one source line.
@@ -288,7 +288,7 @@ def segment(doc: Document) -> list[Clause]:
     def deeper(number: str | None) -> bool:
         return bool(number and lead_number and number.startswith(lead_number + "."))
 
-    bare_list = False  # the previous line was a lead-in or an item of a list without bullets
+    bare_list = False  # the previous line ended in ":" or was an item of a list without bullets
     for i, line in enumerate(lines):
         after_bare, bare_list = bare_list, False
         md = _MD_HEADING.match(line)
@@ -355,6 +355,7 @@ def segment(doc: Document) -> list[Clause]:
             else:
                 open_heading(body.rstrip(":").rstrip(), None)
                 lead_in = lead_number = None
+            bare_list = body.endswith(":")  # "The role will include:" may introduce items without bullets
             continue
         if _FOOTNOTE.match(body):
             emit(body, None, "paragraph", None)  # footnotes do not break the list around them
