@@ -441,7 +441,7 @@ def abstention_features(feats: QueryFeatures, hits: list[Hit], params: Retrieval
 
 #: the shipped ranking and abstention settings, fitted by leave-one-document-out cross-validation over the
 #: bundled policies and three real uploads (``policybot eval --cross-validate``; README "Evaluation")
-DEFAULT_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2097, 2.8195, 16.5228, 0.2426), bias=-10.4381))
+DEFAULT_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2316, 2.8378, 16.4341, 0.2382), bias=-10.4179))
 
 
 @dataclass
