@@ -4,7 +4,6 @@ organisation and edition."""
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
@@ -13,12 +12,7 @@ from knowledge.loaders import extract
 from knowledge.model import Document
 from knowledge.segment import normalise, segment
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REALDOCS = SHARED / "realdocs"
-QUESTIONS = SHARED / "eval" / "realdocs_questions.json"
-DOCX = REALDOCS / "mpwec_whistleblowing_policy_2025.docx"
-TXT = REALDOCS / "lexden_montessori_whistle_blowing.txt"
-PDF = REALDOCS / "decoy_school_online_safety_policy_2018.pdf"
+from realdocs_support import DOCX, PDF, QUESTIONS, REALDOCS, TXT
 
 pytestmark = pytest.mark.skipif(not REALDOCS.is_dir(), reason="the real documents are not beside this clone")
 

@@ -4,20 +4,15 @@ The files and questions are ``shared/realdocs`` and ``shared/eval/realdocs_quest
 repository (CI has them there). Floors are the figures in README "Evaluation" for the shipped settings.
 """
 
-from pathlib import Path
-
 import pytest
 
 from bot.crossval import build_knowledge_base
 from bot.evaluate import evaluate, load_questions
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FILES = sorted((SHARED / "realdocs").glob("*.pdf")) + sorted((SHARED / "realdocs").glob("*.docx")) + sorted(
-    (SHARED / "realdocs").glob("*.txt"))
-QUESTIONS = SHARED / "eval" / "realdocs_questions.json"
+from realdocs_support import DOCX, PDF, QUESTIONS, TXT, needs_realdocs
 
-pytestmark = [pytest.mark.model,
-              pytest.mark.skipif(len(FILES) < 3 or not QUESTIONS.exists(), reason="shared/ is not beside the repository")]
+FILES = [PDF, DOCX, TXT]
+pytestmark = [pytest.mark.model, needs_realdocs]
 
 
 @pytest.fixture(scope="module")
