@@ -223,7 +223,7 @@ def cross_validate(groups: list[tuple[str, object, list[dict]]]) -> CrossValRepo
     homes: list[str | None] = []
     results: list[list] = [[] for _ in PARAM_GRID]
     for name, index, qs in groups:
-        feats = [index.features(q["q"]) for q in qs]
+        feats = [index.features(q["q"], plain_keywords=True) for q in qs]
         for g, point in enumerate(PARAM_GRID):
             params = RetrievalParams(**point, abstention="learned")
             results[g] += [index.rank(f, params, k=20) for f in feats]

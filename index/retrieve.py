@@ -405,7 +405,8 @@ class QueryFeatures:
         typed, rewritten: best cosine per candidate clause id for each embedding ({} when absent).
         keyword: BM25 per candidate clause id (larger is better) for the expanded question.
         snapshot: the snapshot the scores came from.
-        keyword_plain: BM25 for the question with only its spelling fixed (``fix_spelling``).
+        keyword_plain: BM25 for the question with only its spelling fixed (``fix_spelling``); None unless
+            computed with ``plain_keywords=True``.
     """
 
     question: str
@@ -415,7 +416,7 @@ class QueryFeatures:
     rewritten: dict[int, float]
     keyword: dict[int, float]
     snapshot: "Snapshot"
-    keyword_plain: dict[int, float] = field(default_factory=dict)
+    keyword_plain: dict[int, float] | None = None
 
 
 def abstention_features(feats: QueryFeatures, hits: list[Hit], params: RetrievalParams) -> dict[str, float]:
@@ -546,15 +547,18 @@ class KnowledgeIndex:
         ``params`` defaults to ``DEFAULT_PARAMS``. Equivalent to ``rank(features(question), params, k)``.
         Raises ``ValueError`` for an empty question.
         """
-        return self.rank(self.features(question), params, k)
+        params = params or DEFAULT_PARAMS
+        return self.rank(self.features(question, plain_keywords=not params.expand_keywords), params, k)
 
-    def features(self, question: str) -> "QueryFeatures":
+    def features(self, question: str, plain_keywords: bool = False) -> "QueryFeatures":
         """Everything ranking needs for ``question``, computed once: embeddings and candidate scores.
 
         Dense candidates come from the question as typed (spelling fixed, related words appended:
         ``expand_query``) and, when it differs, the question rewritten in the policies' words
         (``rewrite_query``); keyword candidates from FTS5 BM25 on the expanded question. Keyword-only
-        candidates get their cosines too (``search_among``), so every candidate has both scores.
+        candidates get their cosines too (``search_among``), so every candidate has both scores. With
+        ``plain_keywords`` (for ``RetrievalParams.expand_keywords=False``; the shipped settings do not need
+        it) a second keyword search on the question's own words fills ``keyword_plain``.
         Raises ``ValueError`` for an empty question.
         """
         if not question or not question.strip():
@@ -573,13 +577,14 @@ class KnowledgeIndex:
             for n, qv in enumerate(qvecs):
                 _keep_best(typed if n == 0 else rewritten, snap.vectors.search(qv, DENSE_K * VIEWS_PER_CLAUSE))
         keyword: dict[int, float] = {}
-        plain: dict[int, float] = {}
+        plain: dict[int, float] | None = {} if plain_keywords else None
         if self.mode in ("hybrid", "keyword"):
             keyword = {i: s for i, s in self.store.keyword_search(fts_query(expanded), SPARSE_K) if i in snap.clauses}
-            plain = {i: s for i, s in self.store.keyword_search(fts_query(fix_spelling(question)), SPARSE_K)
-                     if i in snap.clauses}
+            if plain_keywords:
+                plain = {i: s for i, s in self.store.keyword_search(fts_query(fix_spelling(question)), SPARSE_K)
+                         if i in snap.clauses}
         if len(qvecs):
-            wanted = set(typed) | set(rewritten) | set(keyword) | set(plain)
+            wanted = set(typed) | set(rewritten) | set(keyword) | set(plain or ())
             for n, qv in enumerate(qvecs):
                 have = typed if n == 0 else rewritten
                 missing = [i for i in wanted if i not in have]
@@ -594,6 +599,7 @@ class KnowledgeIndex:
         only when ``params.rewrite``); its score is dense + ``params.keyword_weight`` x keyword (BM25
         over the best BM25 among the candidates, in [0, 1]), less ``params.definition_penalty`` for
         glossary/appendix clauses unless the question asks "what is ...". Returns the top ``k`` hits.
+        Raises ``ValueError`` when ``params.expand_keywords`` is False and ``feats`` has no ``keyword_plain``.
         """
         params = params or DEFAULT_PARAMS
         snap = feats.snapshot
@@ -602,6 +608,8 @@ class KnowledgeIndex:
             _keep_best(dense, feats.rewritten.items())
         floor = min(dense.values(), default=0.0)
         keyword = feats.keyword if params.expand_keywords else feats.keyword_plain
+        if keyword is None:
+            raise ValueError("these features were computed without plain_keywords=True")
         top_kw = max(keyword.values(), default=0.0)
         definitional = bool(_DEFINITION_QUESTION.match(feats.question))
         hits = []

@@ -142,3 +142,16 @@ def test_keyword_mode_has_no_scope_score(fake_bot):
     kw = KnowledgeIndex(fake_bot.store, fake_bot.index.embedder, fake_bot.index.vector_path, mode="keyword")
     result = kw.search("Never post pictures of service users or colleagues")
     assert result.answerable and result.scope_score == 0.0
+
+
+def test_the_plain_keyword_search_runs_only_when_asked_for(fake_bot):
+    question = "cn i add a service user on fb"
+    shipped = fake_bot.index.features(question)
+    assert shipped.keyword_plain is None  # one keyword search per question on the answering path
+    with pytest.raises(ValueError, match="plain_keywords"):
+        fake_bot.index.rank(shipped, retrieve.RetrievalParams(expand_keywords=False))
+    both = fake_bot.index.features(question, plain_keywords=True)
+    assert both.keyword_plain and both.keyword_plain != both.keyword
+    plain = retrieve.RetrievalParams(expand_keywords=False)
+    assert [h.clause.id for h in fake_bot.index.search(question, params=plain).hits] == \
+        [h.clause.id for h in fake_bot.index.rank(both, plain).hits]
