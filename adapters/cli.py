@@ -17,6 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 log = logging.getLogger("policybot")
+PRIVATE_UMASK = 0o077  #: the process umask: what the bot creates (data dir, databases, WAL files, index) is owner-only
 
 
 def open_from_args(args, mode: str = "hybrid"):
@@ -246,8 +247,13 @@ FEATURE_MODULES = ("adapters.cli_cases", "adapters.cli_kb", "adapters.server", "
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``policybot`` console script; returns the exit code."""
+    """Entry point of the ``policybot`` console script; returns the exit code.
+
+    Sets the process umask to ``PRIVATE_UMASK`` first, so every file the bot creates later
+    (databases and their WAL files, index snapshots, backups) is readable by its owner only.
+    """
     from adapters.logs import setup_logging
+    os.umask(PRIVATE_UMASK)
 
     try:  # POLICYBOT_LOG_FORMAT (text / json) and POLICYBOT_LOG_LEVEL
         setup_logging()

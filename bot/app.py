@@ -24,6 +24,8 @@ from knowledge.catalog import bundled_documents
 DB_NAME = "policybot.db"
 VECTORS_NAME = "clauses.faiss"
 NOTIFY_WINDOW_DAYS = 30  #: how far back notify-on-replace looks (and how long the answers log is kept)
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,35 @@ class Policybot:
         return KnowledgeAdmin(self, is_hr=is_hr)
 
 
+def secure_data_dir(path: str | Path) -> Path:
+    """Create ``path`` (mode 0700) if needed and tighten what is already there: directories 0700, files 0600.
+
+    The data dir holds unanswered questions, feedback, the answers log, Teams conversation references and
+    (dev mode) the report key, so nobody but the service account may read it. Files created later are
+    owner-only through the umask the ``policybot`` entry point sets (``adapters.cli.PRIVATE_UMASK``) at start-up; this
+    function repairs data dirs made by earlier releases or by other tools. Symbolic links are left alone;
+    an entry owned by someone else (which ``chmod`` would refuse) is logged and skipped.
+
+    Returns:
+        ``path`` as a ``Path``.
+
+    Raises:
+        OSError: the directory cannot be created.
+    """
+    data = Path(path)
+    data.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    for root, dirs, files in os.walk(data):
+        for name, mode in [(None, DIR_MODE)] + [(d, DIR_MODE) for d in dirs] + [(f, FILE_MODE) for f in files]:
+            entry = Path(root, name) if name else Path(root)
+            try:
+                st = entry.lstat()
+                if not os.path.islink(entry) and st.st_mode & 0o777 != mode:
+                    os.chmod(entry, mode)
+            except OSError as exc:
+                log.warning("cannot make %r owner-only (%s)", str(entry), type(exc).__name__)
+    return data
+
+
 def open_policybot(
     data_dir: str | Path | None = None,
     embedder: Embedder | None = None,
@@ -156,7 +187,7 @@ def open_policybot(
     mode: str = "hybrid",
     settings: KbSettings | None = None,
 ) -> Policybot:
-    """Open (creating if needed) the data dir and its knowledge base.
+    """Open (creating if needed, owner-only: ``secure_data_dir``) the data dir and its knowledge base.
 
     On first use the five bundled policies are added (``seed_bundled``); later, a bundled policy whose
     text changed in a new release gets a new version, while one HR removed stays removed. The vector
@@ -167,8 +198,7 @@ def open_policybot(
     Raises:
         OSError: the data dir cannot be created.
     """
-    data = Path(data_dir) if data_dir else default_data_dir()
-    data.mkdir(parents=True, exist_ok=True)
+    data = secure_data_dir(data_dir if data_dir else default_data_dir())
     store = KnowledgeStore(data / DB_NAME)
     if seed_bundled:
         store.sync_bundled(bundled_documents())
