@@ -50,6 +50,43 @@ SAFE_FIELDS = frozenset({
 })
 
 
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+
+
+def escape_for_log(text: str) -> str:
+    """``text`` with every character that is not printable escaped repr-style (``\\n``, ``\\x1b``,
+    ``\\u202e``), and backslashes doubled so an escape cannot be forged.
+
+    What is escaped is what ``str.isprintable`` refuses: control characters (C0, C1, DEL), format
+    characters (the bidirectional overrides and isolates U+202A–U+202E, U+2066–U+2069, zero-width
+    characters, BOM), line and paragraph separators and non-ASCII spaces. A Slack or Teams id, a route or
+    a file name that carries them cannot start a new log line, recolour a terminal or reorder what a
+    reader sees. Printable text (ASCII and letters of any script) is returned unchanged.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def safe_message(record: logging.LogRecord) -> str:
+    """The record's message with its arguments filled in, then escaped (``escape_for_log``); a message
+    whose arguments do not fit its format gives the format and the argument count, not the arguments."""
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):
+        message = f"{record.msg} (arguments did not fit: {len(record.args or ())})"
+    return escape_for_log(str(message))
+
+
 def _utc(created: float) -> str:
     secs = int(created)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((created - secs) * 1000):03d}Z"
@@ -70,13 +107,13 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"ts": _utc(record.created), "level": record.levelname, "logger": record.name,
-               "msg": record.getMessage()}
+               "msg": safe_message(record)}
         for key in sorted(SAFE_FIELDS):
             value = record.__dict__.get(key)
             if value is None:
                 continue
             if not isinstance(value, (int, float, bool)):
-                value = str(value)[:MAX_FIELD_CHARS]
+                value = escape_for_log(str(value)[:MAX_FIELD_CHARS])
             out[key] = value
         if record.exc_info and record.exc_info[0] is not None:
             out["exc_type"], out["exc_where"] = exception_summary(record.exc_info)
@@ -84,10 +121,16 @@ class JsonFormatter(logging.Formatter):
 
 
 class SafeTextFormatter(logging.Formatter):
-    """``TEXT_FORMAT`` lines; an exception is shown as its type and code locations, without its message."""
+    """``TEXT_FORMAT`` lines, the message escaped (``escape_for_log``) so one record is one line; an
+    exception is shown as its type and code locations, without its message."""
 
     def __init__(self):
         super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        safe = logging.makeLogRecord(record.__dict__)
+        safe.msg, safe.args = safe_message(record), None
+        return super().format(safe)
 
     def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
         name, where = exception_summary(ei)
@@ -148,5 +191,5 @@ def env_log_level(default: int) -> int:
     return value if isinstance(value, int) else default
 
 
-__all__ = ["JsonFormatter", "SafeTextFormatter", "SAFE_FIELDS", "APP_LOGGERS", "setup_logging", "env_log_level",
+__all__ = ["JsonFormatter", "SafeTextFormatter", "escape_for_log", "safe_message", "SAFE_FIELDS", "APP_LOGGERS", "setup_logging", "env_log_level",
            "exception_summary", "LOG_FORMAT_ENV", "LOG_LEVEL_ENV"]

@@ -87,7 +87,48 @@ def test_bad_settings_are_refused(restore_logging, monkeypatch, capsys):
 def test_json_formatter_is_one_line_per_record():
     rec = logging.LogRecord("policybot.x", logging.INFO, __file__, 1, "two\nlines", (), None)
     out = JsonFormatter().format(rec)
-    assert "\n" not in out and json.loads(out)["msg"] == "two\nlines"
+    assert "\n" not in out and json.loads(out)["msg"] == "two\\nlines"
+
+
+#: ids as a forger would send them: a new line with a fake record, a terminal escape, bidi overrides,
+#: a zero-width joiner, a line separator, a NUL and a backslash escape that would read as a newline
+HOSTILE_IDS = ["U123\n2026-12-02 10:00:00,000 INFO policybot.slack HR signed in", "U1\x1b[31mred",
+               "U1\u202egnp.exe", "U1\u2066x\u2069", "U\u200d1", "U1\u2028next", "U1\x00", "U1\\nfake"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_hostile_ids_cannot_forge_lines_or_hide_text(restore_logging, fmt):
+    buf = io.StringIO()
+    setup_logging(fmt=fmt, level="INFO", stream=buf)
+    for uid in HOSTILE_IDS:
+        logging.getLogger("policybot.slack").info("message from %s in %s", uid, "D1", extra={"event_id": uid})
+    raw = buf.getvalue()
+    assert raw.count("\n") == len(HOSTILE_IDS)  # one line a record
+    assert raw.replace("\n", "").isprintable()
+    for bad in ("\x1b", "\u202e", "\u2066", "\u200d", "\u2028", "\x00"):
+        assert bad not in raw
+    lines = raw.splitlines()
+    msgs = [json.loads(line)["msg"] for line in lines] if fmt == "json" else lines
+    assert "from U123\\n2026-12-02" in msgs[0]
+    assert "\\x1b[31mred" in msgs[1] and "\\u202egnp.exe" in msgs[2]
+    assert "U1\\\\nfake" in msgs[-1]  # a literal backslash-n is doubled, so it cannot pass for an escape
+    if fmt == "json":
+        assert json.loads(lines[0])["event_id"].startswith("U123\\n2026")
+
+
+def test_escape_leaves_printable_text_of_any_script_alone():
+    from adapters.logs import escape_for_log
+
+    for text in ("POST /chat/api/message 200 12.5 ms", "Zoë Ångström", "Доклад", "報告", "C-00001"):
+        assert escape_for_log(text) == text
+
+
+def test_a_message_whose_arguments_do_not_fit_is_logged_without_them(restore_logging):
+    buf = io.StringIO()
+    setup_logging(fmt="text", level="INFO", stream=buf)
+    logging.getLogger("policybot.test").info("only %s here", "secret-1", "secret-2")
+    out = buf.getvalue()
+    assert "secret" not in out and "arguments did not fit: 2" in out
 
 
 async def test_a_whole_report_through_the_server_logs_no_content_or_reporter(tmp_path):
