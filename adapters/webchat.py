@@ -7,7 +7,9 @@ Routes (all JSON APIs answer ``Cache-Control: no-store``):
   "can_switch", "people": [{"id", "name"}], "reporting"}``; 401 ``{"login": "secret" | "proxy"}`` when
   the page must sign in first.
 * ``POST /chat/api/login`` ``{"secret"}`` (secret mode): a signed session cookie; 401 on a wrong
-  secret, 429 after ``MAX_LOGIN_FAILURES`` failures from one address in ``LOGIN_WINDOW`` seconds.
+  secret; 429 with ``Retry-After`` (seconds) while ``LoginThrottle`` locks the client (after
+  ``MAX_LOGIN_FAILURES`` failures) or the code itself (after ``MAX_CODE_FAILURES`` distinct wrong codes
+  from anywhere), for ``LOCKOUT_BASE`` seconds doubling with each further failure up to ``LOCKOUT_MAX``.
 * ``POST /chat/api/logout``: forget the session cookie.
 * ``POST /chat/api/identity`` ``{"user_id"}`` (loopback demo only): "Sign in as" a directory person,
   or ``""`` for a new anonymous ``web:<random>`` id.
@@ -30,9 +32,13 @@ Who may use it (decided when the server starts, from the server's environment):
    the secret), valid ``SESSION_HOURS`` hours. A shared code says "staff", not who: such users can ask
    questions but the report flow (which needs a directory identity) tells them to contact HR.
 3. Neither, and the server listens on a loopback address: open without sign-in, for the person at
-   this computer (the ``make run`` demo). Each request must come from a loopback peer, carry no
-   proxy forwarding header and name a local ``Host`` (against DNS rebinding). The page offers
-   "Sign in as" any directory person, defaulting to an anonymous ``web:<random>`` id in a cookie.
+   this computer (the ``make run`` demo). Each request must come from a loopback peer, carry none of
+   the proxy / forwarding headers in ``PROXY_HEADERS`` (or ``PROXY_HEADER_PREFIXES``), name in ``Host``
+   ``localhost``, ``127.0.0.1``, ``[::1]`` or the bound address, with the port the connection arrived on
+   (or no port), and carry no ``Origin`` / ``Referer`` naming another host and no
+   ``Sec-Fetch-Site: cross-site`` (``_check_loopback``). A proxy on the same computer that forwards to
+   the loopback port and strips all of these is not detectable. The page offers "Sign in as" any
+   directory person, defaulting to an anonymous ``web:<random>`` id in a cookie.
 4. Otherwise the web chat is off: ``attach`` returns None and logs why. ``POLICYBOT_WEBCHAT=off`` turns
    it off in every case.
 
@@ -50,15 +56,20 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import re
 import secrets
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from cachetools import TTLCache
 
+from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
 from bot.messages import Action, Inbound, Outbound
 
@@ -74,14 +85,48 @@ COOKIE = "pb_webchat"
 MIN_SECRET_CHARS = 16
 SESSION_HOURS = 12  #: lifetime of a signed session cookie (secret mode)
 LOOPBACK_SESSION_DAYS = 30  #: lifetime of the demo cookie (loopback mode; void after a restart anyway)
-MAX_LOGIN_FAILURES = 10
-LOGIN_WINDOW = 600.0  #: seconds over which login failures are counted per address
+MAX_LOGIN_FAILURES = 10  #: failed sign-ins from one client before it is locked out
+MAX_CODE_FAILURES = 100  #: distinct wrong codes, from all clients together, before every sign-in is locked out
+LOCKOUT_BASE = 60.0  #: seconds of the first lockout; each further failure doubles it ...
+LOCKOUT_MAX = 900.0  #: ... up to this many seconds
+FAILURE_MEMORY = 3600.0  #: seconds after its last failure that a client's (or a wrong code's) record is forgotten
+MAX_CODES_TRACKED = 10_000  #: distinct wrong codes remembered (as keyed hashes)
 MAX_BODY = 64 * 1024  #: bytes in one API request body
 MAX_ID_CHARS = 200  #: longest identity header value / user id accepted
 LIVE_SECONDS = 600.0  #: a user who polled within this many seconds can receive non-outbox pushes
 MAX_QUEUED = 100  #: most in-memory messages kept per user for the page to pick up
 MAX_USERS_TRACKED = 10_000
-FORWARD_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
+#: Headers that a reverse proxy, load balancer or CDN adds and that a browser talking straight to the server
+#: never sends; open (loopback) mode refuses a request that carries any of them, or any header whose name starts
+#: with one of ``PROXY_HEADER_PREFIXES``. Sources:
+#:   RFC 7239 (Forwarded HTTP Extension): Forwarded. RFC 9110 section 7.6.3: Via.
+#:   De facto (MDN "X-Forwarded-*"; nginx, Apache mod_proxy, HAProxy, Traefik): X-Forwarded-For, -Host, -Proto,
+#:     -Port, -Prefix, -Server, -Ssl, -Scheme, X-Forwarded (all under the "x-forwarded" prefix).
+#:   nginx ngx_http_realip_module: X-Real-IP. Akamai and Cloudflare Enterprise: True-Client-IP.
+#:   Cloudflare: CF-Connecting-IP, CF-Connecting-IPv6, CF-Ray, CF-Visitor ("cf-"). Fastly: Fastly-Client-IP.
+#:   Google Cloud: X-ProxyUser-Ip, X-AppEngine-User-IP ("x-appengine-"), X-Cloud-Trace-Context.
+#:   Kubernetes ingress-nginx: X-Original-Forwarded-For, X-Original-URI ("x-original-").
+#:   IIS URL Rewrite / Application Request Routing: X-Original-URL, X-Rewrite-URL, X-ARR-ClientIP ("x-arr-").
+#:   Envoy: X-Envoy-External-Address ("x-envoy-"). Azure Front Door: X-Azure-ClientIP, X-Azure-SocketIP,
+#:     X-Azure-FDID ("x-azure-"). AWS load balancers: X-Amzn-Trace-Id ("x-amzn-").
+#:   F5 / Citrix / Rackspace load balancers: X-Cluster-Client-IP. WebLogic and Apache plug-ins: Proxy-Client-IP,
+#:     WL-Proxy-Client-IP. Other appliances and frameworks: Client-IP, X-Client-IP, X-Originating-IP,
+#:     X-Remote-Addr, X-Remote-IP, X-Host, X-ProxyMesh-IP.
+#: A proxy that sends none of these (nginx's defaults send none) cannot be told apart by its headers: see README.
+PROXY_HEADERS = frozenset(h.lower() for h in (
+    "Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
+    "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded",
+    "X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "CF-Connecting-IPv6", "CF-Ray", "CF-Visitor",
+    "Fastly-Client-IP", "X-ProxyUser-Ip", "X-AppEngine-User-IP", "X-Cloud-Trace-Context",
+    "X-Original-Forwarded-For", "X-Original-URI", "X-Original-URL", "X-Rewrite-URL", "X-ARR-ClientIP",
+    "X-Envoy-External-Address", "X-Azure-ClientIP", "X-Azure-SocketIP", "X-Azure-FDID", "X-Amzn-Trace-Id",
+    "X-Cluster-Client-IP", "Proxy-Client-IP", "WL-Proxy-Client-IP", "Client-IP", "X-Client-IP",
+    "X-Originating-IP", "X-Remote-Addr", "X-Remote-IP", "X-Host", "X-ProxyMesh-IP",
+))
+PROXY_HEADER_PREFIXES = ("x-forwarded", "x-original-", "x-envoy-", "x-azure-", "x-appengine-", "x-amzn-", "x-arr-",
+                         "cf-")
+LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "[::1]")  #: names the open mode's ``Host`` may use
+_CHARSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,39}")  #: what may be passed to bytes.decode
 _META_KEYS = ("case_id",)  #: Outbound.meta keys the page may see
 
 PAGE_HEADERS = {
@@ -271,6 +316,135 @@ def _same_origin(request: web.Request) -> bool:
     return netloc.rstrip("/").lower() == (request.host or "").lower()
 
 
+def _proxy_header(headers: Mapping[str, str]) -> str | None:
+    """The first header in ``headers`` that a proxy adds (``PROXY_HEADERS``, ``PROXY_HEADER_PREFIXES``), or None."""
+    for name in headers.keys():
+        low = name.lower()
+        if low in PROXY_HEADERS or low.startswith(PROXY_HEADER_PREFIXES):
+            return name
+    return None
+
+
+def split_host(value: str | None) -> tuple[str, int | None] | None:
+    """A ``Host`` header (``name``, ``name:port``, ``[v6]``, ``[v6]:port``) as ``(lower-cased name, port)``.
+
+    Returns:
+        ``(name, port)`` with IPv6 names kept in brackets and ``port`` None when absent; None when the value
+        is empty or malformed (an unclosed bracket, several colons outside brackets, a port that is not
+        1-5 ASCII digits).
+    """
+    v = (value or "").strip().lower()
+    if v.startswith("["):
+        end = v.find("]")
+        if end < 0:
+            return None
+        name, rest = v[:end + 1], v[end + 1:]
+        if not rest:
+            return name, None
+        if not rest.startswith(":"):
+            return None
+        port = rest[1:]
+    else:
+        name, sep, port = v.partition(":")
+        if not sep:
+            return (name, None) if name else None
+    if not name or not (port.isascii() and port.isdigit() and len(port) <= 5):
+        return None
+    return name, int(port)
+
+
+def _loopback_url(value: str) -> bool:
+    """Whether ``value`` (an ``Origin`` or ``Referer``) is an http(s) URL on a loopback host; False if malformed."""
+    try:
+        parts = urlsplit(value.strip())
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(host) and is_loopback_host(host)
+
+
+class LoginThrottle:
+    """Failed access-code sign-ins, counted per client and for the shared code as a whole, with exponential
+    back-off.
+
+    A client (``client`` key: the peer address and the client a proxy says it forwards for) is locked out
+    after ``per_client`` failures; the code, for every client, after ``per_code`` *distinct* wrong codes
+    from anywhere (the same wrong code again, such as last year's code, says nothing new). A lockout lasts
+    ``LOCKOUT_BASE`` seconds, doubled for each further failure (each new distinct code, for the code),
+    at most ``LOCKOUT_MAX``. A record is forgotten ``FAILURE_MEMORY`` seconds after its last failure; a
+    successful sign-in clears the client's record (not the code's). Wrong codes are kept only as HMACs
+    under a per-process random key. Not thread-safe: use it from the event loop, with no ``await`` between
+    ``retry_after`` and ``failed``.
+
+    Args:
+        clock: monotonic seconds (default ``time.monotonic``; tests pass a fake).
+        per_client: failures before a client is locked out (``MAX_LOGIN_FAILURES``).
+        per_code: distinct wrong codes before the code is locked out (``MAX_CODE_FAILURES``).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, per_client: int = MAX_LOGIN_FAILURES,
+                 per_code: int = MAX_CODE_FAILURES):
+        self.clock = clock
+        self.per_client, self.per_code = per_client, per_code
+        # client -> (failures, monotonic time until which it is locked out)
+        self._clients: TTLCache = TTLCache(maxsize=MAX_USERS_TRACKED, ttl=FAILURE_MEMORY, timer=clock)
+        self._codes: TTLCache = TTLCache(maxsize=MAX_CODES_TRACKED, ttl=FAILURE_MEMORY, timer=clock)
+        self._code_locked_until = 0.0
+        self._salt = secrets.token_bytes(32)
+
+    @staticmethod
+    def backoff(level: int) -> float:
+        """Seconds of the lockout ``level`` failures past the limit: ``LOCKOUT_BASE * 2**level``, at most
+        ``LOCKOUT_MAX``."""
+        return min(LOCKOUT_BASE * 2 ** min(max(level, 0), 30), LOCKOUT_MAX)
+
+    def retry_after(self, client: str) -> float:
+        """Seconds until ``client`` may try a code again (0.0 when it may now)."""
+        now = self.clock()
+        _, until = self._clients.get(client, (0, 0.0))
+        return max(until - now, self._code_locked_until - now, 0.0)
+
+    def failed(self, client: str, attempted: str) -> None:
+        """Count a wrong code ``attempted`` by ``client``."""
+        now = self.clock()
+        count, until = self._clients.get(client, (0, 0.0))
+        count += 1
+        if count >= self.per_client:
+            until = now + self.backoff(count - self.per_client)
+        self._clients[client] = (count, until)
+        digest = hmac.new(self._salt, attempted.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
+        new = digest not in self._codes
+        self._codes[digest] = True  # (re)starts its FAILURE_MEMORY
+        if new:
+            self._codes.expire()
+            distinct = len(self._codes)
+            if distinct >= self.per_code:
+                self._code_locked_until = now + self.backoff(distinct - self.per_code)
+
+    def succeeded(self, client: str) -> None:
+        """Forget ``client``'s failures (it knew the code)."""
+        self._clients.pop(client, None)
+
+
+def _client_key(request: web.Request) -> str:
+    """Who is guessing, for ``LoginThrottle``: the peer address, plus the client that the nearest proxy says
+    it forwards for (the last ``X-Forwarded-For`` entry, else the last ``Forwarded: for=``), so one guesser
+    behind a shared proxy does not lock out everyone behind it. A client that forges the header gets a
+    fresh per-client record each time but still counts towards the code's own limit."""
+    claimed = ""
+    xff = ",".join(request.headers.getall("X-Forwarded-For", []))
+    if xff:
+        claimed = xff.rsplit(",", 1)[-1]
+    else:
+        fwd = ",".join(request.headers.getall("Forwarded", []))
+        for part in fwd.rsplit(",", 1)[-1].split(";"):
+            key, _, val = part.strip().partition("=")
+            if key.lower() == "for":
+                claimed = val
+    claimed = claimed.strip().strip('"')[:100]
+    return f"{request.remote or '?'}|{claimed}"
+
+
 # -- the channel ---------------------------------------------------------------------------------------
 
 
@@ -287,9 +461,11 @@ class Identity:
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, body: dict):
+    """A request answered with ``status``, JSON ``body`` and extra response ``headers``."""
+
+    def __init__(self, status: int, body: dict, headers: dict | None = None):
         super().__init__(body.get("error", ""))
-        self.status, self.body = status, body
+        self.status, self.body, self.headers = status, body, headers or {}
 
 
 class WebChatChannel:
@@ -313,7 +489,7 @@ class WebChatChannel:
             self._key = secrets.token_bytes(32)  # the demo's cookies last as long as this process
         self._seen: OrderedDict[str, float] = OrderedDict()  # user id -> monotonic time of last request
         self._queues: dict[str, deque] = {}
-        self._failures: dict[str, deque] = {}
+        self.throttle = LoginThrottle()
 
     # -- Channel protocol ---------------------------------------------------------------------------
 
@@ -356,16 +532,48 @@ class WebChatChannel:
                     return p.user_id
         return "web:" + value
 
+    def _local_names(self, sock_host: str | None) -> set[str]:
+        """Host names the open mode accepts: ``LOCAL_HOST_NAMES``, the bound address and the socket's own."""
+        names = set(LOCAL_HOST_NAMES)
+        for h in (self.ctx.settings.host, sock_host):
+            h = (h or "").strip().strip("[]").lower()
+            if h and is_loopback_host(h):
+                names.add(f"[{h}]" if ":" in h else h)
+        return names
+
     def _check_loopback(self, request: web.Request) -> None:
+        """Refuse (403) a request that open loopback mode must not serve.
+
+        Refused: a peer that is not a loopback address; any proxy / forwarding header (``PROXY_HEADERS``,
+        ``PROXY_HEADER_PREFIXES``); a ``Host`` that is not ``localhost``, ``127.0.0.1``, ``[::1]`` or the
+        bound address, or names another port than the one the connection arrived on (no port is accepted);
+        an ``Origin`` or ``Referer`` that is not an http(s) URL on a loopback host (``Origin: null``
+        included); ``Sec-Fetch-Site: cross-site``.
+
+        Raises:
+            _Refused: 403 with a one-line ``error``.
+        """
         if not is_loopback_host(request.remote):
             raise _Refused(403, {"error": "The web chat is open only to this computer."})
-        if any(h in request.headers for h in FORWARD_HEADERS):
+        if _proxy_header(request.headers) is not None:
             raise _Refused(403, {"error": "The web chat without sign-in does not work through a proxy: set "
                                           f"{SECRET_ENV} or {HEADER_ENV}."})
-        host = (request.host or "").strip()
-        name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0] if ":" in host else host
-        if not is_loopback_host(name):
-            raise _Refused(403, {"error": "Open the web chat as http://127.0.0.1 or http://localhost."})
+        transport = request.transport
+        sock = transport.get_extra_info("sockname") if transport is not None else None
+        if not isinstance(sock, tuple) or len(sock) < 2:
+            raise _Refused(403, {"error": "The web chat is open only to this computer."})
+        host = split_host(request.headers.get("Host"))
+        if host is None or host[0] not in self._local_names(str(sock[0])) or host[1] not in (None, sock[1]):
+            raise _Refused(403, {"error": f"Open the web chat as http://127.0.0.1:{sock[1]}/ or "
+                                          f"http://localhost:{sock[1]}/."})
+        for name in ("Origin", "Referer"):
+            value = request.headers.get(name)
+            if value is not None and not _loopback_url(value):
+                raise _Refused(403, {"error": "Cross-site request refused: the web chat without sign-in "
+                                              "opens only from this computer."})
+        if (request.headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site":
+            raise _Refused(403, {"error": "Cross-site request refused: the web chat without sign-in "
+                                          "opens only from this computer."})
 
     def identify(self, request: web.Request, create: bool = False) -> Identity:
         """Who ``request`` is from.
@@ -379,7 +587,7 @@ class WebChatChannel:
         mode = self.settings.mode
         if mode == "header":
             raw = (request.headers.get(self.settings.header) or "").strip()
-            if not raw or len(raw) > MAX_ID_CHARS or any(c.isspace() or ord(c) < 32 for c in raw):
+            if not raw or len(raw) > MAX_ID_CHARS or any(c.isspace() or not c.isprintable() for c in raw):
                 raise _Refused(401, {"login": "proxy", "error": "Please sign in through your organisation's portal."})
             user = self._from_header(raw)
             anonymous = _is_anonymous(user)  # signed in by the proxy, but not a directory person
@@ -419,7 +627,16 @@ class WebChatChannel:
         return web.json_response(body, status=status, headers=API_HEADERS)
 
     async def _body(self, request: web.Request) -> dict:
-        """The JSON object of a state-changing request, after the same-origin checks."""
+        """The JSON object of a state-changing request, after the same-origin checks (``{}`` for an empty body).
+
+        The body is decoded with the ``charset`` of its ``Content-Type`` (default UTF-8) and parsed by
+        ``adapters.payloads.parse_json_object`` (nesting deeper than ``payloads.MAX_DEPTH``, bad bytes and
+        over-long numbers are errors, never exceptions that escape).
+
+        Raises:
+            _Refused: 415 not ``application/json`` or an unknown charset; 403 cross-site; 413 more than
+                ``MAX_BODY`` bytes; 400 not valid JSON, not an object, or lone surrogates in strings.
+        """
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype != "application/json":
             raise _Refused(415, {"error": "Send JSON (Content-Type: application/json)."})
@@ -435,13 +652,19 @@ class WebChatChannel:
             raw += chunk
         if len(raw) > MAX_BODY:
             raise _Refused(413, {"error": "That request is too large."})
-        raw = bytes(raw)
+        if not raw:
+            return {}
+        charset = request.charset or None
         try:
-            data = json.loads(raw.decode("utf-8")) if raw else {}
-        except (UnicodeDecodeError, ValueError):
-            raise _Refused(400, {"error": "That request is not valid JSON."}) from None
-        if not isinstance(data, dict):
-            raise _Refused(400, {"error": "Send a JSON object."})
+            if charset is not None and not _CHARSET_NAME.fullmatch(charset):
+                raise BadPayload("unknown charset", status=415)  # not even a name (decode() would raise oddly)
+            data = parse_json_object(bytes(raw), charset)
+        except BadPayload as bad:
+            if bad.status == 415:
+                raise _Refused(415, {"error": "Send JSON in UTF-8 (that charset is unknown)."}) from None
+            if bad.reason == "expected a JSON object":
+                raise _Refused(400, {"error": "Send a JSON object."}) from None
+            raise _Refused(400, {"error": f"That request is not valid JSON ({bad.reason})."}) from None
         try:  # JSON may spell lone surrogates (\ud800), which no store or encoder downstream accepts
             json.dumps(data, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
@@ -457,6 +680,7 @@ class WebChatChannel:
                 response = await func(request, ident)
             except _Refused as refused:
                 response = self._json(refused.body, refused.status)
+                response.headers.update(refused.headers)
                 if refused.status == 401 and COOKIE in request.cookies:
                     response.del_cookie(COOKIE, path="/")
                 return response
@@ -521,44 +745,35 @@ class WebChatChannel:
                            "reporting": self.ctx.reporting is not None})
 
     async def api_login(self, request: web.Request, _ident) -> web.Response:
-        """``POST /chat/api/login`` (secret mode)."""
+        """``POST /chat/api/login`` (secret mode): ``{"secret"}`` -> ``{"user_id", "name"}`` and a session cookie.
+
+        Raises:
+            _Refused: 404 outside secret mode; 401 a wrong code; 429 with ``Retry-After`` (whole seconds)
+                while ``self.throttle`` locks this client or the code; ``_body``'s 4xx for a bad body.
+        """
         if self.settings.mode != "secret":
             raise _Refused(404, {"error": "There is no access code to sign in with here."})
         data = await self._body(request)
         # from here to the end no await: concurrent attempts cannot all pass the check before one counts
-        addr = request.remote or "?"
-        now = time.monotonic()
-        fails = self._recent_failures(addr, now)
-        if len(fails) >= MAX_LOGIN_FAILURES:
-            log.warning("web chat sign-in refused: too many failures from one address",
-                        extra={"event": "webchat_login_throttled"})
-            raise _Refused(429, {"error": "Too many attempts. Please wait a few minutes and try again."})
+        client = _client_key(request)
+        wait = self.throttle.retry_after(client)
+        if wait > 0:
+            log.warning("web chat sign-in refused: too many failures", extra={"event": "webchat_login_throttled"})
+            raise _Refused(429, {"error": "Too many attempts. Please wait a few minutes and try again."},
+                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
         given = str(data.get("secret") or "")
-        if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
+        if not hmac.compare_digest(hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest(),
                                    hashlib.sha256(self.settings.secret.encode()).digest()):
-            fails.append(now)
-            self._failures[addr] = fails
+            self.throttle.failed(client, given)
             log.info("web chat sign-in failed", extra={"event": "webchat_login_failed"})
             raise _Refused(401, {"login": "secret", "error": "That access code is not right."})
-        self._failures.pop(addr, None)
+        self.throttle.succeeded(client)
         user = new_anonymous_id()
         response = self._json({"user_id": user, "name": self._name(user)})
         self._set_cookie(request, response, sign_session(self._key, user, time.time() + SESSION_HOURS * 3600),
                          SESSION_HOURS * 3600)
         log.info("web chat sign-in", extra={"event": "webchat_login"})
         return response
-
-    def _recent_failures(self, addr: str, now: float) -> deque:
-        """Failed sign-ins from ``addr`` within ``LOGIN_WINDOW`` (a new deque, not yet stored, when none).
-
-        Addresses whose failures have all aged out are forgotten, so the table stays small."""
-        if len(self._failures) > MAX_USERS_TRACKED:
-            for a in [a for a, d in self._failures.items() if not d or now - d[-1] > LOGIN_WINDOW]:
-                del self._failures[a]
-        fails = self._failures.get(addr) or deque()
-        while fails and now - fails[0] > LOGIN_WINDOW:
-            fails.popleft()
-        return fails
 
     async def api_logout(self, request: web.Request, _ident) -> web.Response:
         """``POST /chat/api/logout``: clears the session cookie."""
