@@ -10,8 +10,10 @@ to convert. ``parse_json`` turns all of them into ``BadPayload`` with the HTTP s
 from __future__ import annotations
 
 import json
+import re
 from urllib.parse import parse_qs
 
+_CHARSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,39}")  #: an IANA charset name's shape (RFC 2978)
 MAX_DEPTH = 64  #: deepest nesting of arrays/objects accepted; real activities and Slack payloads nest < 15
 
 
@@ -56,13 +58,16 @@ def decode_text(raw: bytes, charset: str | None = None) -> str:
     """``raw`` decoded with ``charset`` (default UTF-8).
 
     Raises:
-        BadPayload: 400 for bytes that are not valid in the charset, 415 for a charset Python does not know.
+        BadPayload: 400 for bytes that are not valid in the charset; 415 for a charset Python does not know
+            or a name that is not shaped like one (non-ASCII, NUL, longer than 40 characters).
     """
+    if charset is not None and not _CHARSET.fullmatch(charset):
+        raise BadPayload("unknown charset", status=415)
     try:
         return raw.decode(charset or "utf-8")
     except LookupError:
         raise BadPayload("unknown charset", status=415) from None
-    except UnicodeDecodeError:
+    except ValueError:  # UnicodeDecodeError, and codecs that refuse their input in other ways
         raise BadPayload("body is not valid text in its charset") from None
 
 

@@ -19,9 +19,10 @@ def test_malformed_json_is_a_bad_payload(raw, status):
     assert err.value.status == status
 
 
-def test_unknown_charset_is_415():
+@pytest.mark.parametrize("charset", ["x-nope", "é", "a\x00b", "", "utf-8\udcff", "x" * 1000, "rot13", "base64"])
+def test_unknown_or_odd_charsets_are_415(charset):
     with pytest.raises(BadPayload) as err:
-        parse_json(b"{}", charset="x-nope")
+        parse_json(b"{}", charset=charset)
     assert err.value.status == 415
 
 
