@@ -14,6 +14,7 @@ import re
 from urllib.parse import parse_qs
 
 _CHARSET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+-]{0,39}")  #: an IANA charset name's shape (RFC 2978)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 MAX_DEPTH = 64  #: deepest nesting of arrays/objects accepted; real activities and Slack payloads nest < 15
 
 
@@ -75,16 +76,22 @@ def parse_json(raw: bytes | str, charset: str | None = None, max_depth: int = MA
     """The JSON value in ``raw`` (bytes are decoded with ``charset``, default UTF-8).
 
     Raises:
-        BadPayload: 400 for text that is not JSON, nests deeper than ``max_depth`` or holds a number too
-            long to convert; 415 for an unknown charset.
+        BadPayload: 400 for text that is not JSON, nests deeper than ``max_depth``, holds a number too
+            long to convert or a lone surrogate (``"\\ud800"``); 415 for an unknown charset.
     """
     text = raw if isinstance(raw, str) else decode_text(raw, charset)
     if not _depth_ok(text, max_depth):
         raise BadPayload("JSON nested too deeply")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except (ValueError, RecursionError):
         raise BadPayload("invalid JSON") from None
+    if _SURROGATE_ESCAPE.search(text):  # "\ud800" alone parses to a str no encoder downstream accepts
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadPayload("JSON holds characters that are not valid text (lone surrogates)") from None
+    return value
 
 
 def parse_json_object(raw: bytes | str, charset: str | None = None) -> dict:

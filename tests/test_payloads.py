@@ -12,6 +12,7 @@ from adapters.payloads import BadPayload, parse_form, parse_json, parse_json_obj
     (b"\xff\xfe\x00", 400),            # not UTF-8
     (b"1" * 5000, 400),                # int() refuses numbers longer than 4300 digits
     (b"", 400),
+    (b'{"text": "\\ud800"}', 400),   # a lone surrogate: parses, but no UTF-8 encoder downstream accepts it
 ])
 def test_malformed_json_is_a_bad_payload(raw, status):
     with pytest.raises(BadPayload) as err:
@@ -48,3 +49,7 @@ def test_form_bodies():
     assert parse_form(b"payload=x") == {"payload": "x"}
     with pytest.raises(BadPayload):
         parse_form(b"a=\xff", charset="utf-8")
+
+
+def test_surrogate_pairs_are_text():
+    assert parse_json(b'{"text": "\\ud83d\\ude00"}') == {"text": "\U0001F600"}
