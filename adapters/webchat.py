@@ -57,7 +57,6 @@ import hmac
 import json
 import logging
 import math
-import re
 import secrets
 import time
 from collections import OrderedDict, deque
