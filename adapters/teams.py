@@ -19,10 +19,21 @@ tenant and bot account, and the personal conversation. No message content is sto
 has no personal chat with the bot yet, one is created (``POST /v3/conversations``) from what is known.
 
 Authentication: with ``MicrosoftAppId`` set, every request must carry a Bot Framework JWT (checked by
-the SDK; a missing or malformed ``Authorization`` header gets 401 at once). Without an app id the
-endpoint accepts unauthenticated requests (Bot Framework Emulator), which is allowed only while the
-server listens on a loopback address; on any other address ``attach`` raises ``ConfigError`` and the
-server does not start. ``POLICYBOT_TEAMS=off`` turns the channel off altogether.
+the SDK; a missing or malformed ``Authorization`` header gets 401 at once). Tokens that can never be
+valid (wrong algorithm, issuer, audience or service URL, expired, no key id: ``adapters.teams_auth``)
+get 401 before the SDK runs, without the network; for the others the SDK's signing-key fetch runs off
+the event loop with a timeout and a failed fetch is remembered (503 meanwhile), so a slow or unreachable
+key endpoint never holds up other requests. Without an app id the endpoint accepts unauthenticated
+requests (Bot Framework Emulator), which is allowed only while the server listens on a loopback address;
+on any other address ``attach`` raises ``ConfigError`` and the server does not start. In Emulator mode a
+request carrying a token is refused (no token can be valid without an app id).
+``POLICYBOT_TEAMS=off`` turns the channel off altogether.
+
+Untrusted input: the body is read with ``adapters.payloads`` (deep nesting, bad bytes, an unknown
+charset give 400/415); the activity's ``serviceUrl``, where replies are POSTed, must be an ``https``
+URL (with an app id) or an ``http(s)`` URL to a loopback host (Emulator mode), else 400 and nothing is
+sent. Redelivered activities (same id) are handled once; a card submit replayed within
+``SUBMIT_REPLAY_WINDOW`` (same card, person and data, under any activity id) has no second effect.
 
 Configuration (environment, the Bot Framework SDK's names): ``MicrosoftAppId``,
 ``MicrosoftAppPassword``, ``MicrosoftAppTenantId``, ``MicrosoftAppType`` (``MultiTenant`` (default),
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import html
 import json
 import logging
@@ -46,9 +58,11 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
 from adapters.teams_cards import card_attachment, is_interactive, parse_submit, render_cards
 from bot.messages import Inbound, Outbound
@@ -67,6 +81,8 @@ ENV_SWITCH = "POLICYBOT_TEAMS"  #: "off" turns Teams off
 APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI"}
 
 READY_WAIT = 10.0  #: seconds a message waits for the index before getting "starting up"
+SUBMIT_REPLAY_WINDOW = 300.0  #: seconds within which a replayed card submit has no second effect
+CARD_ACTION_INVOKE = "adaptiveCard/action"  #: the invoke Teams sends for an ``Action.Execute`` press
 STARTING_TEXT = "I'm just starting up and can't answer yet. Please try again in a minute."
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again."
 POINTER_TEXT = "I've sent you a private message."
@@ -319,6 +335,68 @@ def clean_text(activity) -> str:
     return " ".join(html.unescape(text).replace("\xa0", " ").split())
 
 
+def service_url_refusal(url, emulator: bool) -> str | None:
+    """Why the bot must not POST replies to an activity's ``serviceUrl``, or None when it may.
+
+    Args:
+        url: the activity's ``serviceUrl`` as sent (any JSON value; None when absent).
+        emulator: Emulator mode (no app id): only ``http``/``https`` URLs to a loopback host
+            (``localhost``, ``127.0.0.0/8``, ``::1``) are allowed; otherwise only ``https`` URLs with a host.
+
+    Returns:
+        A short fixed reason, safe to log and to answer (never quotes the URL), or None. Pure: no DNS.
+    """
+    if not isinstance(url, str) or not url:
+        return "no serviceUrl"
+    if not url.isprintable() or any(ch.isspace() for ch in url):
+        return "serviceUrl is not a URL"
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # .port raises ValueError for a bad port
+    except ValueError:
+        return "serviceUrl is not a URL"
+    if emulator:
+        if parts.scheme not in ("http", "https") or not host or not is_loopback_host(host):
+            return "serviceUrl must be an http(s) URL to a loopback host in Emulator mode"
+    elif parts.scheme != "https" or not host:
+        return "serviceUrl must be an https URL"
+    return None
+
+
+def _submit_key(activity, user: str, value) -> str | None:
+    """The replay key of a card submit: conversation, the card's activity (``replyToId``), the person and
+    a SHA-256 of the submitted data; None without a ``replyToId`` (only the activity id then guards it)."""
+    reply_to = getattr(activity, "reply_to_id", None)
+    if not reply_to:
+        return None
+    data = json.dumps(value, sort_keys=True, ensure_ascii=True, default=str)
+    conv = getattr(activity.conversation, "id", "") if activity.conversation else ""
+    digest = hashlib.sha256("\x1f".join((conv or "", str(reply_to), user, data)).encode("utf-8")).hexdigest()
+    return f"submit:{digest}"
+
+
+def _invoke_response(status: int, kind: str, value):
+    """A ``botbuilder.core.InvokeResponse`` with HTTP ``status`` whose body is an Adaptive Card invoke
+    response, ``{"statusCode": status, "type": kind, "value": value}`` (``value``: any JSON value).
+
+    The body is an msrest model: ``CloudAdapter.process`` serializes invoke bodies with msrest, which
+    refuses plain dicts, and the SDK's ``AdaptiveCardInvokeResponse`` only takes an object ``value``.
+    """
+    from botbuilder.core import InvokeResponse
+    from msrest.serialization import Model
+
+    class CardInvokeResponse(Model):
+        _attribute_map = {"status_code": {"key": "statusCode", "type": "int"},
+                          "type": {"key": "type", "type": "str"},
+                          "value": {"key": "value", "type": "object"}}
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.status_code, self.type, self.value = status, kind, value
+
+    return InvokeResponse(status=status, body=CardInvokeResponse())
+
+
 class TeamsChannel:
     """The Teams channel of the server: a ``CloudAdapter`` and an ``ActivityHandler`` wired to the engine.
 
@@ -344,47 +422,71 @@ class TeamsChannel:
         self.adapter.on_turn_error = self._on_turn_error
         self.bot = _Bot(self)
         self.dedupe = EventDeduper(ttl=600.0)
+        self.submits = EventDeduper(ttl=SUBMIT_REPLAY_WINDOW)  #: card submits already handled
+        if not settings.emulator:
+            from adapters import teams_auth
+
+            teams_auth.install()  # the SDK's signing-key fetch: off the event loop, with a timeout
         self._creating: dict[str, asyncio.Lock] = {}
 
     # -- HTTP ---------------------------------------------------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """``POST /api/messages``: authenticate (SDK), then run the turn; replies are POSTed to the
-        activity's ``serviceUrl`` before this returns.
+        """``POST /api/messages``: check the request, authenticate (SDK), then run the turn; replies are
+        POSTed to the activity's ``serviceUrl`` (message replies in the background).
 
-        Returns 401 when an app id is set and the JWT is missing, malformed or invalid; 415 for a body
-        that is not JSON; 400 for JSON that is not an activity; 503 when the token's signing keys cannot
-        be fetched; 201 (or an invoke response) otherwise.
+        Returns 401 when an app id is set and the JWT is missing, malformed, can never be valid
+        (``teams_auth.token_refusal``) or fails the SDK's validation, and in Emulator mode for any
+        token; 415 for a body that is not ``application/json`` or an unknown charset; 400 for a body that
+        is not a JSON object, not an activity, or whose ``serviceUrl`` is refused
+        (``service_url_refusal``); 503 when the token's signing keys cannot be fetched now; 201 (or an
+        invoke response) otherwise. Bad input never gives a 5xx.
         """
-        if not self.settings.emulator and not _BEARER.match(request.headers.get("Authorization", "")):
-            return web.json_response({"error": "unauthorized"}, status=401)
-        if "application/json" not in request.headers.get("Content-Type", ""):
-            return web.json_response({"error": "expected application/json"}, status=415)
+        auth = request.headers.get("Authorization", "")
+        if not self.settings.emulator and not _BEARER.match(auth):
+            return _error(401, "unauthorized")
+        if request.content_type != "application/json":
+            return _error(415, "expected application/json")
         try:
-            body = await request.json()
-        except ValueError:
-            return web.json_response({"error": "invalid JSON"}, status=400)
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str) or not body["type"]:
-            return web.json_response({"error": "not an activity"}, status=400)
+            body = parse_json_object(await request.read(), request.charset)
+        except BadPayload as exc:
+            return _error(exc.status, exc.reason)
+        activity = _activity(body)
+        if activity is None:
+            return _error(400, "not an activity")
+        service_url = body.get("serviceUrl")
+        if auth or not self.settings.emulator:
+            from adapters.teams_auth import token_refusal
+
+            reason = token_refusal(auth, self.settings.app_id, service_url if isinstance(service_url, str) else None)
+            if reason:
+                log.info("Teams request refused: %s (activity %r)", reason, activity.id)
+                return _error(401, "unauthorized")
+        reason = service_url_refusal(service_url, self.settings.emulator)
+        if reason:
+            log.info("Teams request refused: %s (activity %r)", reason, activity.id)
+            return _error(400, reason)
         try:
             response = await self.adapter.process(request, self.bot)
         except web.HTTPUnauthorized:
-            log.info("Teams request refused: not authenticated")
-            return web.json_response({"error": "unauthorized"}, status=401)
+            log.info("Teams request refused: not authenticated (activity %r)", activity.id)
+            return _error(401, "unauthorized")
         except web.HTTPException as exc:
-            return web.json_response({"error": exc.reason}, status=exc.status)
+            return _error(exc.status, exc.reason)
         except PermissionError:
-            return web.json_response({"error": "unauthorized"}, status=401)
+            log.info("Teams request refused: not authenticated (activity %r)", activity.id)
+            return _error(401, "unauthorized")
         except Exception as exc:
             # Turn errors are handled by _on_turn_error, so what escapes comes from authenticating the
-            # request: an invalid token (401), or the token keys could not be fetched (503, retryable).
+            # request: an invalid token (401), or the token keys could not be fetched (503, retryable:
+            # teams_auth.KeysUnavailable is an OSError).
             import requests
 
             if isinstance(exc, (requests.RequestException, OSError, asyncio.TimeoutError)):
                 log.error("Teams request not authenticated: cannot fetch the token keys (%s)", type(exc).__name__)
-                return web.json_response({"error": "cannot validate the token now"}, status=503)
+                return _error(503, "cannot validate the token now")
             log.info("Teams request refused: invalid token (%s)", type(exc).__name__)
-            return web.json_response({"error": "unauthorized"}, status=401)
+            return _error(401, "unauthorized")
         return response if response is not None else web.Response(status=200)
 
     async def start(self) -> None:
@@ -397,7 +499,7 @@ class TeamsChannel:
         await asyncio.to_thread(self.contacts.close)
 
     async def _on_turn_error(self, turn_context, error: Exception) -> None:
-        log.error("Teams turn failed (activity %s): %s", getattr(turn_context.activity, "id", "-"),
+        log.error("Teams turn failed (activity %r): %s", getattr(turn_context.activity, "id", "-"),
                   type(error).__name__, exc_info=error if log.isEnabledFor(logging.DEBUG) else None)
         try:
             await self._send_here(turn_context, [Outbound(kind="error", text=ERROR_TEXT)])
@@ -499,42 +601,96 @@ class TeamsChannel:
 
         self.ctx.spawn(answer(), "teams turn")
 
+    def _first_delivery(self, activity) -> bool:
+        """False for an activity from a bot or one already handled (same conversation and activity id,
+        within ten minutes: the Bot Framework redelivers unanswered requests); True otherwise."""
+        sender = activity.from_property
+        if sender is None or getattr(sender, "role", None) == "bot":
+            return False
+        key = f"{getattr(activity.conversation, 'id', '')}|{activity.id}"
+        if activity.id and not self.dedupe.first_time(key):
+            log.info("duplicate activity %r ignored", activity.id)
+            return False
+        return True
+
     async def on_message(self, turn_context) -> None:
         """A message or a card submit: to the engine, replies back (see the module docstring)."""
         activity = turn_context.activity
-        sender = activity.from_property
-        if sender is None or getattr(sender, "role", None) == "bot":
-            return
-        key = f"{getattr(activity.conversation, 'id', '')}|{activity.id}"
-        if activity.id and not self.dedupe.first_time(key):
-            log.info("duplicate activity %s ignored", activity.id)
+        if not self._first_delivery(activity):
             return
         await self.remember(activity)
-        user = self.user_id_for(sender)
-        personal = _is_personal(activity)
-        conv_id = getattr(activity.conversation, "id", "") or "teams"
         submit = parse_submit(activity.value) if activity.value is not None else None
         if submit is not None:
-            log.info("card submit %s (%s)", activity.id, submit.action.action_id if submit.action else submit.kind)
-            if submit.kind == "feedback":
-                await self._vote(turn_context, user, submit, personal)
-                return
-            # a press or a form sent from a channel continues privately: nobody there sees it
-            if submit.kind == "text":
-                inbound = Inbound(user_id=user, text=submit.text, conversation_id=conv_id, private=True,
-                                  source="message")
-            else:
-                inbound = Inbound(user_id=user, conversation_id=conv_id, private=True, source="action",
-                                  action=submit.action)
-            await self.run(turn_context, inbound, here_private=personal, here_ok=personal)
+            await self.on_submit(turn_context, submit, activity.value)
             return
-        log.info("%s %s", "message" if personal else "mention", activity.id)
+        user = self.user_id_for(activity.from_property)
+        personal = _is_personal(activity)
+        conv_id = getattr(activity.conversation, "id", "") or "teams"
+        log.info("%s %r", "message" if personal else "mention", activity.id)
         from adapters.teams_files import inbound_files  # files sent to the bot (HR uploads policy documents)
 
         files = await inbound_files(self.ctx, activity, user, personal, https_only=not self.settings.emulator)
         inbound = Inbound(user_id=user, text=clean_text(activity), conversation_id=conv_id, private=personal,
                           source="message" if personal else "mention", files=files)
         await self.run(turn_context, inbound, here_private=personal, here_ok=True)
+
+    async def on_submit(self, turn_context, submit, value) -> None:
+        """A card press (``Action.Submit``'s message with a ``value``, or ``Action.Execute``'s invoke):
+        a feedback vote is recorded, anything else goes to the engine as the person's private input.
+
+        ``submit`` is ``parse_submit(value)``; ``value`` the submitted data (a dict). A replay of the same
+        press (same conversation, card, person and data, under any activity id) within
+        ``SUBMIT_REPLAY_WINDOW`` seconds is ignored.
+        """
+        activity = turn_context.activity
+        user = self.user_id_for(activity.from_property)
+        key = _submit_key(activity, user, value)
+        if key is not None and not self.submits.first_time(key):
+            log.info("replayed card submit %r ignored", activity.id)
+            return
+        personal = _is_personal(activity)
+        conv_id = getattr(activity.conversation, "id", "") or "teams"
+        log.info("card submit %r (%r)", activity.id, submit.action.action_id if submit.action else submit.kind)
+        if submit.kind == "feedback":
+            await self._vote(turn_context, user, submit, personal)
+            return
+        # a press or a form sent from a channel continues privately: nobody there sees it
+        if submit.kind == "text":
+            inbound = Inbound(user_id=user, text=submit.text, conversation_id=conv_id, private=True,
+                              source="message")
+        else:
+            inbound = Inbound(user_id=user, conversation_id=conv_id, private=True, source="action",
+                              action=submit.action)
+        await self.run(turn_context, inbound, here_private=personal, here_ok=personal)
+
+    async def on_card_action(self, turn_context):
+        """An ``adaptiveCard/action`` invoke (an ``Action.Execute`` press): answered at once, handled in the
+        background like the ``Action.Submit`` of the same ``data`` (``on_submit``).
+
+        Returns a ``botbuilder.core.InvokeResponse``: 200 with an ``application/vnd.microsoft.activity.message``
+        body (also for a redelivery or a replay, which have no second effect), or 400 with an
+        ``application/vnd.microsoft.error`` body when the value is not an ``Action.Execute`` with data
+        one of our cards carries.
+        """
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        data = action.get("data") if action.get("type") == "Action.Execute" else None
+        submit = parse_submit(data)
+        if submit is None:
+            log.info("card action %r refused: not one of ours", activity.id)
+            return _invoke_response(400, "application/vnd.microsoft.error",
+                                    {"code": "BadRequest", "message": "not an action of this bot's cards"})
+        if self._first_delivery(activity):
+            async def handle() -> None:
+                try:
+                    await self.remember(activity)
+                    await self.on_submit(turn_context, submit, data)
+                except Exception as exc:
+                    await self._on_turn_error(turn_context, exc)
+
+            self.ctx.spawn(handle(), "teams card action")
+        return _invoke_response(200, "application/vnd.microsoft.activity.message", "Received")
 
     async def _engine(self, inbound: Inbound) -> list[Outbound]:
         if not self.ctx.is_ready:
@@ -718,6 +874,25 @@ class TeamsChannel:
         return await self.send_private(user_id, [outbound])
 
 
+def _error(status: int, reason: str) -> web.Response:
+    """A JSON error answer ``{"error": reason}`` (``reason``: a fixed text, never request content)."""
+    return web.json_response({"error": reason}, status=status)
+
+
+def _activity(body: dict):
+    """``body`` as a ``botbuilder.schema.Activity``, or None when it is not one (no ``type``, or fields
+    of the wrong shape that the SDK could not deserialize)."""
+    from botbuilder.schema import Activity
+
+    if not isinstance(body.get("type"), str) or not body["type"]:
+        return None
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:  # msrest's DeserializationError and whatever a hostile shape provokes
+        return None
+    return activity if activity.type else None
+
+
 def _err(exc: Exception) -> str:
     """A content-free description of a Bot Connector error: type and HTTP status when there is one."""
     resp = getattr(exc, "response", None)
@@ -743,6 +918,11 @@ def _bot_class():
 
         async def on_installation_update_add(self, turn_context):
             await self.channel.remember(turn_context.activity)
+
+        async def on_invoke_activity(self, turn_context):
+            if turn_context.activity.name == CARD_ACTION_INVOKE:
+                return await self.channel.on_card_action(turn_context)
+            return await super().on_invoke_activity(turn_context)
 
     return PolicyTeamsBot
 
