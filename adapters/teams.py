@@ -920,9 +920,17 @@ def _bot_class():
             await self.channel.remember(turn_context.activity)
 
         async def on_invoke_activity(self, turn_context):
+            """Card actions go to the channel; other invokes to the SDK, whose 501 for an invoke this bot
+            does not offer (no messaging extensions, task modules or sign-in) becomes a 400: bad input is
+            never answered with a 5xx."""
             if turn_context.activity.name == CARD_ACTION_INVOKE:
                 return await self.channel.on_card_action(turn_context)
-            return await super().on_invoke_activity(turn_context)
+            response = await super().on_invoke_activity(turn_context)
+            if response is not None and getattr(response, "status", 200) == 501:
+                from botbuilder.core import InvokeResponse
+
+                return InvokeResponse(status=400)
+            return response
 
     return PolicyTeamsBot
 

@@ -446,6 +446,14 @@ async def test_an_action_execute_invoke_is_handled_and_a_replay_has_no_second_ef
     assert len(connector.messages(lambda p: "Thanks" in p.text)) == 1
 
 
+@pytest.mark.parametrize("name", [None, "", "composeExtension/query", "task/fetch", "signin/verifyState", "x"])
+async def test_an_invoke_this_bot_does_not_offer_gets_400_not_501(emu_server, connector, name):
+    body = submit(connector.service_url, {})
+    body.update(type="invoke", name=name)
+    reply = await emu_server.activity({k: v for k, v in body.items() if v is not None})
+    assert reply.status == 400, reply.text
+
+
 # -- malformed input never gives a 5xx ---------------------------------------------------------------------
 
 
