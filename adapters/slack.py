@@ -21,6 +21,15 @@ Work happens after the ack: Bolt acks events at once (``process_before_response=
 listeners call ``ack()`` first; the engine runs on the server's engine thread. Retries of an event
 (``X-Slack-Retry-Num``) are dropped by ``event_id``. Logs carry event ids and action ids, never text.
 
+``POST /slack/events`` checks, in order, before Bolt sees anything (``SlackChannel.handle_http``):
+the signature on the raw bytes (``verify_request``: an ASCII ``v0=<64 hex>`` signature and an ASCII-digit
+timestamp within ``MAX_REQUEST_AGE`` of the channel's clock, else 401); then the body's shape
+(``check_body``: UTF-8 JSON or form, the fields the listeners read of the right types, else 400 / 415;
+request types we do not listen to get an empty 200); then replays (``replay_key``: a signed slash command,
+button press, shortcut or modal submission sent again within the window gets an empty 200 and no effect).
+A failure inside Bolt's dispatcher is answered 200 (events, so Slack does not retry) or 400, never 500, and
+logged by request type only; Bolt's own "Unhandled request" warning is replaced by a line with the type.
+
 Configuration (environment): ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` (HTTP), ``SLACK_APP_TOKEN``
 (Socket Mode), ``SLACK_API_URL`` (Web API base URL, default ``https://slack.com/api/``).
 """
@@ -28,8 +37,12 @@ Configuration (environment): ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` (HTTP
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import hashlib
+import hmac
 import json
 import logging
+import math
 import re
 import time
 from collections import OrderedDict
@@ -38,6 +51,7 @@ from typing import Mapping
 
 from aiohttp import web
 
+from adapters.payloads import BadPayload, decode_text, parse_form, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Inbound, Outbound
@@ -46,7 +60,11 @@ log = logging.getLogger("policybot.slack")
 
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
-MAX_REQUEST_AGE = 300  #: seconds; older (or future) request timestamps get 401, as Slack recommends
+#: seconds. A request is accepted while ``abs(now - ts) < MAX_REQUEST_AGE``, ``now`` being the channel's
+#: clock in whole seconds (floored) and ``ts`` the integer ``X-Slack-Request-Timestamp``: ``now ± 299`` pass,
+#: ``now ± 300`` and beyond get 401, in the past and in the future alike.
+MAX_REQUEST_AGE = 300
+REPLAY_WINDOW = 2 * MAX_REQUEST_AGE  #: seconds an interactive request's key is remembered (covers ±300 s)
 
 # Block Kit limits
 MAX_BLOCKS = 50  #: blocks in one message
@@ -449,7 +467,8 @@ def form_values(view: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     for block_id, actions in values.items():
         if str(block_id).startswith(FORM_BLOCK) and isinstance(actions, dict):
-            out[str(block_id)[len(FORM_BLOCK):]] = str(((actions.get(FORM_ACTION) or {}).get("value")) or "")
+            entry = actions.get(FORM_ACTION)
+            out[str(block_id)[len(FORM_BLOCK):]] = str((entry.get("value") if isinstance(entry, dict) else "") or "")
     return out
 
 
@@ -500,6 +519,267 @@ def mark_chosen(blocks: list[dict], block_id: str, label: str | None = None) -> 
     return out
 
 
+# -- requests: signature, shape, replays -----------------------------------------------------------------
+
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  #: ASCII digits only (``str.isdigit`` accepts "²", which ``int`` refuses)
+_SIGNATURE = re.compile(r"v0=[0-9a-f]{64}")  #: ASCII only: ``hmac.compare_digest`` raises on non-ASCII str
+_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+#: interactivity payload types a listener takes; others are acknowledged (empty 200) and not processed
+LISTENED_PAYLOADS = ("block_actions", "view_submission", "view_closed", "shortcut", "message_action")
+#: event fields the listeners read as text
+_EVENT_TEXT_FIELDS = ("user", "channel", "text", "ts", "thread_ts", "event_ts", "channel_type", "subtype", "bot_id")
+
+
+def request_age_ok(timestamp: str, now: float) -> bool:
+    """True when ``timestamp`` (``X-Slack-Request-Timestamp``: 1-12 ASCII digits, seconds since the epoch)
+    is within ``MAX_REQUEST_AGE`` of ``now`` (seconds, any fraction): ``abs(floor(now) - ts) < 300``,
+    one integer rule for requests from the past and from the future."""
+    if not isinstance(timestamp, str) or not _TIMESTAMP.fullmatch(timestamp):
+        return False
+    return abs(math.floor(now) - int(timestamp)) < MAX_REQUEST_AGE
+
+
+class _WholeSeconds:
+    """A ``slack_sdk.signature.Clock`` reading ``clock()`` (seconds) floored to whole seconds."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def now(self) -> float:
+        return float(math.floor(self.clock()))
+
+
+def verify_request(secret: str, raw: bytes, timestamp: str, signature: str, now: float) -> bool:
+    """True when ``raw`` (the body's bytes exactly as received) carries Slack's v0 signature with ``secret``.
+
+    ``timestamp`` must pass ``request_age_ok(timestamp, now)`` and ``signature`` must be ASCII
+    ``v0=<64 lowercase hex>``; anything else is False, never an exception. The HMAC is slack_sdk's
+    ``SignatureVerifier`` (on the same clock, ``now``), which signs ``str`` bodies as their
+    UTF-8 bytes: a UTF-8 body is passed decoded (decoding and re-encoding valid UTF-8 is byte-exact); bytes
+    that are not UTF-8 are checked by the same HMAC-SHA256 over ``b"v0:" + ts + b":" + raw`` directly.
+    """
+    from slack_sdk.signature import SignatureVerifier
+
+    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+        return False
+    if not request_age_ok(timestamp, now):
+        return False
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(f"v0={digest}", signature)
+    return SignatureVerifier(secret, clock=_WholeSeconds(lambda: now)).is_valid(text, timestamp, signature)
+
+
+@dataclass(frozen=True)
+class SlackBody:
+    """A signed body that passed ``check_body``.
+
+    Attributes:
+        kind: ``"url_verification"``, ``"event_callback"``, ``"slash_command"``, an interactivity payload
+            type (``"block_actions"``, ...) or another type Slack sent (then ``ignore`` is True).
+        body: what Bolt's listeners get: the JSON object, the ``payload`` object or the command's fields.
+        text: the raw body as text (Bolt checks the signature again over it).
+        ignore: acknowledge with an empty 200 and do nothing (a type no listener takes).
+    """
+
+    kind: str
+    body: dict
+    text: str
+    ignore: bool = False
+
+
+def _types(obj: dict, where: str, **types) -> None:
+    """Raise ``BadPayload`` (400) when a present, non-null ``obj[key]`` is not of ``types[key]``."""
+    for key, kind in types.items():
+        value = obj.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise BadPayload(f"{where}.{key} has the wrong type")
+
+
+def _ids_ok(obj: dict, where: str) -> None:
+    """Bolt reads ``user``, ``channel``, ``team`` and ``enterprise`` as an id or an object with an ``id``,
+    and ``authorizations`` as a list of objects."""
+    _types(obj, where, user=(str, dict), channel=(str, dict), team=(str, dict), enterprise=(str, dict),
+           authorizations=list, user_id=str, channel_id=str, team_id=str, enterprise_id=str)
+    if any(not isinstance(a, dict) for a in obj.get("authorizations") or ()):
+        raise BadPayload(f"{where}.authorizations has the wrong type")
+
+
+def _user_ok(payload: dict, kind: str) -> None:
+    user = payload.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), str) or not user["id"]:
+        raise BadPayload(f"{kind} without a user")
+
+
+def _check_event(body: dict) -> None:
+    _types(body, "body", event_id=str, api_app_id=str)
+    event = body.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise BadPayload("event_callback without an event")
+    _ids_ok(event, "event")
+    for key in ("message", "previous_message", "item"):
+        if isinstance(event.get(key), dict):
+            _ids_ok(event[key], f"event.{key}")
+    if event["type"] in ("message", "app_mention"):
+        _types(event, "event", files=list, **{k: str for k in _EVENT_TEXT_FIELDS})
+
+
+def _check_view(view, kind: str) -> None:
+    if not isinstance(view, dict):
+        raise BadPayload(f"{kind} without a view")
+    _types(view, "view", id=str, callback_id=str, private_metadata=str, state=dict, blocks=list)
+    _types(view.get("state") or {}, "view.state", values=dict)
+    if any(not isinstance(b, dict) for b in view.get("blocks") or ()):
+        raise BadPayload("view.blocks has the wrong type")
+
+
+def _check_payload(p: dict, kind: str) -> None:
+    """The fields of interactivity payload ``p`` that the listeners read (raises ``BadPayload``)."""
+    _ids_ok(p, "payload")
+    _types(p, "payload", trigger_id=str, response_url=str, callback_id=str, action_ts=str, container=dict,
+           message=dict, actions=list)
+    _user_ok(p, kind)
+    if kind == "block_actions":
+        actions = p.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            raise BadPayload("block_actions without actions")
+        _types(actions[0], "action", value=str, type=str, block_id=str, action_ts=str, text=dict)
+        if not isinstance(actions[0].get("action_id"), str):
+            raise BadPayload("block_actions without an action_id")
+        _types(p, "payload", view=dict)
+        _types(p.get("container") or {}, "container", type=str, channel_id=str, message_ts=str, view_id=str)
+        message = p.get("message") or {}
+        _types(message, "message", text=str, blocks=list, ts=str)
+        if any(not isinstance(b, dict) for b in message.get("blocks") or ()):
+            raise BadPayload("message.blocks has the wrong type")
+        if p.get("view") is not None:
+            _check_view(p["view"], kind)
+    elif kind in ("view_submission", "view_closed"):
+        _check_view(p.get("view"), kind)
+        if not isinstance(p["view"].get("callback_id"), str):
+            raise BadPayload(f"{kind} without a callback_id")  # Bolt's listeners match on it
+    elif not isinstance(p.get("callback_id"), str):  # shortcut, message_action
+        raise BadPayload(f"{kind} without a callback_id")
+
+
+def _check_json(text: str) -> SlackBody:
+    body = parse_json_object(text)
+    kind = body.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise BadPayload("body without a type")
+    if kind in ("url_verification", "event_callback"):
+        _ids_ok(body, "body")  # read by Bolt's context on every request
+    if kind == "url_verification":
+        if not isinstance(body.get("challenge"), str):
+            raise BadPayload("url_verification without a challenge")
+        return SlackBody(kind, body, text)
+    if kind == "event_callback":
+        _check_event(body)
+        return SlackBody(kind, body, text)
+    return SlackBody(kind, body, text, ignore=True)  # app_rate_limited, and types Slack may add
+
+
+def _check_form(text: str) -> SlackBody:
+    from urllib.parse import parse_qsl
+
+    fields = parse_form(text)
+    if "payload" in fields:
+        if sum(1 for name, _ in parse_qsl(text, keep_blank_values=True) if name == "payload") != 1:
+            raise BadPayload("payload given more than once")  # Bolt would read the last, this check the first
+        p = parse_json_object(fields["payload"])
+        kind = p.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise BadPayload("payload without a type")
+        if kind not in LISTENED_PAYLOADS:
+            return SlackBody(kind, p, text, ignore=True)
+        _check_payload(p, kind)
+        return SlackBody(kind, p, text)
+    if "ssl_check" in fields:
+        return SlackBody("ssl_check", fields, text, ignore=True)
+    if "command" in fields:
+        if not fields["command"].startswith("/") or len(fields["command"]) < 2:
+            raise BadPayload("slash command without a command")
+        if not fields.get("user_id"):
+            raise BadPayload("slash command without a user_id")
+        return SlackBody("slash_command", fields, text)
+    raise BadPayload("neither a command nor a payload")
+
+
+def check_body(raw: bytes, content_type: str | None, charset: str | None = None) -> SlackBody:
+    """Read a signed ``/slack/events`` body the way Bolt will, so that Bolt cannot fail on it.
+
+    JSON (``application/json``, or any body starting with ``{`` as Bolt reads it) must be an object with a
+    string ``type``; ``url_verification`` needs a string ``challenge``, ``event_callback`` an ``event``
+    object with a string ``type``. A form body (``application/x-www-form-urlencoded``) is an interactivity
+    ``payload`` (one JSON object with a string ``type``; listened types need a ``user`` with an ``id`` and,
+    for button presses, an action with an ``action_id``; modal payloads a ``view`` object) or a slash
+    command (``command`` starting with ``/`` and a ``user_id``). Fields the listeners read must have the
+    types Slack gives them. Bodies are UTF-8 (Slack's charset).
+
+    Returns:
+        ``SlackBody``; ``ignore`` is set for types no listener takes (answer an empty 200).
+
+    Raises:
+        BadPayload: 400 for a malformed body or shape, 415 for another media type or charset.
+    """
+    if charset and charset.strip().lower() not in ("utf-8", "utf8"):
+        raise BadPayload("Slack bodies are UTF-8", status=415)
+    text = decode_text(raw, "utf-8")
+    ctype = (content_type or "").strip().lower()
+    if ctype == JSON_TYPE or text.startswith("{"):
+        return _check_json(text)
+    if ctype != FORM_TYPE:
+        raise BadPayload("unsupported media type", status=415)
+    return _check_form(text)
+
+
+def replay_key(checked: SlackBody) -> str | None:
+    """The key under which a signed interactive request is handled once (None for other requests): its
+    ``trigger_id`` (slash commands, shortcuts, button presses and modal submissions carry one), else a digest
+    of what identifies the interaction (type, user, action id, ``action_ts``, message or view, value)."""
+    body = checked.body
+    if checked.ignore or checked.kind not in LISTENED_PAYLOADS + ("slash_command",):
+        return None
+    trigger = body.get("trigger_id")
+    if isinstance(trigger, str) and trigger:
+        return "trigger:" + trigger
+    if checked.kind == "slash_command":
+        parts = [body.get(k) for k in ("user_id", "command", "text", "channel_id", "response_url")]
+    else:
+        actions = body.get("actions") if isinstance(body.get("actions"), list) else []
+        action = actions[0] if actions and isinstance(actions[0], dict) else {}
+        parts = [checked.kind, _dig(body, "user", "id"), action.get("action_id"),
+                 action.get("action_ts") or body.get("action_ts"), _dig(body, "container", "message_ts"),
+                 _dig(body, "container", "view_id") or _dig(body, "view", "id"), _dig(body, "view", "hash"),
+                 action.get("value"), body.get("callback_id")]
+    return "digest:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+#: the type of the Slack request being handled (for log lines that must not carry its content)
+_REQUEST_TYPE: contextvars.ContextVar[str] = contextvars.ContextVar("policybot_slack_request", default="unknown")
+
+
+def request_type(body) -> str:
+    """A content-free name for a Slack request body: its ``type`` when that is a plain lower-case name
+    (``event_callback:<event type>`` for events), ``"slash_command"`` for a command, else ``"other"``."""
+    if not isinstance(body, dict):
+        return "other"
+    kind = body.get("type")
+    if kind is None and isinstance(body.get("command"), str):
+        return "slash_command"
+    if not isinstance(kind, str) or not _TYPE_NAME.fullmatch(kind):
+        return "other"
+    event = body.get("event")
+    if kind == "event_callback" and isinstance(event, dict):
+        sub = event.get("type")
+        return f"{kind}:{sub}" if isinstance(sub, str) and _TYPE_NAME.fullmatch(sub) else f"{kind}:other"
+    return kind
+
+
 # -- the channel --------------------------------------------------------------------------------
 
 
@@ -531,6 +811,8 @@ class SlackChannel:
         self.ctx = ctx
         self.settings = settings
         self.dedupe = EventDeduper()
+        self.replays = EventDeduper(ttl=REPLAY_WINDOW)  #: keys of interactive requests already handled
+        self.clock = time.time  #: seconds since the epoch; request timestamps are checked against it
         self.bot_user_id: str | None = None
         self._dm_cache: OrderedDict[str, str] = OrderedDict()
         self._socket = None
@@ -539,6 +821,8 @@ class SlackChannel:
         bolt_logger = _quiet_logger("policybot.slack.bolt", logging.WARNING)
         if not any(isinstance(f, _DropClientTokenWarning) for f in bolt_logger.filters):
             bolt_logger.addFilter(_DropClientTokenWarning())  # Bolt reads SLACK_BOT_TOKEN itself; we pass a client
+        if not any(isinstance(f, _ScrubBoltPayloads) for f in bolt_logger.filters):
+            bolt_logger.addFilter(_ScrubBoltPayloads())  # Bolt copies these filters to its middleware loggers
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, timeout=15,
                                      logger=_quiet_logger("policybot.slack.http", logging.INFO))
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
@@ -550,6 +834,7 @@ class SlackChannel:
             logger=bolt_logger,
         )
         self._register()
+        self._share_clock()
 
     # -- Bolt wiring --------------------------------------------------------------------------------
 
@@ -566,31 +851,106 @@ class SlackChannel:
         app.view_closed(re.compile(".*"))(self._on_view_closed)
         app.error(self._on_error)
 
+    def _share_clock(self) -> None:
+        # Bolt checks the signature again (its own SignatureVerifier): on our clock, so both agree.
+        from slack_bolt.middleware.request_verification.async_request_verification import AsyncRequestVerification
+
+        if not self.settings.signing_secret:
+            return  # Socket Mode only: nothing is verified
+        for mw in getattr(self.bolt, "_async_middleware_list", []):
+            verifier = getattr(mw, "verifier", None) if isinstance(mw, AsyncRequestVerification) else None
+            if verifier is not None and hasattr(verifier, "clock"):
+                verifier.clock = _WholeSeconds(lambda: self.clock())
+
     async def _dedupe_middleware(self, body: dict, request, next):
+        _REQUEST_TYPE.set(request_type(body))  # Socket Mode requests do not pass through handle_http
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not self.dedupe.first_time(event_id):
+        if isinstance(event_id, str) and event_id and not self.dedupe.first_time(event_id):
             retry = (request.headers.get("x-slack-retry-num") or ["-"])[0]
-            log.info("duplicate event %s (retry %s) ignored", event_id, retry)
+            log.info("duplicate event %r (retry %r) ignored", event_id, retry)
             from slack_bolt.response import BoltResponse
 
             return BoltResponse(status=200, body="")
         return await next()
 
     async def _on_error(self, error: Exception, body: dict) -> None:
-        ident = (body or {}).get("event_id") or (body or {}).get("type") or "-"
-        log.error("Slack listener failed (%s): %s", ident, type(error).__name__)
+        event_id = (body or {}).get("event_id") if isinstance(body, dict) else None
+        ident = event_id if isinstance(event_id, str) and event_id else request_type(body)
+        log.error("Slack listener failed (%r): %s", ident, type(error).__name__)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """``POST /slack/events``: Bolt verifies the signature and dispatches; 401 for a missing, malformed
-        or stale (``MAX_REQUEST_AGE`` seconds or more) timestamp, before any parsing."""
-        from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+        """``POST /slack/events``.
 
-        ts = request.headers.get("X-Slack-Request-Timestamp", "")
-        if not ts.isdigit() or abs(time.time() - int(ts)) >= MAX_REQUEST_AGE:
+        1. 401 unless ``verify_request`` accepts the raw bytes, ``X-Slack-Request-Timestamp`` and
+           ``X-Slack-Signature`` against the signing secret and ``self.clock`` (before any parsing).
+        2. 400 / 415 when ``check_body`` refuses the body (malformed, wrong shape, charset or media type);
+           an empty 200 for a request type no listener takes.
+        3. An empty 200 for a replay of an interactive request already handled (``replay_key``).
+        4. Bolt dispatches (and checks the signature again). An exception or a 5xx inside Bolt is answered
+           200 for an event (so Slack does not retry it) or 400 otherwise, logged with the type only.
+        """
+        raw = await request.read()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not verify_request(self.settings.signing_secret or "", raw, timestamp, signature, self.clock()):
             return web.json_response({"error": "invalid request"}, status=401)
-        bolt_req = await to_bolt_request(request)
-        bolt_resp = await self.bolt.async_dispatch(bolt_req)
+        token = _REQUEST_TYPE.set("unknown")
+        try:
+            return await self._handle_signed(request, raw)
+        except Exception as exc:  # a signed request is never answered 500
+            log.error("signed Slack request of type %r failed: %s", _REQUEST_TYPE.get(), type(exc).__name__)
+            return web.json_response({"error": "request not processed"}, status=400)
+        finally:
+            _REQUEST_TYPE.reset(token)
+
+    async def _handle_signed(self, request: web.Request, raw: bytes) -> web.Response:
+        from slack_bolt.adapter.aiohttp import to_aiohttp_response
+        from slack_bolt.context.async_context import AsyncBoltContext
+        from slack_bolt.request.async_internals import build_async_context
+        from slack_bolt.request.async_request import AsyncBoltRequest
+
+        try:
+            checked = check_body(raw, request.content_type, request.charset)
+        except BadPayload as exc:
+            log.info("signed Slack request refused (HTTP %d): %s", exc.status, exc.reason)
+            return web.json_response({"error": exc.reason}, status=exc.status)
+        kind = request_type(checked.body)
+        _REQUEST_TYPE.set(kind)
+        if checked.ignore:
+            log.info("Slack request of type %r acknowledged, not handled", kind)
+            return web.Response(status=200)
+        key = replay_key(checked)
+        if key is not None and not self.replays.first_time(key):
+            log.info("replayed Slack request of type %r ignored", kind)
+            return web.Response(status=200)
+        headers: dict[str, str] = {}
+        for name, value in request.headers.items():
+            headers.setdefault(name.lower(), value)
+        try:
+            bolt_req = AsyncBoltRequest(body=checked.text, query=request.query_string, headers=headers)
+            # Bolt's own reading takes any body containing "payload" for an interactivity body (a slash
+            # command's text too): listeners get the body checked above instead.
+            bolt_req.body = checked.body
+            bolt_req.context = build_async_context(AsyncBoltContext({}), checked.body)
+        except Exception as exc:  # ids of odd types that Bolt's context cannot read (e.g. a number for a user)
+            log.info("signed Slack request of type %r refused (HTTP 400): Bolt cannot read its ids (%s)",
+                     kind, type(exc).__name__)
+            return web.json_response({"error": "ids of the wrong type"}, status=400)
+        try:
+            bolt_resp = await self.bolt.async_dispatch(bolt_req)
+        except Exception as exc:
+            log.error("Slack request of type %r failed in Bolt: %s", kind, type(exc).__name__)
+            return self._not_processed(checked)
+        if bolt_resp.status >= 500:
+            log.warning("Slack request of type %r not processed (Bolt answered %d)", kind, bolt_resp.status)
+            return self._not_processed(checked)
         return await to_aiohttp_response(bolt_resp)
+
+    @staticmethod
+    def _not_processed(checked: SlackBody) -> web.Response:
+        if checked.kind == "event_callback":
+            return web.Response(status=200)  # a 5xx would only make Slack send it again
+        return web.json_response({"error": "request not processed"}, status=400)
 
     async def start(self) -> None:
         """Check the token (``auth.test``; a failure is logged, not fatal) and connect Socket Mode if asked."""
@@ -797,8 +1157,10 @@ class SlackChannel:
             return  # other bots (our own are dropped by Bolt)
         if event.get("user") == self.bot_user_id:
             return
-        user, channel = event["user"], event["channel"]
-        log.info("DM event %s", body.get("event_id"))
+        user, channel = event["user"], event.get("channel")
+        if not isinstance(user, str) or not isinstance(channel, str) or not channel:
+            return
+        log.info("DM event %r", body.get("event_id"))
         inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
                           conversation_id=channel, private=True, source="message")
         target = Target(channel=channel, thread_ts=event.get("thread_ts"), is_dm=True)
@@ -854,13 +1216,15 @@ class SlackChannel:
         return u.scheme == "https" and any(host == d or host.endswith("." + d) for d in ("slack.com", "slack-gov.com"))
 
     async def _on_mention(self, event: dict, body: dict) -> None:
-        channel = event.get("channel", "")
+        channel = event.get("channel")
+        if not isinstance(channel, str) or not channel or not isinstance(event.get("user") or "", str):
+            return
         if channel.startswith("D") or event.get("channel_type") == "im":
             return  # the message.im event carries it
         if event.get("bot_id") or not event.get("user") or event.get("user") == self.bot_user_id:
             return
         user = event["user"]
-        log.info("mention event %s", body.get("event_id"))
+        log.info("mention event %r", body.get("event_id"))
         inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
                           conversation_id=channel, private=False, source="mention")
         target = Target(channel=channel, thread_ts=event.get("thread_ts") or event.get("ts"))
@@ -870,7 +1234,7 @@ class SlackChannel:
         self.ctx.spawn(self.run(inbound, user, target), "slack mention")
 
     async def _on_other_event(self, body: dict) -> None:
-        log.debug("ignored event %s of type %s", body.get("event_id"), (body.get("event") or {}).get("type"))
+        log.debug("ignored event %r of type %r", body.get("event_id"), (body.get("event") or {}).get("type"))
 
     async def _on_command(self, ack, command: dict) -> None:
         text = (command.get("text") or "").strip()
@@ -901,7 +1265,7 @@ class SlackChannel:
 
     async def _on_shortcut(self, ack, body: dict) -> None:
         await ack()
-        log.info("shortcut %s", body.get("callback_id"))
+        log.info("shortcut %r", body.get("callback_id"))
         self.ctx.spawn(self.start_report(body["user"]["id"], body.get("trigger_id")), "slack shortcut")
 
     async def _on_action(self, ack, body: dict) -> None:
@@ -912,7 +1276,7 @@ class SlackChannel:
         user = body["user"]["id"]
         action = (body.get("actions") or [{}])[0]
         slack_aid = action.get("action_id", "")
-        log.info("action %s", slack_aid)
+        log.info("action %r", slack_aid)
         container = body.get("container") or {}
         message = body.get("message") or {}
         response_url = body.get("response_url")
@@ -920,10 +1284,7 @@ class SlackChannel:
             await self._vote(user, slack_aid, action.get("value", ""), container, message, response_url)
             return
         if slack_aid == OPEN_INPUT:
-            try:
-                prompt = json.loads(action.get("value") or "{}").get("p", "")
-            except ValueError:
-                prompt = ""
+            prompt = str(_json_object(action.get("value")).get("p") or "")
             dm = await self._dm_for(user, container, body)
             try:
                 await self.client.views_open(trigger_id=body.get("trigger_id"), view=input_modal(prompt, dm))
@@ -952,15 +1313,13 @@ class SlackChannel:
 
     async def _vote(self, user: str, slack_aid: str, value: str, container: dict, message: dict,
                     response_url: str | None):
-        try:
-            data = json.loads(value or "{}")
-        except ValueError:
-            data = {}
+        data = _json_object(value)
         helpful = slack_aid == FEEDBACK_HELPFUL
-        question = str(data.get("q", ""))
+        question = str(data.get("q") or "")
+        clauses = data.get("c") if isinstance(data.get("c"), list) else []
         if question:
             await self.ctx.record_feedback(helpful=helpful, question=question,
-                                           clause_ids=[str(c) for c in data.get("c", [])],
+                                           clause_ids=[str(c) for c in clauses],
                                            user_id=self.user_id_for(user))
         thanks = "Thanks for your feedback." if helpful else "Thanks, noted: HR will see that this didn't help."
         if _in_bot_dm(container) and message.get("blocks"):  # in a channel, thank the voter privately
@@ -977,14 +1336,11 @@ class SlackChannel:
             await self._on_form_submission(ack, body, view)
             return
         await ack()
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            meta = {}
-        value = (((view.get("state") or {}).get("values") or {}).get(INPUT_BLOCK) or {}).get(INPUT_ACTION) or {}
-        text = value.get("value") or ""
+        meta = _json_object(view.get("private_metadata"))
+        text = _dig(view, "state", "values", INPUT_BLOCK, INPUT_ACTION, "value")
+        text = text if isinstance(text, str) else ""
         user = body["user"]["id"]
-        dm = meta.get("dm") or await self.open_dm(user)
+        dm = meta.get("dm") if isinstance(meta.get("dm"), str) and meta["dm"] else await self.open_dm(user)
         inbound = Inbound(user_id=self.user_id_for(user), text=text, conversation_id=dm, private=True, source="message")
         self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
                        "slack view")
@@ -993,10 +1349,7 @@ class SlackChannel:
         """A core form's modal submitted: refused values come back on their fields at once
         (``response_action: errors``, the modal stays open, nothing changes); otherwise the modal
         closes and the filled form goes to the core, whose reply (e.g. the updated preview) goes to the DM."""
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            meta = {}
+        meta = _json_object(view.get("private_metadata"))
         action_id = str(meta.get("form") or "")
         if not action_id:
             await ack()
@@ -1005,13 +1358,13 @@ class SlackChannel:
         check = getattr(self.ctx.engine, "check_form", None)
         errors = check(action_id, values) if callable(check) else {}
         if errors:
-            log.info("form %s refused on %d field(s)", action_id, len(errors))
+            log.info("form %r refused on %d field(s)", action_id, len(errors))
             await ack(response_action="errors", errors={f"{FORM_BLOCK}{k}": _truncate(str(v), 150)
                                                        for k, v in errors.items()})
             return
         await ack()
         user = body["user"]["id"]
-        dm = meta.get("dm") or await self.open_dm(user)
+        dm = meta.get("dm") if isinstance(meta.get("dm"), str) and meta["dm"] else await self.open_dm(user)
         inbound = Inbound(user_id=self.user_id_for(user), conversation_id=dm, private=True, source="action",
                           action=Action(action_id, submit_value(str(meta.get("value") or ""), values)))
         self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
@@ -1019,16 +1372,31 @@ class SlackChannel:
 
     async def _on_view_closed(self, ack, body: dict, view: dict) -> None:
         await ack()
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            return
-        if view.get("callback_id") != MODAL_CALLBACK or not meta.get("repost") or not meta.get("dm"):
+        meta = _json_object(view.get("private_metadata"))
+        if view.get("callback_id") != MODAL_CALLBACK or not meta.get("repost") or not isinstance(meta.get("dm"), str):
             return
         # The user closed a prompt's modal: put the prompt in the DM so the flow can go on there.
-        blocks = [b for b in view.get("blocks", []) if b.get("type") != "input"][:MAX_BLOCKS]
+        blocks = [b for b in view.get("blocks") or [] if isinstance(b, dict) and b.get("type") != "input"][:MAX_BLOCKS]
         self.ctx.spawn(self._send(Target(channel=meta["dm"], is_dm=True), "Policybot: please choose below", blocks),
                        "slack repost")
+
+
+def _json_object(text) -> dict:
+    """The JSON object in ``text`` (a button value, a view's ``private_metadata``); {} for anything else."""
+    try:
+        value = json.loads(text or "{}")
+    except (ValueError, TypeError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _dig(obj, *keys):
+    """``obj[k1][k2]...`` through dicts only; None where a level is missing or not a dict."""
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
 
 
 def _in_bot_dm(container: dict) -> bool:
@@ -1047,6 +1415,25 @@ class _DropClientTokenWarning(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()
+
+
+class _ScrubBoltPayloads(logging.Filter):
+    """Rewrites Bolt's log lines that print request bodies (the "Unhandled request (...)" warning, a global
+    middleware that answered nothing, a refused signature's body) as one line naming only the request type
+    (``request_type``, from the request being handled)."""
+
+    _PREFIXES = ("Unhandled request", "A global middleware (", "Invalid request signature detected")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        if message.startswith(self._PREFIXES):
+            what = "refused signature" if message.startswith("Invalid") else "unhandled request"
+            record.msg, record.args = "Slack %s of type %r", (what, _REQUEST_TYPE.get())
+            record.exc_info = record.exc_text = None
+        return True
 
 
 def _quiet_logger(name: str, floor: int) -> logging.Logger:
