@@ -14,6 +14,8 @@ Slack sends, and ``signed_headers`` signs them with Slack's v0 scheme.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import json
 import time
@@ -253,9 +255,14 @@ class FakeSlackAPI:
 def signed_headers(body: str | bytes, secret: str, timestamp: int | None = None,
                    content_type: str = "application/json") -> dict:
     """Headers Slack would send with ``body``: ``X-Slack-Request-Timestamp`` and the v0 HMAC-SHA256
-    ``X-Slack-Signature`` over ``"v0:{ts}:{body}"`` with ``secret``."""
+    ``X-Slack-Signature`` over ``"v0:{ts}:{body}"`` with ``secret`` (bytes that are not UTF-8 are
+    signed as they are, as Slack signs the raw request body)."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
-    sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    if isinstance(body, bytes):
+        mac = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+        sig = "v0=" + mac.hexdigest()
+    else:
+        sig = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": content_type}
 
 
