@@ -117,7 +117,8 @@ def test_chat_spelling(real_bot):
 
 
 # ---- mechanics on the fake embedder --------------------------------------------------------
-def test_index_persists_and_rebuilds_only_what_changed(fake_bot, tmp_path):
+def test_index_persists_and_rebuilds_only_what_changed(unindexed_fake_bot, tmp_path):
+    fake_bot = unindexed_fake_bot
     stats = fake_bot.index.refresh()
     assert stats["total"] == 208 and stats["added"] == 208 and stats["embedded"] > 208
     # a new KnowledgeIndex over the same files loads the saved FAISS index: nothing to embed
@@ -186,9 +187,8 @@ def test_fake_embedder_is_deterministic_and_normalised():
     assert not a[2].any()
 
 
-def test_large_indexes_switch_to_ivf_and_keep_their_keys(fake_bot, monkeypatch):
-
-
+def test_large_indexes_switch_to_ivf_and_keep_their_keys(unindexed_fake_bot, monkeypatch):
+    fake_bot = unindexed_fake_bot
     monkeypatch.setattr(retrieve, "IVF_MIN_VECTORS", 300)
     fake_bot.index.refresh()
     vectors = fake_bot.index.snapshot.vectors
