@@ -542,8 +542,8 @@ class WebChatChannel:
     def _check_loopback(self, request: web.Request) -> None:
         """Refuse (403) a request that open loopback mode must not serve.
 
-        Refused: a peer that is not a loopback address; any proxy / forwarding header (``PROXY_HEADERS``,
-        ``PROXY_HEADER_PREFIXES``); a ``Host`` that is not ``localhost``, ``127.0.0.1``, ``[::1]`` or the
+        Refused: a peer that is not a loopback address; HTTP/1.0 (nginx's default to an upstream); any proxy /
+        forwarding header (``PROXY_HEADERS``, ``PROXY_HEADER_PREFIXES``); a ``Host`` that is not ``localhost``, ``127.0.0.1``, ``[::1]`` or the
         bound address, or names another port than the one the connection arrived on (no port is accepted);
         an ``Origin`` or ``Referer`` that is not an http(s) URL on a loopback host (``Origin: null``
         included); ``Sec-Fetch-Site: cross-site``.
@@ -553,7 +553,9 @@ class WebChatChannel:
         """
         if not is_loopback_host(request.remote):
             raise _Refused(403, {"error": "The web chat is open only to this computer."})
-        if _proxy_header(request.headers) is not None:
+        if request.version < (1, 1) or _proxy_header(request.headers) is not None:
+            # HTTP/1.0 is what nginx speaks to an upstream by default (proxy_http_version 1.0); browsers
+            # and command-line clients use 1.1 or later
             raise _Refused(403, {"error": "The web chat without sign-in does not work through a proxy: set "
                                           f"{SECRET_ENV} or {HEADER_ENV}."})
         transport = request.transport

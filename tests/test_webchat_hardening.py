@@ -202,8 +202,10 @@ async def test_open_mode_refuses_requests_from_other_sites(fake_bot):
 
 
 async def test_a_same_machine_proxy_with_nginx_defaults(fake_bot):
-    """What open mode can and cannot tell about ``proxy_pass http://127.0.0.1:<port>;`` with nginx's defaults
-    (``Host`` rewritten to the upstream, no forwarding headers): README "Web chat" states the same."""
+    """What open mode can and cannot tell about a proxy on the same machine that rewrites ``Host`` to the
+    upstream and adds no forwarding header, speaking HTTP/1.1 (nginx's ``proxy_pass http://127.0.0.1:<port>;``
+    with ``proxy_http_version 1.1``; with nginx's default 1.0 it is refused outright, see the next test):
+    README "Web chat" states the same."""
     async with open_server(fake_bot, make_engine(fake_bot)) as srv:
         upstream = {"Host": f"127.0.0.1:{port_of(srv)}"}
         browser = srv.client()
@@ -211,9 +213,28 @@ async def test_a_same_machine_proxy_with_nginx_defaults(fake_bot):
         r = await browser.post("/chat/api/identity", {"user_id": "alice"},
                                headers={**upstream, "Origin": "https://chat.example.org"})
         assert r.status == 403  # a browser names the proxy's origin on every state-changing request
-        script = srv.client()  # sends neither Origin nor Referer: indistinguishable from a local client
+        script = srv.client()  # HTTP/1.1, neither Origin nor Referer: indistinguishable from a local client
         assert (await script.get("/chat/api/me", headers=upstream)).status == 200
         assert (await script.post("/chat/api/identity", {"user_id": "alice"}, headers=upstream)).status == 200
+
+
+async def test_http_1_0_is_refused_in_open_mode(fake_bot):
+    """nginx speaks HTTP/1.0 to an upstream unless told otherwise (``proxy_http_version``): with its defaults
+    even a script that sends no Origin is refused; HTTP/1.1 from the same place is served."""
+    async with open_server(fake_bot, make_engine(fake_bot)) as srv:
+        port = port_of(srv)
+
+        async def status(version: str) -> int:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET /chat/api/me {version}\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+                         .encode())
+            await writer.drain()
+            line = await reader.readline()
+            writer.close()
+            return int(line.split()[1])
+
+        assert await status("HTTP/1.0") == 403
+        assert await status("HTTP/1.1") == 200
 
 
 def _mocked(headers: dict, peer=("127.0.0.1", 50000), sock=("127.0.0.1", 3978)):
