@@ -341,25 +341,23 @@ async def test_a_replayed_button_press_has_one_effect(report_server, fake_slack)
     assert len(fake.calls_to("response_url")) == 1  # the button marked as chosen once
 
 
-async def test_replayed_shortcut_and_modal_submission_have_one_effect(report_server, fake_slack):
-    srv, fake = report_server, fake_slack
-    raw = payload_body(global_shortcut(user=ALICE))
+async def _three_times(srv, fake, raw: str, posts_after: int) -> None:
+    """Send the signed form body ``raw`` three times; then exactly ``posts_after`` messages were posted."""
     headers = sign(raw, content_type=FORM)
     for _ in range(3):
         assert (await post(srv, raw, headers))[0] == 200
-    await fake.wait_for("chat.postMessage", 2)
+    await fake.wait_for("chat.postMessage", posts_after)
     await fake.settle(0.4)
-    assert len(fake.calls_to("chat.postMessage")) == 2
+    assert len(fake.calls_to("chat.postMessage")) == posts_after
+
+
+async def test_replayed_shortcut_and_modal_submission_have_one_effect(report_server, fake_slack):
     from adapters.slack import input_modal
 
+    await _three_times(report_server, fake_slack, payload_body(global_shortcut(user=ALICE)), 2)
     view = dict(input_modal("What happened?", ALICE_DM), id="V0000001")
-    raw = payload_body(view_submission(view, "Something happened", user=ALICE))
-    headers = sign(raw, content_type=FORM)
-    for _ in range(3):
-        assert (await post(srv, raw, headers))[0] == 200
-    await fake.wait_for("chat.postMessage", 3)
-    await fake.settle(0.4)
-    assert len(fake.calls_to("chat.postMessage")) == 3
+    await _three_times(report_server, fake_slack, payload_body(view_submission(view, "Something happened",
+                                                                               user=ALICE)), 3)
 
 
 async def test_distinct_presses_of_the_same_button_are_each_processed(server, fake_slack, fake_bot):
