@@ -102,6 +102,17 @@ def parse_json_object(raw: bytes | str, charset: str | None = None) -> dict:
     return value
 
 
+def object_or_empty(text) -> dict:
+    """The JSON object in ``text`` (a button value, a modal's ``private_metadata``: strings the bot wrote
+    and gets back), or ``{}`` for anything else: not a string, not JSON, not an object, too deep."""
+    if not isinstance(text, (str, bytes)) or not text:
+        return {}
+    try:
+        return parse_json_object(text)
+    except BadPayload:
+        return {}
+
+
 def parse_form(raw: bytes | str, charset: str | None = None) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body as ``{name: first value}``.
 

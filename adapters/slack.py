@@ -51,7 +51,7 @@ from typing import Mapping
 
 from aiohttp import web
 
-from adapters.payloads import BadPayload, decode_text, parse_form, parse_json_object
+from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_form, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Inbound, Outbound
@@ -1284,7 +1284,7 @@ class SlackChannel:
             await self._vote(user, slack_aid, action.get("value", ""), container, message, response_url)
             return
         if slack_aid == OPEN_INPUT:
-            prompt = str(_json_object(action.get("value")).get("p") or "")
+            prompt = str(object_or_empty(action.get("value")).get("p") or "")
             dm = await self._dm_for(user, container, body)
             try:
                 await self.client.views_open(trigger_id=body.get("trigger_id"), view=input_modal(prompt, dm))
@@ -1313,7 +1313,7 @@ class SlackChannel:
 
     async def _vote(self, user: str, slack_aid: str, value: str, container: dict, message: dict,
                     response_url: str | None):
-        data = _json_object(value)
+        data = object_or_empty(value)
         helpful = slack_aid == FEEDBACK_HELPFUL
         question = str(data.get("q") or "")
         clauses = data.get("c") if isinstance(data.get("c"), list) else []
@@ -1336,7 +1336,7 @@ class SlackChannel:
             await self._on_form_submission(ack, body, view)
             return
         await ack()
-        meta = _json_object(view.get("private_metadata"))
+        meta = object_or_empty(view.get("private_metadata"))
         text = _dig(view, "state", "values", INPUT_BLOCK, INPUT_ACTION, "value")
         text = text if isinstance(text, str) else ""
         user = body["user"]["id"]
@@ -1349,7 +1349,7 @@ class SlackChannel:
         """A core form's modal submitted: refused values come back on their fields at once
         (``response_action: errors``, the modal stays open, nothing changes); otherwise the modal
         closes and the filled form goes to the core, whose reply (e.g. the updated preview) goes to the DM."""
-        meta = _json_object(view.get("private_metadata"))
+        meta = object_or_empty(view.get("private_metadata"))
         action_id = str(meta.get("form") or "")
         if not action_id:
             await ack()
@@ -1372,22 +1372,13 @@ class SlackChannel:
 
     async def _on_view_closed(self, ack, body: dict, view: dict) -> None:
         await ack()
-        meta = _json_object(view.get("private_metadata"))
+        meta = object_or_empty(view.get("private_metadata"))
         if view.get("callback_id") != MODAL_CALLBACK or not meta.get("repost") or not isinstance(meta.get("dm"), str):
             return
         # The user closed a prompt's modal: put the prompt in the DM so the flow can go on there.
         blocks = [b for b in view.get("blocks") or [] if isinstance(b, dict) and b.get("type") != "input"][:MAX_BLOCKS]
         self.ctx.spawn(self._send(Target(channel=meta["dm"], is_dm=True), "Policybot: please choose below", blocks),
                        "slack repost")
-
-
-def _json_object(text) -> dict:
-    """The JSON object in ``text`` (a button value, a view's ``private_metadata``); {} for anything else."""
-    try:
-        value = json.loads(text or "{}")
-    except (ValueError, TypeError, RecursionError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _dig(obj, *keys):

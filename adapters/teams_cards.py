@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from adapters.payloads import object_or_empty
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Choice, Outbound
 
@@ -341,11 +342,7 @@ def parse_submit(value) -> Submit | None:
         text = value.get(INPUT_ID, "")
         return Submit("text", text=text if isinstance(text, str) else "")
     if action_id in (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL):
-        try:
-            data = json.loads(raw or "{}")
-        except ValueError:
-            data = {}
-        data = data if isinstance(data, dict) else {}
+        data = object_or_empty(raw)
         clauses = data.get("c") if isinstance(data.get("c"), list) else []
         return Submit("feedback", helpful=action_id == FEEDBACK_HELPFUL, question=str(data.get("q") or ""),
                       clause_ids=tuple(str(c) for c in clauses))

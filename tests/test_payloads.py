@@ -53,3 +53,11 @@ def test_form_bodies():
 
 def test_surrogate_pairs_are_text():
     assert parse_json(b'{"text": "\\ud83d\\ude00"}') == {"text": "\U0001F600"}
+
+
+def test_object_or_empty_is_lenient():
+    from adapters.payloads import object_or_empty
+
+    assert object_or_empty('{"q": "x", "c": ["a"]}') == {"q": "x", "c": ["a"]}
+    for bad in (None, "", "[1]", "{bad", "[" * 5000, 5, '"x"'):
+        assert object_or_empty(bad) == {}
