@@ -72,6 +72,22 @@ def test_cross_validate_holds_each_question_out_once(fake_bot):
     assert set(json.loads(json.dumps(report.to_json()))) == {"tuning", "held_out", "params"}
 
 
+def test_questions_the_embedder_learnt_are_answered_but_never_fitted_on(fake_bot):
+    """A set marked ``fit=False`` (what an adapter was trained on) is still reported, but the settings are
+    those fitted on the other set alone, and its out-of-scope questions (no training saw them) still count."""
+    dev = load_questions(EVAL_DIR / "dev_questions.json")
+    staff = load_questions(EVAL_DIR / "staff_questions.json")
+    alone = cross_validate([("staff", fake_bot.index, staff)])
+    learnt = cross_validate([("dev", fake_bot.index, [q for q in dev if q["gold"]], False),
+                             ("staff", fake_bot.index, staff)])
+    fitted_on_both = cross_validate([("dev", fake_bot.index, [q for q in dev if q["gold"]]),
+                                     ("staff", fake_bot.index, staff)])
+    assert learnt.params == alone.params != fitted_on_both.params
+    assert learnt.held_out["dev"].n_in_scope == sum(1 for q in dev if q["gold"])  # answered all the same
+    with_oos = cross_validate([("dev", fake_bot.index, dev, False), ("staff", fake_bot.index, staff)])
+    assert with_oos.params.abstainer != alone.params.abstainer  # dev's out-of-scope questions were fitted on
+
+
 def test_build_knowledge_base_adds_files_bare_and_reuses_the_embedding_cache(tmp_path):
     cache = tmp_path / "cache" / "embeddings.db"
     pb = build_knowledge_base([MD], data_dir=tmp_path / "kb1", embedder=FakeEmbedder(), cache_path=cache)
