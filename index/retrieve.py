@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from index.embed import MODEL_NAME, Embedder
+from index.embed import MODEL_NAME, SHIPPED_ADAPTER, Embedder, adapter_name
 from index.lexicon import expand_query, fix_spelling, rewrite_query
 from index.store import ClauseRecord, KnowledgeStore
 from index.vectors import IVF_MIN_VECTORS, VectorIndex
@@ -28,8 +28,10 @@ KEYWORD_WEIGHT = 0.1  #: weight of the normalised BM25 score added to the cosine
 REWRITE_QUERY = True  #: also embed the question rewritten in the policies' words; a clause's cosine is the best of both
 DEFINITION_PENALTY = 0.1  #: glossary/appendix clauses rank lower unless the question asks "what is ..."
 SCOPE_MIN = 0.61  #: abstain when (best cosine among the top 3 hits) + (cosine to the collection centroid) is below this
-#: embedding models whose vector space ``SCOPE_MIN`` was chosen for (on the tuning sets, README "Evaluation")
-SCOPE_CALIBRATED = frozenset({MODEL_NAME})
+#: the embedder name of the bundled model with the shipped adapter merged (``index.embed.adapter_name``)
+SHIPPED_MODEL = adapter_name(SHIPPED_ADAPTER) if (SHIPPED_ADAPTER / "adapter_model.safetensors").exists() else MODEL_NAME
+#: embedding models whose vector space the abstention rules were fitted for (README "Evaluation")
+SCOPE_CALIBRATED = frozenset({MODEL_NAME, SHIPPED_MODEL})
 #: other embedders (the unit tests' fake): abstain when the best cosine of the question as typed among the
 #: top 3 hits is below this (the rule before ``SCOPE_MIN``)
 MIN_COSINE = 0.42
@@ -440,9 +442,19 @@ def abstention_features(feats: QueryFeatures, hits: list[Hit], params: Retrieval
     }
 
 
-#: the shipped ranking and abstention settings, fitted by leave-one-document-out cross-validation over the
-#: bundled policies and three real uploads (``policybot eval --cross-validate``; README "Evaluation")
-DEFAULT_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2316, 2.8378, 16.4341, 0.2382), bias=-10.4179))
+#: the shipped ranking and abstention settings for the shipped embedder (``SHIPPED_MODEL``), fitted by
+#: leave-one-document-out cross-validation over the bundled policies and three real uploads
+#: (``policybot eval --cross-validate``, "fitted on all"; README "Evaluation")
+DEFAULT_PARAMS = RetrievalParams(keyword_weight=0.1, expand_keywords=False,
+                                 abstainer=Abstainer(weights=(9.5191, 0.9459, 16.2283, 1.5344), bias=-11.8897))
+#: the same, fitted for the plain bundled model (``POLICYBOT_ADAPTER=none``)
+PLAIN_MODEL_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2316, 2.8378, 16.4341, 0.2382), bias=-10.4179))
+
+
+def params_for(embedder_name: str) -> RetrievalParams:
+    """The shipped settings for an embedder: ``PLAIN_MODEL_PARAMS`` for the plain bundled model, else
+    ``DEFAULT_PARAMS`` (whose abstainer applies only to ``SCOPE_CALIBRATED`` embedders)."""
+    return PLAIN_MODEL_PARAMS if embedder_name == MODEL_NAME and SHIPPED_MODEL != MODEL_NAME else DEFAULT_PARAMS
 
 
 @dataclass
@@ -544,10 +556,10 @@ class KnowledgeIndex:
     def search(self, question: str, k: int = 10, params: "RetrievalParams | None" = None) -> SearchResult:
         """Rank live clauses for ``question``; returns the top ``k`` hits and the abstention verdict.
 
-        ``params`` defaults to ``DEFAULT_PARAMS``. Equivalent to ``rank(features(question), params, k)``.
+        ``params`` defaults to the embedder's shipped settings (``params_for``). Equivalent to ``rank(features(question), params, k)``.
         Raises ``ValueError`` for an empty question.
         """
-        params = params or DEFAULT_PARAMS
+        params = params or params_for(self.embedder.name)
         return self.rank(self.features(question, plain_keywords=not params.expand_keywords), params, k)
 
     def features(self, question: str, plain_keywords: bool = False) -> "QueryFeatures":
@@ -557,8 +569,8 @@ class KnowledgeIndex:
         ``expand_query``) and, when it differs, the question rewritten in the policies' words
         (``rewrite_query``); keyword candidates from FTS5 BM25 on the expanded question. Keyword-only
         candidates get their cosines too (``search_among``), so every candidate has both scores. With
-        ``plain_keywords`` (for ``RetrievalParams.expand_keywords=False``; the shipped settings do not need
-        it) a second keyword search on the question's own words fills ``keyword_plain``.
+        ``plain_keywords`` (for ``RetrievalParams.expand_keywords=False``, as shipped) a second keyword search
+        on the question's own words, spelling fixed, fills ``keyword_plain``.
         Raises ``ValueError`` for an empty question.
         """
         if not question or not question.strip():
@@ -593,7 +605,7 @@ class KnowledgeIndex:
         return QueryFeatures(question, expanded, qvecs, typed, rewritten, keyword, snap, plain)
 
     def rank(self, feats: "QueryFeatures", params: "RetrievalParams | None" = None, k: int = 10) -> SearchResult:
-        """Fuse the scores in ``feats`` with ``params`` (default ``DEFAULT_PARAMS``) and decide abstention.
+        """Fuse the scores in ``feats`` with ``params`` (default ``params_for(embedder name)``) and decide abstention.
 
         A clause's dense score is its best cosine over the question's embeddings (the rewritten question
         only when ``params.rewrite``); its score is dense + ``params.keyword_weight`` x keyword (BM25
@@ -601,7 +613,7 @@ class KnowledgeIndex:
         glossary/appendix clauses unless the question asks "what is ...". Returns the top ``k`` hits.
         Raises ``ValueError`` when ``params.expand_keywords`` is False and ``feats`` has no ``keyword_plain``.
         """
-        params = params or DEFAULT_PARAMS
+        params = params or params_for(self.embedder.name)
         snap = feats.snapshot
         dense: dict[int, float] = dict(feats.typed)
         if params.rewrite:

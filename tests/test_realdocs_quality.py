@@ -29,14 +29,16 @@ def test_every_real_document_got_a_title_and_organisation(realdocs_bot):
 
 
 def test_quality_floors_on_the_real_documents(realdocs_bot):
-    """Measured: recall@3 0.542, MRR@10 0.489, 4 of 4 out of scope abstained, 3 of 24 in scope wrongly
-    abstained (with the settings before cross-validation: 0.417, 0.318, 4 of 4, 7 of 24)."""
+    """Measured with the shipped adapter (which never saw these documents or questions): recall@3 0.583,
+    MRR@10 0.522, 4 of 4 out of scope abstained, 1 of 24 in scope wrongly abstained (the plain model with
+    its cross-validated settings: 0.542, 0.489, 4 of 4, 3 of 24; before cross-validation: 0.417, 0.318,
+    4 of 4, 7 of 24)."""
     report = evaluate(realdocs_bot.index, load_questions(QUESTIONS))
     assert report.n_in_scope == 24 and report.n_out_of_scope == 4
-    assert report.recall[3] >= 0.54, report.summary()
-    assert report.mrr10 >= 0.48, report.summary()
+    assert report.recall[3] >= 0.58, report.summary()
+    assert report.mrr10 >= 0.52, report.summary()
     assert report.abstention_rate == 1.0, report.summary()
-    assert report.false_abstention_rate <= 3 / 24, report.summary()
+    assert report.false_abstention_rate <= 1 / 24, report.summary()
 
 
 def test_the_colleague_question_still_quotes_cwm_taf_first_among_eight_documents(realdocs_bot):
