@@ -6,7 +6,8 @@ from the OTHER documents' clauses and, for the ``+labelled`` variants, on the la
 relevant clauses all lie in those documents. Then, for the base and the adapted model:
 
 * held-out: dense recall@1, recall@3 and MRR@10 on the in-scope questions whose home document is in the fold;
-* in-sample: the same on the other in-scope questions (the training documents' questions);
+* in-sample: the same on the other in-scope questions (the training documents' questions; for ``shipped``
+  only the dev and staff ones were trained on);
 * out-of-scope separation: the top cosine of each empty-gold question vs that of the held-out in-scope
   questions (share of in-scope questions above the highest out-of-scope score, and the ROC AUC).
 
@@ -51,7 +52,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from index.adapt import fine_tune, labelled_pairs, mine_pairs, relevant_clause_ids  # noqa: E402
+from index.adapt import SHIPPED_RECIPE, fine_tune, labelled_pairs, mine_pairs, relevant_clause_ids  # noqa: E402
 from index.embed import bundled_model_path  # noqa: E402
 from index.lexicon import expand_query, rewrite_query  # noqa: E402
 from index.retrieve import clause_views  # noqa: E402
@@ -71,8 +72,11 @@ FOLDS = {
     "F3 cwm-taf+wfcs": ["cwm-taf", "wfcs"],
     "F4 medway+forest+wbc": ["medway", "forest-federation", "wbc"],
 }
-#: name -> (use labelled questions, epochs)
-VARIANTS = {"mined": (False, 1), "labelled": (True, 1), "labelled-2ep": (True, 2)}
+#: name -> (labelled question sets to train on: None none, () all, else their names; epochs; LoRA rank (0: every
+#: weight); learning rate). "shipped" is ``index.adapt.SHIPPED_RECIPE`` (the dev and staff questions only).
+VARIANTS = {"mined": (None, 1, 0, 2e-5), "labelled": ((), 1, 0, 2e-5), "labelled-2ep": ((), 2, 0, 2e-5),
+            "shipped": (tuple(SHIPPED_RECIPE["question_sets"]), SHIPPED_RECIPE["epochs"], SHIPPED_RECIPE["lora_rank"],
+                        SHIPPED_RECIPE["lr"])}
 SEED = 0
 
 
@@ -224,7 +228,7 @@ def main() -> int:
     if results_path.exists() and not args.fresh:
         results = json.loads(results_path.read_text())
     for variant in args.variants:
-        use_labels, epochs = VARIANTS[variant]
+        label_sets, epochs, lora_rank, lr = VARIANTS[variant]
         for fold, fold_docs in FOLDS.items():
             key = f"{variant}|{fold}|{args.max_per_doc}|{args.max_seq_length}|{SEED}"
             if key in results:
@@ -232,11 +236,12 @@ def main() -> int:
             train_docs = docs - set(fold_docs)
             train_clauses = [c for c in clauses.values() if c.doc_id in train_docs]
             pairs = mine_pairs(train_clauses, args.max_per_doc, SEED)
-            if use_labels:
-                pairs += labelled_pairs([q for q in questions if q["rel"]], clauses, allowed_docs=train_docs)
+            if label_sets is not None:
+                pairs += labelled_pairs([q for q in questions if q["rel"] and (not label_sets or q["set"] in label_sets)],
+                                        clauses, allowed_docs=train_docs)
             print(f"[{variant}] {fold}: training on {len(pairs)} pairs, {epochs} epoch(s)...", flush=True)
             model, stats = fine_tune(pairs, None, base_path, epochs=epochs, seed=SEED, threads=args.threads,
-                                     max_seq_length=args.max_seq_length, log_every=5)
+                                     max_seq_length=args.max_seq_length, log_every=5, lr=lr, lora_rank=lora_rank)
             enc = Encoded(model, clause_ids, views, queries, None)
             rows = score_questions(enc, clause_row, questions)
             print(f"   trained {stats['seconds']} s ({stats['steps']} steps, loss {stats['first_loss']} -> "
