@@ -326,11 +326,10 @@ def train_shipped_adapter(out_dir: str | Path, data_dir: str | Path | None = Non
     import tempfile
 
     from bot.crossval import build_knowledge_base
+    from index.embed import SentenceEmbedder
 
     recipe = dict(SHIPPED_RECIPE)
     scratch = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="policybot-adapt-"))
-    from index.embed import SentenceEmbedder
-
     pb = build_knowledge_base([], scratch, embedder=SentenceEmbedder(adapter=None))
     clauses = pb.store.live_clauses()
     pairs = mine_pairs(clauses.values(), recipe["max_per_doc"], recipe["seed"])

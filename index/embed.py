@@ -105,7 +105,7 @@ def merge_lora(model, adapter: str | Path) -> int:
             layer = model.get_submodule(name)
         except AttributeError as exc:
             raise ValueError(f"{root}: {name} is not a layer of the model") from exc
-        if b is None or not isinstance(layer, torch.nn.Linear) or tuple((b @ a).shape) != tuple(layer.weight.shape):
+        if b is None or not isinstance(layer, torch.nn.Linear) or (b.shape[0], a.shape[1]) != tuple(layer.weight.shape):
             raise ValueError(f"{root}: {name} does not fit the model's linear layer")
         updates.append((layer, (b.float() @ a.float()) * scale))
     with torch.no_grad():
