@@ -129,3 +129,27 @@ def test_the_shipped_adapter_finds_what_the_plain_model_misses():
 
     assert rank_of_gold(SentenceEmbedder()) == 1
     assert rank_of_gold(SentenceEmbedder(adapter=None)) > 1
+
+
+@pytest.mark.model
+def test_a_lora_training_saves_the_adapter_alone_and_serving_reproduces_it(tmp_path):
+    """``fine_tune(lora_rank=...)``: the directory holds peft's adapter files only (no 87 MiB model), names the
+    base model by its hub name, and the embedder that merges it (``merge_lora``) embeds as the trained model."""
+    from index.adapt import Pair, fine_tune
+
+    pairs = [Pair("can I give my login to a colleague?", "Users must not allow other users to access the systems "
+                  "using their log on details.", "labelled", "d"),
+             Pair("who investigates a concern?", "An impartial investigator appointed by the Whistleblowing Officer "
+                  "will carry out the investigation.", "labelled", "d"),
+             Pair("can parents film the nativity?", "Parents are welcome to take videos of their children at school "
+                  "events for their own personal use.", "labelled", "d")]
+    model, stats = fine_tune(pairs, tmp_path / "adapter", epochs=2, batch_size=3, lr=1e-3, lora_rank=2, threads=2)
+    saved = sorted(p.name for p in (tmp_path / "adapter").iterdir())
+    assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
+    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == MODEL_NAME
+    assert 0 < stats["trained_parameters"] < 100_000
+    texts = [p.anchor for p in pairs] + [p.positive for p in pairs]
+    served = SentenceEmbedder(adapter=tmp_path / "adapter").encode(texts)
+    trained = model.encode(texts, normalize_embeddings=True)
+    assert np.abs(served - trained).max() < 1e-5
+    assert np.abs(served - SentenceEmbedder(adapter=None).encode(texts)).max() > 1e-4
