@@ -54,6 +54,11 @@ def default_adapter() -> Path | None:
     env = os.environ.get("POLICYBOT_ADAPTER")
     if env is not None:
         return None if env.strip().lower() in ("", "none", "off") else Path(env)
+    return shipped_adapter()
+
+
+def shipped_adapter() -> Path | None:
+    """``SHIPPED_ADAPTER`` when its weights are there (an install without package data has none), else None."""
     return SHIPPED_ADAPTER if (SHIPPED_ADAPTER / "adapter_model.safetensors").exists() else None
 
 

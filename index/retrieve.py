@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from index.embed import MODEL_NAME, SHIPPED_ADAPTER, Embedder, adapter_name
+from index.embed import MODEL_NAME, Embedder, adapter_name, shipped_adapter
 from index.lexicon import expand_query, fix_spelling, rewrite_query
 from index.store import ClauseRecord, KnowledgeStore
 from index.vectors import IVF_MIN_VECTORS, VectorIndex
@@ -29,7 +29,8 @@ REWRITE_QUERY = True  #: also embed the question rewritten in the policies' word
 DEFINITION_PENALTY = 0.1  #: glossary/appendix clauses rank lower unless the question asks "what is ..."
 SCOPE_MIN = 0.61  #: abstain when (best cosine among the top 3 hits) + (cosine to the collection centroid) is below this
 #: the embedder name of the bundled model with the shipped adapter merged (``index.embed.adapter_name``)
-SHIPPED_MODEL = adapter_name(SHIPPED_ADAPTER) if (SHIPPED_ADAPTER / "adapter_model.safetensors").exists() else MODEL_NAME
+_SHIPPED_ADAPTER = shipped_adapter()
+SHIPPED_MODEL = adapter_name(_SHIPPED_ADAPTER) if _SHIPPED_ADAPTER else MODEL_NAME
 #: embedding models whose vector space the abstention rules were fitted for (README "Evaluation")
 SCOPE_CALIBRATED = frozenset({MODEL_NAME, SHIPPED_MODEL})
 #: other embedders (the unit tests' fake): abstain when the best cosine of the question as typed among the
