@@ -453,9 +453,9 @@ PLAIN_MODEL_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2316, 2.8378
 
 
 def params_for(embedder_name: str) -> RetrievalParams:
-    """The shipped settings for an embedder: ``PLAIN_MODEL_PARAMS`` for the plain bundled model, else
-    ``DEFAULT_PARAMS`` (whose abstainer applies only to ``SCOPE_CALIBRATED`` embedders)."""
-    return PLAIN_MODEL_PARAMS if embedder_name == MODEL_NAME and SHIPPED_MODEL != MODEL_NAME else DEFAULT_PARAMS
+    """The shipped settings for an embedder: ``PLAIN_MODEL_PARAMS`` for the plain bundled model (also when no
+    adapter is installed), else ``DEFAULT_PARAMS`` (whose abstainer applies only to ``SCOPE_CALIBRATED`` embedders)."""
+    return PLAIN_MODEL_PARAMS if embedder_name == MODEL_NAME else DEFAULT_PARAMS
 
 
 @dataclass

@@ -45,6 +45,11 @@ def test_each_embedder_gets_the_settings_fitted_for_it():
     assert retrieve.DEFAULT_PARAMS.abstainer != retrieve.PLAIN_MODEL_PARAMS.abstainer
 
 
+def test_without_the_adapter_installed_the_plain_model_keeps_its_own_settings(monkeypatch):
+    monkeypatch.setattr(retrieve, "SHIPPED_MODEL", MODEL_NAME)  # e.g. an install without package data
+    assert retrieve.params_for(MODEL_NAME) is retrieve.PLAIN_MODEL_PARAMS
+
+
 def _bert():
     from sentence_transformers import SentenceTransformer
 
