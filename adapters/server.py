@@ -28,13 +28,13 @@ import os
 import signal
 import sys
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from aiohttp import web
+from cachetools import LRUCache, TTLCache
 
 from adapters.plugins import optional_modules
 
@@ -44,6 +44,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3978
 
 OUTBOX_BATCH = 1000  #: most outbox messages read per sweep (oldest first)
+OUTBOX_DONE_TRACKED = 10_000  #: delivered outbox ids remembered by this process (least recently marked forgotten first)
 _PLAIN_KINDS = ("answer", "no_answer", "error")  #: replies that never queue outbox messages
 
 #: modules that attach a chat channel to the server (missing modules are skipped)
@@ -73,25 +74,39 @@ def is_loopback_host(host: str | None) -> bool:
 
 class EventDeduper:
     """Remembers event or activity ids for ``ttl`` seconds (at most ``max_size``), so a platform's
-    redelivery of the same event (Slack's retries, a Bot Framework redelivery) is handled once."""
+    redelivery of the same event (Slack's retries, a Bot Framework redelivery) is handled once.
+
+    A ``cachetools.TTLCache``: an id is forgotten once ``ttl`` seconds have passed since it was first
+    seen (a repeat does not extend that), and when ``max_size`` ids are held the oldest goes first.
+
+    Args:
+        ttl: seconds an id is remembered.
+        max_size: most ids remembered at once.
+    """
 
     def __init__(self, ttl: float = 3600.0, max_size: int = 10_000):
-        self.ttl = ttl
-        self.max_size = max_size
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._now = 0.0  # the clock reading of the current ``first_time`` call
+        self._seen: TTLCache[str, bool] = TTLCache(maxsize=max_size, ttl=ttl, timer=lambda: self._now)
+
+    @property
+    def ttl(self) -> float:
+        """Seconds an id is remembered."""
+        return self._seen.ttl
+
+    @property
+    def max_size(self) -> int:
+        """Most ids remembered at once."""
+        return int(self._seen.maxsize)
 
     def first_time(self, event_id: str, now: float | None = None) -> bool:
-        """True the first time ``event_id`` is seen (and records it); False for a repeat within ``ttl``."""
-        now = time.monotonic() if now is None else now
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if now - at > self.ttl or len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-            else:
-                break
+        """True the first time ``event_id`` is seen (and records it); False for a repeat within ``ttl``.
+
+        ``now`` is monotonic seconds (default ``time.monotonic()``; tests pass their own clock).
+        """
+        self._now = time.monotonic() if now is None else now
         if event_id in self._seen:
             return False
-        self._seen[event_id] = now
+        self._seen[event_id] = True
         return True
 
 
@@ -162,7 +177,7 @@ class ServerContext:
         self._executor = ThreadPoolExecutor(max_workers=max(1, settings.engine_workers), thread_name_prefix="engine")
         self._tasks: set[asyncio.Task] = set()
         self._outbox_busy: set = set()  # outbox ids being delivered now
-        self._outbox_done: OrderedDict = OrderedDict()  # outbox ids delivered by this process (bounded)
+        self._outbox_done: LRUCache = LRUCache(maxsize=OUTBOX_DONE_TRACKED)  # outbox ids delivered by this process
         self._outbox_retry: dict = {}  # outbox id -> monotonic time before which not to try again
         self._pump_lock = asyncio.Lock()
 
@@ -260,8 +275,6 @@ class ServerContext:
         such as the web chat's reply to its own user). Errors are logged by type, not raised."""
         self._outbox_done[oid] = True
         self._outbox_retry.pop(oid, None)
-        while len(self._outbox_done) > 10_000:
-            self._outbox_done.popitem(last=False)
         try:
             await self.run_blocking(self.outbox.mark_delivered, oid, datetime.now(timezone.utc))
         except Exception as exc:

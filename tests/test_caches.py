@@ -1,0 +1,75 @@
+"""The bounded, expiring memories of the server and its channels (``cachetools`` caches): the event
+deduper, the delivered-outbox ids, Slack's DM channel ids and the web chat's last-seen times."""
+
+from __future__ import annotations
+
+import types
+
+from adapters import server
+from adapters.server import EventDeduper, ServerContext, ServerSettings
+from bot.messages import Outbound
+
+
+# ---- EventDeduper -----------------------------------------------------------------------------------
+def test_deduper_remembers_an_id_for_its_ttl_and_a_repeat_does_not_extend_it():
+    d = EventDeduper(ttl=10, max_size=100)
+    assert d.ttl == 10 and d.max_size == 100
+    assert d.first_time("a", now=0)
+    assert not d.first_time("a", now=5)
+    assert not d.first_time("a", now=9.5)  # a repeat, and it must not restart the 10 s
+    assert d.first_time("a", now=10.5)  # forgotten: 10 s after it was first seen
+    assert not d.first_time("a", now=20)  # remembered again from 10.5
+
+
+def test_deduper_keeps_at_most_max_size_ids_and_drops_the_oldest_first():
+    d = EventDeduper(ttl=1000, max_size=3)
+    for i, e in enumerate("abcd"):
+        assert d.first_time(e, now=i)
+    assert len(d._seen) <= 3
+    assert not d.first_time("d", now=5) and not d.first_time("c", now=5) and not d.first_time("b", now=5)
+    assert d.first_time("a", now=6)  # the oldest went to make room for "d" ...
+    assert d.first_time("b", now=7)  # ... and "b" (the oldest then) for "a"; asking about it did not renew it
+    assert len(d._seen) == 3
+
+
+def test_deduper_reads_the_monotonic_clock_by_default():
+    d = EventDeduper(ttl=3600)
+    assert d.first_time("evt-1") and not d.first_time("evt-1") and d.first_time("evt-2")
+
+
+# ---- delivered outbox ids -------------------------------------------------------------------------
+async def test_delivered_outbox_ids_are_bounded_least_recently_marked_first(monkeypatch):
+    monkeypatch.setattr(server, "OUTBOX_DONE_TRACKED", 3)
+    marked, sent = [], []
+
+    class Outbox:
+        def mark_delivered(self, oid, when):
+            marked.append(oid)
+
+    class Channel:
+        name = "fake"
+
+        async def deliver(self, user_id, outbound):
+            sent.append(outbound.meta["outbox_id"])
+            return True
+
+    engine = types.SimpleNamespace(reporting=types.SimpleNamespace(outbox=Outbox()))
+    ctx = ServerContext(types.SimpleNamespace(), engine, ServerSettings(env={}))
+    ctx.channels.append(Channel())
+    try:
+        for oid in (1, 2, 3):
+            await ctx.mark_delivered(oid)
+        await ctx.mark_delivered(1)  # marked again: now the most recent
+        await ctx.mark_delivered(4)  # makes room by forgetting 2
+
+        def msg(oid):
+            return Outbound(kind="text", text="x", to_user="u", meta={"outbox_id": oid})
+
+        for oid in (1, 3, 4):
+            assert await ctx.deliver(msg(oid))
+        assert sent == []  # still known as delivered: not sent again
+        assert await ctx.deliver(msg(2))
+        assert sent == [2] and marked == [1, 2, 3, 1, 4, 2]
+        assert len(ctx._outbox_done) == 3
+    finally:
+        ctx.close()
