@@ -45,11 +45,11 @@ import logging
 import math
 import re
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Mapping
 
 from aiohttp import web
+from cachetools import LRUCache
 
 from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_form, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext
@@ -65,6 +65,7 @@ EVENTS_PATH = "/slack/events"
 #: ``now ± 300`` and beyond get 401, in the past and in the future alike.
 MAX_REQUEST_AGE = 300
 REPLAY_WINDOW = 2 * MAX_REQUEST_AGE  #: seconds an interactive request's key is remembered (covers ±300 s)
+DM_CACHE_SIZE = 10_000  #: DM channel ids kept by ``open_dm`` (least recently used forgotten first)
 
 # Block Kit limits
 MAX_BLOCKS = 50  #: blocks in one message
@@ -814,7 +815,7 @@ class SlackChannel:
         self.replays = EventDeduper(ttl=REPLAY_WINDOW)  #: keys of interactive requests already handled
         self.clock = time.time  #: seconds since the epoch; request timestamps are checked against it
         self.bot_user_id: str | None = None
-        self._dm_cache: OrderedDict[str, str] = OrderedDict()
+        self._dm_cache: LRUCache[str, str] = LRUCache(maxsize=DM_CACHE_SIZE)  # Slack user id -> DM channel id
         self._socket = None
         self._socket_task: asyncio.Task | None = None
         # Bolt's and slack_sdk's INFO/DEBUG lines carry payloads (report text): keep them quiet.
@@ -1027,7 +1028,8 @@ class SlackChannel:
         return (getattr(person, "slack_id", None) or None) if person is not None else None
 
     async def open_dm(self, slack_user: str) -> str:
-        """The id of the bot's DM channel with ``slack_user`` (``conversations.open``, cached).
+        """The id of the bot's DM channel with ``slack_user`` (``conversations.open``; the ids of the
+        ``DM_CACHE_SIZE`` most recently used users are kept).
 
         Raises:
             slack_sdk.errors.SlackApiError: Slack refused (e.g. ``user_not_found``).
@@ -1038,8 +1040,6 @@ class SlackChannel:
         resp = await self.client.conversations_open(users=slack_user)
         channel = resp["channel"]["id"]
         self._dm_cache[slack_user] = channel
-        if len(self._dm_cache) > 10_000:
-            self._dm_cache.popitem(last=False)
         return channel
 
     # -- delivery -----------------------------------------------------------------------------------

@@ -73,3 +73,25 @@ async def test_delivered_outbox_ids_are_bounded_least_recently_marked_first(monk
         assert len(ctx._outbox_done) == 3
     finally:
         ctx.close()
+
+
+# ---- Slack DM channel ids ---------------------------------------------------------------------------
+async def test_slack_dm_channel_ids_are_kept_for_the_most_recently_used_users(monkeypatch):
+    from adapters import slack
+
+    monkeypatch.setattr(slack, "DM_CACHE_SIZE", 2)
+    settings = slack.slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
+                                     "SLACK_API_URL": "http://127.0.0.1:9/api/"})
+    channel = slack.SlackChannel(types.SimpleNamespace(), settings)
+    opened = []
+
+    class Client:
+        async def conversations_open(self, users):
+            opened.append(users)
+            return {"channel": {"id": "D" + users}}
+
+    channel.client = Client()
+    for user in ("U1", "U2", "U1", "U3", "U1", "U2"):
+        assert await channel.open_dm(user) == "D" + user
+    # U1 was used again before U3 came, so U2 (least recently used) made room; U1 stayed cached
+    assert opened == ["U1", "U2", "U3", "U2"]
