@@ -59,14 +59,14 @@ import logging
 import math
 import secrets
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from cachetools import TTLCache
+from cachetools import Cache, LRUCache, TTLCache
 
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
@@ -466,6 +466,35 @@ class _Refused(Exception):
         self.status, self.body, self.headers = status, body, headers or {}
 
 
+class _LastSeen(LRUCache):
+    """User id -> ``time.monotonic()`` of the user's last request, for the ``maxsize`` users who made one
+    most recently. Reading a time (``peek``) does not count as a use; a user pushed out to make room is
+    passed to ``on_evict`` (which drops their queued messages).
+
+    Args:
+        maxsize: users remembered (``MAX_USERS_TRACKED``).
+        on_evict: called with the user id of each user forgotten for want of room.
+    """
+
+    def __init__(self, maxsize: int, on_evict: Callable[[str], object]):
+        super().__init__(maxsize)
+        self._on_evict = on_evict
+
+    def peek(self, user_id: str) -> float | None:
+        """The monotonic time of ``user_id``'s last request (None if not remembered), leaving the order alone."""
+        return Cache.__getitem__(self, user_id) if user_id in self else None
+
+    def popitem(self) -> tuple[str, float]:
+        """Forget the user who made a request least recently and tell ``on_evict``; ``(user_id, time)``.
+
+        Raises:
+            KeyError: nobody is remembered.
+        """
+        user_id, seen = super().popitem()
+        self._on_evict(user_id)
+        return user_id, seen
+
+
 class WebChatChannel:
     """The web chat attached to one server.
 
@@ -485,8 +514,8 @@ class WebChatChannel:
             self._key = hmac.new(settings.secret.encode(), b"policybot-webchat-session-v1", hashlib.sha256).digest()
         else:
             self._key = secrets.token_bytes(32)  # the demo's cookies last as long as this process
-        self._seen: OrderedDict[str, float] = OrderedDict()  # user id -> monotonic time of last request
         self._queues: dict[str, deque] = {}
+        self._seen = _LastSeen(MAX_USERS_TRACKED, lambda user: self._queues.pop(user, None))
         self.throttle = LoginThrottle()
 
     # -- Channel protocol ---------------------------------------------------------------------------
@@ -500,7 +529,7 @@ class WebChatChannel:
         """
         if outbound.meta.get("outbox_id") is not None:
             return False
-        seen = self._seen.get(user_id)
+        seen = self._seen.peek(user_id)
         if seen is None or time.monotonic() - seen > LIVE_SECONDS:
             return False
         self._queues.setdefault(user_id, deque(maxlen=MAX_QUEUED)).append(outbound)
@@ -614,11 +643,7 @@ class WebChatChannel:
                             secure=self._cookie_secure(request))
 
     def _touch(self, user_id: str) -> None:
-        self._seen[user_id] = time.monotonic()
-        self._seen.move_to_end(user_id)
-        while len(self._seen) > MAX_USERS_TRACKED:
-            old, _ = self._seen.popitem(last=False)
-            self._queues.pop(old, None)
+        self._seen[user_id] = time.monotonic()  # the least recent user's queue goes when there is no room
 
     # -- request plumbing ---------------------------------------------------------------------------
 

@@ -95,3 +95,31 @@ async def test_slack_dm_channel_ids_are_kept_for_the_most_recently_used_users(mo
         assert await channel.open_dm(user) == "D" + user
     # U1 was used again before U3 came, so U2 (least recently used) made room; U1 stayed cached
     assert opened == ["U1", "U2", "U3", "U2"]
+
+
+# ---- web chat: who made a request lately ----------------------------------------------------------
+async def test_webchat_remembers_the_most_recent_users_and_drops_the_queue_of_one_it_forgets(monkeypatch):
+    import time
+
+    from adapters import webchat
+
+    monkeypatch.setattr(webchat, "MAX_USERS_TRACKED", 2)
+    channel = webchat.WebChatChannel(types.SimpleNamespace(), webchat.WebChatSettings("loopback"),
+                                     pages={n: b"" for n in webchat.STATIC_FILES})
+
+    async def push(user):
+        return await channel.deliver(user, Outbound(kind="text", text="hi", to_user=user))
+
+    channel._touch("web:a")
+    channel._touch("web:b")
+    assert await push("web:b") and await push("web:a")  # both asked lately: their pages pick these up
+    channel._touch("web:c")  # no room: "a" asked least recently (being pushed to does not count) ...
+    assert "web:a" not in channel._queues and await push("web:a") is False  # ... so it is forgotten with its queue
+    assert list(channel._queues["web:b"])[0].text == "hi" and await push("web:c")
+    channel._touch("web:b")  # "b" asks again: now "c" is the least recent
+    channel._touch("web:d")
+    assert "web:c" not in channel._queues and "web:b" in channel._queues
+    # the time of the last request decides whether a push is queued at all
+    channel._seen["web:d"] = time.monotonic() - webchat.LIVE_SECONDS - 1
+    assert await push("web:d") is False
+    assert len(channel._seen) == 2
