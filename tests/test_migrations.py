@@ -1,0 +1,260 @@
+"""``index.migrations.apply_migrations`` on real SQLite files: order, once only, all or nothing, two
+openers at once, and databases written by the earlier per-module runners opening unchanged."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from index.migrations import applied_migrations, apply_migrations
+
+
+def connect(path: Path, timeout: float = 30) -> sqlite_utils.Database:
+    return sqlite_utils.Database(sqlite3.connect(str(path), timeout=timeout, check_same_thread=False))
+
+
+def schema(path: Path) -> list[tuple]:
+    con = sqlite3.connect(str(path))
+    try:
+        return con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+    finally:
+        con.close()
+
+
+def recording(calls: list, name: str, body=None):
+    def fn(db):
+        calls.append(name)
+        if body:
+            body(db)
+    return fn
+
+
+def never(db):
+    raise AssertionError("an applied migration ran again")
+
+
+# ---- order, once, all or nothing ---------------------------------------------------------------
+def test_applies_pending_migrations_in_order_once_and_records_them(tmp_path):
+    path = tmp_path / "a.db"
+    calls: list[str] = []
+    migrations = [
+        ("001_a", recording(calls, "001_a", lambda db: db["a"].create({"id": int, "x": str}, pk="id"))),
+        ("002_b", recording(calls, "002_b", lambda db: db["a"].add_column("y", int))),
+        ("003_c", recording(calls, "003_c", lambda db: db["a"].insert({"id": 1, "x": "one", "y": 2}))),
+    ]
+    db = connect(path)
+    assert apply_migrations(db, migrations) == ["001_a", "002_b", "003_c"]
+    assert calls == ["001_a", "002_b", "003_c"]
+    assert not db.conn.in_transaction
+    db.conn.close()
+
+    con = sqlite3.connect(str(path))
+    # the layout both earlier runners created: name TEXT PRIMARY KEY, applied_at TEXT
+    assert [r[1:] for r in con.execute("PRAGMA table_info(_migrations)")] == [
+        ("name", "TEXT", 0, None, 1), ("applied_at", "TEXT", 0, None, 0)]
+    rows = con.execute("SELECT name, applied_at FROM _migrations ORDER BY rowid").fetchall()
+    assert [n for n, _ in rows] == ["001_a", "002_b", "003_c"]
+    assert all(datetime.fromisoformat(at).utcoffset().total_seconds() == 0 for _, at in rows)
+    assert con.execute("SELECT id, x, y FROM a").fetchall() == [(1, "one", 2)]
+    con.close()
+
+    again = connect(path)
+    assert apply_migrations(again, migrations) == []
+    assert calls == ["001_a", "002_b", "003_c"]
+    # a later release adds one: only that one runs
+    assert apply_migrations(again, migrations + [("004_d", recording(calls, "004_d"))]) == ["004_d"]
+    assert calls == ["001_a", "002_b", "003_c", "004_d"]
+    assert applied_migrations(again) == ["001_a", "002_b", "003_c", "004_d"]
+
+
+def test_a_failing_migration_leaves_nothing_behind_and_its_error_propagates(tmp_path):
+    path = tmp_path / "f.db"
+    calls: list[str] = []
+
+    def half_then_fail(db):
+        db["b"].create({"id": int}, pk="id")
+        db["b"].insert({"id": 1})
+        db["a"].add_column("z", str)
+        raise ValueError("boom in 002")
+
+    migrations = [
+        ("001_a", lambda db: db["a"].create({"id": int}, pk="id")),
+        ("002_b", half_then_fail),
+        ("003_c", recording(calls, "003_c")),
+    ]
+    db = connect(path)
+    with pytest.raises(ValueError, match="boom in 002"):
+        apply_migrations(db, migrations)
+    assert not db.conn.in_transaction
+    db.conn.close()
+
+    con = sqlite3.connect(str(path))
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "b" not in tables and "a" in tables
+    assert [r[1] for r in con.execute("PRAGMA table_info(a)")] == ["id"]
+    assert [r[0] for r in con.execute("SELECT name FROM _migrations")] == ["001_a"]
+    con.close()
+    assert calls == []  # nothing after the failure was tried
+
+    fixed = [migrations[0], ("002_b", lambda db: db["b"].create({"id": int}, pk="id")), migrations[2]]
+    assert apply_migrations(connect(path), fixed) == ["002_b", "003_c"]
+
+
+def test_a_failing_sql_statement_rolls_back_the_whole_migration(tmp_path):
+    path = tmp_path / "s.db"
+
+    def bad_sql(db):
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        db.execute("INSERT INTO t VALUES (1)")
+        db.execute("INSERT INTO no_such_table VALUES (1)")
+
+    with pytest.raises(sqlite3.OperationalError, match="no_such_table"):
+        apply_migrations(connect(path), [("001_t", bad_sql)])
+    assert {r[1] for r in schema(path)} == {"_migrations", "sqlite_autoindex__migrations_1"}
+    assert applied_migrations(connect(path)) == []
+
+
+def test_misuse_is_refused(tmp_path):
+    db = connect(tmp_path / "m.db")
+    with pytest.raises(ValueError, match="repeated: 001_a"):
+        apply_migrations(db, [("001_a", never), ("001_a", never)])
+    db.conn.execute("BEGIN")
+    with pytest.raises(RuntimeError, match="outside any transaction"):
+        apply_migrations(db, [("001_a", never)])
+    db.conn.execute("ROLLBACK")
+
+    def commits(db):
+        db["c"].create({"id": int}, pk="id")
+        db.conn.execute("COMMIT")
+
+    with pytest.raises(RuntimeError, match="'001_c' ended the migration transaction"):
+        apply_migrations(db, [("001_c", commits)])
+    assert applied_migrations(db) == []
+
+
+def test_names_recorded_by_a_newer_program_do_not_stop_an_older_one(tmp_path):
+    path = tmp_path / "n.db"
+    apply_migrations(connect(path), [("001_a", lambda db: None), ("002_future", lambda db: None)])
+    assert apply_migrations(connect(path), [("001_a", never)]) == []
+    assert applied_migrations(connect(path)) == ["001_a", "002_future"]
+
+
+# ---- two openers at once -----------------------------------------------------------------------
+def test_two_connections_opening_a_new_file_at_once_apply_each_migration_once(tmp_path):
+    """The second opener reads "nothing applied" while the first is inside its migration, then waits
+    for the write lock: it must see, inside its own transaction, that the migration is now applied."""
+    path = tmp_path / "race.db"
+    calls: list[str] = []
+    first_inside, second_waits = threading.Event(), threading.Event()
+
+    def m1(db):
+        calls.append("001_a")
+        first_inside.set()
+        assert second_waits.wait(30), "the second opener never asked for the write lock"
+        time.sleep(0.2)  # it is now blocked in BEGIN IMMEDIATE behind this transaction
+        db["a"].create({"id": int}, pk="id")
+
+    def m2(db):
+        calls.append("002_b")
+        db["b"].create({"id": int}, pk="id")
+
+    migrations = [("001_a", m1), ("002_b", m2)]
+    results: dict = {}
+
+    def opener(key, before=None):
+        db = connect(path)
+        if before:
+            before(db)
+        try:
+            results[key] = apply_migrations(db, migrations)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            results[key] = e
+            first_inside.set()
+            second_waits.set()
+        finally:
+            db.conn.close()
+
+    def second_setup(db):
+        assert first_inside.wait(30)
+        db.conn.set_trace_callback(lambda sql: sql.startswith("BEGIN") and second_waits.set())
+
+    threads = [threading.Thread(target=opener, args=("first",)),
+               threading.Thread(target=opener, args=("second", second_setup))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {"first": ["001_a", "002_b"], "second": []}, results
+    assert calls == ["001_a", "002_b"]
+    assert applied_migrations(connect(path)) == ["001_a", "002_b"]
+
+
+def _slow_migrations(log: Path, inside=None):
+    def mark(name):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {name}\n")
+
+    def m1(db):
+        mark("001_a")
+        if inside is not None:
+            inside.set()
+        time.sleep(1.0)  # hold the write lock while the other process reads what is applied
+        db["a"].create({"id": int}, pk="id")
+
+    def m2(db):
+        mark("002_b")
+        db["b"].create({"id": int}, pk="id")
+
+    return [("001_a", m1), ("002_b", m2)]
+
+
+def _process_opener(path: str, log: str, start, inside, wait_for_inside: bool, out) -> None:
+    db = connect(Path(path))
+    start.wait()
+    if wait_for_inside:
+        inside.wait(60)
+    try:
+        out.put(("ok", apply_migrations(db, _slow_migrations(Path(log), inside))))
+    except BaseException as e:  # noqa: BLE001 - reported to the parent
+        out.put(("error", repr(e)))
+
+
+def test_two_processes_opening_a_new_file_at_once_apply_each_migration_once(tmp_path):
+    path, log = tmp_path / "procs.db", tmp_path / "calls.log"
+    ctx = multiprocessing.get_context("spawn")
+    start, inside, out = ctx.Barrier(2), ctx.Event(), ctx.Queue()
+    # the second starts once the first is inside 001_a, so it reads "nothing applied" and then waits
+    procs = [ctx.Process(target=_process_opener, args=(str(path), str(log), start, inside, second, out))
+             for second in (False, True)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(60)
+    assert all(kind == "ok" for kind, _ in results), results
+    assert sorted(results[0][1] + results[1][1]) == ["001_a", "002_b"]
+    lines = log.read_text().split()
+    assert sorted(lines[1::2]) == ["001_a", "002_b"]
+    assert applied_migrations(connect(path)) == ["001_a", "002_b"]
+
+
+def test_an_up_to_date_database_opens_while_another_process_writes(tmp_path):
+    path = tmp_path / "busy.db"
+    migrations = [("001_a", lambda db: db["a"].create({"id": int}, pk="id"))]
+    apply_migrations(connect(path), migrations)
+    writer = sqlite3.connect(str(path), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO a (id) VALUES (1)")
+    try:
+        assert apply_migrations(connect(path, timeout=0.1), migrations) == []  # no write lock needed
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
