@@ -115,7 +115,7 @@ async def test_webchat_remembers_the_most_recent_users_and_drops_the_queue_of_on
     assert await push("web:b") and await push("web:a")  # both asked lately: their pages pick these up
     channel._touch("web:c")  # no room: "a" asked least recently (being pushed to does not count) ...
     assert "web:a" not in channel._queues and await push("web:a") is False  # ... so it is forgotten with its queue
-    assert list(channel._queues["web:b"])[0].text == "hi" and await push("web:c")
+    assert channel._queues["web:b"][0].text == "hi" and await push("web:c")
     channel._touch("web:b")  # "b" asks again: now "c" is the least recent
     channel._touch("web:d")
     assert "web:c" not in channel._queues and "web:b" in channel._queues
