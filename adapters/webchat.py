@@ -28,8 +28,8 @@ Who may use it (decided when the server starts, from the server's environment):
    ``web:<value>``) is the user id. Requests without it get 401. Only safe when the server is
    reachable through that proxy alone.
 2. ``POLICYBOT_WEBCHAT_SECRET`` (at least ``MIN_SECRET_CHARS`` characters): a shared access code;
-   signing in gives an anonymous ``web:<random>`` id in an HMAC-signed cookie (HMAC-SHA256 keyed from
-   the secret), valid ``SESSION_HOURS`` hours. A shared code says "staff", not who: such users can ask
+   signing in gives an anonymous ``web:<random>`` id in a cookie signed with itsdangerous (HMAC-SHA256,
+   key derived from the secret and ``SESSION_SALT``), valid ``SESSION_HOURS`` hours. A shared code says "staff", not who: such users can ask
    questions but the report flow (which needs a directory identity) tells them to contact HR.
 3. Neither, and the server listens on a loopback address: open without sign-in, for the person at
    this computer (the ``make run`` demo). Each request must come from a loopback peer, carry none of
@@ -54,7 +54,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import math
 import secrets
@@ -67,6 +66,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from cachetools import Cache, LRUCache, TTLCache
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_bytes
 
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
@@ -209,38 +209,52 @@ def check_static() -> None:
 # -- signed cookies ----------------------------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+SESSION_SALT = "policybot-webchat-session-v1"  #: separates the session cookie's signatures from any other use of the key
+MAX_COOKIE_CHARS = 1024  #: a longer session cookie is not even checked
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+class _SessionSigner(TimestampSigner):
+    """itsdangerous' ``TimestampSigner`` with HMAC-SHA256, reading the time from ``clock`` (Unix seconds), that
+    accepts a signature only in its one canonical base64 spelling."""
+
+    def __init__(self, *args, clock: Callable[[], float] = time.time, **kwargs):
+        super().__init__(*args, digest_method=hashlib.sha256, **kwargs)
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        """Whole Unix seconds now, by ``clock``."""
+        return int(self.clock())
+
+    def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
+        """True when ``sig`` is exactly the text ``get_signature(value)`` makes. itsdangerous itself compares the
+        decoded bytes, so the last base64 character has spellings that decode alike; this way a cookie
+        edited in any one character is refused."""
+        return hmac.compare_digest(want_bytes(sig), self.get_signature(value))
 
 
-def sign_session(key: bytes, user_id: str, expires: float) -> str:
-    """A cookie value ``<payload>.<mac>``: base64url JSON ``{"u": user_id, "e": expires}`` and its
-    HMAC-SHA256 under ``key``. ``expires`` is Unix seconds."""
-    payload = _b64(json.dumps({"u": user_id, "e": int(expires)}, separators=(",", ":")).encode())
-    mac = _b64(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest())
-    return f"{payload}.{mac}"
+def _session_serializer(key: bytes, now: float | None) -> URLSafeTimedSerializer:
+    clock = time.time if now is None else (lambda: now)
+    return URLSafeTimedSerializer(key, salt=SESSION_SALT, signer=_SessionSigner, signer_kwargs={"clock": clock})
 
 
-def verify_session(key: bytes, value: str | None, now: float | None = None) -> str | None:
-    """The user id in a cookie ``sign_session`` made with ``key``; None when missing, forged or expired."""
-    if not value or value.count(".") != 1 or len(value) > 1024:
-        return None
-    payload, mac = value.split(".")
-    want = _b64(hmac.new(key, payload.encode("ascii", "replace"), hashlib.sha256).digest())
-    if not hmac.compare_digest(mac.encode("ascii", "replace"), want.encode("ascii")):
+def sign_session(key: bytes, user_id: str, now: float | None = None) -> str:
+    """A session cookie value for ``user_id``: itsdangerous' ``URLSafeTimedSerializer`` (salt
+    ``SESSION_SALT``, HMAC-SHA256 under ``key``), ``<payload>.<timestamp>.<signature>``, stamped with
+    ``now`` (Unix seconds; default ``time.time()``)."""
+    return _session_serializer(key, now).dumps(user_id)
+
+
+def verify_session(key: bytes, value: str | None, max_age: float, now: float | None = None) -> str | None:
+    """The user id in a cookie ``sign_session`` made with ``key`` at most ``max_age`` seconds before
+    ``now`` (Unix seconds; default ``time.time()``). None, never an exception, when the value is missing,
+    longer than ``MAX_COOKIE_CHARS``, malformed, forged, expired or stamped later than ``now``."""
+    if not value or len(value) > MAX_COOKIE_CHARS:
         return None
     try:
-        data = json.loads(_unb64(payload))
-        user, expires = str(data["u"]), float(data["e"])
-    except (ValueError, KeyError, TypeError):
+        user = _session_serializer(key, now).loads(value, max_age=max_age)
+    except (BadData, UnicodeError):  # UnicodeError: a value that is not text (lone surrogates)
         return None
-    if expires < (time.time() if now is None else now):
-        return None
-    return user
+    return user if isinstance(user, str) else None
 
 
 def new_anonymous_id() -> str:
@@ -511,9 +525,11 @@ class WebChatChannel:
         self.settings = settings
         self.pages = pages or {n: (STATIC_DIR / n).read_bytes() for n in STATIC_FILES}
         if settings.mode == "secret":
-            self._key = hmac.new(settings.secret.encode(), b"policybot-webchat-session-v1", hashlib.sha256).digest()
+            self._key = settings.secret.encode()  # itsdangerous derives the signing key with SESSION_SALT
+            self._session_age = SESSION_HOURS * 3600  # seconds a session cookie is accepted
         else:
             self._key = secrets.token_bytes(32)  # the demo's cookies last as long as this process
+            self._session_age = LOOPBACK_SESSION_DAYS * 86400
         self._queues: dict[str, deque] = {}
         self._seen = _LastSeen(MAX_USERS_TRACKED, lambda user: self._queues.pop(user, None))
         self.throttle = LoginThrottle()
@@ -623,7 +639,7 @@ class WebChatChannel:
             return Identity(user, raw if anonymous else self._name(user), anonymous, False)
         if mode == "loopback":
             self._check_loopback(request)
-        user = verify_session(self._key, request.cookies.get(COOKIE))
+        user = verify_session(self._key, request.cookies.get(COOKIE), self._session_age)
         if user is not None and mode == "loopback" and not _is_anonymous(user):
             d = self._directory()
             if d is None or d.get(user) is None:
@@ -634,7 +650,7 @@ class WebChatChannel:
             if not create:
                 raise _Refused(401, {"login": "loopback", "error": "Please reload the page."})
             user = new_anonymous_id()
-            cookie = sign_session(self._key, user, time.time() + LOOPBACK_SESSION_DAYS * 86400)
+            cookie = sign_session(self._key, user)
             return Identity(user, self._name(user), True, True, new_cookie=cookie)
         return Identity(user, self._name(user), _is_anonymous(user), mode == "loopback")
 
@@ -704,7 +720,7 @@ class WebChatChannel:
                     response.del_cookie(COOKIE, path="/")
                 return response
             if ident is not None and ident.new_cookie:
-                self._set_cookie(request, response, ident.new_cookie, LOOPBACK_SESSION_DAYS * 86400)
+                self._set_cookie(request, response, ident.new_cookie, self._session_age)
             return response
 
         return handler
@@ -789,8 +805,7 @@ class WebChatChannel:
         self.throttle.succeeded(client)
         user = new_anonymous_id()
         response = self._json({"user_id": user, "name": self._name(user)})
-        self._set_cookie(request, response, sign_session(self._key, user, time.time() + SESSION_HOURS * 3600),
-                         SESSION_HOURS * 3600)
+        self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
         log.info("web chat sign-in", extra={"event": "webchat_login"})
         return response
 
@@ -815,8 +830,7 @@ class WebChatChannel:
         else:
             user = new_anonymous_id()
         response = self._json({"user_id": user, "name": self._name(user), "anonymous": _is_anonymous(user)})
-        self._set_cookie(request, response, sign_session(self._key, user, time.time() + LOOPBACK_SESSION_DAYS * 86400),
-                         LOOPBACK_SESSION_DAYS * 86400)
+        self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
         return response
 
     async def api_start(self, request: web.Request, ident: Identity) -> web.Response:

@@ -242,25 +242,27 @@ async def test_secret_mode_cookie_is_signed(fake_bot):
                     return r.status
 
         assert await me_with(good) == 200
-        payload, mac = good.split(".")
-        forged = base64.urlsafe_b64encode(json.dumps({"u": "alice", "e": 9999999999}).encode()).decode().rstrip("=")
-        assert await me_with(f"{forged}.{mac}") == 401  # another user id under the old signature
+        payload, stamp, mac = good.split(".")
+        forged = base64.urlsafe_b64encode(json.dumps("alice").encode()).decode().rstrip("=")
+        assert await me_with(f"{forged}.{stamp}.{mac}") == 401  # another user id under the old signature
         flipped = mac[:-2] + ("A" if mac[-2] != "A" else "B") + mac[-1]
-        assert await me_with(f"{payload}.{flipped}") == 401
-        assert await me_with(sign_session(b"k" * 32, user, 9999999999)) == 401  # signed with another key
-        assert await me_with("garbage") == 401 and await me_with(f"{payload}.{mac}.x") == 401
+        assert await me_with(f"{payload}.{stamp}.{flipped}") == 401
+        assert await me_with(sign_session(b"k" * 32, user)) == 401  # signed with another key
+        assert await me_with("garbage") == 401 and await me_with(f"{good}.x") == 401
 
 
 def test_session_signatures_expire_and_resist_tampering():
     key = b"0123456789abcdef0123456789abcdef"
     user = new_anonymous_id()
     assert user.startswith("web:") and len(user) == 20
-    value = sign_session(key, user, 2_000_000_000)
-    assert verify_session(key, value, now=1_999_999_999) == user
-    assert verify_session(key, value, now=2_000_000_001) is None  # expired
-    assert verify_session(b"x" * 32, value, now=0) is None
-    assert verify_session(key, None) is None and verify_session(key, "") is None
-    assert verify_session(key, value.replace(".", "..")) is None
+    value = sign_session(key, user, now=2_000_000_000)
+    assert verify_session(key, value, 3600, now=2_000_000_000) == user
+    assert verify_session(key, value, 3600, now=2_000_003_600) == user  # the last second of its hour
+    assert verify_session(key, value, 3600, now=2_000_003_601) is None  # expired
+    assert verify_session(key, value, 3600, now=1_999_999_999) is None  # stamped in the future
+    assert verify_session(b"x" * 32, value, 3600, now=2_000_000_000) is None
+    assert verify_session(key, None, 3600) is None and verify_session(key, "", 3600) is None
+    assert verify_session(key, value.replace(".", ".."), 3600, now=2_000_000_000) is None
 
 
 # ---- header mode (a trusted reverse proxy) ----------------------------------------------------------

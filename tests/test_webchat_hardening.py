@@ -360,6 +360,79 @@ def test_the_code_is_locked_after_many_distinct_wrong_codes_from_anywhere():
     assert t.retry_after("anyone") == 2 * webchat.LOCKOUT_BASE
 
 
+# ---- signed session cookies (itsdangerous) -----------------------------------------------------------
+KEY = b"0123456789abcdef0123456789abcdef"
+T0 = 2_000_000_000  #: a fixed Unix time: cookies are stamped and checked against given clocks, nothing sleeps
+
+
+def test_a_session_cookie_edited_in_any_one_character_is_refused():
+    value = webchat.sign_session(KEY, "web:abcdefghijklmnop", now=T0)
+    assert webchat.verify_session(KEY, value, 3600, now=T0 + 1) == "web:abcdefghijklmnop"
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
+    for i, ch in enumerate(value):
+        for other in {alphabet[(alphabet.index(ch) + 1) % len(alphabet)], "=", "%"}:
+            edited = value[:i] + other + value[i + 1:]
+            if edited != value:
+                assert webchat.verify_session(KEY, edited, 3600, now=T0 + 1) is None, (i, other)
+    assert webchat.verify_session(KEY, value[:-1], 3600, now=T0 + 1) is None  # one character short
+    assert webchat.verify_session(KEY, value + "A", 3600, now=T0 + 1) is None  # one too many
+
+
+def test_a_session_cookie_from_another_key_salt_or_time_is_refused():
+    from itsdangerous import URLSafeTimedSerializer
+
+    value = webchat.sign_session(KEY, "web:abcdefghijklmnop", now=T0)
+    assert webchat.verify_session(b"another key, same length, really", value, 3600, now=T0) is None
+    assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt="other").dumps("web:x"), 3600) is None
+    assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt=webchat.SESSION_SALT).dumps("web:x"),
+                                  3600) is None  # the same salt but itsdangerous' default HMAC-SHA1
+    assert webchat.verify_session(KEY, value, 3600, now=T0 + 3600) == "web:abcdefghijklmnop"
+    assert webchat.verify_session(KEY, value, 3600, now=T0 + 3601) is None  # expired
+    assert webchat.verify_session(KEY, value, 3600, now=T0 - 1) is None  # not made yet
+    not_a_name = URLSafeTimedSerializer(KEY, salt=webchat.SESSION_SALT, signer=webchat._SessionSigner)
+    assert webchat.verify_session(KEY, not_a_name.dumps({"u": "alice"}), 3600) is None  # signed, but no user id
+    assert webchat.verify_session(KEY, "\udcff.\udcfe.x", 3600) is None  # undecodable bytes (surrogateescape)
+    assert webchat.verify_session(KEY, "A" * (webchat.MAX_COOKIE_CHARS + 1), 3600) is None
+
+
+async def test_secret_mode_accepts_a_session_cookie_for_session_hours_and_no_longer(fake_bot):
+    import time
+
+    async with secret_server(fake_bot) as srv:
+        channel = channel_of(srv)
+        lifetime = webchat.SESSION_HOURS * 3600
+
+        async def me_with(value: str) -> int:
+            return (await srv.client().get("/chat/api/me", headers={"Cookie": f"{COOKIE}={value}"})).status
+
+        user = webchat.new_anonymous_id()
+        assert await me_with(webchat.sign_session(SECRET.encode(), user)) == 200  # the key comes from the secret
+        assert await me_with(webchat.sign_session(channel._key, user, now=time.time() - lifetime + 120)) == 200
+        assert await me_with(webchat.sign_session(channel._key, user, now=time.time() - lifetime - 120)) == 401
+        assert await me_with(webchat.sign_session(b"another-secret-of-enough-length", user)) == 401
+        r = await srv.client().post("/chat/api/login", {"secret": SECRET})
+        assert r.status == 200 and f"Max-Age={lifetime}" in r.headers["Set-Cookie"]
+
+
+async def test_open_mode_cookies_last_the_demo_lifetime(fake_bot):
+    import time
+
+    async with open_server(fake_bot) as srv:
+        channel = channel_of(srv)
+        lifetime = webchat.LOOPBACK_SESSION_DAYS * 86400
+
+        async def me_with(value: str):
+            return await srv.client().get("/chat/api/me", headers={"Cookie": f"{COOKIE}={value}"})
+
+        user = webchat.new_anonymous_id()
+        r = await me_with(webchat.sign_session(channel._key, user, now=time.time() - lifetime + 120))
+        assert r.status == 200 and r.json()["user_id"] == user
+        r = await me_with(webchat.sign_session(channel._key, user, now=time.time() - lifetime - 120))
+        assert r.status == 200 and r.json()["user_id"] != user  # expired: a new anonymous id instead
+        r = await srv.client().get("/chat/api/me")  # no cookie: a new anonymous id and its cookie
+        assert r.status == 200 and f"Max-Age={lifetime}" in r.headers["Set-Cookie"]
+
+
 # ---- no route answers 500 for bad input ---------------------------------------------------------------
 LONG_DIGITS = b'{"text": ' + b"1" * 5000 + b"}"
 JSON = (b"Content-Type", b"application/json")
@@ -413,6 +486,9 @@ CASES = [
     ("secret", "POST", "/chat/api/login", [JSON], b'{"secret": "caf\xe9"}', False),
     ("secret", "POST", "/chat/api/login", [JSON, (b"X-Forwarded-For", b"caf\xe9, ,,")], b'{"secret": "x"}', False),
     ("secret", "GET", "/chat/api/me", [(b"Cookie", COOKIE.encode() + b"=x.y")], b"", False),
+    ("secret", "GET", "/chat/api/me", [(b"Cookie", COOKIE.encode() + b"=.eJzLSM3JyQcABiwCFQ.AAAA.x")], b"", False),
+    ("secret", "GET", "/chat/api/me", [(b"Cookie", COOKIE.encode() + b"=Im4i.\xff\xfe.\xe9")], b"", False),
+    ("secret", "GET", "/chat/api/me", [(b"Cookie", COOKIE.encode() + b"=Im4i.________________.x")], b"", False),
     ("secret", "POST", "/chat/api/login", [JSON, (b"Forwarded", b'for=;;for="[::1, by')], b'{"secret": "x"}', False),
     ("header", "POST", "/chat/api/message", [JSON, (HEADER.encode(), b"caf\xe9")], b'{"text": "hi"}', False),
     ("header", "POST", "/chat/api/feedback", [JSON, (HEADER.encode(), b"\xff\xfe")],
