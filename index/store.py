@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
+from index.migrations import apply_migrations
 from knowledge.model import Clause, Document
 from knowledge.segment import segment
 
@@ -104,13 +105,14 @@ MIGRATIONS = [("001_initial", _m001_initial), ("002_kb_upkeep", _m002_kb_upkeep)
 
 
 def open_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating if needed) the SQLite database at ``path`` in WAL mode and apply migrations.
+    """Open (creating if needed) the SQLite database at ``path`` in WAL mode and apply ``MIGRATIONS``.
 
-    Each migration runs in its own ``BEGIN IMMEDIATE`` transaction, so two processes opening the
-    same new data dir at once do not apply one twice.
+    Migrations go through ``index.migrations.apply_migrations``: each in its own ``BEGIN IMMEDIATE``
+    transaction, so two processes opening the same new data dir at once do not apply one twice.
 
     Raises:
         sqlite3.DatabaseError: the file exists but is not a SQLite database.
+        Exception: whatever a failing migration raised (it was rolled back; see ``apply_migrations``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,16 +121,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
-    db.execute('CREATE TABLE IF NOT EXISTS "_migrations" ("name" TEXT PRIMARY KEY, "applied_at" TEXT)')
-    done = {r["name"] for r in db["_migrations"].rows}
-    for name, fn in MIGRATIONS:
-        if name in done:
-            continue
-        with _immediate(db):
-            if list(db.query("SELECT 1 FROM _migrations WHERE name = ?", [name])):
-                continue  # another process applied it meanwhile
-            fn(db)
-            db["_migrations"].insert({"name": name, "applied_at": _now()})
+    apply_migrations(db, MIGRATIONS)
     return db
 
 

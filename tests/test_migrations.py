@@ -258,3 +258,49 @@ def test_an_up_to_date_database_opens_while_another_process_writes(tmp_path):
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+# ---- the real databases: what they record, and files from before this runner -------------------
+def _old_store_open(path: Path) -> None:
+    """What ``index.store.open_db`` did before the shared runner (its migration loop, verbatim)."""
+    from index import store
+
+    db = connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute('CREATE TABLE IF NOT EXISTS "_migrations" ("name" TEXT PRIMARY KEY, "applied_at" TEXT)')
+    done = {r["name"] for r in db["_migrations"].rows}
+    for name, fn in store.MIGRATIONS:
+        if name in done:
+            continue
+        with store._immediate(db):
+            if list(db.query("SELECT 1 FROM _migrations WHERE name = ?", [name])):
+                continue
+            fn(db)
+            db["_migrations"].insert({"name": name, "applied_at": "2025-01-01T00:00:00+00:00"})
+    db.execute("INSERT INTO meta (key, value) VALUES ('marker', 'kept')")
+    db.conn.commit()
+    db.conn.close()
+
+
+def test_the_knowledge_store_applies_its_migrations_through_the_runner(tmp_path):
+    from index import store
+
+    db = store.open_db(tmp_path / "policybot.db")
+    assert applied_migrations(db) == [n for n, _ in store.MIGRATIONS] == ["001_initial", "002_kb_upkeep"]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    db.conn.close()
+
+
+def test_a_knowledge_store_written_by_the_earlier_runner_opens_unchanged(tmp_path, monkeypatch):
+    from index import store
+
+    path = tmp_path / "policybot.db"
+    _old_store_open(path)
+    before = schema(path)
+    monkeypatch.setattr(store, "MIGRATIONS", [(n, never) for n, _ in store.MIGRATIONS])
+    db = store.open_db(path)
+    assert db.execute("SELECT value FROM meta WHERE key = 'marker'").fetchone() == ("kept",)
+    assert db.execute("SELECT applied_at FROM _migrations").fetchall() == [("2025-01-01T00:00:00+00:00",)] * 2
+    db.conn.close()
+    assert schema(path) == before
