@@ -36,6 +36,7 @@ import sqlite_utils
 
 from bot.crypto import ReportCipher
 from bot.report import Draft
+from index.migrations import apply_migrations
 
 CASES_DB_NAME = "cases.db"
 
@@ -180,12 +181,14 @@ MIGRATIONS = [("001_initial", _m001)]
 
 
 def open_cases_db(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating, mode 0600) the cases database: WAL, ``synchronous=FULL``, migrations applied.
+    """Open (creating, mode 0600) the cases database: WAL, ``synchronous=FULL``, ``MIGRATIONS`` applied
+    (``index.migrations.apply_migrations``: each in its own ``BEGIN IMMEDIATE`` transaction).
 
     The connection is in autocommit mode; write through ``CaseDB.tx()``.
 
     Raises:
         sqlite3.DatabaseError: the file is not a SQLite database.
+        Exception: whatever a failing migration raised (it was rolled back; see ``apply_migrations``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,19 +200,7 @@ def open_cases_db(path: str | Path) -> sqlite_utils.Database:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA secure_delete=ON")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        if "_migrations" not in db.table_names():
-            db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
-        done = {r["name"] for r in db["_migrations"].rows}
-        for name, fn in MIGRATIONS:
-            if name not in done:
-                fn(db)
-                db["_migrations"].insert({"name": name, "applied_at": ts(datetime.now(timezone.utc))})
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+    apply_migrations(db, MIGRATIONS)
     return db
 
 

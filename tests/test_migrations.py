@@ -304,3 +304,50 @@ def test_a_knowledge_store_written_by_the_earlier_runner_opens_unchanged(tmp_pat
     assert db.execute("SELECT applied_at FROM _migrations").fetchall() == [("2025-01-01T00:00:00+00:00",)] * 2
     db.conn.close()
     assert schema(path) == before
+
+
+def _old_cases_open(path: Path) -> None:
+    """What ``bot.cases.open_cases_db`` did before the shared runner (its migration loop, verbatim)."""
+    from bot import cases
+
+    db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None))
+    db.execute("PRAGMA journal_mode=WAL")
+    db.conn.execute("BEGIN IMMEDIATE")
+    if "_migrations" not in db.table_names():
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    done = {r["name"] for r in db["_migrations"].rows}
+    for name, fn in cases.MIGRATIONS:
+        if name not in done:
+            fn(db)
+            db["_migrations"].insert({"name": name, "applied_at": "2025-01-01T00:00:00+00:00"})
+    db.conn.execute("COMMIT")
+    db.execute("INSERT INTO audit_log (at, actor, action) VALUES ('t', 'marker', 'kept')")
+    db.conn.close()
+
+
+def test_the_cases_database_applies_its_migrations_through_the_runner(tmp_path):
+    from bot import cases
+
+    path = tmp_path / "cases.db"
+    db = cases.open_cases_db(path)
+    assert applied_migrations(db) == [n for n, _ in cases.MIGRATIONS] == ["001_initial"]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert not db.conn.in_transaction and db.conn.isolation_level is None  # autocommit, for CaseDB.tx()
+    assert path.stat().st_mode & 0o777 == 0o600
+    db.conn.close()
+
+
+def test_a_cases_database_written_by_the_earlier_runner_opens_unchanged(tmp_path, monkeypatch):
+    from bot import cases
+
+    path = tmp_path / "cases.db"
+    _old_cases_open(path)
+    before = schema(path)
+    monkeypatch.setattr(cases, "MIGRATIONS", [(n, never) for n, _ in cases.MIGRATIONS])
+    db = cases.open_cases_db(path)
+    assert db.execute("SELECT action FROM audit_log WHERE actor = 'marker'").fetchone() == ("kept",)
+    assert db.execute("SELECT applied_at FROM _migrations").fetchall() == [("2025-01-01T00:00:00+00:00",)]
+    db.conn.close()
+    assert schema(path) == before
