@@ -223,6 +223,9 @@ class Contact:
 class ContactStore:
     """Conversation references by directory user id, in SQLite (``<data dir>/teams.db``), cached in memory.
 
+    The schema is ``MIGRATIONS``, applied by ``index.migrations.apply_migrations`` (``001_contacts``
+    creates the ``contacts`` table only when missing, so a file from before migrations opens as it is).
+
     Args:
         path: the database file; None keeps everything in memory (lost on restart).
 
@@ -230,8 +233,17 @@ class ContactStore:
         sqlite3.DatabaseError: the file is not a database.
     """
 
+    @staticmethod
+    def _m001_contacts(db) -> None:
+        db["contacts"].create({f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
+                              pk="user_id", if_not_exists=True)
+
+    MIGRATIONS = [("001_contacts", _m001_contacts)]
+
     def __init__(self, path: Path | None):
         import sqlite_utils
+
+        from index.migrations import apply_migrations
 
         self.path = path
         if path is not None:
@@ -242,9 +254,7 @@ class ContactStore:
         self._db = sqlite_utils.Database(self._conn)
         self._lock = threading.Lock()
         with self._lock:
-            self._db["contacts"].create(
-                {f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
-                pk="user_id", if_not_exists=True)
+            apply_migrations(self._db, self.MIGRATIONS)
             self._cache: dict[str, Contact] = {
                 row["user_id"]: Contact(**dict(row, authenticated=bool(row["authenticated"])))
                 for row in self._db["contacts"].rows}

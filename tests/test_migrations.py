@@ -351,3 +351,41 @@ def test_a_cases_database_written_by_the_earlier_runner_opens_unchanged(tmp_path
     assert db.execute("SELECT applied_at FROM _migrations").fetchall() == [("2025-01-01T00:00:00+00:00",)]
     db.conn.close()
     assert schema(path) == before
+
+
+def test_the_teams_contact_store_applies_its_migrations_through_the_runner(tmp_path):
+    from adapters.teams import Contact, ContactStore
+
+    path = tmp_path / "teams.db"
+    store = ContactStore(path)
+    assert applied_migrations(store._db) == ["001_contacts"]
+    store.put(Contact("bob", teams_user_id="29:b"))
+    store.close()
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = ContactStore(path)
+    assert again.get("bob").teams_user_id == "29:b" and applied_migrations(again._db) == ["001_contacts"]
+    again.close()
+    assert len(ContactStore(None)) == 0  # memory only: migrated the same way
+
+
+def test_a_teams_contact_store_from_before_migrations_keeps_its_contacts(tmp_path):
+    from adapters.teams import Contact, ContactStore
+
+    path = tmp_path / "teams.db"
+    old = sqlite_utils.Database(sqlite3.connect(str(path)))  # what ContactStore created before: the table only
+    old["contacts"].create({f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
+                           pk="user_id", if_not_exists=True)
+    old["contacts"].insert({"user_id": "alice", "teams_user_id": "29:a", "authenticated": 1,
+                            "updated_at": "2025-01-01T00:00:00+00:00"})
+    old.conn.commit()
+    old.conn.close()
+    contacts_sql = [r for r in schema(path) if r[2] == "contacts"]
+
+    store = ContactStore(path)
+    assert store.get("alice").teams_user_id == "29:a" and store.get("alice").authenticated is True
+    assert applied_migrations(store._db) == ["001_contacts"]
+    store.close()
+    assert [r for r in schema(path) if r[2] == "contacts"] == contacts_sql
+    again = ContactStore(path)
+    assert len(again) == 1 and applied_migrations(again._db) == ["001_contacts"]
+    again.close()
