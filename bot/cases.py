@@ -36,7 +36,7 @@ import sqlite_utils
 
 from bot.crypto import ReportCipher
 from bot.report import Draft
-from index.migrations import apply_migrations
+from index.migrations import apply_migrations, enable_wal
 
 CASES_DB_NAME = "cases.db"
 
@@ -196,7 +196,7 @@ def open_cases_db(path: str | Path) -> sqlite_utils.Database:
         os.close(os.open(str(path), os.O_WRONLY | os.O_CREAT, 0o600))
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30, isolation_level=None)
     db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
+    enable_wal(db)  # retried: another process may be opening the same new file
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA secure_delete=ON")

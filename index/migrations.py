@@ -22,6 +22,8 @@ refused such a database and nothing documented it, so this runner does not eithe
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import datetime, timezone
 from typing import Callable, Sequence
 
@@ -35,6 +37,29 @@ _CREATE_TABLE = 'CREATE TABLE IF NOT EXISTS "_migrations" ("name" TEXT PRIMARY K
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def enable_wal(db: sqlite_utils.Database, timeout: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while another connection holds a lock, up to ``timeout`` s.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite may answer ``SQLITE_BUSY`` at once
+    (without waiting through the busy timeout) when another process opens the same new file at the
+    same moment. Once the file is in WAL mode the pragma needs no lock.
+
+    Raises:
+        sqlite3.OperationalError: still locked after ``timeout`` seconds, or any other error.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def applied_migrations(db: sqlite_utils.Database) -> list[str]:

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from index.migrations import apply_migrations
+from index.migrations import apply_migrations, enable_wal
 from knowledge.model import Clause, Document
 from knowledge.segment import segment
 
@@ -118,7 +118,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
     db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
+    enable_wal(db)  # retried: another process may be opening the same new file
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
     apply_migrations(db, MIGRATIONS)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from index.migrations import applied_migrations, apply_migrations
+from index.migrations import applied_migrations, apply_migrations, enable_wal
 
 
 def connect(path: Path, timeout: float = 30) -> sqlite_utils.Database:
@@ -389,3 +389,80 @@ def test_a_teams_contact_store_from_before_migrations_keeps_its_contacts(tmp_pat
     again = ContactStore(path)
     assert len(again) == 1 and applied_migrations(again._db) == ["001_contacts"]
     again.close()
+
+
+# ---- two openers of the real databases at once -------------------------------------------------
+@pytest.mark.parametrize("name", ["policybot.db", "cases.db", "teams.db"])
+def test_two_openers_of_a_new_real_database_at_once_both_succeed(tmp_path, name):
+    """Both open; each migration is recorded once. (Switching a new file to WAL at the same moment
+    used to fail one of them at times with "database is locked"; a few files make that likely.)"""
+    from adapters.teams import ContactStore
+    from bot.cases import open_cases_db
+    from index.store import open_db
+
+    opener = {"policybot.db": open_db, "cases.db": open_cases_db,
+              "teams.db": lambda p: ContactStore(p)._db}[name]
+    for attempt in range(8):
+        path = tmp_path / str(attempt) / name
+        path.parent.mkdir()
+        start = threading.Barrier(2)
+        results: list = []
+
+        def run():
+            start.wait()
+            try:
+                db = opener(path)
+                results.append(db.execute("PRAGMA journal_mode").fetchone()[0])
+                db.conn.close()
+            except BaseException as e:  # noqa: BLE001 - reported below
+                results.append(e)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert len(results) == 2 and not any(isinstance(r, BaseException) for r in results), (attempt, results)
+        names = applied_migrations(connect(path))
+        assert names and len(names) == len(set(names)), names
+
+
+@pytest.mark.parametrize("name", ["policybot.db", "cases.db"])
+def test_opening_waits_to_switch_to_wal_while_another_opener_holds_the_write_lock(tmp_path, name):
+    """SQLite refuses the switch to WAL at once (no busy wait) while another connection holds the
+    write lock of a file still in rollback-journal mode: the open functions must try again."""
+    from bot.cases import open_cases_db
+    from index.store import open_db
+
+    path = tmp_path / name
+    other = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE first_opener (x)")
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        db = {"policybot.db": open_db, "cases.db": open_cases_db}[name](path)
+    finally:
+        release.join()
+        other.close()
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert applied_migrations(db)
+    db.conn.close()
+
+
+def test_enable_wal_gives_up_after_its_timeout(tmp_path):
+    path = tmp_path / "held.db"
+    other = sqlite3.connect(str(path), isolation_level=None)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            enable_wal(connect(path), timeout=0.2)
+        assert 0.2 <= time.monotonic() - started < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    db = connect(path)
+    enable_wal(db, timeout=0.2)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
