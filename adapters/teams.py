@@ -238,7 +238,7 @@ class ContactStore:
         db["contacts"].create({f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
                               pk="user_id", if_not_exists=True)
 
-    MIGRATIONS = [("001_contacts", _m001_contacts)]
+    MIGRATIONS = (("001_contacts", _m001_contacts),)
 
     def __init__(self, path: Path | None):
         import sqlite_utils

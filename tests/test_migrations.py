@@ -408,7 +408,7 @@ def test_two_openers_of_a_new_real_database_at_once_both_succeed(tmp_path, name)
         start = threading.Barrier(2)
         results: list = []
 
-        def run():
+        def run(start=start, path=path, results=results):
             start.wait()
             try:
                 db = opener(path)
