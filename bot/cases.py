@@ -27,10 +27,12 @@ import re
 import secrets
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
+from typing import Any, cast
 
 import sqlite_utils
 
@@ -147,7 +149,7 @@ class CaseRecord:
     closed_at: str | None
     reminders_sent: int
     reporter_id: str
-    content: dict
+    content: dict[str, Any]
 
     @property
     def ref(self) -> str:
@@ -156,25 +158,25 @@ class CaseRecord:
 
 
 def _m001(db: sqlite_utils.Database) -> None:
-    db["drafts"].create({"owner_key": str, "payload": bytes, "created_at": str, "updated_at": str}, pk="owner_key")
-    db["pending_inputs"].create({"user_key": str, "payload": bytes, "created_at": str}, pk="user_key")
-    db["cases"].create(
+    db.table("drafts").create({"owner_key": str, "payload": bytes, "created_at": str, "updated_at": str}, pk="owner_key")
+    db.table("pending_inputs").create({"user_key": str, "payload": bytes, "created_at": str}, pk="user_key")
+    db.table("cases").create(
         {"id": int, "receipt_hash": str, "handler_id": str, "status": str, "escalated": int, "created_at": str,
          "ack_due": str, "acknowledged_at": str, "closed_at": str, "updated_at": str, "reminders_sent": int,
          "reporter": bytes, "content": bytes},
         pk="id",
     )
-    db["cases"].create_index(["receipt_hash"], unique=True)
-    db["cases"].create_index(["handler_id"])
-    db["cases"].create_index(["status"])
-    db["case_events"].create({"id": int, "case_id": int, "at": str, "kind": str, "actor": str, "data": bytes},
+    db.table("cases").create_index(["receipt_hash"], unique=True)
+    db.table("cases").create_index(["handler_id"])
+    db.table("cases").create_index(["status"])
+    db.table("case_events").create({"id": int, "case_id": int, "at": str, "kind": str, "actor": str, "data": bytes},
                              pk="id", foreign_keys=[("case_id", "cases", "id")])
-    db["case_events"].create_index(["case_id"])
-    db["audit_log"].create({"id": int, "at": str, "actor": str, "case_id": int, "action": str, "allowed": int,
+    db.table("case_events").create_index(["case_id"])
+    db.table("audit_log").create({"id": int, "at": str, "actor": str, "case_id": int, "action": str, "allowed": int,
                             "via": str}, pk="id")
-    db["outbox"].create({"id": int, "recipient_key": str, "created_at": str, "delivered_at": str, "case_id": int,
+    db.table("outbox").create({"id": int, "recipient_key": str, "created_at": str, "delivered_at": str, "case_id": int,
                          "payload": bytes}, pk="id")
-    db["outbox"].create_index(["recipient_key", "delivered_at"])
+    db.table("outbox").create_index(["recipient_key", "delivered_at"])
 
 
 MIGRATIONS = [("001_initial", _m001)]
@@ -222,7 +224,7 @@ class CaseDB:
         self._depth = 0
 
     @contextlib.contextmanager
-    def tx(self):
+    def tx(self) -> Iterator[sqlite_utils.Database]:
         """A write transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``); nested calls join the outer one."""
         with self._lock:
             if self._depth:
@@ -243,7 +245,7 @@ class CaseDB:
             self._depth = 0
             self.db.conn.execute("COMMIT")
 
-    def query(self, sql: str, params=()) -> list[dict]:
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
         """Rows of a read-only query as dicts."""
         with self._lock:
             return list(self.db.query(sql, params))
@@ -303,17 +305,17 @@ class CaseDB:
             return cur.rowcount > 0
 
     # ---- pending text inputs --------------------------------------------------------------------
-    def get_pending(self, user_id: str) -> dict | None:
+    def get_pending(self, user_id: str) -> dict[str, Any] | None:
         """What text the user owes (``{"kind": "ask"|"close"|"reply", "case_id": int, "created_at": ...}``), or None."""
         key = self.user_key(user_id)
         rows = self.query("SELECT payload, created_at FROM pending_inputs WHERE user_key = ?", [key])
         if not rows:
             return None
-        data = self.cipher.decrypt(rows[0]["payload"], f"pending:{key}")
+        data: dict[str, Any] = self.cipher.decrypt(rows[0]["payload"], f"pending:{key}")
         data["created_at"] = rows[0]["created_at"]
         return data
 
-    def set_pending(self, user_id: str, data: dict, now: datetime) -> None:
+    def set_pending(self, user_id: str, data: dict[str, Any], now: datetime) -> None:
         """Record that the user owes a text (replaces any earlier one)."""
         key = self.user_key(user_id)
         with self.tx() as db:
@@ -331,7 +333,7 @@ class CaseDB:
             return db.execute("DELETE FROM pending_inputs WHERE created_at < ?", [ts(before)]).rowcount
 
     # ---- cases --------------------------------------------------------------------------------
-    def insert_case(self, receipt_symbols: str, reporter_id: str, handler_id: str, content: dict,
+    def insert_case(self, receipt_symbols: str, reporter_id: str, handler_id: str, content: dict[str, Any],
                     now: datetime, ack_due: datetime) -> int:
         """Insert a new case (inside the caller's transaction); returns its row id.
 
@@ -348,9 +350,9 @@ class CaseDB:
                  self.cipher.encrypt({"reporter_id": reporter_id}, f"cases.reporter:{rh}"),
                  self.cipher.encrypt(content, f"cases.content:{rh}")],
             )
-            return cur.lastrowid
+            return cast(int, cur.lastrowid)  # set by the INSERT
 
-    def _record(self, row: dict) -> CaseRecord:
+    def _record(self, row: dict[str, Any]) -> CaseRecord:
         rh = row["receipt_hash"]
         return CaseRecord(
             id=row["id"], handler_id=row["handler_id"], status=CaseStatus(row["status"]),
@@ -377,13 +379,13 @@ class CaseDB:
             return [r["id"] for r in self.query("SELECT id FROM cases ORDER BY id")]
         return [r["id"] for r in self.query("SELECT id FROM cases WHERE handler_id = ? ORDER BY id", [handler_id])]
 
-    def case_meta(self, where: str = "1", params=()) -> list[dict]:
+    def case_meta(self, where: str = "1", params: Sequence[object] = ()) -> list[dict[str, Any]]:
         """Unencrypted case columns (id, handler_id, status, escalated, times, reminders_sent) for a filter."""
         return self.query(
             "SELECT id, handler_id, status, escalated, created_at, ack_due, acknowledged_at, closed_at, "
             f"reminders_sent FROM cases WHERE {where} ORDER BY id", params)
 
-    def update_case(self, case_id: int, **fields) -> None:
+    def update_case(self, case_id: int, **fields: object) -> None:
         """Set unencrypted columns of a case (status, escalated, times, reminders_sent, handler_id)."""
         allowed = {"status", "escalated", "acknowledged_at", "closed_at", "updated_at", "reminders_sent", "handler_id"}
         if set(fields) - allowed:
@@ -392,13 +394,13 @@ class CaseDB:
         with self.tx() as db:
             db.execute(f"UPDATE cases SET {sets} WHERE id = ?", [*fields.values(), case_id])
 
-    def add_event(self, case_id: int, kind: str, actor: str, data: dict | None, now: datetime) -> None:
+    def add_event(self, case_id: int, kind: str, actor: str, data: dict[str, Any] | None, now: datetime) -> None:
         """Append an event to a case's history (``data`` encrypted)."""
         with self.tx() as db:
             db.execute("INSERT INTO case_events (case_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)",
                        [case_id, ts(now), kind, actor, self.cipher.encrypt(data or {}, f"case_events:{case_id}")])
 
-    def events(self, case_id: int) -> list[dict]:
+    def events(self, case_id: int) -> list[dict[str, Any]]:
         """A case's events, oldest first: dicts with at, kind, actor, data (decrypted)."""
         out = []
         for r in self.query("SELECT at, kind, actor, data FROM case_events WHERE case_id = ? ORDER BY id", [case_id]):
@@ -413,7 +415,7 @@ class CaseDB:
             db.execute("INSERT INTO audit_log (at, actor, case_id, action, allowed, via) VALUES (?, ?, ?, ?, ?, ?)",
                        [ts(now), actor, case_id, action, int(allowed), via])
 
-    def audit_rows(self, case_id: int | None = None) -> list[dict]:
+    def audit_rows(self, case_id: int | None = None) -> list[dict[str, Any]]:
         """The audit log (optionally for one case), oldest first."""
         if case_id is None:
             return self.query("SELECT * FROM audit_log ORDER BY id")

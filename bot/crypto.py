@@ -28,6 +28,7 @@ import os
 import secrets
 import stat
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -159,13 +160,13 @@ class ReportCipher:
     def _derive(key: bytes, info: bytes) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(key)
 
-    def encrypt(self, value, context: str) -> bytes:
+    def encrypt(self, value: object, context: str) -> bytes:
         """Encrypt a JSON-serialisable ``value`` bound to ``context``: returns ``1 + 12 + len + 16`` bytes."""
         nonce = secrets.token_bytes(12)
         data = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         return _VERSION + nonce + self._aead.encrypt(nonce, data, context.encode("utf-8"))
 
-    def decrypt(self, blob: bytes, context: str):
+    def decrypt(self, blob: bytes, context: str) -> Any:
         """The value ``encrypt(value, context)`` produced.
 
         Raises:

@@ -19,19 +19,21 @@ form at once, e.g. a Slack modal without a fresh trigger). The adapter sends the
 from __future__ import annotations
 
 import json
+from typing import Any
 
 FORM_KEY = "form"  #: the ``Outbound.meta`` key holding the form
 
 
-def form_meta(action_id: str, value: str, fields: list[dict], title: str, submit: str = "Save",
-              errors: dict[str, str] | None = None, open_action: dict | None = None) -> dict:
+def form_meta(action_id: str, value: str, fields: list[dict[str, Any]], title: str, submit: str = "Save",
+              errors: dict[str, str] | None = None,
+              open_action: dict[str, str] | None = None) -> dict[str, Any]:
     """The ``meta["form"]`` dict described in the module docstring (copies its arguments)."""
     return {"action_id": action_id, "value": value, "title": title, "submit": submit,
             "fields": [dict(f) for f in fields], "errors": dict(errors or {}),
             "open": dict(open_action) if open_action else None}
 
 
-def form_of(outbound) -> dict | None:
+def form_of(outbound: object) -> dict[str, Any] | None:
     """The form an ``Outbound`` asks for (``meta["form"]``), or None."""
     form = (getattr(outbound, "meta", None) or {}).get(FORM_KEY)
     return form if isinstance(form, dict) and form.get("action_id") and form.get("fields") else None

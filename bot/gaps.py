@@ -12,7 +12,12 @@ import logging
 import os
 import re
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from index.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +60,7 @@ class GapGroup:
     first_seen: str
     last_seen: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return dict(self.__dict__)
 
@@ -68,11 +73,12 @@ class GapLog:
         keep_users: keep user ids with the questions (default: ``keep_user_ids()``).
     """
 
-    def __init__(self, store, keep_users: bool | None = None):
+    def __init__(self, store: KnowledgeStore, keep_users: bool | None = None) -> None:
         self.store = store
         self.keep_users = keep_user_ids() if keep_users is None else keep_users
 
-    def record(self, question: str, reason: str, user_id: str | None = None, clause_ids=()) -> bool:
+    def record(self, question: str, reason: str, user_id: str | None = None,
+               clause_ids: Iterable[str] | None = ()) -> bool:
         """Keep ``question`` with ``reason`` (``"abstained"`` or ``"not_helpful"``).
 
         ``user_id`` is dropped unless user ids are kept. A database error is logged (without the

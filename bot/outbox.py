@@ -12,12 +12,13 @@ Table ``outbox``: ``id``, ``recipient_key`` (blind index of the recipient's user
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, cast
 
 from bot.cases import CaseDB, ts
 from bot.messages import Choice, Citation, Outbound, Quote
 
 
-def outbound_to_dict(msg: Outbound) -> dict:
+def outbound_to_dict(msg: Outbound) -> dict[str, Any]:
     """A JSON-ready dict for an ``Outbound`` (quotes and choices included)."""
     return {
         "kind": msg.kind, "text": msg.text, "to_user": msg.to_user, "input_hint": msg.input_hint,
@@ -32,7 +33,7 @@ def outbound_to_dict(msg: Outbound) -> dict:
     }
 
 
-def outbound_from_dict(d: dict) -> Outbound:
+def outbound_from_dict(d: dict[str, Any]) -> Outbound:
     """The ``Outbound`` ``outbound_to_dict`` described."""
     return Outbound(
         kind=d["kind"], text=d["text"], to_user=d.get("to_user"), input_hint=d.get("input_hint"),
@@ -68,10 +69,11 @@ class Outbox:
         with self.cases.tx() as db:
             cur = db.execute("INSERT INTO outbox (recipient_key, created_at, delivered_at, case_id, payload) "
                              "VALUES (?, ?, NULL, ?, ?)", [key, ts(now), case_id, blob])
-        msg.meta["outbox_id"] = cur.lastrowid
-        return cur.lastrowid
+        outbox_id = cast(int, cur.lastrowid)  # set by the INSERT
+        msg.meta["outbox_id"] = outbox_id
+        return outbox_id
 
-    def _decode(self, row: dict) -> Outbound:
+    def _decode(self, row: dict[str, Any]) -> Outbound:
         msg = outbound_from_dict(self.cases.cipher.decrypt(row["payload"], f"outbox:{row['recipient_key']}"))
         msg.meta["outbox_id"] = row["id"]
         return msg

@@ -14,7 +14,7 @@ import re
 _FLAGS = re.IGNORECASE
 
 #: (category key, patterns that must all match), most specific first
-_PATTERNS: list[tuple[str, tuple[re.Pattern, ...]]] = [
+_PATTERNS: list[tuple[str, tuple[re.Pattern[str], ...]]] = [
     ("service_user_contact", (
         re.compile(r"\b(service[- ]?users?|clients?|residents?|patients?|pupils?|parents?|famil(y|ies)|carers?|"
                    r"young (person|people)|children|child)\b", _FLAGS),
