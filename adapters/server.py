@@ -1,4 +1,4 @@
-"""``policybot serve``: one aiohttp server for every chat channel (Slack now; Teams and web chat later).
+"""``policybot serve``: one aiohttp server for every chat channel (Slack, Teams, web chat).
 
 Routes:
 
@@ -7,10 +7,11 @@ Routes:
 * ``GET /metrics``: Prometheus metrics (``adapters.metrics``; ``POLICYBOT_METRICS_TOKEN`` protects it).
 * whatever each channel module attaches (``POST /slack/events`` for Slack over HTTP).
 
-Channel modules are listed in ``CHANNEL_MODULES``; each exposes ``attach(app, ctx) -> Channel | None``
-(``None`` when that channel is not configured; ``ConfigError`` when it is half-configured). A
-``Channel`` has a ``name`` and ``async deliver(user_id, outbound) -> bool`` (True when it delivered a
-private message to that directory user), and optionally ``async start()`` / ``async stop()``.
+Channel modules are listed in ``CHANNEL_MODULES``; each exposes ``check_config(settings)`` (raises
+``ConfigError`` when that channel is half-configured) and ``attach(app, ctx) -> Channel | None`` (``None``
+when that channel is not configured). A ``Channel`` (the Protocol below) has a ``name``, ``async start()``
+and ``async stop()`` (called once each with the server's lifecycle) and ``async deliver(user_id, outbound)
+-> bool`` (True when it delivered a private message to that directory user).
 
 Periodic work, attached only when the core offers it: the reporting deadlines (``engine.tick(now)`` or
 ``engine.reporting.tick(now)``) every ``tick_interval`` seconds, the reporting outbox (messages for
@@ -31,7 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol, runtime_checkable
 
 from aiohttp import web
 from cachetools import LRUCache, TTLCache
@@ -114,10 +115,19 @@ class ConfigError(ValueError):
     """The server's configuration is incomplete or contradictory; the message says what to set."""
 
 
+@runtime_checkable
 class Channel(Protocol):
-    """A chat platform attached to the server."""
+    """A chat platform attached to the server: what the server may ask of every channel, and nothing else."""
 
-    name: str
+    name: str  #: short lower-case name ("slack", "teams", "webchat"), shown by /healthz and in metrics
+
+    async def start(self) -> None:
+        """Called once when the server starts, after the routes are attached (connect, warm caches)."""
+        ...
+
+    async def stop(self) -> None:
+        """Called once on shutdown, after in-flight work drained (close connections)."""
+        ...
 
     async def deliver(self, user_id: str, outbound) -> bool:
         """Send ``outbound`` privately to directory user ``user_id``; False when not reachable here."""
@@ -441,11 +451,16 @@ def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str
 
     Raises:
         ConfigError: a channel is half-configured (from that module's ``attach``).
+        TypeError: ``attach`` returned something that is not a ``Channel`` (a programming error).
     """
     for module in optional_modules(modules):
         channel = module.attach(app, ctx)
-        if channel is not None:
-            ctx.channels.append(channel)
+        if channel is None:
+            continue
+        if not isinstance(channel, Channel):
+            raise TypeError(f"{module.__name__}.attach returned {type(channel).__name__}, which is not a Channel "
+                            "(it needs name, start, stop and deliver)")
+        ctx.channels.append(channel)
 
 
 def build_app(policybot, engine, settings: ServerSettings | None = None,
@@ -478,20 +493,16 @@ def build_app(policybot, engine, settings: ServerSettings | None = None,
         loader = asyncio.create_task(ctx.load_index())
         periodic = [asyncio.create_task(_every(s, job, name)) for s, job, name in _periodic_jobs(ctx)]
         for channel in ctx.channels:
-            start = getattr(channel, "start", None)
-            if start is not None:
-                await start()
+            await channel.start()
         yield
         for t in periodic:
             t.cancel()
         await ctx.drain()
         for channel in ctx.channels:
-            stop = getattr(channel, "stop", None)
-            if stop is not None:
-                try:
-                    await stop()
-                except Exception as exc:
-                    log.warning("channel %s did not stop cleanly: %s", channel.name, type(exc).__name__)
+            try:
+                await channel.stop()
+            except Exception:
+                log.warning("channel %s did not stop cleanly", channel.name, exc_info=True)
         if not loader.done():
             loader.cancel()
         await asyncio.gather(loader, *periodic, return_exceptions=True)
@@ -559,9 +570,7 @@ def check_settings(settings: ServerSettings) -> None:
         ConfigError: a channel is half-configured.
     """
     for module in optional_modules(CHANNEL_MODULES):
-        check = getattr(module, "check_config", None)
-        if check is not None:
-            check(settings)
+        module.check_config(settings)
 
 
 def cmd_serve(args) -> int:

@@ -536,6 +536,12 @@ class WebChatChannel:
 
     # -- Channel protocol ---------------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Nothing to connect: the web chat's routes serve as soon as the server listens."""
+
+    async def stop(self) -> None:
+        """Nothing to close: queued messages live only as long as the process."""
+
     async def deliver(self, user_id: str, outbound: Outbound) -> bool:
         """Queue ``outbound`` for ``user_id``'s page when they used the web chat in the last
         ``LIVE_SECONDS`` seconds and it is not an outbox message; returns whether it was queued.

@@ -49,6 +49,12 @@ async def test_delivered_outbox_ids_are_bounded_least_recently_marked_first(monk
     class Channel:
         name = "fake"
 
+        async def start(self):
+            pass
+
+        async def stop(self):
+            pass
+
         async def deliver(self, user_id, outbound):
             sent.append(outbound.meta["outbox_id"])
             return True

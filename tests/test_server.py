@@ -161,6 +161,35 @@ async def test_channel_registry_start_stop_and_fan_out(fake_bot, monkeypatch):
     assert events[-2:] == [("stop", "one"), ("stop", "two")]
 
 
+def test_a_channel_without_the_protocol_is_refused_when_attached(fake_bot, monkeypatch):
+    class DeliverOnly:  # no start/stop: the server would have had to guess what it can do
+        name = "half"
+
+        async def deliver(self, user_id, outbound):
+            return True
+
+    module = types.ModuleType("fake_half_channel_for_test")
+    module.attach = lambda app, ctx: DeliverOnly()
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    with pytest.raises(TypeError, match="fake_half_channel_for_test.attach returned DeliverOnly"):
+        build_app(fake_bot, ConversationEngine(fake_bot), ServerSettings(env={}), modules=(module.__name__,))
+
+
+def test_every_channel_module_checks_its_config_and_attaches_a_channel(fake_bot):
+    """The shipped channels all meet the Protocol (the web chat too, which has nothing to start)."""
+    import importlib
+
+    from adapters.server import CHANNEL_MODULES, Channel, ServerContext
+
+    for name in CHANNEL_MODULES:
+        module = importlib.import_module(name)
+        assert callable(module.check_config) and callable(module.attach), name
+    from adapters.webchat import WebChatChannel, WebChatSettings
+
+    ctx = ServerContext(fake_bot, ConversationEngine(fake_bot), ServerSettings(env={}))
+    assert isinstance(WebChatChannel(ctx, WebChatSettings(mode="loopback")), Channel)
+
+
 def test_serve_refuses_half_set_slack_config(tmp_path):
     import subprocess
 
