@@ -23,8 +23,17 @@ import html
 import io
 import re
 import zipfile
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from knowledge.loaders import _OLE_MAGIC, BadUpload, Extracted
+
+if TYPE_CHECKING:
+    from docx.document import Document as DocumentObject
+    from docx.styles.style import CharacterStyle
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+    from docx.text.run import Run
 
 _LABEL_VALUE = re.compile(r"^[^:]{1,40}:\s+\S")
 _MAX_HEADING_WORDS = 12
@@ -171,11 +180,11 @@ def table_lines(rows: list[list[tuple[str, int]]], header_rows: int = 0) -> list
 class _DocxReader:
     """Walks the body of one python-docx ``Document`` and collects text lines."""
 
-    def __init__(self, document):
+    def __init__(self, document: DocumentObject) -> None:
         from docx.oxml.ns import qn
 
         self.document = document
-        self.qn = qn
+        self.qn: Callable[[str], str] = qn
         self.bullets = _bullet_numbering(document)
         self.lines: list[str] = []
         self.title: str | None = None
@@ -190,15 +199,15 @@ class _DocxReader:
         from docx.text.paragraph import Paragraph
 
         qn = self.qn
-        paragraphs = []
+        paragraphs: list[Paragraph | Table] = []
         for child in self.document.element.body.iterchildren():
             if child.tag == qn("w:p"):
-                paragraphs.append(("p", Paragraph(child, self.document)))
+                paragraphs.append(Paragraph(child, self.document))
             elif child.tag == qn("w:tbl"):
-                paragraphs.append(("t", Table(child, self.document)))
-        body = self._body_size([p for kind, p in paragraphs if kind == "p"])
-        for kind, item in paragraphs:
-            if kind == "t":
+                paragraphs.append(Table(child, self.document))
+        body = self._body_size([p for p in paragraphs if isinstance(p, Paragraph)])
+        for item in paragraphs:
+            if isinstance(item, Table):
                 self._table(item)
                 continue
             before = len(self.lines)
@@ -208,9 +217,9 @@ class _DocxReader:
             elif self.cover_end is None and break_after:
                 self.cover_end = len(self.lines)
 
-    def _table(self, table) -> None:
+    def _table(self, table: Table) -> None:
         """Append a table's rows: policy tables as a header line and ``- `` rows (``table_lines``), others left out."""
-        rows = []
+        rows: list[list[tuple[str, int]]] = []
         for row in table.rows:
             cells: list[tuple[str, int]] = []
             last = None
@@ -229,7 +238,7 @@ class _DocxReader:
             return
         self.lines.extend(lines)
 
-    def _header_rows(self, table) -> int:
+    def _header_rows(self, table: Table) -> int:
         """How many leading rows Word marks as repeating header rows (``w:tblHeader``)."""
         n = 0
         for row in table.rows:
@@ -240,7 +249,7 @@ class _DocxReader:
             n += 1
         return n
 
-    def _paragraph(self, para, body_size: float) -> tuple[bool, bool]:
+    def _paragraph(self, para: Paragraph, body_size: float) -> tuple[bool, bool]:
         """Append the lines of ``para``; ``(a page starts before it, a page ends within or after it)``."""
         split, breaks = self._split_lines(para)
         texts = [t for t, _, _ in split]
@@ -281,7 +290,7 @@ class _DocxReader:
         self.lines.append(line)
 
     # ---- lines and their formatting -------------------------------------------------------
-    def _split_lines(self, para) -> tuple[list[tuple[str, bool, float | None]], tuple[bool, bool]]:
+    def _split_lines(self, para: Paragraph) -> tuple[list[tuple[str, bool, float | None]], tuple[bool, bool]]:
         """The paragraph's lines between manual breaks: ``[(text, all emphasised, smallest font pt)]``,
         and ``(a page starts before its text, a page break within or after it)``."""
         from docx.text.run import Run
@@ -326,21 +335,21 @@ class _DocxReader:
             out.append((text, emphasised, min(sizes) if sizes else None))
         return out, (break_before, page_break)
 
-    def _breaks_before(self, para) -> bool:
+    def _breaks_before(self, para: Paragraph) -> bool:
         ppr = para._p.pPr
         if ppr is None:
             return False
         pb = ppr.find(self.qn("w:pageBreakBefore"))
         return pb is not None and pb.get(self.qn("w:val")) not in ("0", "false", "off")
 
-    def _emphasised(self, run, para) -> bool:
+    def _emphasised(self, run: Run, para: Paragraph) -> bool:
         return bool(self._font_attr(run, para, "bold")) or bool(self._font_attr(run, para, "underline"))
 
-    def _size(self, run, para) -> float:
+    def _size(self, run: Run, para: Paragraph) -> float:
         size = self._font_attr(run, para, "size")
         return size.pt if size is not None else self.default_size
 
-    def _font_attr(self, run, para, attr: str):
+    def _font_attr(self, run: Run, para: Paragraph, attr: str) -> Any:
         """The run's font attribute, else its character style's, else its paragraph style's (None: unset)."""
         value = getattr(run.font, attr)
         if value is not None:
@@ -353,13 +362,13 @@ class _DocxReader:
                 style = getattr(style, "base_style", None)
         return None
 
-    def _body_size(self, paragraphs) -> float:
+    def _body_size(self, paragraphs: list[Paragraph]) -> float:
         """The font size (pt) most of the document's text is set in."""
         from collections import Counter
 
         from docx.text.run import Run
 
-        counts: Counter = Counter()
+        counts: Counter[float] = Counter()
         for para in paragraphs[:400]:
             for r in para._p.xpath("./w:r | ./w:hyperlink/w:r"):
                 run = Run(r, para)
@@ -368,7 +377,7 @@ class _DocxReader:
                     counts[self._size(run, para)] += n
         return counts.most_common(1)[0][0] if counts else self.default_size
 
-    def _is_bullet(self, para, style_lower: str) -> bool:
+    def _is_bullet(self, para: Paragraph, style_lower: str) -> bool:
         if "list bullet" in style_lower:
             return True
         qn = self.qn
@@ -382,14 +391,14 @@ class _DocxReader:
         return key in self.bullets
 
 
-def _safe_style(obj):
+def _safe_style(obj: Paragraph | Run) -> CharacterStyle | None:
     try:
         return obj.style
     except (KeyError, AttributeError, ValueError):
         return None
 
 
-def _style_name(para) -> str:
+def _style_name(para: Paragraph) -> str:
     style = _safe_style(para)
     try:
         return (style.name or "") if style is not None else ""
@@ -397,7 +406,7 @@ def _style_name(para) -> str:
         return ""
 
 
-def _default_size(document) -> float:
+def _default_size(document: DocumentObject) -> float:
     """The document's default font size in points (``w:docDefaults``), 11 when it sets none."""
     try:
         from docx.oxml.ns import qn
@@ -412,7 +421,7 @@ def _default_size(document) -> float:
     return 11.0
 
 
-def _bullet_numbering(document) -> set[tuple[str, str]]:
+def _bullet_numbering(document: DocumentObject) -> set[tuple[str, str]]:
     """``(numId, ilvl)`` pairs whose numbering format is a bullet, from the document's numbering part."""
     out: set[tuple[str, str]] = set()
     try:
@@ -441,9 +450,9 @@ _CORE = ("title", "subject", "author", "keywords", "category", "comments", "last
 _APP = {"Company": "company", "Template": "template", "Manager": "manager"}
 
 
-def _properties(document, data: bytes) -> dict:
+def _properties(document: DocumentObject, data: bytes) -> dict[str, str]:
     """Core properties (python-docx) and the extended ones Word writes (``docProps/app.xml``)."""
-    meta: dict = {}
+    meta: dict[str, str] = {}
     try:
         cp = document.core_properties
         for key in _CORE:

@@ -70,7 +70,7 @@ class Extracted:
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
     pages: int | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, str] = field(default_factory=dict)
     first_page: str = ""
 
 

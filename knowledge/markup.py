@@ -41,7 +41,7 @@ _LITERAL = re.compile(r"``([^`]+)``")
 _FOOTNOTE_REF = re.compile(r"\s?\[(?:#\w*|\d+|\*)\]_")
 
 
-def read_markup(text: str, kind: str) -> tuple[str, str | None, dict]:
+def read_markup(text: str, kind: str) -> tuple[str, str | None, dict[str, str]]:
     """Rewrite the markup of a text file into segmenter text.
 
     Args:
@@ -54,7 +54,7 @@ def read_markup(text: str, kind: str) -> tuple[str, str | None, dict]:
         ``author``, ``date``, ``version``, ``organisation``, ...; empty when none).
     """
     lines = text.split("\n")
-    meta: dict = {}
+    meta: dict[str, str] = {}
     if kind == ".md":
         lines, meta = _front_matter(lines)
     rst = kind != ".md"
@@ -71,12 +71,12 @@ def read_markup(text: str, kind: str) -> tuple[str, str | None, dict]:
     return result, title, meta
 
 
-def _front_matter(lines: list[str]) -> tuple[list[str], dict]:
+def _front_matter(lines: list[str]) -> tuple[list[str], dict[str, str]]:
     if not lines or lines[0].strip() != "---":
         return lines, {}
     for end in range(1, min(len(lines), 60)):
         if lines[end].strip() in ("---", "..."):
-            meta = {}
+            meta: dict[str, str] = {}
             for line in lines[1:end]:
                 m = re.match(r"^([A-Za-z][\w -]{0,30}):\s*(.+?)\s*$", line)
                 if m:
@@ -135,10 +135,10 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
-def _directives(lines: list[str]) -> tuple[list[str], dict]:
+def _directives(lines: list[str]) -> tuple[list[str], dict[str, str]]:
     """Drop directives and comments with their bodies; keep admonition and footnote text; collect docinfo."""
     out: list[str] = []
-    meta: dict = {}
+    meta: dict[str, str] = {}
     body_seen = False
     i, n = 0, len(lines)
     while i < n:

@@ -24,6 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from knowledge.loaders import Extracted
 
 #: where a detail came from (``Details.sources`` values)
 FROM_PROPERTIES, FROM_FIRST_PAGE, FROM_TEXT, FROM_FILE_NAME = "file properties", "first page", "text", "file name"
@@ -120,7 +124,7 @@ class _Line:
     index: int
 
 
-def infer_details(extracted, filename: str) -> Details:
+def infer_details(extracted: Extracted, filename: str) -> Details:
     """The title, organisation, version and date of an uploaded file, and where each came from.
 
     Args:
@@ -160,7 +164,8 @@ def infer_details(extracted, filename: str) -> Details:
 
         title, title_src = title_from_filename(filename), FROM_FILE_NAME
     details.title = " ".join(title.split())
-    details.sources["title"] = title_src
+    if title_src is not None:  # always set once a title is
+        details.sources["title"] = title_src
 
     # ---- organisation
     org, org_src = None, None
@@ -182,7 +187,9 @@ def infer_details(extracted, filename: str) -> Details:
         org = _org_from_filename(filename, details.title)
         org_src = FROM_FILE_NAME if org else None
     if org:
-        details.organisation, details.sources["organisation"] = org, org_src
+        details.organisation = org
+        if org_src is not None:  # always set once an organisation is
+            details.sources["organisation"] = org_src
 
     # ---- version and date
     version = fields.get("version") or _version_from_lines(head) or _clean_version(meta.get("version"))
@@ -293,9 +300,10 @@ def _title_like(text: str) -> bool:
         return False
     if sum(c.isalpha() for c in t) < 3 or not (t[0].isupper() or t[0].isdigit()):
         return False
-    if t.endswith((".", ",", ";", ":")) or (_LABEL.match(t) and _label_kind(_LABEL.match(t).group(1))):
+    label = _LABEL.match(t)
+    if t.endswith((".", ",", ";", ":")) or (label and _label_kind(label.group(1))):
         return False
-    if _LABEL.match(t) and len(_LABEL.match(t).group(1).split()) <= 3 and not _DOC_KIND.search(t):
+    if label and len(label.group(1).split()) <= 3 and not _DOC_KIND.search(t):
         return False  # "Applies to: all staff", "Owner: HR"
     return True
 
@@ -367,9 +375,9 @@ def _org_from_lines(head: list[_Line], title: str) -> str | None:
             name = _trim_org(m.group(1))
             if name and _initials_match(name, m.group(2)):
                 return f"{name} ({m.group(2)})"
-        m = _ORG_IN_TEXT.search(line.text)
-        if m:
-            name = _trim_org(m.group(1))
+        found = _ORG_IN_TEXT.search(line.text)
+        if found:
+            name = _trim_org(found.group(1))
             if name:
                 return name
     return None
@@ -460,7 +468,7 @@ def _clean_version(value: str | None) -> str | None:
 
 
 # ---- the file's properties -------------------------------------------------------------------
-def _real_meta_title(meta: dict, text: str) -> str | None:
+def _real_meta_title(meta: dict[str, str], text: str) -> str | None:
     """``meta["title"]`` when it looks like a real title of this text, else None."""
     raw = " ".join((meta.get("title") or "").split())
     if not raw:

@@ -31,8 +31,12 @@ import io
 import logging
 import re
 from collections import Counter
+from typing import TYPE_CHECKING, Any
 
 from knowledge.loaders import BadUpload, Extracted
+
+if TYPE_CHECKING:
+    from pypdf import PageObject, PdfReader
 
 EDGE_LINES = 5  #: lines at the top and at the bottom of a page that may be a running header/footer
 RUNNING_SHARE = 0.5  #: a line is running when it recurs at the page edges of at least this share of pages
@@ -69,6 +73,7 @@ def read_pdf(data: bytes, name: str) -> Extracted:
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted:
+            opened: int  # a pypdf PasswordType (an IntEnum); 0 is not decrypted
             try:
                 opened = reader.decrypt("")
             except Exception:  # missing crypto backend, unknown algorithm
@@ -105,7 +110,7 @@ def read_pdf(data: bytes, name: str) -> Extracted:
     )
 
 
-def pdf_metadata(reader) -> dict[str, str]:
+def pdf_metadata(reader: PdfReader) -> dict[str, str]:
     """``{"title", "author", "subject"}`` (only those stated, white space collapsed) from a pypdf reader.
 
     The document Info dictionary wins; the XMP packet (``dc:title``, ``dc:creator``,
@@ -113,7 +118,7 @@ def pdf_metadata(reader) -> dict[str, str]:
     """
     out: dict[str, str] = {}
 
-    def put(key: str, value) -> None:
+    def put(key: str, value: Any) -> None:
         if isinstance(value, dict):  # XMP language alternatives: {"x-default": "..."}
             value = value.get("x-default") or next(iter(value.values()), None)
         if isinstance(value, (list, tuple)):
@@ -122,7 +127,7 @@ def pdf_metadata(reader) -> dict[str, str]:
             out[key] = " ".join(value.split())
 
     try:
-        info = reader.metadata or {}
+        info: dict[Any, Any] = reader.metadata or {}
         put("title", info.get("/Title"))
         put("author", info.get("/Author"))
         put("subject", info.get("/Subject"))
@@ -255,7 +260,7 @@ _MIN_MARK_ROWS = 3  #: lines ending in marks a page needs before its marks are r
 _WRAP_GAP = 14.0  #: at most this many points (x1.2) between the baselines of two lines of one rotated heading
 
 
-def page_text_with_tables(page) -> str:
+def page_text_with_tables(page: PageObject) -> str:
     """One pypdf page's text (``page.extract_text()``), with its tick-box tables rebuilt.
 
     The text is the same as ``extract_text()`` (one pass, positions from ``visitor_text``) except on
@@ -264,7 +269,7 @@ def page_text_with_tables(page) -> str:
     """
     lines: list[list[tuple[str, float, float, bool]]] = [[]]
 
-    def visit(text, cm, tm, font_dict, font_size) -> None:
+    def visit(text: str, cm: list[float], tm: list[float], font_dict: Any, font_size: float) -> None:
         a, b, c, d, e, f = tm
         x = e * cm[0] + f * cm[2] + cm[4]
         y = e * cm[1] + f * cm[3] + cm[5]
@@ -394,7 +399,7 @@ def rebuild_mark_table(lines: list[list[tuple[str, float, float, bool]]]) -> str
     return "\n".join([*before, "", *lead, header, *block, "", *after])
 
 
-def _row_gap(lines, first: int, last: int) -> float:
+def _row_gap(lines: list[list[tuple[str, float, float, bool]]], first: int, last: int) -> float:
     """The usual distance (points) between two wrapped lines of one cell: the smallest baseline step in the table."""
     ys = [next(f[2] for f in line if f[0].strip()) for line in lines[first : last + 1]
           if line and any(f[0].strip() for f in line) and not line[0][3]]

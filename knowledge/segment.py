@@ -122,7 +122,7 @@ def field_block_lines(lines: list[str]) -> set[int]:
 
     def is_field(line: str) -> bool:
         m = _FIELD.match(line)
-        return bool(m) and len(m.group(1).split()) <= 4 and not _BULLET.match(line) and _CELL_SEP not in line and _split_number(line)[0] is None
+        return m is not None and len(m.group(1).split()) <= 4 and not _BULLET.match(line) and _CELL_SEP not in line and _split_number(line)[0] is None
 
     out: set[int] = set()
     i = 0
@@ -212,8 +212,9 @@ def contents_lines(lines: list[str]) -> set[int]:
         prev = lines[i - 1] if i > 0 else ""
         introduced = prev.endswith(":") and len(prev.split()) > 4
         if len(run) >= 3:
-            refs = [k for k in run if _PAGE_REF.search(_BULLET.match(lines[k]).group(1) if _BULLET.match(lines[k]) else lines[k])]
-            pages = [int(_PAGE_REF.search(lines[k]).group(1)) for k in refs]
+            refs = [k for k in run if _PAGE_REF.search(bm.group(1) if (bm := _BULLET.match(lines[k])) else lines[k])]
+            # a page reference at the end of a bullet's text is one at the end of its line: every k in refs matches
+            pages = [int(pm.group(1)) for k in refs if (pm := _PAGE_REF.search(lines[k]))]
             rising = sum(a <= b for a, b in zip(pages, pages[1:])) >= 0.8 * (len(pages) - 1) if len(pages) > 1 else False
             if len(refs) >= 3 and len(refs) >= 0.5 * len(run) and rising:
                 drop.update(range(refs[0], refs[-1] + 1))
