@@ -6,20 +6,15 @@ import sys
 import textwrap
 
 from bot.messages import Inbound, Outbound
+from bot.views import QuoteView
 
 
-def render_quote_lines(quote) -> list[str]:
-    """A quote as indented text lines: lead-in (if any), the verbatim clause, its citation."""
-    from bot.answer import display_lead_in
-
-    lines = []
-    if quote.lead_in:
-        lines.append(f"  {display_lead_in(quote.lead_in)}")
-    lines += textwrap.wrap(f"“{quote.text}”", width=96, initial_indent="  > ", subsequent_indent="    ")
-    lines.append(f"    — {quote.citation.label()}")
-    for other in quote.also:
-        lines.append(f"    — also: {other.label()}")
-    return lines
+def render_quote_lines(view: QuoteView) -> list[str]:
+    """A quote (a ``bot.views.QuoteView``) as indented text lines: lead-in (if any), the verbatim clause,
+    its "Source:" line and any "Also in:" lines."""
+    lines = [f"  {view.lead_in}"] if view.lead_in else []
+    lines += textwrap.wrap(f"“{view.text}”", width=96, initial_indent="  > ", subsequent_indent="    ")
+    return lines + [f"    {line}" for line in (view.source_line,) + view.also_lines]
 
 
 def render_answer(answer) -> str:
@@ -37,7 +32,7 @@ def render(msg: Outbound) -> str:
     for organisation, quotes in group_by_organisation(msg.quotes):
         lines.append(f"\n{organisation}:")
         for q in quotes:
-            lines += render_quote_lines(q)
+            lines += render_quote_lines(QuoteView.of(q))
     if msg.input_hint and msg.choices:  # free text expected: a number would be read as text, so name the words
         lines.append("  (or type: " + " | ".join(c.label.lower() for c in msg.choices) + ")")
         return "\n".join(lines)

@@ -55,6 +55,7 @@ from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_fo
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Inbound, Outbound
+from bot.views import QuoteView, quote_views
 
 log = logging.getLogger("policybot.slack")
 
@@ -306,17 +307,15 @@ def _feedback_block(msg: Outbound) -> dict:
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def _quote_group(quote) -> list[dict]:
+def _quote_group(view: QuoteView) -> list[dict]:
     blocks: list[dict] = []
-    if quote.lead_in:
-        pieces = _split(quote.lead_in, MAX_TEXT, escape)[:MAX_CONTEXT_ELEMENTS]
+    if view.lead_in:
+        pieces = _split(view.lead_in, MAX_TEXT, escape)[:MAX_CONTEXT_ELEMENTS]
         blocks.append({"type": "context", "elements": [_mrkdwn(p) for p in pieces]})
-    for piece in _split(quote.text, MAX_TEXT, _quote_fmt):
+    for piece in _split(view.text, MAX_TEXT, _quote_fmt):
         blocks.append({"type": "section", "text": _mrkdwn(piece)})
-    cites = [_mrkdwn(_truncate("Source: " + escape(quote.citation.label()), MAX_TEXT))]
-    for other in quote.also[: MAX_CONTEXT_ELEMENTS - 1]:
-        cites.append(_mrkdwn(_truncate("Also in: " + escape(other.label()), MAX_TEXT)))
-    blocks.append({"type": "context", "elements": cites})
+    lines = (view.source_line,) + view.also_lines[: MAX_CONTEXT_ELEMENTS - 1]
+    blocks.append({"type": "context", "elements": [_mrkdwn(_truncate(escape(line), MAX_TEXT)) for line in lines]})
     return blocks
 
 
@@ -325,7 +324,7 @@ def content_groups(msg: Outbound) -> list[list[dict]]:
     groups: list[list[dict]] = []
     if msg.text:
         groups += [[b] for b in _sections(msg.text)]
-    groups += [_quote_group(q) for q in msg.quotes]
+    groups += [_quote_group(v) for v in quote_views(msg)]
     return groups
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from adapters.payloads import object_or_empty
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Choice, Outbound
+from bot.views import QuoteView, quote_views
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -80,16 +81,15 @@ def _subtle(text: str) -> dict:
     return {"type": "TextBlock", "text": text, "isSubtle": True, "size": "Small", "wrap": True, "spacing": "Small"}
 
 
-def quote_container(quote) -> dict:
-    """One quote: lead-in (italic, subtle), the clause verbatim, then its citation and "Also in" lines."""
+def quote_container(view: QuoteView) -> dict:
+    """One quote (a ``bot.views.QuoteView``): lead-in (italic, subtle), the clause verbatim, then its
+    citation and "Also in" lines."""
     items: list[dict] = []
-    if quote.lead_in:
-        items.append({"type": "RichTextBlock", "inlines": [_run(quote.lead_in, italic=True, isSubtle=True)]})
-    items.append({"type": "RichTextBlock", "inlines": [_run(quote.text)],
+    if view.lead_in:
+        items.append({"type": "RichTextBlock", "inlines": [_run(view.lead_in, italic=True, isSubtle=True)]})
+    items.append({"type": "RichTextBlock", "inlines": [_run(view.text)],
                   **({"spacing": "Small"} if items else {})})
-    items.append(_subtle("Source: " + quote.citation.label()))
-    for other in quote.also:
-        items.append(_subtle("Also in: " + other.label()))
+    items += [_subtle(line) for line in (view.source_line,) + view.also_lines]
     return {"type": "Container", "style": "emphasis", "spacing": "Medium", "items": items}
 
 
@@ -276,7 +276,7 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     text_blocks = rich_lines(msg.text, first_bolder=msg.kind == "notification")
     if text_blocks:
         groups.append(text_blocks)
-    groups += [[quote_container(q)] for q in msg.quotes]
+    groups += [[quote_container(v)] for v in quote_views(msg)]
     tail = choice_elements(list(msg.choices))
     if msg.meta.get("choices_note"):  # beside the buttons, e.g. a warning before Publish
         tail.insert(0, {"type": "TextBlock", "text": "⚠ " + str(msg.meta["choices_note"]), "color": "Warning",

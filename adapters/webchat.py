@@ -71,6 +71,7 @@ from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
 from bot.messages import Action, Inbound, Outbound
+from bot.views import quote_views
 
 log = logging.getLogger("policybot.webchat")
 
@@ -273,23 +274,11 @@ def render_outbound(msg: Outbound) -> dict:
     """The JSON the page renders for one ``Outbound``.
 
     Returns:
-        ``{"kind", "text", "quotes": [{"text", "lead_in", "citation", "organisation", "document",
-        "section", "also": [citation labels]}], "choices": [{"label", "action_id", "value", "style"}],
-        "input_hint", "case_id", "feedback": {"question", "clause_ids"} | None}``. Quote text is the
-        clause verbatim; ``lead_in`` is shortened as every adapter shows it (``display_lead_in``).
+        ``{"kind", "text", "quotes": [QuoteView.to_json()], "choices": [{"label", "action_id", "value",
+        "style"}], "input_hint", "case_id", "feedback": {"question", "clause_ids"} | None}``. Each quote is
+        ``bot.views.QuoteView``'s JSON: the clause verbatim, the lead-in shortened as every channel shows it.
     """
-    from bot.answer import display_lead_in
-
-    quotes = [{
-        "text": q.text,
-        "lead_in": display_lead_in(q.lead_in),
-        "citation": q.citation.label(),
-        "organisation": q.citation.organisation,
-        "document": q.citation.document,
-        "section": q.citation.section,
-        "clause_id": q.clause_id,
-        "also": [c.label() for c in q.also],
-    } for q in msg.quotes]
+    quotes = [v.to_json() for v in quote_views(msg)]
     feedback = None
     if msg.kind in ("answer", "no_answer") and msg.meta.get("question"):
         feedback = {"question": str(msg.meta["question"]), "clause_ids": [q.clause_id for q in msg.quotes]}

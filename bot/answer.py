@@ -104,15 +104,6 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
     return Answer(result.question, True, [q for _, q in kept], result.best_cosine)
 
 
-def display_lead_in(lead_in: str | None, max_chars: int = 160) -> str | None:
-    """The lead-in as shown above a quote: whole when short, else "… " + its last sentence (still verbatim)."""
-    if not lead_in or len(lead_in) <= max_chars:
-        return lead_in
-    from index.retrieve import last_sentence
-
-    return "… " + last_sentence(lead_in)
-
-
 def group_by_organisation(quotes: list[Quote]) -> list[tuple[str, list[Quote]]]:
     """Quotes grouped for display: ``[(organisation, quotes)]``, groups in order of their best quote."""
     groups: dict[str, list[Quote]] = {}

@@ -63,12 +63,12 @@
     bq.appendChild(el("p", null, q.text));
     fig.appendChild(bq);
     var cap = el("figcaption");
-    cap.appendChild(document.createTextNode("Source: "));
+    cap.appendChild(document.createTextNode(q.source_prefix));
     cap.appendChild(el("cite", null, q.citation));
     fig.appendChild(cap);
     (q.also || []).forEach(function (label) {
       var also = el("p", "also");
-      also.appendChild(document.createTextNode("Also in: "));
+      also.appendChild(document.createTextNode(q.also_prefix));
       also.appendChild(el("cite", null, label));
       fig.appendChild(also);
     });
