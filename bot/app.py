@@ -13,13 +13,22 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.embed import Embedder, SentenceEmbedder
 from index.retrieve import KnowledgeIndex
 from index.store import KnowledgeStore
 from knowledge.catalog import bundled_documents
+
+if TYPE_CHECKING:
+    from bot.answer import Answer
+    from bot.gaps import GapLog
+    from bot.kb_admin import IsHr, KnowledgeAdmin
+    from index.retrieve import SearchResult
+    from index.watch import KnowledgeWatcher
 
 DB_NAME = "policybot.db"
 VECTORS_NAME = "clauses.faiss"
@@ -82,13 +91,13 @@ class Policybot:
     settings: KbSettings = field(default_factory=KbSettings.from_env)
 
     @property
-    def gaps(self):
+    def gaps(self) -> GapLog:
         """The ``bot.gaps.GapLog`` of this knowledge base (user ids kept only if the settings say so)."""
         from bot.gaps import GapLog
 
         return GapLog(self.store, keep_users=self.settings.gaps_keep_users)
 
-    def ask(self, question: str, max_quotes: int = 3, record_gap: bool = True, user_id: str | None = None):
+    def ask(self, question: str, max_quotes: int = 3, record_gap: bool = True, user_id: str | None = None) -> Answer:
         """Answer one question: returns ``bot.answer.Answer``.
 
         Args:
@@ -115,7 +124,7 @@ class Policybot:
             self._log_answer(user_id, answer, result)
         return answer
 
-    def _log_answer(self, user_id: str, answer, result) -> None:
+    def _log_answer(self, user_id: str, answer: Answer, result: SearchResult) -> None:
         by_id = {h.clause.clause_id: h.clause for h in result.hits}
         quoted = []
         for q in answer.quotes:
@@ -127,7 +136,8 @@ class Policybot:
         except sqlite3.Error as exc:
             log.warning("could not log the clauses of an answer: %s", type(exc).__name__)
 
-    def record_feedback(self, question: str, helpful: bool, clause_ids=(), user_id: str | None = None) -> bool:
+    def record_feedback(self, question: str, helpful: bool, clause_ids: Iterable[str] | None = (),
+                        user_id: str | None = None) -> bool:
         """Record a Helpful / Not helpful vote on an answer.
 
         A Not helpful vote keeps ``question`` as a gap (reason ``"not_helpful"``) with the quoted
@@ -138,13 +148,13 @@ class Policybot:
             return False
         return self.gaps.record(question, "not_helpful", user_id=user_id, clause_ids=tuple(clause_ids or ()))
 
-    def watcher(self, interval: float = 2.0):
+    def watcher(self, interval: float = 2.0) -> KnowledgeWatcher:
         """A ``index.watch.KnowledgeWatcher`` for this bot's index (call ``.check()`` or ``.start()``)."""
         from index.watch import KnowledgeWatcher
 
         return KnowledgeWatcher(self.index, interval=interval)
 
-    def kb_admin(self, is_hr=None):
+    def kb_admin(self, is_hr: IsHr = None) -> KnowledgeAdmin:
         """A ``bot.kb_admin.KnowledgeAdmin`` over this bot; ``is_hr(user_id) -> bool`` (or a directory) authorises chat users."""
         from bot.kb_admin import KnowledgeAdmin
 

@@ -18,6 +18,7 @@ the data dir is its authority); chat adapters always pass one, and only HR users
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import re
@@ -25,15 +26,21 @@ import secrets
 import threading
 import time
 import unicodedata
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from index.store import ClauseDiff, DocumentExists, DuplicateDocument, diff_clauses, text_hash
 from knowledge.loaders import BadUpload, extract, read_upload, title_from_filename
 from knowledge.metadata import infer_details
 from knowledge.model import Clause, Document
 from knowledge.segment import segment
+
+if TYPE_CHECKING:
+    from bot.app import Policybot
+    from bot.gaps import GapGroup
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +64,24 @@ _INFERRED_FROM = {"file properties": "the document's properties", "first page": 
 
 class NotAuthorised(PermissionError):
     """The user may not change the knowledge base (only HR may); ``str(exc)`` is the reply to show."""
+
+
+class BadDetails(BadUpload):
+    """``BadUpload`` with code ``"bad_details"``: refused document details; ``fields`` = ``{field: message}``."""
+
+    def __init__(self, fields: dict[str, str]):
+        super().__init__("bad_details", " ".join(fields.values()))
+        self.fields = fields
+
+
+class HrCheck(Protocol):
+    """An object that says who is HR (e.g. ``bot.directory.Directory``)."""
+
+    def is_hr(self, user_id: str) -> bool: ...
+
+
+#: who may change the knowledge base from chat: ``user_id -> bool``, an ``HrCheck``, or None (nobody)
+IsHr = Callable[[str], bool] | HrCheck | None
 
 
 def slugify(text: str, max_len: int = 48) -> str:
@@ -127,7 +152,8 @@ def check_details(**values: str | None) -> tuple[dict[str, str], dict[str, str]]
     return cleaned, errors
 
 
-def _sources(given: dict, doc: Document, current: dict | None, filename: str, version_no: int) -> dict[str, str]:
+def _sources(given: dict[str, str | None], doc: Document, current: dict[str, Any] | None, filename: str,
+             version_no: int) -> dict[str, str]:
     """Where each of ``doc``'s title / organisation / version / date came from (keys of ``SOURCE_WORDS``)."""
     def was_given(name: str) -> bool:
         v = given.get(name)
@@ -143,7 +169,7 @@ def _sources(given: dict, doc: Document, current: dict | None, filename: str, ve
     return {"title": title, "organisation": org, "version": version, "date": date}
 
 
-def _clause_dict(c: Clause) -> dict:
+def _clause_dict(c: Clause) -> dict[str, Any]:
     return {"clause_id": c.clause_id, "ordinal": c.ordinal, "text": c.text, "heading": c.heading,
             "number": c.number, "lead_in": c.lead_in, "kind": c.kind}
 
@@ -236,7 +262,7 @@ class Preview:
             lines.append(f"  … and {len(self.clauses) - len(shown)} more clause(s).")
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``policybot kb add --dry-run --json``)."""
         d = self.document
         return {
@@ -249,7 +275,7 @@ class Preview:
         }
 
 
-def render_clauses(clauses, max_chars: int | None = None) -> list[str]:
+def render_clauses(clauses: Iterable[Clause | dict[str, Any]], max_chars: int | None = None) -> list[str]:
     """Clauses (``Clause`` objects or dicts) as text lines, a section line whenever the section changes.
 
     Each clause line is ``"  <ordinal>  <text>"``; a list item shows its lead-in once, above it.
@@ -258,7 +284,7 @@ def render_clauses(clauses, max_chars: int | None = None) -> list[str]:
     section = lead = object()
     previous_text = None
     for c in clauses:
-        get = c.get if isinstance(c, dict) else (lambda k, c=c: getattr(c, k))
+        get: Callable[[str], Any] = c.get if isinstance(c, dict) else functools.partial(getattr, c)
         sec = get("heading")
         if sec != section:
             section, lead = sec, object()
@@ -302,7 +328,7 @@ class CommitResult:
     doc_id: str
     version_no: int
     clauses: int
-    index: dict | None = None
+    index: dict[str, Any] | None = None
     diff: ClauseDiff | None = None
     notify_users: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -332,7 +358,7 @@ class CommitResult:
             parts.append(f"{len(self.notify_users)} person(s) answered from a changed clause in the last 30 days can be told.")
         return "\n".join(parts)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
             "action": self.action, "doc_id": self.doc_id, "version_no": self.version_no, "clauses": self.clauses,
@@ -351,10 +377,11 @@ class KnowledgeAdmin:
         max_bytes: the upload limit (default ``bot.settings.max_upload_bytes``).
     """
 
-    def __init__(self, bot, is_hr=None, max_bytes: int | None = None):
+    def __init__(self, bot: Policybot, is_hr: IsHr = None, max_bytes: int | None = None) -> None:
         self.bot = bot
         self.store = bot.store
-        self._is_hr = getattr(is_hr, "is_hr", is_hr)
+        check: Any = getattr(is_hr, "is_hr", is_hr)  # an HrCheck's method, else the callable (or None)
+        self._is_hr: Callable[[str], object] | None = check
         self.max_bytes = max_bytes if max_bytes is not None else bot.settings.max_upload_bytes
         self._pending: dict[str, Preview] = {}
         self._lock = threading.Lock()
@@ -377,7 +404,7 @@ class KnowledgeAdmin:
             )
 
     # ---- preview -------------------------------------------------------------------------
-    def preview_file(self, path: str | Path, **kwargs) -> Preview:
+    def preview_file(self, path: str | Path, **kwargs: str | None) -> Preview:
         """``preview`` of the file at ``path``; its size is checked before it is read. Same errors as ``preview``."""
         data = read_upload(path, max_bytes=self.max_bytes)
         return self.preview(data, Path(path).name, **kwargs)
@@ -418,7 +445,7 @@ class KnowledgeAdmin:
         """
         if user_id is not None:
             self.authorise(user_id)
-        given = {"title": title, "organisation": organisation, "version": version, "date": date}
+        given: dict[str, str | None] = {"title": title, "organisation": organisation, "version": version, "date": date}
         name = Path(filename or "").name or "upload"
         extracted = extract(data, name, max_bytes=self.max_bytes)
         warnings = list(extracted.warnings)
@@ -444,7 +471,7 @@ class KnowledgeAdmin:
         details = infer_details(extracted, name)
         inferred: dict[str, str] = {}  # detail -> where in the file it came from (knowledge.metadata sources)
         title_given = bool(title and title.strip())
-        if not title_given:
+        if title is None or not title.strip():  # not title_given
             if current:
                 title = current["title"]
             else:
@@ -623,13 +650,11 @@ class KnowledgeAdmin:
         old = self.held(token, user_id)
         cleaned, errors = check_details(title=title, organisation=organisation, version=version, date=date)
         if errors:
-            exc = BadUpload("bad_details", " ".join(errors.values()))
-            exc.fields = errors
-            raise exc
+            raise BadDetails(errors)
         d = old.document
         if "version" in cleaned:
             cleaned["version"] = clean_version(cleaned["version"]) or cleaned["version"]
-        changed = {k: v for k, v in cleaned.items() if v != getattr(d, k)}
+        changed: dict[str, Any] = {k: v for k, v in cleaned.items() if v != getattr(d, k)}  # str fields of Document
         doc = dataclasses.replace(d, **changed)
         the_id = old.doc_id
         if old.action == "add" and not old.id_given and ("title" in changed or "organisation" in changed):
@@ -655,7 +680,8 @@ class KnowledgeAdmin:
         log.info("preview details edited: %s (%s)", preview.doc_id, ", ".join(sorted(changed)) or "no change")
         return preview
 
-    def commit(self, preview: Preview, added_by: str | None = None, refresh: bool = True, progress=None) -> CommitResult:
+    def commit(self, preview: Preview, added_by: str | None = None, refresh: bool = True,
+               progress: Callable[[int, int], object] | None = None) -> CommitResult:
         """Write the previewed document (a new document or a new version) and make it live.
 
         With ``refresh`` the index of this process is refreshed at once (only new or changed clause
@@ -700,7 +726,7 @@ class KnowledgeAdmin:
             diff=preview.diff, notify_users=notify, seconds=time.perf_counter() - start, index_error=index_error,
         )
 
-    def _refresh(self, progress=None) -> tuple[dict | None, str | None]:
+    def _refresh(self, progress: Callable[[int, int], object] | None = None) -> tuple[dict[str, Any] | None, str | None]:
         """Refresh this process's index after a committed change; a failure is reported, not raised.
 
         The change is already in the knowledge base; every index catches up on its next refresh
@@ -742,7 +768,7 @@ class KnowledgeAdmin:
                             index_error)
 
     # ---- reading ---------------------------------------------------------------------------
-    def documents(self, include_removed: bool = False) -> list[dict]:
+    def documents(self, include_removed: bool = False) -> list[dict[str, Any]]:
         """The documents (see ``KnowledgeStore.documents``)."""
         return self.store.documents(include_removed=include_removed)
 
@@ -760,7 +786,8 @@ class KnowledgeAdmin:
         except ValueError as exc:
             raise BadUpload("bad_version", str(exc)) from None
 
-    def gaps(self, since_days: float | None = None, limit: int | None = 20, user_id: str | None = None):
+    def gaps(self, since_days: float | None = None, limit: int | None = 20,
+             user_id: str | None = None) -> list[GapGroup]:
         """Unanswered questions grouped with counts, most frequent first (``bot.gaps.GapGroup`` list).
 
         Raises ``NotAuthorised`` when ``user_id`` is given and is not HR.

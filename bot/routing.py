@@ -15,11 +15,16 @@ import logging
 import os
 import re
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.directory import CONFIG_DIR
 from bot.messages import Citation, Quote
+
+if TYPE_CHECKING:
+    from index.store import ClauseRecord, KnowledgeStore
 
 log = logging.getLogger("policybot.reporting")
 
@@ -152,11 +157,11 @@ class RoutingConfig:
         return cls(tuple(cats), tuple(rules), str(ev.get("intro", "")), _quote_refs(ev.get("quote", [])), deadlines)
 
 
-def _quote_refs(items) -> tuple[QuoteRef, ...]:
+def _quote_refs(items: Iterable[dict[str, Any]] | None) -> tuple[QuoteRef, ...]:
     return tuple(QuoteRef(q.get("doc"), q.get("starts"), q.get("id")) for q in items or [])
 
 
-def _route(entry: dict, path: Path) -> Route:
+def _route(entry: dict[str, Any], path: Path) -> Route:
     handler = str(entry.get("handler", "manager"))
     if handler not in HANDLER_ROLES:
         raise RoutingError(f"{path}: handler {handler!r} is not one of {sorted(HANDLER_ROLES)}")
@@ -185,17 +190,17 @@ class PolicyQuotes:
         store: an ``index.store.KnowledgeStore`` (only ``live_clauses()`` is used), or None (no quotes).
     """
 
-    def __init__(self, store=None):
+    def __init__(self, store: KnowledgeStore | None = None) -> None:
         self.store = store
 
-    def quotes(self, refs) -> list[Quote]:
+    def quotes(self, refs: Sequence[QuoteRef]) -> list[Quote]:
         """Quotes for ``refs`` in order; a reference that matches no live clause is left out (and logged)."""
         if self.store is None or not refs:
             return []
         clauses = list(self.store.live_clauses().values())
         out = []
         for ref in refs:
-            found = None
+            found: ClauseRecord | None = None
             for c in clauses:
                 if ref.clause_id and c.clause_id != ref.clause_id:
                     continue
