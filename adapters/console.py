@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 from bot.messages import Inbound, Outbound
-from bot.views import QuoteView
+from bot.views import QuoteView, route
 
 
 def render_quote_lines(view: QuoteView) -> list[str]:
@@ -48,8 +48,9 @@ def _write_messages(out, msgs, user_id: str, directory=None) -> list:
     free text (those are the ones a typed number picks).
     """
     choices = []
+    others = {id(m) for m in route(msgs, user_id, private=True).others}  # the console is private
     for msg in msgs:
-        if msg.to_user and msg.to_user != user_id:
+        if id(msg) in others:
             name = directory.name_of(msg.to_user) if directory is not None else msg.to_user
             out.write(f"[sent privately to {name}]\n")
             continue

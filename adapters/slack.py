@@ -55,7 +55,7 @@ from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_fo
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Inbound, Outbound
-from bot.views import QuoteView, quote_views
+from bot.views import POINTER_TEXT, QuoteView, quote_views, route
 
 log = logging.getLogger("policybot.slack")
 
@@ -105,7 +105,6 @@ HELP_TEXT = (
     "Report a concern in confidence: `/policy report` (we'll continue in a private message).\n"
     "You can also message me directly, or mention me in a channel."
 )
-DM_POINTER = "I've sent you a direct message so we can continue in private."
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -338,11 +337,6 @@ def wants_modal(msg: Outbound) -> bool:
     ``meta["surface"] == "modal"`` or ``meta["step"] == "review"``)."""
     return msg.kind == "prompt" and bool(
         msg.meta.get("modal") or msg.meta.get("surface") == "modal" or msg.meta.get("step") == "review")
-
-
-def is_interactive(msg: Outbound) -> bool:
-    """Prompts and notifications (and anything asking for input) belong in a private conversation."""
-    return msg.kind in ("prompt", "notification") or msg.input_hint is not None
 
 
 def _pack(groups: list[list[dict]], tail: list[dict], limit: int = MAX_BLOCKS) -> list[list[dict]]:
@@ -1095,42 +1089,40 @@ class SlackChannel:
                   view_id: str | None = None) -> None:
         """Pass ``inbound`` to the engine and route its outbounds.
 
-        Private outbounds for someone else go through ``ctx.deliver``; when a channel, mention or slash
-        command produced anything interactive, the whole reply goes to the user's DM (with an ephemeral
-        pointer where they asked). A prompt that wants a modal opens one (``trigger_id``) or replaces the
+        Where each outbound goes is ``bot.views.route``'s rule: outbounds for someone else (and, from a
+        channel, private notes for this user) go through ``ctx.deliver``; when a channel, mention or slash
+        command produced anything interactive, the whole reply goes to the user's DM with the rule's
+        pointer posted ephemerally where they asked. A prompt that wants a modal opens one (``trigger_id``) or replaces the
         current one (``view_id``); after an action inside a modal, the modal is closed with a short note.
         """
-        outs = await self.ctx.handle(inbound)
-        if not target.is_dm and any(is_interactive(o) for o in outs if not o.to_user):
+        routing = route(await self.ctx.handle(inbound), inbound.user_id, private=target.is_dm)
+        posts, elsewhere = routing.here, routing.private + routing.others  # private notes from a channel: ctx.deliver
+        if routing.pointer:
             dm = Target(channel=await self.open_dm(slack_user), is_dm=True)
-            await self._pointer(target, slack_user)
-            target = dm
+            await self._pointer(target, slack_user, routing.pointer)
+            target, posts, elsewhere = dm, routing.private, routing.others
         modal_done = False
-        for ob in outs:
-            if ob.to_user and ob.to_user != inbound.user_id:
-                await self.ctx.deliver(ob)
-                continue
-            if ob.to_user and not target.is_dm:  # a private note for this user, asked from a channel
-                await self.ctx.deliver(ob)
-                continue
+        for ob in posts:
             if not modal_done and wants_modal(ob) and (view_id or trigger_id):
                 dm = target.channel if target.is_dm else await self.open_dm(slack_user)
                 if await self._show_modal(ob, dm, trigger_id, view_id):
                     modal_done = True
                     continue
             await self.post(target, ob)
+        for ob in elsewhere:
+            await self.ctx.deliver(ob)
         if view_id and not modal_done:
             try:
                 await self.client.views_update(view_id=view_id, view=done_view())
             except Exception as exc:
                 log.info("could not close the modal: %s", _err(exc))
 
-    async def _pointer(self, target: Target, slack_user: str) -> None:
+    async def _pointer(self, target: Target, slack_user: str, text: str = POINTER_TEXT) -> None:
         try:
             if target.response_url:
-                await self._respond(target.response_url, {"response_type": "ephemeral", "text": DM_POINTER})
+                await self._respond(target.response_url, {"response_type": "ephemeral", "text": text})
             elif target.channel:
-                await self.client.chat_postEphemeral(channel=target.channel, user=slack_user, text=DM_POINTER,
+                await self.client.chat_postEphemeral(channel=target.channel, user=slack_user, text=text,
                                                      thread_ts=target.thread_ts)
         except Exception as exc:
             log.info("could not post the DM pointer: %s", _err(exc))
@@ -1257,7 +1249,7 @@ class SlackChannel:
         """Start the core's report flow for ``slack_user`` in their DM (never in a channel)."""
         dm = await self.open_dm(slack_user)
         if response_url:
-            await self._respond(response_url, {"response_type": "ephemeral", "text": DM_POINTER})
+            await self._respond(response_url, {"response_type": "ephemeral", "text": POINTER_TEXT})
         inbound = Inbound(user_id=self.user_id_for(slack_user), conversation_id=dm, private=True, source="action",
                           action=report_start_action())
         await self.run(inbound, slack_user, Target(channel=dm, is_dm=True), trigger_id=trigger_id)

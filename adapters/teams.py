@@ -64,8 +64,9 @@ from aiohttp import web
 
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
-from adapters.teams_cards import card_attachment, is_interactive, parse_submit, render_cards
+from adapters.teams_cards import card_attachment, parse_submit, render_cards
 from bot.messages import Inbound, Outbound
+from bot.views import route
 
 log = logging.getLogger("policybot.teams")
 
@@ -85,7 +86,6 @@ SUBMIT_REPLAY_WINDOW = 300.0  #: seconds within which a replayed card submit has
 CARD_ACTION_INVOKE = "adaptiveCard/action"  #: the invoke Teams sends for an ``Action.Execute`` press
 STARTING_TEXT = "I'm just starting up and can't answer yet. Please try again in a minute."
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again."
-POINTER_TEXT = "I've sent you a private message."
 NO_PRIVATE_CHAT_TEXT = ("I couldn't open a private chat with you. Please open Policybot from the Apps menu "
                         "(or message it directly) and try again there.")
 THANKS_HELPFUL = "Thanks for your feedback."
@@ -718,26 +718,21 @@ class TeamsChannel:
             here_ok: replies may go to that conversation (False for a card pressed in a channel: the
                 whole reply goes to the personal chat and nothing is posted in the channel).
 
-        Messages for someone else and outbox messages go through ``ctx.deliver`` in the background.
-        In a channel, a reply with anything interactive goes to the personal chat, with a neutral
-        pointer in the thread.
+        Outbox messages, and (by ``bot.views.route``) messages for someone else, go through
+        ``ctx.deliver`` in the background. In a channel, ``route`` decides what goes to the personal chat:
+        a reply with anything interactive goes there whole, with its neutral pointer in the thread.
         """
         outs = await self._engine(inbound)
-        mine: list[Outbound] = []
         for o in outs:
-            if o.meta.get("outbox_id") is not None or (o.to_user and o.to_user != inbound.user_id):
+            if o.meta.get("outbox_id") is not None:  # the server marks it delivered
                 self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
-            else:
-                mine.append(o)
-        if not mine:
-            return
-        if here_private:
-            await self._send_here(turn_context, mine)
-            return
-        public = [o for o in mine if not o.to_user] if here_ok else []
-        private = [o for o in mine if not any(o is p for p in public)]
-        if public and any(is_interactive(o) for o in public):
-            private, public = mine, [Outbound(kind="text", text=POINTER_TEXT)]
+        routing = route([o for o in outs if o.meta.get("outbox_id") is None], inbound.user_id,
+                        private=here_private, post_here=here_ok)
+        for o in routing.others:
+            self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
+        public, private = routing.here, routing.private
+        if routing.pointer:
+            public = [Outbound(kind="text", text=routing.pointer)]
         if public:
             await self._send_here(turn_context, public)
         if private and not await self.send_private(inbound.user_id, private, turn_context.activity):

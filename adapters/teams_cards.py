@@ -191,11 +191,6 @@ def feedback_elements(msg: Outbound) -> list[dict]:
     ]}]
 
 
-def is_interactive(msg: Outbound) -> bool:
-    """Prompts and notifications (and anything asking for input) belong in a personal chat."""
-    return msg.kind in ("prompt", "notification") or msg.input_hint is not None
-
-
 # -- cards --------------------------------------------------------------------------------------
 
 

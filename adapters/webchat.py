@@ -71,7 +71,7 @@ from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
 from bot.messages import Action, Inbound, Outbound
-from bot.views import quote_views
+from bot.views import quote_views, route
 
 log = logging.getLogger("policybot.webchat")
 
@@ -721,17 +721,14 @@ class WebChatChannel:
         return handler
 
     async def _converse(self, ident: Identity, inbound: Inbound) -> list[dict]:
-        outs = await self.ctx.handle(inbound)
-        shown: list[dict] = []
-        for ob in outs:
-            if ob.to_user and ob.to_user != ident.user_id:
-                if ob.meta.get("outbox_id") is None:
-                    await self.ctx.deliver(ob)  # outbox messages go out through the server's outbox pump
-                continue
+        routing = route(await self.ctx.handle(inbound), ident.user_id, private=True)  # the page is private
+        for ob in routing.others:
+            if ob.meta.get("outbox_id") is None:
+                await self.ctx.deliver(ob)  # outbox messages go out through the server's outbox pump
+        for ob in routing.here:
             if ob.to_user and ob.meta.get("outbox_id") is not None:
                 await self.ctx.mark_delivered(ob.meta["outbox_id"])
-            shown.append(render_outbound(ob))
-        return shown + await self._inbox(ident.user_id)
+        return [render_outbound(ob) for ob in routing.here] + await self._inbox(ident.user_id)
 
     async def _inbox(self, user_id: str) -> list[dict]:
         """Messages for ``user_id`` queued in memory or in the outbox (the latter marked delivered)."""

@@ -272,7 +272,7 @@ async def test_report_command_in_a_channel_runs_in_the_dm(report_server, fake_sl
     r = await srv.form(slash_command("report", fake.response_url("cmd"), user=ALICE, channel="C0000007"))
     assert r.status == 200
     (pointer,) = await fake.wait_for("response_url")
-    assert "direct message" in pointer.params["text"] and pointer.params["response_type"] == "ephemeral"
+    assert pointer.params["text"] == "I've sent you a private message." and pointer.params["response_type"] == "ephemeral"
     intro, prompt = await fake.wait_for("chat.postMessage", 2)
     assert {intro.params["channel"], prompt.params["channel"]} == {ALICE_DM}
     assert "Something else" in buttons(prompt.params["blocks"])
