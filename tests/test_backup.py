@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from adapters.cli import main
-from adapters.cli_ops import BackupError, backup, find_databases
+from adapters.cli.backup import BackupError, backup, find_databases
 from bot.app import open_policybot
 from index.embed import FakeEmbedder
 from test_report_support import KEY, WHAT, clock, make_engine, make_service, receipt_in, report_through  # noqa: F401
