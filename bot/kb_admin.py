@@ -1,6 +1,6 @@
 """HR's upkeep of the knowledge base, platform-free: preview, commit, replace, remove, diff, gaps.
 
-The command line (``adapters/cli_kb.py``) and the chat adapters (an HR user sends a file in a DM,
+The command line (``adapters/cli/kb.py``) and the chat adapters (an HR user sends a file in a DM,
 sees the preview, confirms) share this API::
 
     admin = KnowledgeAdmin(bot, is_hr=directory.is_hr)
