@@ -23,16 +23,36 @@ import os
 import sqlite3
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from bot.evaluate import EvalReport, score_results
 from index.retrieve import ABSTENTION_FEATURES, Abstainer, RetrievalParams
 from knowledge.segment import normalise
 
+if TYPE_CHECKING:
+    from bot.app import Policybot
+    from index.embed import Embedder
+    from index.retrieve import KnowledgeIndex, SearchResult
+    from index.store import ClauseRecord
+
+#: a question set as ``cross_validate`` takes it: ``(set name, KnowledgeIndex, questions[, fit])``
+QuestionGroup = (tuple[str, "KnowledgeIndex", list[dict[str, Any]]]
+                 | tuple[str, "KnowledgeIndex", list[dict[str, Any]], bool])
+
+
+class GridPoint(TypedDict):
+    """One point of ``PARAM_GRID``: ``RetrievalParams`` keyword arguments."""
+
+    keyword_weight: float
+    expand_keywords: bool
+
+
 #: the ranking settings cross-validation chooses among (``RetrievalParams`` fields)
-PARAM_GRID = tuple(
-    {"keyword_weight": w, "expand_keywords": e} for e in (True, False) for w in (0.0, 0.05, 0.1, 0.15, 0.25, 0.4)
+PARAM_GRID: tuple[GridPoint, ...] = tuple(
+    GridPoint(keyword_weight=w, expand_keywords=e) for e in (True, False) for w in (0.0, 0.05, 0.1, 0.15, 0.25, 0.4)
 )
 
 
@@ -53,8 +73,8 @@ def _copy_embeddings(src: Path, dst: Path) -> None:
         db.execute("DETACH DATABASE src")
 
 
-def build_knowledge_base(files: list[str | Path], data_dir: str | Path | None = None, embedder=None,
-                         cache_path: Path | None = None):
+def build_knowledge_base(files: Sequence[str | Path], data_dir: str | Path | None = None,
+                         embedder: Embedder | None = None, cache_path: Path | None = None) -> Policybot:
     """A knowledge base of the bundled policies plus ``files``, each added as a bare ``kb add`` would.
 
     Args:
@@ -91,13 +111,13 @@ def build_knowledge_base(files: list[str | Path], data_dir: str | Path | None = 
     return pb
 
 
-def relevant_clauses(question: dict, clauses) -> set[int]:
+def relevant_clauses(question: dict[str, Any], clauses: dict[int, ClauseRecord]) -> set[int]:
     """Ids of the clauses (``{id: ClauseRecord}``) whose text contains one of the question's gold strings."""
     golds = [normalise(g).lower() for g in question["gold"]]
     return {cid for cid, c in clauses.items() if any(g in normalise(c.text).lower() for g in golds)}
 
 
-def home_documents(questions: list[dict], index) -> list[str | None]:
+def home_documents(questions: list[dict[str, Any]], index: KnowledgeIndex) -> list[str | None]:
     """The home document id of each question: its ``doc`` (a file name) when the knowledge base has a
     document from that file, else the document holding most of its relevant clauses; None out of scope
     (or when no clause is relevant)."""
@@ -171,7 +191,7 @@ class CrossValReport:
                          f"expand_keywords={fp.expand_keywords}")
         return "\n".join(lines)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Figures as a JSON-ready dict."""
         return {
             "tuning": {k: v.to_json() for k, v in self.tuning.items()},
@@ -181,7 +201,7 @@ class CrossValReport:
         }
 
 
-def _fit(results, members: list[int], questions: list[dict]) -> RetrievalParams:
+def _fit(results: list[list[SearchResult]], members: list[int], questions: list[dict[str, Any]]) -> RetrievalParams:
     """Settings fitted on the questions at ``members``: the grid point with the best MRR@10, then its abstainer.
 
     ``results[g][i]`` is question i ranked with ``PARAM_GRID[g]``.
@@ -197,7 +217,7 @@ def _fit(results, members: list[int], questions: list[dict]) -> RetrievalParams:
     return RetrievalParams(**PARAM_GRID[best], abstention="learned", abstainer=abstainer)
 
 
-def _answers(results, members: list[int], params: RetrievalParams) -> dict[int, object]:
+def _answers(results: list[list[SearchResult]], members: list[int], params: RetrievalParams) -> dict[int, SearchResult]:
     """The results at ``members`` ranked with ``params``' grid point, answerable as its abstainer says."""
     g = PARAM_GRID.index({"keyword_weight": params.keyword_weight, "expand_keywords": params.expand_keywords})
     assert params.abstainer is not None
@@ -205,7 +225,7 @@ def _answers(results, members: list[int], params: RetrievalParams) -> dict[int, 
                                    and params.abstainer.score(results[g][i].evidence) >= 0) for i in members}
 
 
-def cross_validate(groups: list[tuple]) -> CrossValReport:
+def cross_validate(groups: Sequence[QuestionGroup]) -> CrossValReport:
     """Leave-one-document-out figures for question sets, each asked of its own knowledge base.
 
     Args:
@@ -222,11 +242,11 @@ def cross_validate(groups: list[tuple]) -> CrossValReport:
     Raises:
         ValueError: no out-of-scope or no in-scope question.
     """
-    questions: list[dict] = []
+    questions: list[dict[str, Any]] = []
     set_names: list[str] = []
     homes: list[str | None] = []
     fittable: list[bool] = []
-    results: list[list] = [[] for _ in PARAM_GRID]
+    results: list[list[SearchResult]] = [[] for _ in PARAM_GRID]
     for name, index, qs, *rest in groups:
         fit = rest[0] if rest else True
         fittable += [bool(fit or not q["gold"]) for q in qs]
@@ -249,7 +269,7 @@ def cross_validate(groups: list[tuple]) -> CrossValReport:
     everyone = [i for i in range(len(questions)) if fold_of[i] is not None]
     shipped = _fit(results, [i for i in everyone if fittable[i]], questions)
     tuned = _answers(results, everyone, shipped)
-    held: dict[int, object] = {}
+    held: dict[int, SearchResult] = {}
     folds = []
     for doc in docs:
         test = [i for i in everyone if fold_of[i] == doc]

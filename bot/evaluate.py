@@ -16,20 +16,32 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.answer import compose
 from index.lexicon import entries_used, without_entries
 from knowledge.segment import normalise
 
+if TYPE_CHECKING:
+    from index.retrieve import RetrievalParams, SearchResult
 
-def load_questions(path: str | Path) -> list[dict]:
+
+class Searchable(Protocol):
+    """What ``evaluate`` asks questions of: a ``KnowledgeIndex`` or a wrapper with its ``search``."""
+
+    def search(self, question: str, k: int = ...) -> SearchResult: ...
+
+
+def load_questions(path: str | Path) -> list[dict[str, Any]]:
     """Read a question set. Raises ``ValueError`` when it is not a list of objects with ``q`` and ``gold``."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, list) or not all(isinstance(d, dict) and "q" in d and "gold" in d for d in data):
         raise ValueError(f"{path}: expected a JSON list of {{'id', 'q', 'gold'}} objects")
-    return data
+    questions: list[dict[str, Any]] = data
+    return questions
 
 
 @dataclass
@@ -42,7 +54,7 @@ class EvalReport:
     mrr10: float
     abstention_rate: float
     false_abstention_rate: float
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> str:
         """Human-readable lines with the figures."""
@@ -54,7 +66,7 @@ class EvalReport:
             ]
         )
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """Figures as a JSON-ready dict (no per-question rows)."""
         return {
             "in_scope": self.n_in_scope, "out_of_scope": self.n_out_of_scope,
@@ -74,13 +86,15 @@ def first_relevant_rank(texts: list[str], gold: list[str]) -> int | None:
     return None
 
 
-def evaluate(index, questions: list[dict], ks: tuple[int, ...] = (1, 3, 5), params=None) -> EvalReport:
+def evaluate(index: Searchable, questions: list[dict[str, Any]], ks: tuple[int, ...] = (1, 3, 5),
+             params: RetrievalParams | None = None) -> EvalReport:
     """Run ``questions`` through ``index`` (a ``KnowledgeIndex``, ranked with ``params``) and the answer composer."""
     results = [index.search(item["q"], k=20, **({"params": params} if params is not None else {})) for item in questions]
     return score_results(questions, results, ks)
 
 
-def score_results(questions: list[dict], results: list, ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
+def score_results(questions: list[dict[str, Any]], results: Sequence[SearchResult],
+                  ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
     """The figures for ``questions`` given one ``SearchResult`` each (same order), as ``evaluate`` reports them.
 
     Each result goes through ``bot.answer.compose`` (near-duplicates collapsed, up to 10 quotes, no cutoff);
@@ -124,16 +138,16 @@ def score_results(questions: list[dict], results: list, ks: tuple[int, ...] = (1
 class _UnseenVocabularyIndex:
     """Wraps a ``KnowledgeIndex``: each question is searched without the lexicon entries written for it."""
 
-    def __init__(self, index, counts: Counter, max_questions: int):
+    def __init__(self, index: Searchable, counts: Counter[tuple[str, str]], max_questions: int) -> None:
         self.index, self.counts, self.max_questions = index, counts, max_questions
 
-    def search(self, question: str, k: int = 10):
+    def search(self, question: str, k: int = 10) -> SearchResult:
         own = {e for e in entries_used(question) if self.counts[e] <= self.max_questions}
         with without_entries(own):
             return self.index.search(question, k=k)
 
 
-def evaluate_unseen_vocabulary(index, questions: list[dict], max_questions: int = 1,
+def evaluate_unseen_vocabulary(index: Searchable, questions: list[dict[str, Any]], max_questions: int = 1,
                                ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
     """``evaluate``, with each question asked as if the lexicon had not been written with it in view.
 
