@@ -55,7 +55,18 @@ from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_fo
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Inbound, Outbound
-from bot.views import POINTER_TEXT, QuoteView, quote_views, route
+from bot.views import (
+    FEEDBACK_BUTTONS,
+    POINTER_TEXT,
+    QuoteView,
+    feedback_token,
+    is_feedback_action,
+    parse_vote,
+    quote_views,
+    route,
+    thanks_text,
+    wants_feedback,
+)
 
 log = logging.getLogger("policybot.slack")
 
@@ -80,8 +91,6 @@ MAX_CONTEXT_ELEMENTS = 10
 MAX_FALLBACK = 3000  #: characters of the notification ``text`` we send alongside the blocks
 
 # Adapter-owned action ids (never passed to the engine)
-FEEDBACK_HELPFUL = "pb_feedback_helpful"
-FEEDBACK_NOT_HELPFUL = "pb_feedback_not_helpful"
 OPEN_INPUT = "pb_open_input"
 FEEDBACK_BLOCK = "pb_feedback"
 CHOICE_SECTION = "pb_choice_"  #: block id prefix of choices shown as sections (labels too long for a button)
@@ -284,23 +293,10 @@ def _choice_blocks(choices, prefix: str = "pb_choices", keep=()) -> list[dict]:
     return blocks
 
 
-def feedback_value(msg: Outbound) -> str:
-    """The button value for a vote on ``msg``: JSON ``{"q": question, "c": [clause ids]}`` within 2,000 chars."""
-    question = str(msg.meta.get("question") or "")
-    clauses = [q.clause_id for q in msg.quotes]
-    for size in (1500, 1000, 500, 200, 0):
-        value = json.dumps({"q": question[:size], "c": clauses}, ensure_ascii=False)
-        if len(value) <= MAX_VALUE:
-            return value
-    return json.dumps({"q": "", "c": []})
-
-
 def _feedback_block(msg: Outbound) -> dict:
-    value = feedback_value(msg)
-    return {"type": "actions", "block_id": FEEDBACK_BLOCK, "elements": [
-        _button("Helpful", FEEDBACK_HELPFUL, value),
-        _button("Not helpful", FEEDBACK_NOT_HELPFUL, value),
-    ]}
+    value = feedback_token(msg, MAX_VALUE)
+    return {"type": "actions", "block_id": FEEDBACK_BLOCK,
+            "elements": [_button(b.label, b.action_id, value) for b in FEEDBACK_BUTTONS]}
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -325,11 +321,6 @@ def content_groups(msg: Outbound) -> list[list[dict]]:
         groups += [[b] for b in _sections(msg.text)]
     groups += [_quote_group(v) for v in quote_views(msg)]
     return groups
-
-
-def wants_feedback(msg: Outbound) -> bool:
-    """True for answers and abstentions that carry the question (Helpful / Not helpful buttons)."""
-    return msg.kind in ("answer", "no_answer") and bool(msg.meta.get("question"))
 
 
 def wants_modal(msg: Outbound) -> bool:
@@ -1271,7 +1262,7 @@ class SlackChannel:
         container = body.get("container") or {}
         message = body.get("message") or {}
         response_url = body.get("response_url")
-        if slack_aid in (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL):
+        if is_feedback_action(slack_aid):
             await self._vote(user, slack_aid, action.get("value", ""), container, message, response_url)
             return
         if slack_aid == OPEN_INPUT:
@@ -1304,15 +1295,11 @@ class SlackChannel:
 
     async def _vote(self, user: str, slack_aid: str, value: str, container: dict, message: dict,
                     response_url: str | None):
-        data = object_or_empty(value)
-        helpful = slack_aid == FEEDBACK_HELPFUL
-        question = str(data.get("q") or "")
-        clauses = data.get("c") if isinstance(data.get("c"), list) else []
-        if question:
-            await self.ctx.record_feedback(helpful=helpful, question=question,
-                                           clause_ids=[str(c) for c in clauses],
-                                           user_id=self.user_id_for(user))
-        thanks = "Thanks for your feedback." if helpful else "Thanks, noted: HR will see that this didn't help."
+        vote = parse_vote(slack_aid, value)
+        if vote.question:
+            await self.ctx.record_feedback(helpful=vote.helpful, question=vote.question,
+                                           clause_ids=list(vote.clause_ids), user_id=self.user_id_for(user))
+        thanks = thanks_text(vote.helpful)
         if _in_bot_dm(container) and message.get("blocks"):  # in a channel, thank the voter privately
             blocks = [
                 {"type": "context", "block_id": FEEDBACK_BLOCK, "elements": [_mrkdwn(thanks)]}

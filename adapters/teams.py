@@ -66,7 +66,7 @@ from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
 from adapters.teams_cards import card_attachment, parse_submit, render_cards
 from bot.messages import Inbound, Outbound
-from bot.views import route
+from bot.views import route, thanks_text
 
 log = logging.getLogger("policybot.teams")
 
@@ -88,8 +88,6 @@ STARTING_TEXT = "I'm just starting up and can't answer yet. Please try again in 
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again."
 NO_PRIVATE_CHAT_TEXT = ("I couldn't open a private chat with you. Please open Policybot from the Apps menu "
                         "(or message it directly) and try again there.")
-THANKS_HELPFUL = "Thanks for your feedback."
-THANKS_NOT_HELPFUL = "Thanks, noted: HR will see that this didn't help."
 WELCOME_TEXT = (
     "Hello, I'm Policybot. Ask me about the social media policies, for example: can I accept a "
     "colleague's friend request? I answer with the policies' own words and say where each quote comes from.\n"
@@ -739,12 +737,12 @@ class TeamsChannel:
             await self._send_here(turn_context, [Outbound(kind="text", text=NO_PRIVATE_CHAT_TEXT)])
 
     async def _vote(self, turn_context, user: str, submit, personal: bool) -> None:
-        if submit.question:
-            await self.ctx.record_feedback(helpful=submit.helpful, question=submit.question,
-                                           clause_ids=list(submit.clause_ids), user_id=user)
+        vote = submit.vote
+        if vote.question:
+            await self.ctx.record_feedback(helpful=vote.helpful, question=vote.question,
+                                           clause_ids=list(vote.clause_ids), user_id=user)
         if personal:  # in a channel the vote is recorded silently: a reply there would show who voted
-            await self._send_here(turn_context, [Outbound(kind="text", text=(
-                THANKS_HELPFUL if submit.helpful else THANKS_NOT_HELPFUL))])
+            await self._send_here(turn_context, [Outbound(kind="text", text=thanks_text(vote.helpful))])
 
     async def on_members_added(self, members, turn_context) -> None:
         """Installation or people joining: store how to reach each known person; welcome in a personal chat."""

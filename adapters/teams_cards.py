@@ -26,10 +26,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from adapters.payloads import object_or_empty
 from bot.forms import form_of, submit_value
 from bot.messages import Action, Choice, Outbound
-from bot.views import QuoteView, quote_views
+from bot.views import (
+    FEEDBACK_BUTTONS,
+    QuoteView,
+    Vote,
+    feedback_token,
+    is_feedback_action,
+    parse_vote,
+    quote_views,
+    wants_feedback,
+)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
@@ -39,12 +47,9 @@ MAX_CARD_BYTES = 24_000  #: serialized card size we stay under (Teams refuses me
 MAX_BUTTON_LABEL = 36  #: longer choice labels are shown as text with a "Choose" button
 MAX_ROW_BUTTONS = 3  #: up to this many short choices share one row; more are listed one a row
 MAX_INPUT_CHARS = 4000  #: ``Input.Text`` maxLength (the core refuses longer answers anyway)
-MAX_FEEDBACK_QUESTION = 1500  #: characters of the question carried in a feedback button's data
 MAX_FALLBACK = 2000  #: characters of ``fallbackText``
 
 # Adapter-owned action ids (never passed to the engine as actions)
-FEEDBACK_HELPFUL = "pb_feedback_helpful"
-FEEDBACK_NOT_HELPFUL = "pb_feedback_not_helpful"
 SEND_TEXT = "pb_text"  #: the Send button under an ``Input.Text``
 INPUT_ID = "pb_input"  #: the ``Input.Text`` id (its value arrives under this key)
 FORM_SUBMIT = "pb_form"  #: a core form's submit button
@@ -171,24 +176,11 @@ def form_elements(form: dict) -> list[dict]:
     return out
 
 
-def feedback_value(msg: Outbound) -> str:
-    """The feedback buttons' value: JSON ``{"q": question, "c": [clause ids]}`` (question shortened)."""
-    question = str(msg.meta.get("question") or "")[:MAX_FEEDBACK_QUESTION]
-    return json.dumps({"q": question, "c": [q.clause_id for q in msg.quotes]}, ensure_ascii=False)
-
-
-def wants_feedback(msg: Outbound) -> bool:
-    """True for answers and abstentions that carry their question (Helpful / Not helpful buttons)."""
-    return msg.kind in ("answer", "no_answer") and bool(msg.meta.get("question"))
-
-
 def feedback_elements(msg: Outbound) -> list[dict]:
-    """The Helpful / Not helpful row."""
-    value = feedback_value(msg)
-    return [{"type": "ActionSet", "spacing": "Medium", "separator": True, "actions": [
-        _submit("Helpful", submit_data(FEEDBACK_HELPFUL, value)),
-        _submit("Not helpful", submit_data(FEEDBACK_NOT_HELPFUL, value)),
-    ]}]
+    """The Helpful / Not helpful row (``bot.views.FEEDBACK_BUTTONS``, carrying ``feedback_token(msg)``)."""
+    value = feedback_token(msg)
+    return [{"type": "ActionSet", "spacing": "Medium", "separator": True,
+             "actions": [_submit(b.label, submit_data(b.action_id, value)) for b in FEEDBACK_BUTTONS]}]
 
 
 # -- cards --------------------------------------------------------------------------------------
@@ -306,15 +298,13 @@ class Submit:
 
     Attributes:
         kind: ``"action"`` (a choice: ``action`` set), ``"text"`` (the Send button: ``text`` set) or
-            ``"feedback"`` (``helpful``, ``question``, ``clause_ids`` set).
+            ``"feedback"`` (``vote`` set: a ``bot.views.Vote``).
     """
 
     kind: str
     action: Action | None = None
     text: str = ""
-    helpful: bool = False
-    question: str = ""
-    clause_ids: tuple[str, ...] = ()
+    vote: Vote | None = None
 
 
 def parse_submit(value) -> Submit | None:
@@ -336,9 +326,6 @@ def parse_submit(value) -> Submit | None:
     if action_id == SEND_TEXT:
         text = value.get(INPUT_ID, "")
         return Submit("text", text=text if isinstance(text, str) else "")
-    if action_id in (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL):
-        data = object_or_empty(raw)
-        clauses = data.get("c") if isinstance(data.get("c"), list) else []
-        return Submit("feedback", helpful=action_id == FEEDBACK_HELPFUL, question=str(data.get("q") or ""),
-                      clause_ids=tuple(str(c) for c in clauses))
+    if is_feedback_action(action_id):
+        return Submit("feedback", vote=parse_vote(action_id, raw))
     return Submit("action", action=Action(action_id, raw))

@@ -71,7 +71,7 @@ from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
 from bot.messages import Action, Inbound, Outbound
-from bot.views import quote_views, route
+from bot.views import FEEDBACK_BUTTONS, feedback_of, quote_views, route, thanks_text
 
 log = logging.getLogger("policybot.webchat")
 
@@ -275,13 +275,14 @@ def render_outbound(msg: Outbound) -> dict:
 
     Returns:
         ``{"kind", "text", "quotes": [QuoteView.to_json()], "choices": [{"label", "action_id", "value",
-        "style"}], "input_hint", "case_id", "feedback": {"question", "clause_ids"} | None}``. Each quote is
-        ``bot.views.QuoteView``'s JSON: the clause verbatim, the lead-in shortened as every channel shows it.
+        "style"}], "input_hint", "case_id", "feedback": {"question", "clause_ids"} | None}``, plus
+        ``"feedback_buttons": [{"label", "helpful"}]`` when there is feedback (``bot.views.FEEDBACK_BUTTONS``).
+        Each quote is ``bot.views.QuoteView``'s JSON: the clause verbatim, the lead-in shortened as every
+        channel shows it.
     """
     quotes = [v.to_json() for v in quote_views(msg)]
-    feedback = None
-    if msg.kind in ("answer", "no_answer") and msg.meta.get("question"):
-        feedback = {"question": str(msg.meta["question"]), "clause_ids": [q.clause_id for q in msg.quotes]}
+    vote = feedback_of(msg)
+    feedback = {"question": vote.question, "clause_ids": list(vote.clause_ids)} if vote else None
     out = {
         "kind": msg.kind,
         "text": msg.text or "",
@@ -291,6 +292,8 @@ def render_outbound(msg: Outbound) -> dict:
         "input_hint": msg.input_hint,
         "feedback": feedback,
     }
+    if vote:
+        out["feedback_buttons"] = [{"label": b.label, "helpful": b.helpful} for b in FEEDBACK_BUTTONS]
     for k in _META_KEYS:
         if msg.meta.get(k) is not None:
             out[k] = str(msg.meta[k])
@@ -884,8 +887,7 @@ class WebChatChannel:
             raise _Refused(400, {"error": "That vote is not valid."})
         await self.ctx.record_feedback(helpful=helpful, question=question, clause_ids=clause_ids,
                                        user_id=None if ident.anonymous else ident.user_id)
-        thanks = "Thanks for your feedback." if helpful else "Thanks, noted: HR will see that this didn't help."
-        return self._json({"ok": True, "text": thanks})
+        return self._json({"ok": True, "text": thanks_text(helpful)})
 
     def add_routes(self, app: web.Application) -> None:
         """Register the page, its files and the JSON API on ``app``."""

@@ -64,7 +64,7 @@ class QuoteView:
     section: str | None = None
 
     @classmethod
-    def of(cls, quote: Quote) -> "QuoteView":
+    def of(cls, quote: Quote) -> QuoteView:
         """The view of a ``bot.messages.Quote`` (its text unchanged, its lead-in shortened as shown)."""
         c = quote.citation
         return cls(quote.clause_id, quote.text, display_lead_in(quote.lead_in), c.label(),
@@ -155,7 +155,6 @@ FEEDBACK_HELPFUL = "pb_feedback_helpful"  #: action id of the Helpful button (ha
 FEEDBACK_NOT_HELPFUL = "pb_feedback_not_helpful"  #: action id of the Not helpful button
 THANKS_HELPFUL = "Thanks for your feedback."
 THANKS_NOT_HELPFUL = "Thanks, noted: HR will see that this didn't help."
-FEEDBACK_PROMPT = "Was this helpful?"  #: the buttons' group label (for screen readers)
 MAX_FEEDBACK_TOKEN = 2000  #: characters of a button's data (Slack's button value limit)
 
 

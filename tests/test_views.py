@@ -163,7 +163,10 @@ def test_every_renderer_offers_feedback_from_the_same_rule():
         teams = json.dumps(render_cards(msg))
         assert (FEEDBACK_HELPFUL in slack and FEEDBACK_NOT_HELPFUL in slack) is wanted
         assert (FEEDBACK_HELPFUL in teams and FEEDBACK_NOT_HELPFUL in teams) is wanted
-        assert (render_outbound(msg)["feedback"] is not None) is wanted
+        web = render_outbound(msg)
+        assert (web["feedback"] is not None) is wanted
+        assert web.get("feedback_buttons", []) == ([{"label": b.label, "helpful": b.helpful}
+                                                    for b in FEEDBACK_BUTTONS] if wanted else [])
 
 
 def test_a_vote_reads_back_its_token():

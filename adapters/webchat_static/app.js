@@ -104,17 +104,17 @@
     return group;
   }
 
-  function renderFeedback(fb) {
+  function renderFeedback(fb, buttons) {
     var box = el("div", "feedback");
     box.setAttribute("role", "group");
     box.setAttribute("aria-label", "Was this helpful?");
-    [["Helpful", true], ["Not helpful", false]].forEach(function (pair) {
-      var b = el("button", "link-button", pair[0]);
+    (buttons || []).forEach(function (button) {
+      var b = el("button", "link-button", button.label);
       b.type = "button";
       b.addEventListener("click", function () {
-        api("POST", "/chat/api/feedback", { helpful: pair[1], question: fb.question, clause_ids: fb.clause_ids })
+        api("POST", "/chat/api/feedback", { helpful: button.helpful, question: fb.question, clause_ids: fb.clause_ids })
           .then(function (r) {
-            var note = el("p", "hint", r.text || r.error || "Thanks.");
+            var note = el("p", "hint", r.text || r.error || "Your vote could not be sent. Please try again.");
             note.tabIndex = -1;
             box.textContent = "";
             box.appendChild(note);
@@ -138,7 +138,7 @@
     }
     (msg.quotes || []).forEach(function (q) { item.appendChild(renderQuote(q)); });
     if (msg.choices && msg.choices.length) item.appendChild(renderChoices(msg));
-    if (msg.feedback) item.appendChild(renderFeedback(msg.feedback));
+    if (msg.feedback) item.appendChild(renderFeedback(msg.feedback, msg.feedback_buttons));
     if (msg.kind === "error") item.setAttribute("role", "alert");
     log.appendChild(item);
     if (msg.input_hint === "long_text") {
