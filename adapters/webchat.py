@@ -848,7 +848,7 @@ class WebChatChannel:
             except Exception as exc:
                 log.error("web chat session start failed: %s", type(exc).__name__)
                 outs = []
-            msgs += [render_outbound(o) for o in outs if not o.to_user or o.to_user == ident.user_id]
+            msgs += [render_outbound(o) for o in route(outs, ident.user_id, private=True).here]
         msgs += await self._inbox(ident.user_id)
         return self._json({"messages": msgs})
 
