@@ -40,14 +40,20 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bot.forms import form_meta, read_submit
 from bot.kb_admin import (DEFAULT_ORGANISATION, DETAIL_FIELDS, DETAIL_LABELS, MAX_DETAIL_CHARS, SOURCE_WORDS,
-                          CommitResult, KnowledgeAdmin, NotAuthorised, Preview, check_details, default_doc_id)
-from bot.messages import Choice, Inbound, InboundFile, Outbound
+                          CommitResult, HrCheck, KnowledgeAdmin, NotAuthorised, Preview, check_details,
+                          default_doc_id)
+from bot.messages import Action, Choice, Inbound, InboundFile, Outbound
 from knowledge.loaders import BadUpload, too_large
 from knowledge.model import Document
+
+if TYPE_CHECKING:
+    from bot.app import Policybot
+    from bot.outbox import Outbox
 
 log = logging.getLogger("policybot.kb_chat")
 
@@ -95,12 +101,12 @@ def details_header(preview: Preview) -> str:
     return "\n".join(lines)
 
 
-def edition_of(row: dict) -> str | None:
+def edition_of(row: dict[str, Any]) -> str | None:
     """The citation edition of a store row (``version_label`` and ``date``), e.g. ``"v 2, added 3 March 2026"``."""
     return Document("", "", "", "", row.get("version_label"), row.get("date")).edition
 
 
-def documents_text(docs: list[dict]) -> str:
+def documents_text(docs: list[dict[str, Any]]) -> str:
     """The live documents as plain text, one a line: id, version, clause count, organisation — title (edition)."""
     if not docs:
         return "There are no documents in the knowledge base."
@@ -111,7 +117,7 @@ def documents_text(docs: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def change_notices(result: CommitResult, document: dict | None, window_days: int,
+def change_notices(result: CommitResult, document: dict[str, Any] | None, window_days: int,
                    exclude: tuple[str, ...] = ()) -> list[Outbound]:
     """Private messages for the people in ``result.notify_users`` (minus ``exclude``).
 
@@ -145,7 +151,7 @@ def change_notices(result: CommitResult, document: dict | None, window_days: int
             for u in users]
 
 
-def queue_notices(notices: list[Outbound], outbox) -> list[Outbound]:
+def queue_notices(notices: list[Outbound], outbox: Outbox | None) -> list[Outbound]:
     """Put ``notices`` in ``outbox`` (``bot.outbox.Outbox``; sets ``meta["outbox_id"]``) and return [];
     without an outbox return ``notices`` unchanged, for the caller to deliver.
 
@@ -171,7 +177,8 @@ class KbChat:
             when there is one.
     """
 
-    def __init__(self, bot, directory: Callable[[], object | None], outbox: Callable[[], object | None] = lambda: None):
+    def __init__(self, bot: Policybot, directory: Callable[[], HrCheck | None],
+                 outbox: Callable[[], Outbox | None] = lambda: None) -> None:
         self.bot = bot
         self._directory = directory
         self._outbox = outbox
@@ -246,7 +253,7 @@ class KbChat:
         log.info("upload previewed: %s %s, %d clause(s)", preview.action, preview.doc_id, len(preview.clauses))
         return self._prompt(preview, other)
 
-    def _existing_match(self, preview: Preview) -> dict | None:
+    def _existing_match(self, preview: Preview) -> dict[str, Any] | None:
         """The live document this new upload looks like a new version of: the same title (and the same
         organisation, unless none was found in the upload), or the id it would have had is taken."""
         d = preview.document
@@ -261,7 +268,9 @@ class KbChat:
         return None
 
     def _prompt(self, preview: Preview, replace: Preview | None) -> Outbound:
-        body = lambda p: p.to_text(max_clauses=PREVIEW_CLAUSES, max_chars=PREVIEW_CLAUSE_CHARS)  # noqa: E731
+        def body(p: Preview) -> str:
+            return p.to_text(max_clauses=PREVIEW_CLAUSES, max_chars=PREVIEW_CLAUSE_CHARS)
+
         if replace is None:
             head = ("Here is what this document would add. Check the clauses, then publish it to make it live, "
                     "or cancel." if preview.action == "add" else
@@ -320,8 +329,8 @@ class KbChat:
         preview = self.admin.held(tokens[0], inbound.user_id)
         return [self._edit_form(preview, " ".join(tokens))]
 
-    def _save_details(self, inbound: Inbound) -> list[Outbound]:
-        submitted = read_submit(inbound.action.value)
+    def _save_details(self, inbound: Inbound, action: Action) -> list[Outbound]:
+        submitted = read_submit(action.value)
         if submitted is None or not submitted[0].split():
             return [Outbound(kind="text", text=NOT_OPEN_TEXT)]
         value, fields = submitted
@@ -359,7 +368,7 @@ class KbChat:
                 if a.action_id == ACTION_EDIT:
                     return self._edit(inbound, (a.value or "").split()) if (a.value or "").split() else [
                         Outbound(kind="text", text=NOT_OPEN_TEXT)]
-                return self._save_details(inbound)
+                return self._save_details(inbound, a)
             except NotAuthorised as exc:
                 return [Outbound(kind="text", text=str(exc))]
             except BadUpload as exc:
