@@ -20,10 +20,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
-from typing import Callable
+from collections.abc import Callable
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.directory import Directory
+from bot.directory import Directory, Person
 from bot.messages import Choice, Inbound, Outbound
 from bot.routing import PolicyQuotes, Route, RoutingConfig
 
@@ -177,14 +178,14 @@ class Draft:
         self.step = to
 
     # ---- storage -------------------------------------------------------------------------
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (for encryption at rest)."""
         d = asdict(self)
         d["step"] = self.step.value
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Draft":
+    def from_dict(cls, d: dict[str, Any]) -> "Draft":
         """The draft ``to_dict`` produced (unknown keys ignored)."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["step"] = Step(known.get("step", "category"))
@@ -396,9 +397,10 @@ class ReportFlow:
         pre = (prefix + "\n") if prefix else ""
         if s == S.CATEGORY:
             text = "What is your concern about? Pick one."
-            if draft.hint and self.routing.category(draft.hint):
+            hinted = self.routing.category(draft.hint) if draft.hint else None
+            if hinted:
                 text = (f"What is your concern about? (From your question it may be: "
-                        f"{self.routing.category(draft.hint).label}.) Pick one.")
+                        f"{hinted.label}.) Pick one.")
             return [self._prompt(draft, pre + text, self.category_choices())]
         if s == S.WHAT:
             return [self._prompt(draft, pre + (
@@ -426,7 +428,7 @@ class ReportFlow:
             if key and key.startswith("rule:"):
                 msgs += self.guidance(route)
             choices = self.handler_choices(draft)
-            if not choices:
+            if route is None or not choices:  # no route: no choices
                 return msgs + [self._prompt(draft, pre + (
                     "No one is set up to handle this kind of report. Please contact HR directly. "
                     "Your draft is kept; type `cancel` to delete it."))]
@@ -450,7 +452,8 @@ class ReportFlow:
         return []
 
     # ---- input -----------------------------------------------------------------------------
-    def _pick(self, inbound: Inbound, choices: list[Choice], extra_words: dict[str, str] | None = None):
+    def _pick(self, inbound: Inbound, choices: list[Choice],
+              extra_words: dict[str, str] | None = None) -> Choice | Literal["stale"] | None:
         """Match an inbound to one of ``choices``: a button press, a number, a label or a value.
 
         Returns the Choice, ``"stale"`` for a button from another step, or None (no match).
@@ -495,7 +498,7 @@ class ReportFlow:
                                         meta={"flow": "report"})], changed=True, cancelled=True)
         if a and a.action_id == "report:start":
             return FlowResult(self.prompt(draft, "You already have a report in progress; let's continue."))
-        handler = getattr(self, f"_on_{draft.step.value}", None)
+        handler: Callable[[Draft, Inbound], FlowResult] | None = getattr(self, f"_on_{draft.step.value}", None)
         if handler is None:  # pragma: no cover - terminal drafts are deleted, never applied to
             return FlowResult([Outbound(kind="error", text="This report is already finished.")])
         return handler(draft, inbound)
@@ -585,7 +588,7 @@ class ReportFlow:
             draft.when, draft.when_text = None, "not sure"
             return self._advance(draft, S.WHERE)
         iso, reason = self.parse_when(t)
-        if iso is None:
+        if reason is not None:  # iso is None
             return self._refuse(draft, reason)
         draft.when, draft.when_text = iso, t
         return self._advance(draft, S.WHERE, [Outbound(kind="text", text=f"Noted: {fmt_when(iso, self.tz)}.",
@@ -635,7 +638,7 @@ class ReportFlow:
                 return self._set_handler(draft, found, "named")
         return self._refuse(draft, "Please pick one of the options.")
 
-    def _find_person(self, draft: Draft, text: str):
+    def _find_person(self, draft: Draft, text: str) -> str | list[Person]:
         """A directory user id for a typed name, or a list of candidates (0 or several)."""
         people = [p for p in self.directory.find(text) if p.user_id != draft.reporter_id]
         return people[0].user_id if len(people) == 1 else people
