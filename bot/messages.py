@@ -8,6 +8,7 @@ that user" (a DM / personal chat), else the reply goes to the conversation the i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_TEXT_CHARS = 4000  #: longest message the engine accepts; longer ones get a clear refusal
 
@@ -129,4 +130,4 @@ class Outbound:
     choices: list[Choice] = field(default_factory=list)
     to_user: str | None = None
     input_hint: str | None = None
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)

@@ -80,7 +80,7 @@ class QuoteView:
         """``("Also in: <label>", ...)``, one a policy in ``also``."""
         return tuple(self.also_prefix + a for a in self.also)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """A JSON-able dict: every field (``also`` as a list) plus ``source_prefix`` and ``also_prefix``."""
         return {"text": self.text, "lead_in": self.lead_in, "citation": self.citation,
                 "organisation": self.organisation, "document": self.document, "section": self.section,
@@ -212,7 +212,7 @@ def is_feedback_action(action_id: str) -> bool:
     return action_id in (FEEDBACK_HELPFUL, FEEDBACK_NOT_HELPFUL)
 
 
-def parse_vote(action_id: str, token) -> Vote | None:
+def parse_vote(action_id: str, token: object) -> Vote | None:
     """The vote of a feedback button press: ``action_id`` the button's, ``token`` its data
     (``feedback_token``'s JSON; anything unreadable gives an empty question and no clause ids).
 
@@ -224,9 +224,11 @@ def parse_vote(action_id: str, token) -> Vote | None:
         data = json.loads(token) if isinstance(token, (str, bytes)) and token else token
     except (ValueError, RecursionError):  # not JSON, or nested too deep to read
         data = None
-    data = data if isinstance(data, dict) else {}
-    clauses = data.get("c") if isinstance(data.get("c"), list) else []
-    return Vote(action_id == FEEDBACK_HELPFUL, str(data.get("q") or ""), tuple(str(c) for c in clauses))
+    if not isinstance(data, dict):
+        data = {}
+    clauses = data.get("c")
+    return Vote(action_id == FEEDBACK_HELPFUL, str(data.get("q") or ""),
+                tuple(str(c) for c in clauses) if isinstance(clauses, list) else ())
 
 
 def thanks_text(helpful: bool) -> str:
