@@ -26,7 +26,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from bot.cases import (
     CASES_DB_NAME, CS, STATUS_TEXT, CaseDB, CaseRecord, CaseStatus, IllegalStatusChange, case_ref,
@@ -34,13 +35,16 @@ from bot.cases import (
 )
 from bot.crypto import ReportCipher, ReportingNotConfigured, is_dev_mode, load_key
 from bot.directory import Directory, DirectoryError, directory_path
-from bot.messages import Choice, Inbound, Outbound
+from bot.messages import Action, Choice, Inbound, Outbound
 from bot.outbox import Outbox
 from bot.report import (
     CANCEL_WORDS, MAX_WHAT_CHARS, Draft, ReportFlow, _normal, fmt_when, now_utc,
 )
 from bot.reportable import is_report_request
 from bot.routing import PolicyQuotes, RoutingConfig, RoutingError, routing_path
+
+if TYPE_CHECKING:
+    from index.store import KnowledgeStore
 
 log = logging.getLogger("policybot.reporting")
 
@@ -138,7 +142,7 @@ class ReportingService:
     """
 
     def __init__(self, data_dir: str | Path, directory: Directory, cipher: ReportCipher, routing: RoutingConfig,
-                 policy_store=None, clock: Callable[[], datetime] | None = None):
+                 policy_store: KnowledgeStore | None = None, clock: Callable[[], datetime] | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.directory = directory
         self.routing = routing
@@ -150,7 +154,7 @@ class ReportingService:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, data_dir: str | Path, policy_store=None, dev: bool | None = None,
+    def open(cls, data_dir: str | Path, policy_store: KnowledgeStore | None = None, dev: bool | None = None,
              clock: Callable[[], datetime] | None = None) -> "ReportingService":
         """Open reporting for a data dir: key, directory and routing from the environment and config.
 
@@ -237,9 +241,9 @@ class ReportingService:
             a = inbound.action if inbound.source == "action" else None
             if a is not None:
                 if a.action_id.startswith("report:"):
-                    return self._privately(inbound, self._report_action(inbound))
+                    return self._privately(inbound, self._report_action(inbound, a))
                 if a.action_id.startswith("case:"):
-                    return self._privately(inbound, self._case_action(inbound))
+                    return self._privately(inbound, self._case_action(inbound.user_id, a))
                 return None
             text = (inbound.text or "").strip()
             norm = _normal(text)
@@ -292,8 +296,7 @@ class ReportingService:
         log.info("report draft started")
         return self.flow.intro(draft)
 
-    def _report_action(self, inbound: Inbound) -> list[Outbound]:
-        a = inbound.action
+    def _report_action(self, inbound: Inbound, a: Action) -> list[Outbound]:
         if a.action_id == "report:start":
             return self._start(inbound.user_id, a.value or None)
         draft = self.cases.load_draft(inbound.user_id)
@@ -336,7 +339,8 @@ class ReportingService:
             return self._submit(draft)
 
     def _submit(self, draft: Draft) -> list[Outbound]:
-        if not draft.complete() or not self.flow.handler_ok(draft):
+        handler_id = draft.handler_id
+        if not draft.complete() or not self.flow.handler_ok(draft) or handler_id is None:  # handler_ok needs one
             raise ValueError("the draft is not complete")
         now = self._now()
         due = now + timedelta(days=self.routing.deadlines.acknowledge_days)
@@ -349,13 +353,14 @@ class ReportingService:
         for _attempt in range(5):
             receipt = new_receipt()
             symbols = normalize_receipt(receipt)
+            assert symbols is not None  # a new receipt is well formed
             try:
                 with self.cases.tx():
-                    case_id = self.cases.insert_case(symbols, draft.reporter_id, draft.handler_id,
+                    case_id = self.cases.insert_case(symbols, draft.reporter_id, handler_id,
                                                      dict(content, receipt=receipt), now, due)
                     self.cases.add_event(case_id, "submitted", "reporter", {}, now)
                     self.cases.delete_draft(draft.reporter_id)
-                    case = CaseRecord(case_id, draft.handler_id, CS.NEW, False, ts(now), ts(due), None, None, 0,
+                    case = CaseRecord(case_id, handler_id, CS.NEW, False, ts(now), ts(due), None, None, 0,
                                       draft.reporter_id, dict(content, receipt=receipt))
                     note = self._handler_notification(case, f"New report {case.ref} for you to handle.")
                     self.outbox.put(note, now, case_id)
@@ -436,7 +441,7 @@ class ReportingService:
         case = self.cases.get_case(case_id) if case_id is not None else None
         allowed = case is not None and self.can_handle(actor, case)
         self.cases.audit(actor, case_id, action, allowed, via, self._now())
-        if not allowed:
+        if case is None or not allowed:
             log.info("case access refused (%s)", action)
             raise AccessDenied(NOT_VISIBLE)
         return case
@@ -451,13 +456,14 @@ class ReportingService:
             out = []
             for cid in ids:
                 case = self.cases.get_case(cid)
+                assert case is not None  # an id from case_ids
                 self.cases.audit(actor, cid, "list", True, via, self._now())
                 out.append(CaseSummary(case.ref, STATUS_TEXT[case.status], case.escalated,
                                        case.content.get("category_label", ""), self.directory.name_of(case.handler_id),
                                        self._fmt(case.created_at), self._fmt(case.ack_due)))
             return out
 
-    def show_case(self, actor: str, case_id: int | str, via: str = "cli") -> CaseView:
+    def show_case(self, actor: str, case_id: int | str | None, via: str = "cli") -> CaseView:
         """The case as ``actor`` may see it (audited).
 
         Raises:
@@ -487,7 +493,7 @@ class ReportingService:
             events=events,
         )
 
-    def acknowledge(self, actor: str, case_id: int | str, via: str = "cli") -> list[Outbound]:
+    def acknowledge(self, actor: str, case_id: int | str | None, via: str = "cli") -> list[Outbound]:
         """Acknowledge a case: status ``acknowledged``, the reporter told (outbox).
 
         Returns the message for ``actor``. Raises ``AccessDenied`` (not handler/HR, or no such case).
@@ -507,7 +513,7 @@ class ReportingService:
             return [Outbound(kind="text", meta={"case_id": case.ref},
                              text=f"Case {case.ref} acknowledged. The reporter has been told.")]
 
-    def request_info(self, actor: str, case_id: int | str, question: str, via: str = "cli") -> list[Outbound]:
+    def request_info(self, actor: str, case_id: int | str | None, question: str, via: str = "cli") -> list[Outbound]:
         """Ask the reporter a question (status ``info_requested``; counts as acknowledgement).
 
         Raises:
@@ -534,7 +540,7 @@ class ReportingService:
             return [Outbound(kind="text", meta={"case_id": case.ref}, text=(
                 f"Your question has been sent to the reporter of case {case.ref}. You'll be told when they reply."))]
 
-    def close_case(self, actor: str, case_id: int | str, outcome: str, via: str = "cli") -> list[Outbound]:
+    def close_case(self, actor: str, case_id: int | str | None, outcome: str, via: str = "cli") -> list[Outbound]:
         """Close a case with an outcome the reporter is told.
 
         Raises:
@@ -570,7 +576,7 @@ class ReportingService:
             allowed = case is not None and case.reporter_id == user_id
             self.cases.audit(self._audit_actor(user_id, case, allowed), case.id if case else None, "status",
                              allowed, via, self._now())
-            if not allowed:
+            if case is None or not allowed:
                 return [Outbound(kind="text", text=NOT_FOUND_RECEIPT)]
             c = case.content
             lines = [
@@ -589,7 +595,7 @@ class ReportingService:
             return [Outbound(kind="prompt" if choices else "text", text="\n".join(lines), choices=choices,
                              meta={"case_id": case.ref})]
 
-    def reply(self, user_id: str, case_id: int | str, text: str, via: str = "chat") -> list[Outbound]:
+    def reply(self, user_id: str, case_id: int | str | None, text: str, via: str = "chat") -> list[Outbound]:
         """The reporter answers the handler's question: status ``info_provided``, the handler notified.
 
         Returns the confirmation and the handler's notification. Anyone but the reporter gets the
@@ -597,7 +603,8 @@ class ReportingService:
         """
         with self._lock:
             text = self._text_check(text, "reply")
-            case = self.cases.get_case(_cid(case_id)) if _cid(case_id) is not None else None
+            cid = _cid(case_id)
+            case = self.cases.get_case(cid) if cid is not None else None
             return self._reply(user_id, case, text, via)
 
     def _reply(self, user_id: str, case: CaseRecord | None, text: str, via: str) -> list[Outbound]:
@@ -605,7 +612,7 @@ class ReportingService:
         now = self._now()
         self.cases.audit(self._audit_actor(user_id, case, allowed), case.id if case else None, "reply", allowed,
                          via, now)
-        if not allowed:
+        if case is None or not allowed:
             return [Outbound(kind="text", text=NOT_FOUND_RECEIPT)]
         if case.status != CS.INFO_REQUESTED:
             self.cases.clear_pending(user_id)
@@ -627,15 +634,15 @@ class ReportingService:
             text = self._text_check(text, "reply")
         except BadReportInput as exc:
             return [Outbound(kind="error", text=str(exc))]
-        case = self.cases.case_by_receipt(normalize_receipt(receipt))
+        symbols = normalize_receipt(receipt)
+        case = self.cases.case_by_receipt(symbols) if symbols else None
         return self._reply(user, case, text, "chat")
 
     # ---- chat wrappers for handler actions -------------------------------------------------------
-    def _case_action(self, inbound: Inbound) -> list[Outbound]:
-        a = inbound.action
-        user = inbound.user_id
+    def _case_action(self, user: str, a: Action) -> list[Outbound]:
         kind = a.action_id.split(":", 1)[1]
         cid = _cid(a.value)
+        case: CaseRecord | None
         try:
             if kind == "ack":
                 return self.acknowledge(user, cid, via="chat")
@@ -653,7 +660,7 @@ class ReportingService:
                 allowed = case is not None and case.reporter_id == user
                 self.cases.audit(self._audit_actor(user, case, allowed), cid if case else None, "reply_start",
                                  allowed, "chat", self._now())
-                if not allowed:
+                if case is None or not allowed:
                     return [Outbound(kind="text", text=NOT_FOUND_RECEIPT)]
                 if case.status != CS.INFO_REQUESTED:
                     return [Outbound(kind="text", text="There is no open question on that report.")]
@@ -663,7 +670,7 @@ class ReportingService:
             return [Outbound(kind="text", text=NOT_VISIBLE)]
         return [Outbound(kind="error", text="That button is no longer available.")]
 
-    def _pending_input(self, user: str, pending: dict, text: str) -> list[Outbound]:
+    def _pending_input(self, user: str, pending: dict[str, Any], text: str) -> list[Outbound]:
         if _normal(text) in CANCEL_WORDS:
             self.cases.clear_pending(user)
             return [Outbound(kind="text", text="Cancelled; nothing was sent.")]
@@ -695,13 +702,11 @@ class ReportingService:
                 return self.acknowledge(user, cid, via="chat")
             if verb == "ask":
                 if not rest.strip():
-                    return self._case_action(Inbound(user_id=user, source="action",
-                                                     action=_action("case:ask", ref)))
+                    return self._case_action(user, _action("case:ask", ref))
                 return self.request_info(user, cid, rest, via="chat")
             if verb == "close":
                 if not rest.strip():
-                    return self._case_action(Inbound(user_id=user, source="action",
-                                                     action=_action("case:close", ref)))
+                    return self._case_action(user, _action("case:close", ref))
                 return self.close_case(user, cid, rest, via="chat")
         except AccessDenied:
             return [Outbound(kind="text", text=NOT_VISIBLE)]
@@ -768,6 +773,7 @@ class ReportingService:
             if cur.rowcount == 0:
                 return []
             case = self.cases.get_case(case_id)
+            assert case is not None  # the UPDATE above matched it
             self.cases.audit("system", case_id, "remind", True, "tick", now)
             msg = self._handler_notification(case, f"Reminder: report {case.ref} is waiting for you to acknowledge it.")
             msg.meta["event"] = "reminder"
@@ -784,6 +790,7 @@ class ReportingService:
             if cur.rowcount == 0:
                 return []
             case = self.cases.get_case(case_id)
+            assert case is not None  # the UPDATE above matched it
             self.cases.audit("system", case_id, "escalate", True, "tick", now)
             days = self.routing.deadlines.acknowledge_days
             for hr in self.directory.hr_people():
@@ -814,7 +821,7 @@ class ReportingService:
         return out
 
 
-def _cid(value) -> int | None:
+def _cid(value: int | str | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, int):
@@ -822,9 +829,7 @@ def _cid(value) -> int | None:
     return parse_case_ref(str(value))
 
 
-def _action(action_id: str, value: str):
-    from bot.messages import Action
-
+def _action(action_id: str, value: str) -> Action:
     return Action(action_id, value)
 
 
@@ -836,11 +841,11 @@ def is_reporting_request(inbound: Inbound) -> bool:
     if inbound.source == "command" and _normal(text) == "report":
         return True
     m = _STATUS_CMD.match(text)
-    status = bool(m) and (not m.group(1).strip() or bool(_RECEIPT_SHAPE.fullmatch(m.group(1).strip())))
+    status = m is not None and (not m.group(1).strip() or bool(_RECEIPT_SHAPE.fullmatch(m.group(1).strip())))
     return is_report_request(text) or status or bool(_CASE_CMD.match(text))
 
 
-def open_reporting(data_dir: str | Path, policy_store=None, dev: bool | None = None,
+def open_reporting(data_dir: str | Path, policy_store: KnowledgeStore | None = None, dev: bool | None = None,
                    clock: Callable[[], datetime] | None = None) -> ReportingService:
     """``ReportingService.open``: reporting for a data dir. Raises ``ReportingNotConfigured``."""
     return ReportingService.open(data_dir, policy_store=policy_store, dev=dev, clock=clock)
