@@ -39,7 +39,7 @@ class Answer:
     quotes: list[Quote] = field(default_factory=list)
     best_cosine: float = 0.0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """The ``policybot ask --json`` object (see README)."""
         return {
             "question": self.question,

@@ -14,9 +14,17 @@ data dir (``bot.directory.directory_path``).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from bot.answer import NO_ANSWER_TEXT, Answer
 from bot.messages import MAX_TEXT_CHARS, Choice, Inbound, Outbound
+
+if TYPE_CHECKING:
+    from bot.app import Policybot
+    from bot.directory import Directory
+    from bot.reporting import ReportingService
 
 log = logging.getLogger("policybot.engine")
 
@@ -71,7 +79,8 @@ class ConversationEngine:
             (default: the one found for the data dir, if any; a broken file is logged and ignored).
     """
 
-    def __init__(self, bot, reporting=None, dev: bool | None = None, directory=None):
+    def __init__(self, bot: Policybot, reporting: ReportingService | Literal[False] | None = None, dev: bool | None = None,
+                 directory: Directory | None = None):
         self.bot = bot
         self.reporting_error: str | None = None
         if reporting is None:
@@ -84,7 +93,7 @@ class ConversationEngine:
                 self.reporting_error = str(exc)
                 log.info("confidential reporting is off: %s", exc)
                 reporting = None
-        self.reporting = reporting or None
+        self.reporting: ReportingService | None = reporting or None
         if directory is None and self.reporting is None:
             directory = _find_directory(getattr(bot, "data_dir", None), dev)
         self._directory = directory
@@ -93,7 +102,7 @@ class ConversationEngine:
         self.kb = KbChat(bot, lambda: self.directory, lambda: getattr(self.reporting, "outbox", None))
 
     @property
-    def directory(self):
+    def directory(self) -> Directory | None:
         """The staff directory (``bot.directory.Directory``): reporting's when reporting is on, else the
         one given or found for the data dir, else None."""
         return self.reporting.directory if self.reporting is not None else self._directory
@@ -112,7 +121,7 @@ class ConversationEngine:
         """
         return self.kb.accepts_files(user_id, private)
 
-    def tick(self, now=None) -> list[Outbound]:
+    def tick(self, now: datetime | None = None) -> list[Outbound]:
         """Run reporting deadlines once (``ReportingService.tick``); [] when reporting is off.
 
         Returns the messages queued in the outbox (each with ``to_user`` and ``meta["outbox_id"]``).
@@ -193,7 +202,7 @@ class ConversationEngine:
         return notices + [msg]
 
 
-def _find_directory(data_dir, dev: bool | None):
+def _find_directory(data_dir: str | Path | None, dev: bool | None) -> Directory | None:
     """The staff directory for ``data_dir`` (``bot.directory.directory_path``), or None when there is
     none or it cannot be read (logged, without its contents)."""
     from bot.crypto import is_dev_mode
