@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from bot.forms import form_meta, read_submit
