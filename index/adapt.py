@@ -37,22 +37,41 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from index.embed import MODEL_NAME, bundled_model_path
 from index.retrieve import _SENTENCE_END, last_sentence, question_form
 from index.store import ClauseRecord, KnowledgeStore
 from knowledge.segment import normalise
 
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
 PAIR_KINDS = ("heading", "lead_in", "question", "sentence", "labelled")
 #: the linear layers LoRA adapts: attention query/key/value/output and both feed-forward layers of every
 #: encoder layer (the pooler is not used by mean pooling, so it is left out)
 LORA_TARGETS = r".*encoder\.layer\.\d+\..*\.(query|key|value|dense)"
+
+
+class Recipe(TypedDict):
+    """A training recipe: ``fine_tune`` settings, the ``mine_pairs`` cap and seed, the labelled question sets used."""
+
+    lora_rank: int
+    epochs: int
+    lr: float
+    batch_size: int
+    max_per_doc: int
+    seed: int
+    question_sets: tuple[str, ...]
+
+
 #: the shipped adapter's recipe (``train_shipped_adapter``): chosen on the bundled held-out question sets,
 #: checked on the real documents (README "Evaluation")
-SHIPPED_RECIPE = {"lora_rank": 16, "epochs": 4, "lr": 2e-4, "batch_size": 32, "max_per_doc": 80, "seed": 0,
+SHIPPED_RECIPE: Recipe = {"lora_rank": 16, "epochs": 4, "lr": 2e-4, "batch_size": 32, "max_per_doc": 80, "seed": 0,
                   "question_sets": ("dev", "staff")}
 
 
@@ -142,7 +161,7 @@ def relevant_clause_ids(clauses: Mapping[int, ClauseRecord], gold: list[str]) ->
 
 
 def labelled_pairs(
-    questions: Iterable[dict],
+    questions: Iterable[Mapping[str, Any]],
     clauses: Mapping[int, ClauseRecord],
     allowed_docs: set[str] | None = None,
     max_per_question: int = 3,
@@ -205,7 +224,7 @@ def fine_tune(
     threads: int | None = None,
     log_every: int = 0,
     lora_rank: int = 0,
-):
+) -> tuple[SentenceTransformer, dict[str, Any]]:
     """Fine-tune the sentence embedder on ``pairs`` with in-batch negatives; optionally save it.
 
     Args:
@@ -238,13 +257,15 @@ def fine_tune(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # sentence_transformers.losses: sentence-transformers 6 makes it an alias at import time (the class now lives
+    # in sentence_transformers.sentence_transformer.losses, which earlier releases lack), so mypy cannot find it
     import numpy as np
     import torch
     import transformers
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.losses import MultipleNegativesRankingLoss  # type: ignore[import-not-found]
 
-    transformers.logging.set_verbosity_error()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # unannotated in transformers
     if threads:
         torch.set_num_threads(threads)
     random.seed(seed)
@@ -259,7 +280,8 @@ def fine_tune(
         from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(r=lora_rank, lora_alpha=2 * lora_rank, target_modules=LORA_TARGETS, lora_dropout=0.1)
-        peft_model = get_peft_model(model[0].auto_model, config)
+        # the first module is sentence-transformers' Transformer; auto_model its transformers BertModel
+        peft_model = get_peft_model(cast("torch.nn.Module", model[0].auto_model), config)
         model[0].auto_model = peft_model
     loss_fn = MultipleNegativesRankingLoss(model, scale=20.0)
     rng = random.Random(seed)
@@ -267,7 +289,9 @@ def fine_tune(
     total = sum(len(b) for b in plan)
     trained = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trained, lr=lr, weight_decay=0.01)
-    schedule = transformers.get_linear_schedule_with_warmup(optimiser, int(total * warmup), total)
+    schedule = transformers.get_linear_schedule_with_warmup(  # type: ignore[no-untyped-call]  # unannotated in transformers
+        optimiser, int(total * warmup), total
+    )
     losses: list[float] = []
     model.train()
     t0 = time.perf_counter()
@@ -295,7 +319,7 @@ def fine_tune(
             model.save(str(out_dir))
     if peft_model is not None:
         model[0].auto_model = peft_model.merge_and_unload()
-    stats = {
+    stats: dict[str, Any] = {
         "pairs": len(pairs), "steps": total, "epochs": epochs, "seconds": round(seconds, 1),
         "first_loss": round(float(np.mean(losses[:10])), 4), "last_loss": round(float(np.mean(losses[-10:])), 4),
         "kinds": dict(Counter(p.kind for p in pairs)),
@@ -304,7 +328,7 @@ def fine_tune(
     return model, stats
 
 
-def train_shipped_adapter(out_dir: str | Path, data_dir: str | Path | None = None, log_every: int = 0) -> dict:
+def train_shipped_adapter(out_dir: str | Path, data_dir: str | Path | None = None, log_every: int = 0) -> dict[str, Any]:
     """Rebuild the shipped LoRA adapter (``SHIPPED_RECIPE``) from the bundled data only.
 
     Pairs: mined from the five bundled policies (``mine_pairs``) plus the bundled ``dev`` and ``staff``
@@ -328,7 +352,7 @@ def train_shipped_adapter(out_dir: str | Path, data_dir: str | Path | None = Non
     from bot.crossval import build_knowledge_base
     from index.embed import SentenceEmbedder
 
-    recipe = dict(SHIPPED_RECIPE)
+    recipe = SHIPPED_RECIPE.copy()
     scratch = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="policybot-adapt-"))
     pb = build_knowledge_base([], scratch, embedder=SentenceEmbedder(adapter=None))
     clauses = pb.store.live_clauses()

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import os
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 #: the shipped LoRA adapter (``index.adapt.train_shipped_adapter``): merged into the bundled model at load
 SHIPPED_ADAPTER = Path(__file__).resolve().parent / "tuned"
-_DEFAULT = object()
+
+
+class _Default(enum.Enum):
+    """The type of ``_DEFAULT``: "argument not given" where None means something else."""
+
+    TOKEN = 0
+
+
+_DEFAULT = _Default.TOKEN
 
 
 class Embedder(Protocol):
@@ -83,7 +97,7 @@ def adapter_question_sets(adapter: str | Path | None) -> frozenset[str]:
     return frozenset(recipe.get("question_sets", ()))
 
 
-def merge_lora(model, adapter: str | Path) -> int:
+def merge_lora(model: torch.nn.Module, adapter: str | Path) -> int:
     """Add a LoRA adapter saved by ``peft`` (``adapter_config.json`` + ``adapter_model.safetensors``) into the
     weights of ``model`` (a transformers ``BertModel``) in place: ``W += (lora_alpha / r) * B @ A`` for each
     adapted linear layer, which is what ``peft``'s ``merge_and_unload`` computes; serving then needs no ``peft``.
@@ -137,28 +151,34 @@ class SentenceEmbedder:
     name = MODEL_NAME
     dim = 384
 
-    def __init__(self, model_path: str | None = None, batch_size: int = 64, adapter=_DEFAULT):
+    def __init__(
+        self,
+        model_path: str | None = None,
+        batch_size: int = 64,
+        adapter: str | Path | None | Literal[_Default.TOKEN] = _DEFAULT,
+    ) -> None:
         self.model_path = model_path or bundled_model_path()
         self.batch_size = batch_size
         self.adapter: Path | None = default_adapter() if adapter is _DEFAULT else (Path(adapter) if adapter else None)
         if self.adapter is not None:
             self.name = adapter_name(self.adapter)
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
-    def _load(self):
+    def _load(self) -> SentenceTransformer:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         import transformers
         from sentence_transformers import SentenceTransformer
 
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
+        transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # transformers leaves these unannotated
+        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         model = SentenceTransformer(self.model_path, device="cpu", local_files_only=True)
         if self.adapter is not None:
-            merge_lora(model[0].auto_model, self.adapter)
+            # the first module is sentence-transformers' Transformer; auto_model its transformers BertModel
+            merge_lora(cast("torch.nn.Module", model[0].auto_model), self.adapter)
         self.dim = model.get_embedding_dimension() or self.dim
         return model
 
@@ -190,10 +210,10 @@ class FakeEmbedder:
 
     name = "fake-hash"
 
-    def __init__(self, dim: int = 256):
+    def __init__(self, dim: int = 256) -> None:
         self.dim = dim
 
-    def _features(self, text: str):
+    def _features(self, text: str) -> Iterator[tuple[str, float]]:
         for word in _TOKEN.findall(text.lower()):
             yield word, 1.0
             padded = f"#{word}#"

@@ -11,6 +11,7 @@ Two small tables, both applied word by word to the lower-cased question:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 SPELLING = {
@@ -156,7 +157,7 @@ def entries_used(question: str) -> set[tuple[str, str]]:
 
 
 @contextmanager
-def without_entries(entries: set[tuple[str, str]]):
+def without_entries(entries: set[tuple[str, str]]) -> Iterator[None]:
     """Within the block, ``expand_query`` and ``rewrite_query`` ignore ``entries`` (as from ``entries_used``).
 
     The tables are restored on exit, also after an error. Changes module state: for offline

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -497,7 +497,7 @@ class KnowledgeIndex:
         assert self._snapshot is not None
         return self._snapshot
 
-    def refresh(self, progress: Callable[[int, int], None] | None = None) -> dict:
+    def refresh(self, progress: Callable[[int, int], object] | None = None) -> dict[str, int]:
         """Bring the vector index in line with the live clauses, then swap it in.
 
         Only clauses missing from the index are embedded (and only those whose text is not in the
@@ -545,14 +545,18 @@ class KnowledgeIndex:
             if stale or missing or not self.vector_path.exists():
                 vectors.save(self.vector_path)
             generation = (self._snapshot.generation + 1) if self._snapshot else 1
-            reuse = self._snapshot is not None and self._snapshot.centroid is not None and not (stale or missing)
-            centroid = self._snapshot.centroid if reuse else vectors.centroid()
+            old = self._snapshot
+            if old is not None and old.centroid is not None and not (stale or missing):
+                centroid: np.ndarray | None = old.centroid  # nothing changed: the collection's mean is the same
+            else:
+                centroid = vectors.centroid()
             self._snapshot = Snapshot(clauses=clauses, vectors=vectors, generation=generation, centroid=centroid)
             return {"added": len(missing), "removed": len(stale), "embedded": embedded, "total": len(clauses)}
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embedding of one (expanded) question: float32 ``(dim,)``."""
-        return self.embedder.encode([question])[0]
+        vector: np.ndarray = self.embedder.encode([question])[0]
+        return vector
 
     def search(self, question: str, k: int = 10, params: "RetrievalParams | None" = None) -> SearchResult:
         """Rank live clauses for ``question``; returns the top ``k`` hits and the abstention verdict.
@@ -666,7 +670,7 @@ class KnowledgeIndex:
         return SearchResult(feats.question, top, answerable, best_cos, coverage, feats.expanded, scope, evidence)
 
 
-def _keep_best(best: dict[int, float], pairs) -> None:
+def _keep_best(best: dict[int, float], pairs: Iterable[tuple[int, float]]) -> None:
     """Fold ``(clause id, cosine)`` pairs into ``best``, keeping each clause's highest cosine."""
     for cid, cos in pairs:
         if cos > best.get(cid, -2.0):

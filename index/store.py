@@ -28,9 +28,11 @@ import hashlib
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import sqlite_utils
@@ -50,11 +52,11 @@ def text_hash(text: str) -> str:
 
 
 def _m001_initial(db: sqlite_utils.Database) -> None:
-    db["documents"].create(
+    db.table("documents").create(
         {"doc_id": str, "status": str, "current_version": int, "created_at": str, "updated_at": str},
         pk="doc_id",
     )
-    db["document_versions"].create(
+    db.table("document_versions").create(
         {
             "id": int, "doc_id": str, "version_no": int, "organisation": str, "title": str,
             "version_label": str, "date": str, "source": str, "origin": str, "content_hash": str,
@@ -62,8 +64,8 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["document_versions"].create_index(["doc_id", "version_no"], unique=True)
-    db["clauses"].create(
+    db.table("document_versions").create_index(["doc_id", "version_no"], unique=True)
+    db.table("clauses").create(
         {
             "id": int, "version_id": int, "doc_id": str, "clause_id": str, "ordinal": int,
             "text": str, "heading": str, "number": str, "lead_in": str, "kind": str,
@@ -71,33 +73,33 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db["clauses"].create_index(["version_id"])
-    db["clauses"].create_index(["live"])
-    db["clauses"].enable_fts(["context"], fts_version="FTS5", create_triggers=True, tokenize="porter")
-    db["embeddings"].create({"text_hash": str, "model": str, "dim": int, "vector": bytes}, pk=("text_hash", "model"))
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("clauses").create_index(["version_id"])
+    db.table("clauses").create_index(["live"])
+    db.table("clauses").enable_fts(["context"], fts_version="FTS5", create_triggers=True, tokenize="porter")
+    db.table("embeddings").create({"text_hash": str, "model": str, "dim": int, "vector": bytes}, pk=("text_hash", "model"))
+    db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
 def _m002_kb_upkeep(db: sqlite_utils.Database) -> None:
-    versions = db["document_versions"]
+    versions = db.table("document_versions")
     versions.add_column("text_hash", str)
     versions.add_column("file_hash", str)
     for row in list(db.query("SELECT id, text FROM document_versions")):
         db.execute("UPDATE document_versions SET text_hash = ? WHERE id = ?", [text_hash(row["text"]), row["id"]])
     versions.create_index(["text_hash"])
-    db["gaps"].create(
+    db.table("gaps").create(
         {"id": int, "question": str, "question_key": str, "reason": str, "created_at": str,
          "user_id": str, "clause_ids": str},
         pk="id",
     )
-    db["gaps"].create_index(["question_key"])
-    db["gaps"].create_index(["created_at"])
-    db["answers_log"].create(
+    db.table("gaps").create_index(["question_key"])
+    db.table("gaps").create_index(["created_at"])
+    db.table("answers_log").create(
         {"id": int, "user_id": str, "doc_id": str, "version_no": int, "clause_id": str, "created_at": str},
         pk="id",
     )
-    db["answers_log"].create_index(["doc_id", "version_no", "clause_id"])
-    db["answers_log"].create_index(["created_at"])
+    db.table("answers_log").create_index(["doc_id", "version_no", "clause_id"])
+    db.table("answers_log").create_index(["created_at"])
     db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0')")
 
 
@@ -126,7 +128,7 @@ def open_db(path: str | Path) -> sqlite_utils.Database:
 
 
 @contextlib.contextmanager
-def _immediate(db: sqlite_utils.Database):
+def _immediate(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error.
 
     Nested use joins the open transaction (sqlite-utils uses savepoints inside it).
@@ -209,9 +211,9 @@ class ClauseDiff:
     doc_id: str
     from_version: int
     to_version: int
-    added: list[dict] = field(default_factory=list)
-    removed: list[dict] = field(default_factory=list)
-    changed: list[tuple[dict, dict]] = field(default_factory=list)
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
     unchanged: int = 0
 
     @property
@@ -219,9 +221,9 @@ class ClauseDiff:
         """True when nothing was added, removed or changed."""
         return not (self.added or self.removed or self.changed)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``policybot kb diff --json``)."""
-        def brief(c: dict) -> dict:
+        def brief(c: dict[str, Any]) -> dict[str, Any]:
             return {k: c.get(k) for k in ("clause_id", "number", "heading", "lead_in", "text")}
 
         return {
@@ -235,13 +237,15 @@ class ClauseDiff:
 CHANGED_MIN_SIMILARITY = 0.5  #: word-sequence similarity at or above which a removed+added pair is "changed"
 
 
-def _diff_key(c: dict) -> tuple[str, str]:
+def _diff_key(c: dict[str, Any]) -> tuple[str, str]:
     from knowledge.segment import normalise
 
     return normalise(c.get("lead_in") or ""), normalise(c["text"])
 
 
-def diff_clauses(old: list[dict], new: list[dict]) -> tuple[list[dict], list[dict], list[tuple[dict, dict]], int]:
+def diff_clauses(
+    old: list[dict[str, Any]], new: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]], int]:
     """Compare two clause lists (dicts with ``text`` and ``lead_in``).
 
     Identical clauses (text and lead-in, white space and quotes normalised) are matched first,
@@ -300,11 +304,11 @@ class KnowledgeStore:
         self._lock = threading.RLock()
 
     @contextlib.contextmanager
-    def _write(self):
+    def _write(self) -> Iterator[sqlite_utils.Database]:
         with self._lock, _immediate(self.db):
             yield self.db
 
-    def _rows(self, sql: str, params=None) -> list[dict]:
+    def _rows(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.db.query(sql, params or []))
 
@@ -358,7 +362,7 @@ class KnowledgeStore:
             raise ValueError(f"document {doc.doc_id!r} has no policy text that could be cut into clauses")
         body_hash = text_hash(doc.text)
         with self._write():
-            row = self.db["documents"].get(doc.doc_id) if self._has_doc(doc.doc_id) else None
+            row = self.db.table("documents").get(doc.doc_id) if self._has_doc(doc.doc_id) else None
             if expect is not None:
                 dup = self.find_by_text_hash(body_hash)
                 if dup is not None:
@@ -368,10 +372,10 @@ class KnowledgeStore:
             if expect == "existing" and (row is None or row["status"] != "active"):
                 raise KeyError(doc.doc_id)
             current = self._current_version(doc.doc_id)
-            if current is not None and row["status"] == "active" and current["content_hash"] == doc.content_hash:
+            if current is not None and row is not None and row["status"] == "active" and current["content_hash"] == doc.content_hash:
                 return "unchanged"
             version_no = (self._max_version(doc.doc_id) or 0) + 1
-            version_id = self.db["document_versions"].insert(
+            version_id = self.db.table("document_versions").insert(
                 {
                     "doc_id": doc.doc_id, "version_no": version_no, "organisation": doc.organisation,
                     "title": doc.title, "version_label": doc.version, "date": doc.date, "source": doc.source,
@@ -381,7 +385,7 @@ class KnowledgeStore:
                 }
             ).last_pk
             self.db.execute("UPDATE clauses SET live = 0 WHERE doc_id = ? AND live = 1", [doc.doc_id])
-            self.db["clauses"].insert_all(
+            self.db.table("clauses").insert_all(
                 {
                     "version_id": version_id, "doc_id": doc.doc_id, "clause_id": c.clause_id,
                     "ordinal": c.ordinal, "text": c.text, "heading": c.heading, "number": c.number,
@@ -391,7 +395,7 @@ class KnowledgeStore:
                 for c in clauses
             )
             status = "updated" if row is not None and row["status"] == "active" else "added"
-            self.db["documents"].upsert(
+            self.db.table("documents").upsert(
                 {
                     "doc_id": doc.doc_id, "status": "active", "current_version": version_no,
                     "created_at": row["created_at"] if row else _now(), "updated_at": _now(),
@@ -407,10 +411,10 @@ class KnowledgeStore:
         Returns how many clauses stopped being live. Raises ``KeyError`` when no active document has that id.
         """
         with self._write():
-            if not self._has_doc(doc_id) or self.db["documents"].get(doc_id)["status"] != "active":
+            if not self._has_doc(doc_id) or self.db.table("documents").get(doc_id)["status"] != "active":
                 raise KeyError(doc_id)
             cur = self.db.execute("UPDATE clauses SET live = 0 WHERE doc_id = ? AND live = 1", [doc_id])
-            self.db["documents"].update(doc_id, {"status": "removed", "updated_at": _now()})
+            self.db.table("documents").update(doc_id, {"status": "removed", "updated_at": _now()})
             self._bump_generation()
             return cur.rowcount
 
@@ -422,7 +426,7 @@ class KnowledgeStore:
         """
         report = SyncReport([], [], [], [])
         for doc in docs:
-            if self._has_doc(doc.doc_id) and self.db["documents"].get(doc.doc_id)["status"] == "removed":
+            if self._has_doc(doc.doc_id) and self.db.table("documents").get(doc.doc_id)["status"] == "removed":
                 continue
             current = self._current_version(doc.doc_id)
             if current is not None and current["origin"] != "bundled":
@@ -441,14 +445,14 @@ class KnowledgeStore:
           ON v.doc_id = d.doc_id AND v.version_no = d.current_version
     """
 
-    def documents(self, include_removed: bool = False) -> list[dict]:
+    def documents(self, include_removed: bool = False) -> list[dict[str, Any]]:
         """Current documents: dicts with doc_id, status, version_no, organisation, title, edition fields, clause count."""
         sql = self._DOC_SQL
         if not include_removed:
             sql += " WHERE d.status = 'active'"
         return self._rows(sql + " ORDER BY d.doc_id")
 
-    def document(self, doc_id: str) -> dict | None:
+    def document(self, doc_id: str) -> dict[str, Any] | None:
         """One document (active or removed) as in ``documents()``, or None when the id is unknown."""
         rows = self._rows(self._DOC_SQL + " WHERE d.doc_id = ?", [doc_id])
         return rows[0] if rows else None
@@ -462,7 +466,7 @@ class KnowledgeStore:
         with self._lock:
             return (self._max_version(doc_id) or 0) + 1
 
-    def find_by_text_hash(self, body_hash: str) -> dict | None:
+    def find_by_text_hash(self, body_hash: str) -> dict[str, Any] | None:
         """The active document whose current version has text with SHA-256 ``body_hash``, or None.
 
         Returns a dict with ``doc_id``, ``version_no``, ``title`` and ``added_at``.
@@ -475,7 +479,7 @@ class KnowledgeStore:
         )
         return rows[0] if rows else None
 
-    def versions(self, doc_id: str) -> list[dict]:
+    def versions(self, doc_id: str) -> list[dict[str, Any]]:
         """Every version of ``doc_id``, oldest first, without the text.
 
         Dicts with ``version_no``, ``organisation``, ``title``, ``version_label``, ``date``, ``source``,
@@ -502,7 +506,7 @@ class KnowledgeStore:
         rows = self._rows("SELECT text FROM document_versions WHERE doc_id = ? AND version_no = ?", [doc_id, version_no])
         return rows[0]["text"] if rows else None
 
-    def version_clauses(self, doc_id: str, version_no: int | None = None) -> list[dict]:
+    def version_clauses(self, doc_id: str, version_no: int | None = None) -> list[dict[str, Any]]:
         """The clauses of one version (default: the current one), in order.
 
         Dicts with ``id``, ``clause_id``, ``ordinal``, ``text``, ``heading``, ``number``, ``lead_in``,
@@ -553,7 +557,7 @@ class KnowledgeStore:
         with self._lock:
             return bool(list(self.db.query("SELECT 1 FROM documents WHERE doc_id = ?", [doc_id])))
 
-    def _current_version(self, doc_id: str) -> dict | None:
+    def _current_version(self, doc_id: str) -> dict[str, Any] | None:
         rows = self._rows(
             "SELECT v.* FROM documents d JOIN document_versions v ON v.doc_id = d.doc_id "
             "AND v.version_no = d.current_version WHERE d.doc_id = ?",
@@ -639,7 +643,7 @@ class KnowledgeStore:
     def cache_vectors(self, items: dict[str, np.ndarray], model: str) -> None:
         """Store vectors ``{text_hash: vector}`` for ``model``."""
         with self._write():
-            self.db["embeddings"].upsert_all(
+            self.db.table("embeddings").upsert_all(
                 ({"text_hash": h, "model": model, "dim": int(v.shape[0]), "vector": v.astype(np.float32).tobytes()}
                  for h, v in items.items()),
                 pk=("text_hash", "model"),
@@ -653,7 +657,7 @@ class KnowledgeStore:
     def set_meta(self, key: str, value: str) -> None:
         """Set a value in the ``meta`` table."""
         with self._write():
-            self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+            self.db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
     # ---- gaps: questions the knowledge base did not answer ------------------------------
     def add_gap(
@@ -668,19 +672,20 @@ class KnowledgeStore:
         if reason not in ("abstained", "not_helpful"):
             raise ValueError(f"unknown gap reason {reason!r}")
         with self._write():
-            return self.db["gaps"].insert(
+            return cast(int, self.db.table("gaps").insert(  # last_pk: the new row's integer id
                 {"question": question, "question_key": question_key, "reason": reason, "created_at": _now(),
                  "user_id": user_id, "clause_ids": json.dumps(list(clause_ids)) if clause_ids else None}
-            ).last_pk
+            ).last_pk)
 
-    def gap_groups(self, since_days: float | None = None, limit: int | None = None) -> list[dict]:
+    def gap_groups(self, since_days: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Kept questions grouped by ``question_key``, most frequent first (then most recent).
 
         Dicts with ``key``, ``question`` (the latest wording), ``count``, ``abstained``, ``not_helpful``
         (counts by reason), ``users`` (distinct user ids kept; 0 when none are kept), ``first_seen`` and
         ``last_seen`` (ISO 8601, UTC). ``since_days`` keeps only questions from the last so many days.
         """
-        where, params = "", []
+        where = ""
+        params: list[str | int] = []
         if since_days is not None:
             where = "WHERE created_at >= ?"
             params.append((datetime.now(timezone.utc) - timedelta(days=since_days)).isoformat(timespec="seconds"))
@@ -721,7 +726,7 @@ class KnowledgeStore:
         cutoff = (datetime.now(timezone.utc) - timedelta(days=keep_days)).isoformat(timespec="seconds")
         with self._write():
             self.db.execute("DELETE FROM answers_log WHERE created_at < ?", [cutoff])
-            self.db["answers_log"].insert_all(
+            self.db.table("answers_log").insert_all(
                 {"user_id": user_id, "doc_id": d, "version_no": v, "clause_id": c, "created_at": now}
                 for d, v, c in dict.fromkeys(clauses)
             )

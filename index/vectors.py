@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
@@ -58,21 +59,27 @@ class VectorIndex:
         if not len(self):
             return set()
         if not self.is_ivf:
-            return set(faiss.vector_to_array(self.index.id_map).tolist())
+            return set(faiss.vector_to_array(self._id_map().id_map).tolist())
         ivf = faiss.extract_index_ivf(self.index)
+        invlists = _invlists(ivf)
         out: set[int] = set()
         for lst in range(ivf.nlist):
-            n = ivf.invlists.list_size(lst)
+            n = invlists.list_size(lst)
             if n:
-                out.update(faiss.rev_swig_ptr(ivf.invlists.get_ids(lst), n).tolist())
+                out.update(faiss.rev_swig_ptr(invlists.get_ids(lst), n).tolist())
         return out
+
+    def _id_map(self) -> faiss.IndexIDMap:
+        """The index as what a flat one is, ``IndexIDMap(IndexFlatIP)`` (only while not ``is_ivf``)."""
+        return cast(faiss.IndexIDMap, self.index)
 
     def to_ivf(self) -> "VectorIndex":
         """An IVF copy of this (flat) index with the same ids and vectors; k-means trained on 64 vectors a list."""
-        flat = faiss.downcast_index(self.index.index)
+        id_map = self._id_map()
+        flat = faiss.downcast_index(id_map.index)
         n = len(self)
         vectors = flat.reconstruct_n(0, n)
-        ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+        ids = faiss.vector_to_array(id_map.id_map).astype(np.int64)
         nlist = max(16, int(np.sqrt(n)))
         quantizer = faiss.IndexFlatIP(self.dim)
         ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -81,7 +88,7 @@ class VectorIndex:
         ivf.add_with_ids(vectors, ids)
         ivf.nprobe = IVF_NPROBE
         ivf.own_fields = True
-        quantizer.this.disown()
+        quantizer.this.disown()  # type: ignore[attr-defined]  # the SWIG proxy's handle, not in faiss's stub
         return VectorIndex(self.model, self.dim, ivf, self.views)
 
     def add(self, ids: list[int], vectors: np.ndarray) -> None:
@@ -93,7 +100,8 @@ class VectorIndex:
         """Remove ``ids``; returns how many were removed."""
         if not ids:
             return 0
-        return int(self.index.remove_ids(np.asarray(sorted(ids), dtype=np.int64)))
+        # faiss's Python wrapper takes an id array on every index; its stub lists that only for some
+        return int(self.index.remove_ids(np.asarray(sorted(ids), dtype=np.int64)))  # type: ignore[arg-type]
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top ``k`` by cosine for one query vector (shape ``(dim,)``): ``[(clause id, cosine)]``, best first."""
@@ -110,7 +118,12 @@ class VectorIndex:
         if not ids or not len(self):
             return {}
         sel = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
-        params = faiss.SearchParametersIVF(sel=sel, nprobe=IVF_NPROBE) if self.is_ivf else faiss.SearchParameters(sel=sel)
+        # faiss's Python wrapper sets keyword arguments as fields (and keeps ``sel`` alive); its stub has no arguments
+        params = (
+            faiss.SearchParametersIVF(sel=sel, nprobe=IVF_NPROBE)  # type: ignore[call-arg]
+            if self.is_ivf
+            else faiss.SearchParameters(sel=sel)  # type: ignore[call-arg]
+        )
         k = min(len(self), len(ids) * 8)
         scores, found = self.index.search(np.asarray(vector, dtype=np.float32).reshape(1, -1), k, params=params)
         best: dict[int, float] = {}
@@ -133,13 +146,14 @@ class VectorIndex:
             return total.astype(np.float32)
         if self.is_ivf:
             ivf = faiss.extract_index_ivf(self.index)
+            invlists = _invlists(ivf)
             for lst in range(ivf.nlist):
-                size = ivf.invlists.list_size(lst)
+                size = invlists.list_size(lst)
                 if size:
-                    codes = faiss.rev_swig_ptr(ivf.invlists.get_codes(lst), size * ivf.code_size)
+                    codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * ivf.code_size)
                     total += np.frombuffer(codes, dtype=np.float32).reshape(size, self.dim).sum(axis=0)
         else:
-            flat = faiss.downcast_index(self.index.index)
+            flat = faiss.downcast_index(self._id_map().index)
             for start in range(0, n, chunk):
                 total += flat.reconstruct_n(start, min(chunk, n - start)).sum(axis=0)
         return (total / n).astype(np.float32)
@@ -184,3 +198,11 @@ class VectorIndex:
         if isinstance(faiss.downcast_index(index), faiss.IndexIVF):
             faiss.extract_index_ivf(index).nprobe = IVF_NPROBE
         return cls(model, dim, index, views)
+
+
+def _invlists(ivf: faiss.IndexIVF) -> faiss.InvertedLists:
+    """The inverted lists of ``ivf``; an IVF index always has them (the stub allows None)."""
+    invlists = ivf.invlists
+    if invlists is None:  # pragma: no cover - not a state faiss leaves an IVF index in
+        raise RuntimeError("IVF index without inverted lists")
+    return invlists

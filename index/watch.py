@@ -16,13 +16,18 @@ import contextlib
 import logging
 import os
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from index.retrieve import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def _refresh_lock(vector_path: Path):
+def _refresh_lock(vector_path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``<vector file>.lock`` (POSIX ``flock``; a no-op elsewhere).
 
     Refreshes from different processes (the CLI and a server) would otherwise write the FAISS file
@@ -47,7 +52,7 @@ def _refresh_lock(vector_path: Path):
             os.close(fd)
 
 
-def refresh_index(index, progress=None) -> dict:
+def refresh_index(index: KnowledgeIndex, progress: Callable[[int, int], object] | None = None) -> dict[str, int]:
     """``index.refresh(progress)`` while holding the data dir's refresh lock; returns its stats.
 
     Use this (not ``index.refresh()`` directly) wherever another process may refresh the same data
@@ -65,19 +70,19 @@ class KnowledgeWatcher:
         interval: seconds between checks in the background thread (``start()``).
     """
 
-    def __init__(self, index, interval: float = 2.0):
+    def __init__(self, index: KnowledgeIndex, interval: float = 2.0) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive (seconds)")
         self.index = index
         self.interval = interval
         self.seen: int | None = None  #: the store generation the index was last refreshed for
-        self.last_stats: dict | None = None
+        self.last_stats: dict[str, int] | None = None
         self.errors = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def check(self) -> dict | None:
+    def check(self) -> dict[str, int] | None:
         """Refresh the index if the store's generation differs from the last one seen.
 
         The first call always refreshes (the watcher cannot know what the index was built from).
@@ -130,5 +135,5 @@ class KnowledgeWatcher:
     def __enter__(self) -> "KnowledgeWatcher":
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
