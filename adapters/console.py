@@ -84,7 +84,7 @@ def run_console(bot, user_id: str = "console", stdin=None, stdout=None, engine=N
     last_choices = []
     start = engine.session_start(user_id)
     if start:
-        queued = sum(1 for m in start if m.meta.get("outbox_id"))
+        queued = sum(1 for m in start if m.outbox_id is not None)
         if queued:
             stdout.write(f"You have {queued} new message(s):\n")
         last_choices = _write_messages(stdout, start, user_id, directory)

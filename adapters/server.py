@@ -245,14 +245,14 @@ class ServerContext:
     async def deliver(self, outbound) -> bool:
         """Deliver a private ``outbound`` (``to_user`` set) through the first channel that reaches that user.
 
-        An outbox message (``meta["outbox_id"]``) is sent at most once by this process and marked
+        An outbox message (``outbound.outbox_id`` set) is sent at most once by this process and marked
         delivered in the outbox afterwards. Returns False (and logs, without content) when no channel
         reached the user; an outbox message then stays queued for a pull channel or a later retry.
         """
         user = outbound.to_user
         if not user:
             return False
-        oid = outbound.meta.get("outbox_id")
+        oid = outbound.outbox_id
         if oid is not None:
             if oid in self._outbox_busy or oid in self._outbox_done:
                 return True
@@ -272,7 +272,7 @@ class ServerContext:
             if oid is not None:
                 self._outbox_retry[oid] = time.monotonic() + self.settings.outbox_retry
             log.warning("could not deliver a %s message (case %s): no channel reaches that user",
-                        outbound.kind, outbound.meta.get("case_id", "-"))
+                        outbound.kind, outbound.case_id or "-")
             return False
         finally:
             if oid is not None:
@@ -301,13 +301,13 @@ class ServerContext:
         async with self._pump_lock:
             msgs = await self.run_blocking(outbox.undelivered, OUTBOX_BATCH)
             if len(msgs) < OUTBOX_BATCH:  # the whole queue: forget retry times of messages taken elsewhere
-                queued = {m.meta.get("outbox_id") for m in msgs}
+                queued = {m.outbox_id for m in msgs}
                 for oid in [o for o in self._outbox_retry if o not in queued]:
                     del self._outbox_retry[oid]
             now = time.monotonic()
             sent = 0
             for msg in msgs:
-                oid = msg.meta.get("outbox_id")
+                oid = msg.outbox_id
                 if oid in self._outbox_done or oid in self._outbox_busy or self._outbox_retry.get(oid, 0) > now:
                     continue
                 if await self.deliver(msg):

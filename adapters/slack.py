@@ -53,7 +53,7 @@ from cachetools import LRUCache
 
 from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_form, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext
-from bot.forms import form_of, submit_value
+from bot.forms import submit_value
 from bot.messages import Action, Inbound, Outbound
 from bot.views import (
     FEEDBACK_BUTTONS,
@@ -107,7 +107,7 @@ FORM_ACTION = "pb_f"  #: action id of every form field's ``plain_text_input``
 REPORT_ACTION_ID = "report:start"
 
 _SUFFIX = re.compile(r"\|p[bk]\d+$")
-_KEEP_SUFFIX = re.compile(r"\|pk\d+$")  #: a button that leaves its message open (``meta["keep_choices"]``)
+_KEEP_SUFFIX = re.compile(r"\|pk\d+$")  #: a button that leaves its message open (``Outbound.keep_choices``)
 
 HELP_TEXT = (
     "Ask me about the social media policies: `/policy can I accept a colleague's friend request?`\n"
@@ -324,10 +324,8 @@ def content_groups(msg: Outbound) -> list[list[dict]]:
 
 
 def wants_modal(msg: Outbound) -> bool:
-    """True for a prompt the core marks as better served by a modal (``meta["modal"]``,
-    ``meta["surface"] == "modal"`` or ``meta["step"] == "review"``)."""
-    return msg.kind == "prompt" and bool(
-        msg.meta.get("modal") or msg.meta.get("surface") == "modal" or msg.meta.get("step") == "review")
+    """True for a prompt the core marks as better served by a modal (``Outbound.modal``)."""
+    return msg.kind == "prompt" and msg.modal
 
 
 def _pack(groups: list[list[dict]], tail: list[dict], limit: int = MAX_BLOCKS) -> list[list[dict]]:
@@ -357,16 +355,14 @@ def render_messages(msg: Outbound) -> list[dict]:
     Every text object holds at most 3,000 characters; each quote is a ``>`` section with its lead-in
     (context, before) and citation (context, after).
     """
-    tail = _choice_blocks(msg.choices, keep=tuple(msg.meta.get("keep_choices") or ()))
-    if msg.meta.get("choices_note"):  # e.g. a warning that belongs beside the Publish button
-        tail.insert(0, {"type": "context", "elements": [_mrkdwn(_truncate("⚠️ " + escape(str(msg.meta["choices_note"])),
-                                                                          MAX_TEXT))]})
-    form = form_of(msg)
-    if form and form.get("open"):  # shown in a message (no modal could open): a button opens it
-        opener = form["open"]
+    tail = _choice_blocks(msg.choices, keep=msg.keep_choices)
+    if msg.choices_note:  # e.g. a warning that belongs beside the Publish button
+        tail.insert(0, {"type": "context", "elements": [_mrkdwn(_truncate("⚠️ " + escape(msg.choices_note), MAX_TEXT))]})
+    opener = msg.form.open if msg.form is not None else None
+    if opener is not None:  # shown in a message (no modal could open): a button opens it
         tail.append({"type": "actions", "block_id": "pb_form_open", "elements": [
-            _button(str(opener.get("label") or "Open the form"), encode_action_id(str(opener["action_id"]), 0, True),
-                    str(opener.get("value") or ""), "primary")]})
+            _button(opener.label or "Open the form", encode_action_id(opener.action_id, 0, True), opener.value,
+                    "primary")]})
     if msg.input_hint == "long_text":
         tail.append({"type": "actions", "block_id": "pb_input_open",
                      "elements": [_button("Write in a form", OPEN_INPUT, json.dumps({"p": msg.text[:1500]}))]})
@@ -383,10 +379,10 @@ def render_messages(msg: Outbound) -> list[dict]:
 def render_modal(msg: Outbound, private_metadata: dict, callback_id: str = MODAL_CALLBACK) -> dict:
     """A modal view for a prompt: its text and quotes, an input when ``input_hint`` is set, its choices
     as buttons. ``private_metadata`` (JSON-able, small) comes back on submit / close. A core form
-    (``bot.forms``, ``meta["form"]``) becomes ``form_modal``."""
-    if form_of(msg):
+    (``Outbound.form``) becomes ``form_modal``."""
+    if msg.form is not None:
         return form_modal(msg, private_metadata.get("dm"))
-    title = str(msg.meta.get("title") or "Policybot")
+    title = msg.title or "Policybot"
     tail = _choice_blocks(msg.choices)
     if msg.input_hint:
         tail.insert(0, {"type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000), "element": {
@@ -418,28 +414,27 @@ def form_modal(msg: Outbound, dm_channel: str | None) -> dict:
     ``private_metadata`` carries the DM, the form's action id, value and field names, so the submit
     (``SlackChannel._on_view_submission``) can be checked and sent to the core without other state.
     """
-    form = form_of(msg)
+    form = msg.form
+    if form is None:
+        raise ValueError("form_modal needs an Outbound with a form")
     blocks = _sections(msg.text)[:10] if msg.text else []
-    for f in form["fields"]:
-        name, value = str(f["name"]), str(f.get("value") or "")
-        element = {"type": "plain_text_input", "action_id": FORM_ACTION, "multiline": False}
-        limit = f.get("max_length")
-        if isinstance(limit, int) and len(value) <= limit <= 3000:
-            element["max_length"] = limit
-        if value:
-            element["initial_value"] = value[:3000]
-        block = {"type": "input", "block_id": f"{FORM_BLOCK}{name}", "label": _plain(str(f.get("label") or name), 2000),
+    for f in form.fields:
+        element: dict = {"type": "plain_text_input", "action_id": FORM_ACTION, "multiline": False}
+        if f.max_length is not None and len(f.value) <= f.max_length <= 3000:
+            element["max_length"] = f.max_length
+        if f.value:
+            element["initial_value"] = f.value[:3000]
+        block = {"type": "input", "block_id": f"{FORM_BLOCK}{f.name}", "label": _plain(f.label or f.name, 2000),
                  "element": element}
-        if f.get("hint"):
-            block["hint"] = _plain(str(f["hint"]), 2000)
+        if f.hint:
+            block["hint"] = _plain(f.hint, 2000)
         blocks.append(block)
-    meta = {"dm": dm_channel, "form": form["action_id"], "value": form.get("value") or "",
-            "fields": [str(f["name"]) for f in form["fields"]]}
+    meta = {"dm": dm_channel, "form": form.action_id, "value": form.value, "fields": [f.name for f in form.fields]}
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK,
-        "title": _plain(str(form.get("title") or msg.meta.get("title") or "Policybot"), 24),
-        "submit": _plain(str(form.get("submit") or "Save"), 24),
+        "title": _plain(form.title or msg.title or "Policybot", 24),
+        "submit": _plain(form.submit or "Save", 24),
         "close": _plain("Cancel", 24),
         "blocks": blocks[:MAX_MODAL_BLOCKS],
         "private_metadata": json.dumps(meta)[:3000],

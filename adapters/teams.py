@@ -722,9 +722,9 @@ class TeamsChannel:
         """
         outs = await self._engine(inbound)
         for o in outs:
-            if o.meta.get("outbox_id") is not None:  # the server marks it delivered
+            if o.outbox_id is not None:  # the server marks it delivered
                 self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
-        routing = route([o for o in outs if o.meta.get("outbox_id") is None], inbound.user_id,
+        routing = route([o for o in outs if o.outbox_id is None], inbound.user_id,
                         private=here_private, post_here=here_ok)
         for o in routing.others:
             self.ctx.spawn(self.ctx.deliver(o), "teams deliver")

@@ -11,10 +11,10 @@ with a "Choose" button beside it. A prompt with an ``input_hint`` gets an ``Inpu
 for ``"long_text"``) and a Send button; the user can also just type in the chat. Answers and
 abstentions that carry their question get Helpful / Not helpful buttons.
 
-A core form (``bot.forms``, ``meta["form"]``, e.g. HR's "Edit details" of an upload preview) is a
+A core form (``bot.forms``, ``Outbound.form``, e.g. HR's "Edit details" of an upload preview) is a
 labelled ``Input.Text`` a field (id ``pb_f_<name>``, prefilled), the message the core gave for a refused
 value under its field, and one ``Action.Submit`` (the form's submit label, e.g. Save). A note for
-beside the buttons (``meta["choices_note"]``, e.g. the default-organisation warning) is a warning-coloured
+beside the buttons (``Outbound.choices_note``, e.g. the default-organisation warning) is a warning-coloured
 line just above them.
 
 Card submits (``parse_submit``): Teams posts an ``Action.Submit`` as a message activity whose
@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot.forms import form_of, submit_value
+from bot.forms import Form, submit_value
 from bot.messages import Action, Choice, Outbound
 from bot.views import (
     FEEDBACK_BUTTONS,
@@ -55,7 +55,6 @@ INPUT_ID = "pb_input"  #: the ``Input.Text`` id (its value arrives under this ke
 FORM_SUBMIT = "pb_form"  #: a core form's submit button
 FORM_INPUT = "pb_f_"  #: id prefix of a form field's ``Input.Text`` (then the field name)
 
-REVIEW_HEADING = "Review your report"
 
 
 # -- elements -----------------------------------------------------------------------------------
@@ -149,30 +148,26 @@ def input_elements(hint: str) -> list[dict]:
     ]
 
 
-def form_elements(form: dict) -> list[dict]:
-    """A core form (``bot.forms``): per field a label, a prefilled ``Input.Text`` (id ``pb_f_<name>``),
-    the refusal message in the attention colour (``form["errors"]``) or else its hint; then the submit
+def form_elements(form: Form) -> list[dict]:
+    """A core form (``bot.forms.Form``): per field a label, a prefilled ``Input.Text`` (id ``pb_f_<name>``),
+    the refusal message in the attention colour (``form.errors``) or else its hint; then the submit
     button, whose data names the form's action, value and fields (see ``parse_submit``)."""
     out: list[dict] = []
-    errors = form.get("errors") or {}
-    for f in form["fields"]:
-        name = str(f["name"])
-        out.append({"type": "TextBlock", "text": str(f.get("label") or name), "weight": "Bolder", "wrap": True,
+    for f in form.fields:
+        out.append({"type": "TextBlock", "text": f.label or f.name, "weight": "Bolder", "wrap": True,
                     "spacing": "Medium"})
-        field = {"type": "Input.Text", "id": f"{FORM_INPUT}{name}", "value": str(f.get("value") or ""),
-                 "spacing": "Small"}
-        if isinstance(f.get("max_length"), int) and len(field["value"]) <= f["max_length"]:
-            field["maxLength"] = f["max_length"]
+        field = {"type": "Input.Text", "id": f"{FORM_INPUT}{f.name}", "value": f.value, "spacing": "Small"}
+        if f.max_length is not None and len(f.value) <= f.max_length:
+            field["maxLength"] = f.max_length
         out.append(field)
-        if errors.get(name):
-            out.append({"type": "TextBlock", "text": str(errors[name]), "color": "Attention", "wrap": True,
+        if form.errors.get(f.name):
+            out.append({"type": "TextBlock", "text": form.errors[f.name], "color": "Attention", "wrap": True,
                         "size": "Small", "spacing": "Small"})
-        elif f.get("hint"):
-            out.append(_subtle(str(f["hint"])))
-    data = {"action_id": FORM_SUBMIT, "form": form["action_id"], "value": form.get("value") or "",
-            "fields": [str(f["name"]) for f in form["fields"]]}
-    out.append({"type": "ActionSet", "spacing": "Medium",
-                "actions": [_submit(str(form.get("submit") or "Save"), data, "primary")]})
+        elif f.hint:
+            out.append(_subtle(f.hint))
+    data = {"action_id": FORM_SUBMIT, "form": form.action_id, "value": form.value,
+            "fields": [f.name for f in form.fields]}
+    out.append({"type": "ActionSet", "spacing": "Medium", "actions": [_submit(form.submit or "Save", data, "primary")]})
     return out
 
 
@@ -257,20 +252,19 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     (UTF-8). The limit covers the whole card: its envelope and ``fallbackText`` as well as its body.
     """
     groups: list[list[dict]] = []
-    if msg.meta.get("step") == "review":
-        groups.append([{"type": "TextBlock", "text": REVIEW_HEADING, "weight": "Bolder", "size": "Medium",
+    if msg.modal and msg.title and msg.form is None:  # e.g. the report's review, which Slack shows in a modal
+        groups.append([{"type": "TextBlock", "text": msg.title, "weight": "Bolder", "size": "Medium",
                         "wrap": True}])
     text_blocks = rich_lines(msg.text, first_bolder=msg.kind == "notification")
     if text_blocks:
         groups.append(text_blocks)
     groups += [[quote_container(v)] for v in quote_views(msg)]
     tail = choice_elements(list(msg.choices))
-    if msg.meta.get("choices_note"):  # beside the buttons, e.g. a warning before Publish
-        tail.insert(0, {"type": "TextBlock", "text": "⚠ " + str(msg.meta["choices_note"]), "color": "Warning",
+    if msg.choices_note:  # beside the buttons, e.g. a warning before Publish
+        tail.insert(0, {"type": "TextBlock", "text": "⚠ " + msg.choices_note, "color": "Warning",
                         "wrap": True, "spacing": "Medium"})
-    form = form_of(msg)
-    if form:
-        tail += form_elements(form)
+    if msg.form is not None:
+        tail += form_elements(msg.form)
     if msg.input_hint:
         tail += input_elements(msg.input_hint)
     if wants_feedback(msg):

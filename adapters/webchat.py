@@ -126,7 +126,6 @@ PROXY_HEADERS = frozenset(h.lower() for h in (
 PROXY_HEADER_PREFIXES = ("x-forwarded", "x-original-", "x-envoy-", "x-azure-", "x-appengine-", "x-amzn-", "x-arr-",
                          "cf-")
 LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "[::1]")  #: names the open mode's ``Host`` may use
-_META_KEYS = ("case_id",)  #: Outbound.meta keys the page may see
 
 PAGE_HEADERS = {
     "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -294,9 +293,8 @@ def render_outbound(msg: Outbound) -> dict:
     }
     if vote:
         out["feedback_buttons"] = [{"label": b.label, "helpful": b.helpful} for b in FEEDBACK_BUTTONS]
-    for k in _META_KEYS:
-        if msg.meta.get(k) is not None:
-            out[k] = str(msg.meta[k])
+    if msg.case_id is not None:  # the only reference the page shows beside the text
+        out["case_id"] = msg.case_id
     return out
 
 
@@ -541,7 +539,7 @@ class WebChatChannel:
         Outbox messages are never taken here: the page reads them from the outbox itself
         (``GET /chat/api/inbox``), so they are marked delivered only once shown.
         """
-        if outbound.meta.get("outbox_id") is not None:
+        if outbound.outbox_id is not None:
             return False
         seen = self._seen.peek(user_id)
         if seen is None or time.monotonic() - seen > LIVE_SECONDS:
@@ -726,11 +724,11 @@ class WebChatChannel:
     async def _converse(self, ident: Identity, inbound: Inbound) -> list[dict]:
         routing = route(await self.ctx.handle(inbound), ident.user_id, private=True)  # the page is private
         for ob in routing.others:
-            if ob.meta.get("outbox_id") is None:
+            if ob.outbox_id is None:
                 await self.ctx.deliver(ob)  # outbox messages go out through the server's outbox pump
         for ob in routing.here:
-            if ob.to_user and ob.meta.get("outbox_id") is not None:
-                await self.ctx.mark_delivered(ob.meta["outbox_id"])
+            if ob.to_user and ob.outbox_id is not None:
+                await self.ctx.mark_delivered(ob.outbox_id)
         return [render_outbound(ob) for ob in routing.here] + await self._inbox(ident.user_id)
 
     async def _inbox(self, user_id: str) -> list[dict]:

@@ -60,9 +60,9 @@ def validate_question(text: str) -> str:
 def answer_message(answer: Answer) -> Outbound:
     """The outbound message for an answer (quotes) or an abstention (no guidance found)."""
     if not answer.answered:
-        return Outbound(kind="no_answer", text=NO_ANSWER_TEXT, meta={"question": answer.question})
+        return Outbound(kind="no_answer", text=NO_ANSWER_TEXT, question=answer.question)
     lines = ["Here is what the policies say:"]
-    return Outbound(kind="answer", text="\n".join(lines), quotes=list(answer.quotes), meta={"question": answer.question})
+    return Outbound(kind="answer", text="\n".join(lines), quotes=list(answer.quotes), question=answer.question)
 
 
 class ConversationEngine:
@@ -124,7 +124,7 @@ class ConversationEngine:
     def tick(self, now: datetime | None = None) -> list[Outbound]:
         """Run reporting deadlines once (``ReportingService.tick``); [] when reporting is off.
 
-        Returns the messages queued in the outbox (each with ``to_user`` and ``meta["outbox_id"]``).
+        Returns the messages queued in the outbox (each with ``to_user`` and ``outbox_id``).
         """
         if self.reporting is None:
             return []

@@ -1,42 +1,85 @@
 """Small forms the core asks adapters to show (a Slack modal, an Adaptive Card with inputs), platform-free.
 
-A prompt that wants a form carries it in ``Outbound.meta["form"]`` (build it with ``form_meta``)::
-
-    {"action_id": "kb:save_details",          # the core action the form is submitted as
-     "value": "tokA tokB",                    # opaque data sent back unchanged
-     "title": "Edit details", "submit": "Save",
-     "fields": [{"name": "title", "label": "Title", "value": "prefilled", "max_length": 200,
-                 "hint": "shown under the field"}, ...],
-     "errors": {"title": "why the last value was refused"},   # may be empty
-     "open": {"action_id": "kb:edit", "value": "tokA tokB", "label": "Edit details"}}
-
-``open`` is the action that shows the form again (a button, for an adapter that could not show the
-form at once, e.g. a Slack modal without a fresh trigger). The adapter sends the filled form as
-``Action(form["action_id"], submit_value(form["value"], {name: text}))``; the core reads it back with
+A prompt that wants a form carries it in ``Outbound.form`` (a ``Form``, built with ``make_form``): the
+core action it is submitted as, opaque data sent back unchanged, a title and submit label, its fields
+(``FormField``: name, label, prefilled value, most characters, hint), the refusal message of each field the
+last submit got wrong, and ``open``: the button that shows the form again (for an adapter that could not
+show it at once, e.g. a Slack modal without a fresh trigger). The adapter sends the filled form as
+``Action(form.action_id, submit_value(form.value, {name: text}))``; the core reads it back with
 ``read_submit``. ``Outbound.text`` still describes the form, so a text-only adapter shows something.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-FORM_KEY = "form"  #: the ``Outbound.meta`` key holding the form
+
+@dataclass(frozen=True)
+class FormField:
+    """One text input of a form.
+
+    Attributes:
+        name: the key the submitted text comes back under.
+        label: shown above the input.
+        value: prefilled text ("" for none).
+        max_length: most characters accepted (None: the channel's limit).
+        hint: shown under the input, e.g. where the prefilled value came from.
+    """
+
+    name: str
+    label: str
+    value: str = ""
+    max_length: int | None = None
+    hint: str | None = None
 
 
-def form_meta(action_id: str, value: str, fields: list[dict[str, Any]], title: str, submit: str = "Save",
-              errors: dict[str, str] | None = None,
-              open_action: dict[str, str] | None = None) -> dict[str, Any]:
-    """The ``meta["form"]`` dict described in the module docstring (copies its arguments)."""
-    return {"action_id": action_id, "value": value, "title": title, "submit": submit,
-            "fields": [dict(f) for f in fields], "errors": dict(errors or {}),
-            "open": dict(open_action) if open_action else None}
+@dataclass(frozen=True)
+class FormOpener:
+    """The button that shows a form again: ``label``, sent back as ``Action(action_id, value)``."""
+
+    action_id: str
+    value: str
+    label: str
 
 
-def form_of(outbound: object) -> dict[str, Any] | None:
-    """The form an ``Outbound`` asks for (``meta["form"]``), or None."""
-    form = (getattr(outbound, "meta", None) or {}).get(FORM_KEY)
-    return form if isinstance(form, dict) and form.get("action_id") and form.get("fields") else None
+@dataclass(frozen=True)
+class Form:
+    """A small form (see the module docstring).
+
+    Attributes:
+        action_id: the core action the filled form is submitted as.
+        value: opaque data sent back unchanged with the fields.
+        title, submit: the form's title and its submit button's label.
+        fields: the inputs, in order.
+        errors: ``{field name: why the last value was refused}`` (empty when none was).
+        open: the button that shows the form again, or None.
+    """
+
+    action_id: str
+    value: str
+    title: str
+    fields: tuple[FormField, ...]
+    submit: str = "Save"
+    errors: Mapping[str, str] = field(default_factory=dict)
+    open: FormOpener | None = None
+
+
+def make_form(action_id: str, value: str, fields: Iterable[Mapping[str, Any]], title: str, submit: str = "Save",
+              errors: Mapping[str, str] | None = None, open_action: Mapping[str, str] | None = None) -> Form:
+    """A ``Form`` from plain values: each of ``fields`` a mapping with ``name`` and ``label`` and optionally
+    ``value``, ``max_length`` and ``hint``; ``open_action`` ``{"action_id", "value", "label"}`` or None.
+
+    Raises ``KeyError`` when a field has no ``name`` or ``label``.
+    """
+    return Form(action_id=action_id, value=value, title=title, submit=submit,
+                fields=tuple(FormField(name=str(f["name"]), label=str(f["label"]), value=str(f.get("value") or ""),
+                                       max_length=f.get("max_length"), hint=f.get("hint")) for f in fields),
+                errors=dict(errors or {}),
+                open=FormOpener(open_action["action_id"], open_action["value"], open_action["label"])
+                if open_action else None)
 
 
 def submit_value(value: str, fields: dict[str, str]) -> str:

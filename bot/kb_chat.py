@@ -13,7 +13,7 @@ The conversation engine (``bot.engine.ConversationEngine``) hands this module th
   (``knowledge.loaders.BadUpload``) is shown with its own message.
 * a ``kb:*`` action (``KbChat.handle_action``): Publish commits the preview and makes it live at once
   (this process's index is refreshed before the reply); Cancel drops it; **Edit details**
-  (``kb:edit``) answers with a form (``bot.forms``, ``meta["form"]``) prefilled with the title,
+  (``kb:edit``) answers with a form (``bot.forms``, ``Outbound.form``) prefilled with the title,
   organisation, version and date, whose submit (``kb:save_details``) corrects the preview
   (``KnowledgeAdmin.edit_preview``) and shows it again, or shows the form again with the refused
   fields' messages (``form["errors"]``). ``KbChat.check_form`` checks a submit without the engine
@@ -21,7 +21,7 @@ The conversation engine (``bot.engine.ConversationEngine``) hands this module th
 
 Every preview prompt starts with how citations will read and where each detail came from; one whose
 organisation is the default ``"Unspecified organisation"`` carries a warning for the adapter to show
-beside the buttons (``meta["choices_note"]``; it is in the text too). ``meta["keep_choices"]`` names
+beside the buttons (``Outbound.choices_note``; it is in the text too). ``Outbound.keep_choices`` names
 the choices that leave the prompt open (Edit details), so an adapter does not mark it as answered.
 * the text commands ``gaps``, ``kb list`` and ``kb`` / ``kb help`` (``KbChat.handle_command``), for HR
   in a private conversation only; for anyone else they return None so the text is answered as an
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from bot.forms import form_meta, read_submit
+from bot.forms import make_form, read_submit
 from bot.kb_admin import (DEFAULT_ORGANISATION, DETAIL_FIELDS, DETAIL_LABELS, MAX_DETAIL_CHARS, SOURCE_WORDS,
                           CommitResult, HrCheck, KnowledgeAdmin, NotAuthorised, Preview, check_details,
                           default_doc_id)
@@ -129,8 +129,8 @@ def change_notices(result: CommitResult, document: dict[str, Any] | None, window
         exclude: user ids not to tell (e.g. the HR user who made the change).
 
     Returns:
-        One ``Outbound(kind="text", to_user=...)`` a person, ``meta={"kb_notice": doc_id,
-        "version": n}``; [] when nobody is to be told.
+        One ``Outbound(kind="text", to_user=...)`` a person, with ``document`` (the id) and
+        ``document_version`` set; [] when nobody is to be told.
     """
     users = [u for u in result.notify_users if u not in exclude]
     if not users:
@@ -147,12 +147,13 @@ def change_notices(result: CommitResult, document: dict[str, Any] | None, window
         text = (f"Policy update: {name} has a new version ({edition or f'version {result.version_no}'}). "
                 f"An answer I gave you in the last {window_days} days quoted a clause that has since changed or "
                 "been removed. Ask me again to see the current wording.")
-    return [Outbound(kind="text", text=text, to_user=u, meta={"kb_notice": result.doc_id, "version": result.version_no})
+    return [Outbound(kind="text", text=text, to_user=u, document=result.doc_id,
+                     document_version=result.version_no)
             for u in users]
 
 
 def queue_notices(notices: list[Outbound], outbox: Outbox | None) -> list[Outbound]:
-    """Put ``notices`` in ``outbox`` (``bot.outbox.Outbox``; sets ``meta["outbox_id"]``) and return [];
+    """Put ``notices`` in ``outbox`` (``bot.outbox.Outbox``; sets ``outbox_id``) and return [];
     without an outbox return ``notices`` unchanged, for the caller to deliver.
 
     Raises:
@@ -290,10 +291,9 @@ class KbChat:
                        Choice("Edit details", ACTION_EDIT, both),
                        Choice("Cancel", ACTION_CANCEL, both)]
             text = f"{details_header(replace)}\n\n{head}\n\n{body(replace)}"
-        meta = {"kb_preview": (replace or preview).token, "title": "Policy upload", "keep_choices": [ACTION_EDIT]}
-        if (replace or preview).document.organisation == DEFAULT_ORGANISATION:
-            meta["choices_note"] = UNSPECIFIED_ORG_WARNING
-        return Outbound(kind="prompt", text=text, choices=choices, meta=meta)
+        unnamed = (replace or preview).document.organisation == DEFAULT_ORGANISATION
+        return Outbound(kind="prompt", text=text, choices=choices, title="Policy upload", keep_choices=(ACTION_EDIT,),
+                        choices_note=UNSPECIFIED_ORG_WARNING if unnamed else None)
 
     # -- edit details -------------------------------------------------------------------------------
 
@@ -320,10 +320,9 @@ class KbChat:
         lines = [EDIT_TEXT, preview.citation_line() + "."]
         for name, msg in (errors or {}).items():
             lines.append(f"Not saved: {msg}")
-        form = form_meta(ACTION_SAVE_DETAILS, tokens, fields, title="Edit details", submit="Save", errors=errors,
+        form = make_form(ACTION_SAVE_DETAILS, tokens, fields, title="Edit details", submit="Save", errors=errors,
                          open_action={"action_id": ACTION_EDIT, "value": tokens, "label": "Edit details"})
-        return Outbound(kind="prompt", text="\n".join(lines), meta={"form": form, "modal": True,
-                                                                     "title": "Edit details"})
+        return Outbound(kind="prompt", text="\n".join(lines), form=form, modal=True, title="Edit details")
 
     def _edit(self, inbound: Inbound, tokens: list[str]) -> list[Outbound]:
         preview = self.admin.held(tokens[0], inbound.user_id)
@@ -422,7 +421,7 @@ class KbChat:
             lines.append(f"{len(notices)} person(s) answered from a changed clause in the last "
                          f"{settings.notify_window_days} days will be told privately.")
             log.info("%d change notice(s) for %s", len(notices), result.doc_id)
-        return [Outbound(kind="text", text="\n".join(lines), meta={"kb_published": result.doc_id})] + returned
+        return [Outbound(kind="text", text="\n".join(lines), document=result.doc_id)] + returned
 
     # -- commands -----------------------------------------------------------------------------------
 

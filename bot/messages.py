@@ -8,7 +8,8 @@ that user" (a DM / personal chat), else the reply goes to the conversation the i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+
+from bot.forms import Form
 
 MAX_TEXT_CHARS = 4000  #: longest message the engine accepts; longer ones get a clear refusal
 
@@ -113,6 +114,8 @@ class Quote:
 class Outbound:
     """One message for an adapter to render.
 
+    Every field is typed: adapters branch on these, never on the flow's internals.
+
     Attributes:
         kind: ``"answer"`` (quotes), ``"no_answer"``, ``"text"``, ``"prompt"`` (text + choices),
             ``"notification"`` (to a handler) or ``"error"``.
@@ -121,7 +124,20 @@ class Outbound:
         choices: buttons to offer.
         to_user: deliver privately to this user id instead of replying in the conversation.
         input_hint: for a prompt, what kind of free text is expected (``"text"``, ``"long_text"``, ``None``).
-        meta: adapter hints (e.g. ``{"question": ...}`` for feedback buttons, ``{"case_id": ...}``).
+        question: for ``"answer"`` / ``"no_answer"``, the question answered (the feedback buttons carry it).
+        case_id: the reference of the case the message is about (``"C-00001"``); logs may show it, never the text.
+        flow: ``"report"`` for the messages of the report conversation, else None.
+        step: for a report-flow prompt, the step it asks about (``bot.report.Step`` value, e.g. ``"where"``).
+        modal: the core would rather show this prompt in a modal / dialog where the channel has one
+            (the report's review, a form); a channel without one posts it as a message.
+        title: a short title for that modal or card (``"Policy upload"``), None for the channel's default.
+        form: a form to fill in (``bot.forms.Form``), shown as a modal / card with inputs.
+        choices_note: a warning shown beside the buttons (it is in ``text`` too).
+        keep_choices: action ids of buttons that leave the message's buttons in place when pressed.
+        event: what a queued private message is (``"reminder"``, ``"escalation"``, ``"draft_expired"``, ...).
+        receipt: the reporter's receipt code, on the confirmation of a submitted report.
+        document, document_version: the document (id) and version a change notice is about.
+        outbox_id: the outbox row this message was queued as (``bot.outbox``), once queued; None otherwise.
     """
 
     kind: str
@@ -130,4 +146,17 @@ class Outbound:
     choices: list[Choice] = field(default_factory=list)
     to_user: str | None = None
     input_hint: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    question: str | None = None
+    case_id: str | None = None
+    flow: str | None = None
+    step: str | None = None
+    modal: bool = False
+    title: str | None = None
+    form: Form | None = None
+    choices_note: str | None = None
+    keep_choices: tuple[str, ...] = ()
+    event: str | None = None
+    receipt: str | None = None
+    document: str | None = None
+    document_version: int | None = None
+    outbox_id: int | None = None

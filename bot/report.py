@@ -32,6 +32,7 @@ MAX_WHAT_CHARS = 4000  #: longest "what happened" answer, in characters
 MAX_WHERE_CHARS = 2000  #: longest "where and links" answer, in characters
 MAX_WHEN_CHARS = 200  #: longest "when" answer, in characters
 FUTURE_TOLERANCE = timedelta(minutes=5)  #: a "when" this far after now still counts as now
+REVIEW_TITLE = "Review your report"  #: the title of the review prompt (a Slack modal title: at most 24 characters)
 
 UNKNOWN_WHEN = {"not sure", "unsure", "don't know", "dont know", "do not know", "unknown", "not known", "?",
                 "no idea", "can't remember", "cant remember", "skip"}
@@ -305,7 +306,7 @@ class ReportFlow:
             "Reporting a concern. This conversation is private. I'll ask a few short questions; nothing is "
             "sent until you review and submit it. Type `cancel` at any time to stop and delete your draft."
         )
-        return [Outbound(kind="text", text=text, meta={"flow": "report"})] + self.prompt(draft)
+        return [Outbound(kind="text", text=text, flow="report")] + self.prompt(draft)
 
     def _cancel_choice(self) -> Choice:
         return Choice("Cancel", "report:cancel", "", "danger")
@@ -315,8 +316,9 @@ class ReportFlow:
         choices = list(choices or [])
         if cancel:
             choices.append(self._cancel_choice())
-        return Outbound(kind="prompt", text=text, choices=choices, input_hint=hint,
-                        meta={"flow": "report", "step": draft.step.value})
+        review = draft.step is Step.REVIEW  # read over in a modal / a card with its heading where the channel has one
+        return Outbound(kind="prompt", text=text, choices=choices, input_hint=hint, flow="report",
+                        step=draft.step.value, modal=review, title=REVIEW_TITLE if review else None)
 
     def category_choices(self) -> list[Choice]:
         """One choice a category, in configured order."""
@@ -389,7 +391,7 @@ class ReportFlow:
         text = route.note if note else ""
         if not quotes and not text:
             return []
-        return [Outbound(kind="text", text=text or "From the policies:", quotes=quotes, meta={"flow": "report"})]
+        return [Outbound(kind="text", text=text or "From the policies:", quotes=quotes, flow="report")]
 
     def prompt(self, draft: Draft, prefix: str = "") -> list[Outbound]:
         """The prompt for the draft's current step (with ``prefix`` text before it, if any)."""
@@ -416,7 +418,7 @@ class ReportFlow:
             quotes = self.quotes.quotes(self.routing.evidence_quotes)
             if quotes:
                 msgs.append(Outbound(kind="text", text=self.routing.evidence_intro or "From the policies:",
-                                     quotes=quotes, meta={"flow": "report", "step": "where"}))
+                                     quotes=quotes, flow="report", step="where"))
             msgs.append(self._prompt(draft, pre + (
                 "Where did it happen? Name the platform (for example Facebook, WhatsApp, a text message) and "
                 f"paste the full web address of anything relevant, in up to {MAX_WHERE_CHARS:,} characters. "
@@ -495,7 +497,7 @@ class ReportFlow:
         if (a and a.action_id == "report:cancel") or text in CANCEL_WORDS:
             draft.move(S.CANCELLED)
             return FlowResult([Outbound(kind="text", text="Report cancelled. Your draft has been deleted.",
-                                        meta={"flow": "report"})], changed=True, cancelled=True)
+                                        flow="report")], changed=True, cancelled=True)
         if a and a.action_id == "report:start":
             return FlowResult(self.prompt(draft, "You already have a report in progress; let's continue."))
         handler: Callable[[Draft, Inbound], FlowResult] | None = getattr(self, f"_on_{draft.step.value}", None)
@@ -521,7 +523,7 @@ class ReportFlow:
             draft.handler_role = None
             draft.move(S.HANDLER)
             note = Outbound(kind="text", text="That change affects who should handle the report; please choose again.",
-                            meta={"flow": "report"})
+                            flow="report")
             return FlowResult(before + [note] + self.prompt(draft), changed=True)
         return self._advance(draft, forward, before)
 
@@ -592,7 +594,7 @@ class ReportFlow:
             return self._refuse(draft, reason)
         draft.when, draft.when_text = iso, t
         return self._advance(draft, S.WHERE, [Outbound(kind="text", text=f"Noted: {fmt_when(iso, self.tz)}.",
-                                                       meta={"flow": "report"})])
+                                                       flow="report")])
 
     def _on_where(self, draft: Draft, inbound: Inbound) -> FlowResult:
         t = self._text(inbound)
@@ -689,7 +691,7 @@ class ReportFlow:
                 draft.handler_id = draft.handler_role = None
                 draft.move(S.HANDLER)
                 return FlowResult([Outbound(kind="text", text="Please choose who handles this report again.",
-                                            meta={"flow": "report"})] + self.prompt(draft), changed=True)
+                                            flow="report")] + self.prompt(draft), changed=True)
             return FlowResult([], changed=True, submit=True)
         return self._edit(draft, Step(c.value))
 

@@ -225,7 +225,7 @@ class ReportingService:
 
     def _expired_notice(self, to_user: str | None = None) -> Outbound:
         hours = self.routing.deadlines.draft_idle_hours
-        return Outbound(kind="text", to_user=to_user, meta={"flow": "report"}, text=(
+        return Outbound(kind="text", to_user=to_user, flow="report", text=(
             f"Your unfinished report was left for {hours:g} hours, so it has been deleted and nothing was sent. "
             "Type `report` to start again."))
 
@@ -373,7 +373,7 @@ class ReportingService:
         ref = case_ref(case_id)
         log.info("case %s submitted", ref)
         handler = self.directory.name_of(draft.handler_id)
-        confirm = Outbound(kind="text", meta={"flow": "report", "case_id": ref, "receipt": receipt}, text=(
+        confirm = Outbound(kind="text", flow="report", case_id=ref, receipt=receipt, text=(
             f"Your report has been submitted. Your receipt is {receipt}\n"
             f"Keep it safe: type `status {receipt}` at any time to see where your report stands; it works "
             f"for you only. {handler} has been told privately and should acknowledge it by {self._fmt(ts(due))}. "
@@ -411,13 +411,13 @@ class ReportingService:
         if case.status == CS.NEW:
             lines.append(f"Please acknowledge it by {self._fmt(case.ack_due)}.")
         return Outbound(kind="notification", text="\n".join(lines), to_user=to, choices=self._case_choices(ref),
-                        meta={"case_id": ref})
+                        case_id=ref)
 
     def _to_reporter(self, case: CaseRecord, text: str, now: datetime, choices: list[Choice] | None = None) -> None:
         """Queue a private message for the reporter (outbox only; never returned to the acting user)."""
         msg = Outbound(kind="prompt" if choices else "text", to_user=case.reporter_id, choices=list(choices or []),
                        text=f"Update on your report {case.content.get('receipt')}: {text}",
-                       meta={"case_id": case.ref})
+                       case_id=case.ref)
         self.outbox.put(msg, now, case.id)
 
     # ---- access ------------------------------------------------------------------------------------
@@ -510,7 +510,7 @@ class ReportingService:
                 self.cases.add_event(case.id, "acknowledged", actor, {}, now)
                 self._to_reporter(case, f"{self.directory.name_of(actor)} has acknowledged it.", now)
             log.info("case %s acknowledged", case.ref)
-            return [Outbound(kind="text", meta={"case_id": case.ref},
+            return [Outbound(kind="text", case_id=case.ref,
                              text=f"Case {case.ref} acknowledged. The reporter has been told.")]
 
     def request_info(self, actor: str, case_id: int | str | None, question: str, via: str = "cli") -> list[Outbound]:
@@ -537,7 +537,7 @@ class ReportingService:
                     now, [Choice("Reply", "case:reply", case.ref, "primary")])
                 self.cases.clear_pending(actor)
             log.info("case %s: more information requested", case.ref)
-            return [Outbound(kind="text", meta={"case_id": case.ref}, text=(
+            return [Outbound(kind="text", case_id=case.ref, text=(
                 f"Your question has been sent to the reporter of case {case.ref}. You'll be told when they reply."))]
 
     def close_case(self, actor: str, case_id: int | str | None, outcome: str, via: str = "cli") -> list[Outbound]:
@@ -561,7 +561,7 @@ class ReportingService:
                 self._to_reporter(case, f"{self.directory.name_of(actor)} has closed it. Outcome:\n“{outcome}”", now)
                 self.cases.clear_pending(actor)
             log.info("case %s closed", case.ref)
-            return [Outbound(kind="text", meta={"case_id": case.ref},
+            return [Outbound(kind="text", case_id=case.ref,
                              text=f"Case {case.ref} closed. The reporter has been told the outcome.")]
 
     # ---- reporter API --------------------------------------------------------------------------
@@ -593,7 +593,7 @@ class ReportingService:
                     lines.append(f"{label[e['kind']]} ({self._fmt(e['at'])}): {e['data'].get('text', '')}")
             choices = [Choice("Reply", "case:reply", case.ref, "primary")] if case.status == CS.INFO_REQUESTED else []
             return [Outbound(kind="prompt" if choices else "text", text="\n".join(lines), choices=choices,
-                             meta={"case_id": case.ref})]
+                             case_id=case.ref)]
 
     def reply(self, user_id: str, case_id: int | str | None, text: str, via: str = "chat") -> list[Outbound]:
         """The reporter answers the handler's question: status ``info_provided``, the handler notified.
@@ -626,7 +626,7 @@ class ReportingService:
             self.outbox.put(note, now, case.id)
             self.cases.clear_pending(user_id)
         log.info("case %s: reporter replied", case.ref)
-        return [Outbound(kind="text", meta={"case_id": case.ref},
+        return [Outbound(kind="text", case_id=case.ref,
                          text=f"Your reply has been sent to {self.directory.name_of(case.handler_id)}."), note]
 
     def _reply_by_receipt(self, user: str, receipt: str, text: str) -> list[Outbound]:
@@ -653,7 +653,7 @@ class ReportingService:
                 self.cases.set_pending(user, {"kind": kind, "case_id": case.id}, self._now())
                 what = ("your question for the reporter" if kind == "ask"
                         else "the outcome to close the case with (the reporter will see it)")
-                return [Outbound(kind="prompt", input_hint="long_text", meta={"case_id": case.ref},
+                return [Outbound(kind="prompt", input_hint="long_text", case_id=case.ref,
                                  text=f"Case {case.ref}: type {what}, or `cancel`.")]
             if kind == "reply":
                 case = self.cases.get_case(cid) if cid is not None else None
@@ -697,7 +697,7 @@ class ReportingService:
                 view = self.show_case(user, cid, via="chat")
                 return [Outbound(kind="notification", text="\n".join(view.lines()), choices=(
                     self._case_choices(view.ref) if view.status != CS.CLOSED.value else []),
-                    meta={"case_id": view.ref})]
+                    case_id=view.ref)]
             if verb in ("ack", "acknowledge"):
                 return self.acknowledge(user, cid, via="chat")
             if verb == "ask":
@@ -738,7 +738,7 @@ class ReportingService:
         handler a reminder ``remind_days_before_due`` days before the acknowledgement is due, and
         escalates unacknowledged cases to HR once due (telling HR, the handler and the reporter).
         Idempotent: a second call at the same time sends nothing new. Returns the messages queued
-        (each in the outbox, with ``meta["outbox_id"]`` and ``to_user``).
+        (each in the outbox, with ``outbox_id`` and ``to_user``).
         """
         with self._lock:
             now = now or self._now()
@@ -748,7 +748,7 @@ class ReportingService:
                 with self.cases.tx():
                     if self.cases.delete_draft_key(key, idle):
                         msg = self._expired_notice(to_user=draft.reporter_id)
-                        msg.meta["event"] = "draft_expired"
+                        msg.event = "draft_expired"
                         self.outbox.put(msg, now)
                         out.append(msg)
                         log.info("report draft expired")
@@ -776,7 +776,7 @@ class ReportingService:
             assert case is not None  # the UPDATE above matched it
             self.cases.audit("system", case_id, "remind", True, "tick", now)
             msg = self._handler_notification(case, f"Reminder: report {case.ref} is waiting for you to acknowledge it.")
-            msg.meta["event"] = "reminder"
+            msg.event = "reminder"
             self.outbox.put(msg, now, case_id)
             self.cases.add_event(case_id, "reminder_sent", "system", {}, now)
         log.info("case %s: reminder sent", case.ref)
@@ -800,18 +800,17 @@ class ReportingService:
                     case, f"Escalated: report {case.ref} was not acknowledged within {days:g} days by "
                           f"{self.directory.name_of(case.handler_id)}. HR can acknowledge and handle it.",
                     to_user=hr.user_id)
-                msg.meta["event"] = "escalation"
+                msg.event = "escalation"
                 self.outbox.put(msg, now, case_id)
                 out.append(msg)
             if not self.directory.is_hr(case.handler_id):
-                msg = Outbound(kind="text", to_user=case.handler_id, meta={"case_id": case.ref}, text=(
+                msg = Outbound(kind="text", to_user=case.handler_id, case_id=case.ref, text=(
                     f"Report {case.ref} was not acknowledged by {self._fmt(case.ack_due)} and has been escalated "
                     "to HR. You can still acknowledge it."), choices=self._case_choices(case.ref))
-                msg.meta["event"] = "escalation"
+                msg.event = "escalation"
                 self.outbox.put(msg, now, case_id)
                 out.append(msg)
-            receipt_msg = Outbound(kind="text", to_user=case.reporter_id, meta={"case_id": case.ref,
-                                                                                "event": "escalation"}, text=(
+            receipt_msg = Outbound(kind="text", to_user=case.reporter_id, case_id=case.ref, event="escalation", text=(
                 f"Update on your report {case.content.get('receipt')}: it was not acknowledged within {days:g} days, "
                 "so it has been escalated to HR."))
             self.outbox.put(receipt_msg, now, case_id)

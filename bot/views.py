@@ -181,9 +181,9 @@ class Vote:
 
 
 def wants_feedback(msg: Outbound) -> bool:
-    """True for answers and abstentions that carry their question (``meta["question"]``): those get the
+    """True for answers and abstentions that carry their question (``Outbound.question``): those get the
     Helpful / Not helpful buttons. Prompts, report-flow and other messages never do."""
-    return msg.kind in ("answer", "no_answer") and bool(msg.meta.get("question"))
+    return msg.kind in ("answer", "no_answer") and bool(msg.question)
 
 
 def feedback_of(msg: Outbound) -> Vote | None:
@@ -191,14 +191,14 @@ def feedback_of(msg: Outbound) -> Vote | None:
     question and the quoted clause ids; None when ``msg`` gets no buttons (``wants_feedback``)."""
     if not wants_feedback(msg):
         return None
-    return Vote(False, str(msg.meta["question"]), tuple(q.clause_id for q in msg.quotes))
+    return Vote(False, str(msg.question), tuple(q.clause_id for q in msg.quotes))
 
 
 def feedback_token(msg: Outbound, limit: int = MAX_FEEDBACK_TOKEN) -> str:
     """The data the feedback buttons carry: JSON ``{"q": question, "c": [clause ids]}`` of at most
     ``limit`` characters (the question cut to 1,500 characters, shorter when needed; ``{"q": "", "c": []}``
     when even the ids do not fit). ``parse_vote`` reads it back."""
-    question = str(msg.meta.get("question") or "")
+    question = msg.question or ""
     clauses = [q.clause_id for q in msg.quotes]
     for size in (1500, 1000, 500, 200, 0):
         value = json.dumps({"q": question[:size], "c": clauses}, ensure_ascii=False)

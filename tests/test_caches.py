@@ -56,7 +56,7 @@ async def test_delivered_outbox_ids_are_bounded_least_recently_marked_first(monk
             pass
 
         async def deliver(self, user_id, outbound):
-            sent.append(outbound.meta["outbox_id"])
+            sent.append(outbound.outbox_id)
             return True
 
     engine = types.SimpleNamespace(reporting=types.SimpleNamespace(outbox=Outbox()))
@@ -69,7 +69,7 @@ async def test_delivered_outbox_ids_are_bounded_least_recently_marked_first(monk
         await ctx.mark_delivered(4)  # makes room by forgetting 2
 
         def msg(oid):
-            return Outbound(kind="text", text="x", to_user="u", meta={"outbox_id": oid})
+            return Outbound(kind="text", text="x", to_user="u", outbox_id=oid)
 
         for oid in (1, 3, 4):
             assert await ctx.deliver(msg(oid))

@@ -87,7 +87,7 @@ def test_submit_is_committed_before_the_reporter_is_told(fake_bot, clock):
 def test_bob_sees_the_notification_and_acknowledges_it_alice_sees_the_status(submitted):
     engine, receipt = submitted
     start = engine.session_start("bob")
-    assert len(start) == 1 and start[0].kind == "notification" and start[0].meta["outbox_id"]
+    assert len(start) == 1 and start[0].kind == "notification" and start[0].outbox_id
     assert engine.session_start("bob") == []  # delivered once
     ack = start[0].choices[0]
     out = press(engine, "bob", ack.action_id, ack.value)
@@ -241,7 +241,7 @@ def test_reminder_then_escalation_to_hr(submitted, clock):
     assert svc.tick() == []
     clock.advance(hours=1)  # 2 days before due
     [reminder] = svc.tick()
-    assert reminder.to_user == "bob" and "Reminder" in reminder.text and reminder.meta["outbox_id"]
+    assert reminder.to_user == "bob" and "Reminder" in reminder.text and reminder.outbox_id
     assert [c.action_id for c in reminder.choices] == ["case:ack", "case:ask", "case:close"]
     assert svc.tick() == []  # idempotent
     clock.advance(days=2)  # due

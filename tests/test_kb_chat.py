@@ -12,7 +12,7 @@ from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
 from bot.directory import Directory
 from bot.engine import ConversationEngine
-from bot.forms import form_of, submit_value
+from bot.forms import submit_value
 from bot.kb_chat import (ACTION_CANCEL, ACTION_EDIT, ACTION_PUBLISH, ACTION_SAVE_DETAILS, NOT_HR_TEXT, NOT_OPEN_TEXT,
                          NOT_PRIVATE_TEXT, UNSPECIFIED_ORG_WARNING)
 from bot.messages import Action, Inbound, InboundFile
@@ -320,7 +320,7 @@ def test_change_notices_go_privately_to_people_answered_from_a_changed_clause(fa
     assert notice.to_user == "alice" and notice.kind == "text"
     assert notice.text.startswith("Policy update: “Social Media Guidance for Staff” (Northbrook District Council) "
                                   "has a new version (v 2, added ")
-    assert notice.meta == {"kb_notice": DOC_ID, "version": 2}
+    assert (notice.document, notice.document_version) == (DOC_ID, 2)
 
 
 def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
@@ -341,7 +341,7 @@ def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
         assert len(out) == 1 and "will be told privately" in out[0].text  # queued, not in hana's reply
         (queued,) = svc.outbox.pending("alice")
         assert queued.to_user == "alice" and queued.text.startswith("Policy update: ")
-        assert queued.meta["kb_notice"] == DOC_ID and queued.meta["outbox_id"]
+        assert queued.document == DOC_ID and queued.outbox_id
         assert not svc.outbox.pending("hana")
     finally:
         svc.close()
@@ -350,10 +350,10 @@ def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
 # -- Edit details --------------------------------------------------------------------------------------
 
 def save(engine, form_msg, user="hana", **fields):
-    form = form_of(form_msg)
-    values = {f["name"]: f["value"] for f in form["fields"]} | fields
+    form = form_msg.form
+    values = {f.name: f.value for f in form.fields} | fields
     return engine.handle(Inbound(user_id=user, conversation_id="dm", source="action",
-                                 action=Action(form["action_id"], submit_value(form["value"], values))))
+                                 action=Action(form.action_id, submit_value(form.value, values))))
 
 
 def test_the_preview_says_how_citations_will_read_and_where_each_detail_came_from(fake_bot, engine):
@@ -365,18 +365,18 @@ def test_the_preview_says_how_citations_will_read_and_where_each_detail_came_fro
                          "Organisation: Northbrook District Council (from the document)",
                          "Version: 1 (default: the version number)"]
     assert head[4].startswith("Date: added ") and head[4].endswith("(default: the upload date)")
-    assert "choices_note" not in prompt.meta and UNSPECIFIED_ORG_WARNING not in prompt.text
-    assert prompt.meta["keep_choices"] == [ACTION_EDIT]
+    assert prompt.choices_note is None and UNSPECIFIED_ORG_WARNING not in prompt.text
+    assert prompt.keep_choices == (ACTION_EDIT,)
 
 
 def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, engine):
     (prompt,) = upload(engine, b"Staff must not use personal email for council business.\n", "email_rules.txt")
     assert prompt.text.startswith(f"Citations will read: Unspecified organisation — Email rules (v 1, added ")
     assert "Organisation: Unspecified organisation (default: none found)" in prompt.text
-    assert prompt.meta["choices_note"] == UNSPECIFIED_ORG_WARNING and UNSPECIFIED_ORG_WARNING in prompt.text
+    assert prompt.choices_note == UNSPECIFIED_ORG_WARNING and UNSPECIFIED_ORG_WARNING in prompt.text
     (form,) = press(engine, prompt, "Edit details")
     (fixed,) = save(engine, form, organisation="Northbrook District Council")
-    assert "choices_note" not in fixed.meta and UNSPECIFIED_ORG_WARNING not in fixed.text
+    assert fixed.choices_note is None and UNSPECIFIED_ORG_WARNING not in fixed.text
     assert "No organisation given" not in fixed.text  # the warning about the default went with it
     assert "Organisation: Northbrook District Council (as edited)" in fixed.text
 
@@ -385,12 +385,12 @@ def test_hr_edits_the_organisation_publishes_and_answers_cite_it(fake_bot, engin
     before = kb_state(fake_bot)
     (prompt,) = upload(engine, make_docx(MD), "nb.docx")
     (form_msg,) = press(engine, prompt, "Edit details")
-    form = form_of(form_msg)
-    assert form["action_id"] == ACTION_SAVE_DETAILS and form["submit"] == "Save"
-    assert {f["name"]: f["value"] for f in form["fields"]} == {
+    form = form_msg.form
+    assert form.action_id == ACTION_SAVE_DETAILS and form.submit == "Save"
+    assert {f.name: f.value for f in form.fields} == {
         "title": "Social Media Guidance for Staff", "organisation": "Northbrook District Council", "version": "1",
-        "date": form["fields"][3]["value"]}
-    assert form["fields"][3]["value"].startswith("added ")
+        "date": form.fields[3].value}
+    assert form.fields[3].value.startswith("added ")
     assert kb_state(fake_bot) == before  # opening the form changes nothing
 
     (edited,) = save(engine, form_msg, organisation="  Southfield   Borough Council ", version="v2.1")
@@ -420,9 +420,9 @@ def test_invalid_details_show_the_form_again_and_change_nothing(fake_bot, engine
     (form_msg,) = press(engine, prompt, "Edit details")
     assert engine.check_form(ACTION_SAVE_DETAILS, fields)[field].startswith(message)
     (again,) = save(engine, form_msg, **fields)
-    form = form_of(again)
-    assert form is not None and form["errors"][field].startswith(message)
-    assert {f["name"]: f["value"] for f in form["fields"]}[field] == fields[field]  # as typed, to correct
+    form = again.form
+    assert form is not None and form.errors[field].startswith(message)
+    assert {f.name: f.value for f in form.fields}[field] == fields[field]  # as typed, to correct
     assert f"Not saved: {message}" in again.text
     (done,) = press(engine, prompt, "Publish")  # the preview is still open, unchanged
     assert f"is live: {DOC_ID}, version 1" in done.text
@@ -433,9 +433,9 @@ def test_someone_who_is_not_hr_cannot_edit_hr_s_preview(fake_bot, engine):
     (prompt,) = upload(engine, make_docx(MD), "nb.docx")
     (form_msg,) = press(engine, prompt, "Edit details")
     (refused,) = press(engine, prompt, "Edit details", user="alice")
-    assert form_of(refused) is None and "Only HR" in refused.text
+    assert refused.form is None and "Only HR" in refused.text
     (refused,) = save(engine, form_msg, user="alice", organisation="Alice's Council")
-    assert form_of(refused) is None and "Only HR" in refused.text
+    assert refused.form is None and "Only HR" in refused.text
     (done,) = press(engine, prompt, "Publish")
     assert f"is live: {DOC_ID}" in done.text
     assert fake_bot.store.document(DOC_ID)["organisation"] == "Northbrook District Council"

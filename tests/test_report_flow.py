@@ -340,6 +340,16 @@ def to_review(engine, user="alice"):
     return out
 
 
+def test_only_the_review_asks_channels_for_a_modal_with_its_title(engine):
+    """Slack opens a modal and Teams heads the card from these flags; neither reads the flow's step names."""
+    from bot.report import REVIEW_TITLE
+
+    prompts = [last_prompt(say(engine, "alice", a)) for a in FLOW[:-1]]
+    assert [(p.step, p.modal, p.title) for p in prompts][-1] == ("review", True, REVIEW_TITLE)
+    assert not any(p.modal or p.title for p in prompts[:-1])
+    assert len(REVIEW_TITLE) <= 24  # a Slack modal title
+
+
 def test_review_summary_and_each_answer_editable(engine):
     out = to_review(engine)
     text = last_prompt(out).text

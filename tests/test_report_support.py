@@ -81,7 +81,7 @@ def last_prompt(msgs):
 
 def step_of(msgs) -> str | None:
     """The step named by the last prompt's meta."""
-    return last_prompt(msgs).meta.get("step")
+    return last_prompt(msgs).step
 
 
 def receipt_in(msgs) -> str:

@@ -366,7 +366,7 @@ async def test_closing_a_prompt_modal_puts_the_prompt_back_in_the_dm(report_serv
     from bot.messages import Choice, Outbound
 
     view = render_modal(Outbound(kind="prompt", text="Please review", choices=[Choice("Submit", "report_submit")],
-                                 meta={"step": "review"}), {"dm": "D0000042", "repost": True})
+                                 step="review", modal=True), {"dm": "D0000042", "repost": True})
     await report_server.payload({"type": "view_closed", "user": {"id": ALICE}, "team": {"id": "T0000001"},
                                  "view": dict(view, id="V9"), "is_cleared": False})
     (post,) = await fake_slack.wait_for("chat.postMessage")

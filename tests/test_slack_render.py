@@ -48,7 +48,7 @@ def test_answer_blocks_quote_citation_lead_in_and_buttons():
     also = Citation("Cwm Taf", "Social Media Policy", "4", None, "x1")
     msg = Outbound(kind="answer", text="Here is what the policies say:",
                    quotes=[quote(1, "Use <b>care</b> & think.", lead_in="Staff should:", also=[also])],
-                   choices=[Choice("Report a concern", "report_start", "", "danger")], meta={"question": "q?"})
+                   choices=[Choice("Report a concern", "report_start", "", "danger")], question="q?")
     (payload,) = render_messages(msg)
     types = [b["type"] for b in payload["blocks"]]
     assert types == ["section", "context", "section", "context", "actions", "actions"]
@@ -67,7 +67,7 @@ def test_long_answers_are_split_within_block_kit_limits():
     long_clause = ("All staff must take care online. " * 200).strip()  # ~6,600 characters
     quotes = [quote(i, f"Clause {i}: " + (long_clause if i % 5 == 0 else "short text & more <here>"),
                     lead_in=f"Lead {i}") for i in range(30)]
-    msg = Outbound(kind="answer", text="Intro " * 900, quotes=quotes, meta={"question": "q"},
+    msg = Outbound(kind="answer", text="Intro " * 900, quotes=quotes, question="q",
                    choices=[Choice(f"Option {i}", "pick", str(i)) for i in range(30)])
     payloads = render_messages(msg)
     assert len(payloads) > 1
@@ -115,7 +115,7 @@ def test_action_ids_round_trip_and_stay_unique():
 def test_prompt_for_long_text_offers_a_form_and_review_prompts_want_a_modal():
     (p,) = render_messages(Outbound(kind="prompt", text="Describe it", input_hint="long_text"))
     assert p["blocks"][-1]["elements"][0]["action_id"] == "pb_open_input"
-    review = Outbound(kind="prompt", text="Review", choices=[Choice("Submit", "submit")], meta={"step": "review"})
+    review = Outbound(kind="prompt", text="Review", choices=[Choice("Submit", "submit")], step="review", modal=True)
     assert wants_modal(review) and not wants_modal(Outbound(kind="prompt", text="x"))
     view = render_modal(review, {"dm": "D1"})
     assert view["type"] == "modal" and len(view["title"]["text"]) <= 24 and "submit" not in view

@@ -40,7 +40,7 @@ def quote(lead_in: str | None = LONG_LEAD_IN) -> Quote:
 
 def answer(**kw) -> Outbound:
     return Outbound(kind="answer", text="Here is what the policies say:", quotes=[quote()],
-                    meta={"question": "Can I post photos of service users?"}, **kw)
+                    question="Can I post photos of service users?", **kw)
 
 
 # -- quotes ------------------------------------------------------------------------------------------
@@ -146,10 +146,10 @@ def test_a_press_in_a_channel_posts_nothing_there():
 
 def test_feedback_is_offered_on_answers_and_abstentions_only():
     assert wants_feedback(answer())
-    assert wants_feedback(Outbound(kind="no_answer", text="No guidance.", meta={"question": "q?"}))
+    assert wants_feedback(Outbound(kind="no_answer", text="No guidance.", question="q?"))
     assert not wants_feedback(Outbound(kind="answer", text="x", quotes=[quote()]))  # no question to vote on
-    assert not wants_feedback(prompt(meta={"question": "q?"}))  # the report flow
-    assert not wants_feedback(Outbound(kind="notification", text="New report", meta={"case_id": "C-1"}))
+    assert not wants_feedback(prompt(question="q?"))  # the report flow
+    assert not wants_feedback(Outbound(kind="notification", text="New report", case_id="C-1"))
     assert not wants_feedback(Outbound(kind="text", text="Thanks"))
 
 
@@ -158,7 +158,7 @@ def test_every_renderer_offers_feedback_from_the_same_rule():
     from adapters.teams_cards import render_cards
     from adapters.webchat import render_outbound
 
-    for msg, wanted in ((answer(), True), (prompt(meta={"question": "q?"}), False)):
+    for msg, wanted in ((answer(), True), (prompt(question="q?"), False)):
         slack = json.dumps(render_messages(msg))
         teams = json.dumps(render_cards(msg))
         assert (FEEDBACK_HELPFUL in slack and FEEDBACK_NOT_HELPFUL in slack) is wanted
@@ -183,7 +183,7 @@ def test_a_vote_reads_back_its_token():
 
 def test_a_feedback_token_fits_a_button_value():
     msg = answer()
-    msg.meta["question"] = "q" * 5000
+    msg.question = "q" * 5000
     token = feedback_token(msg)
     assert len(token) <= 2000 and parse_vote(FEEDBACK_HELPFUL, token).question == "q" * 1500
 

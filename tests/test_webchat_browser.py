@@ -174,7 +174,7 @@ class MarkupEngine:
     def handle(self, inbound) -> list[Outbound]:
         cite = Citation(organisation="Org <b>bold</b>", document=self.EVIL, section="<i>s</i>")
         quote = Quote(clause_id="x:001", text="Quoted " + self.EVIL, lead_in="<u>lead</u>", citation=cite, score=1.0)
-        return [Outbound(kind="answer", text="Reply " + self.EVIL, quotes=[quote], meta={"question": inbound.text})]
+        return [Outbound(kind="answer", text="Reply " + self.EVIL, quotes=[quote], question=inbound.text)]
 
 
 async def test_text_from_the_server_never_becomes_markup(fake_bot):

@@ -127,7 +127,7 @@ def cmd_remind(args) -> int:
         msgs = svc.tick(now)
         counts = {"reminder": 0, "escalation": 0, "draft_expired": 0}
         for m in msgs:
-            counts[m.meta.get("event", "reminder")] = counts.get(m.meta.get("event", "reminder"), 0) + 1
+            counts[m.event or "reminder"] = counts.get(m.event or "reminder", 0) + 1
         print(f"queued {len(msgs)} message(s): {counts['reminder']} reminder(s), "
               f"{counts['escalation']} escalation message(s), {counts['draft_expired']} expired draft notice(s)")
         return 0
