@@ -23,6 +23,7 @@ inbound and every ``outbox_interval`` seconds, and ``KnowledgeWatcher.check()`` 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import ipaddress
 import logging
 import os
@@ -31,12 +32,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Mapping, Protocol, runtime_checkable
+from types import ModuleType
+from typing import Any, Awaitable, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 from aiohttp import web
 from cachetools import LRUCache, TTLCache
 
-from adapters.plugins import optional_modules
 
 log = logging.getLogger("policybot.server")
 
@@ -223,12 +224,12 @@ class ServerContext:
 
     @property
     def reporting(self):
-        """The engine's ``bot.reporting.ReportingService``, or None when reporting is off."""
+        """The engine's ``bot.reporting.service.ReportingService``, or None when reporting is off."""
         return getattr(self.engine, "reporting", None)
 
     @property
     def outbox(self):
-        """The reporting outbox (``bot.outbox.Outbox``), or None."""
+        """The reporting outbox (``bot.reporting.outbox.Outbox``), or None."""
         return getattr(self.reporting, "outbox", None)
 
     @property
@@ -445,6 +446,24 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": status, "channels": channels}, status=503)
 
 
+def channel_modules(names: tuple[str, ...] = CHANNEL_MODULES) -> Iterator[ModuleType]:
+    """Import and yield each channel module of ``names`` in order, skipping those that do not exist (a build
+    without that channel).
+
+    Raises:
+        ImportError: a module exists but fails to import (a missing dependency inside it is a bug, not an
+            absent channel, so it is not hidden).
+    """
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        yield module
+
+
 def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str, ...] = CHANNEL_MODULES) -> None:
     """Import each channel module and call its ``attach(app, ctx)``; configured channels join ``ctx.channels``.
 
@@ -452,7 +471,7 @@ def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str
         ConfigError: a channel is half-configured (from that module's ``attach``).
         TypeError: ``attach`` returned something that is not a ``Channel`` (a programming error).
     """
-    for module in optional_modules(modules):
+    for module in channel_modules(modules):
         channel = module.attach(app, ctx)
         if channel is None:
             continue
@@ -568,5 +587,5 @@ def check_settings(settings: ServerSettings) -> None:
     Raises:
         ConfigError: a channel is half-configured.
     """
-    for module in optional_modules(CHANNEL_MODULES):
+    for module in channel_modules():
         module.check_config(settings)

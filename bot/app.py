@@ -25,8 +25,8 @@ from knowledge.catalog import bundled_documents
 
 if TYPE_CHECKING:
     from bot.answer import Answer
-    from bot.gaps import GapLog
-    from bot.kb_admin import IsHr, KnowledgeAdmin
+    from bot.upkeep.admin import IsHr, KnowledgeAdmin
+    from bot.upkeep.gaps import GapLog
     from index.retrieve import SearchResult
     from index.watch import KnowledgeWatcher
 
@@ -92,8 +92,8 @@ class Policybot:
 
     @property
     def gaps(self) -> GapLog:
-        """The ``bot.gaps.GapLog`` of this knowledge base (user ids kept only if the settings say so)."""
-        from bot.gaps import GapLog
+        """The ``bot.upkeep.gaps.GapLog`` of this knowledge base (user ids kept only if the settings say so)."""
+        from bot.upkeep.gaps import GapLog
 
         return GapLog(self.store, keep_users=self.settings.gaps_keep_users)
 
@@ -103,7 +103,7 @@ class Policybot:
         Args:
             question: the question as typed.
             max_quotes: most quotes in the answer.
-            record_gap: keep the question as a gap when the bot abstains (``bot.gaps``).
+            record_gap: keep the question as a gap when the bot abstains (``bot.upkeep.gaps``).
             user_id: the asker's directory id, if known; kept with a gap only when
                 ``settings.gaps_keep_users``, and logged with the quoted clauses only when
                 ``settings.notify_changed_clauses``.
@@ -155,8 +155,8 @@ class Policybot:
         return KnowledgeWatcher(self.index, interval=interval)
 
     def kb_admin(self, is_hr: IsHr = None) -> KnowledgeAdmin:
-        """A ``bot.kb_admin.KnowledgeAdmin`` over this bot; ``is_hr(user_id) -> bool`` (or a directory) authorises chat users."""
-        from bot.kb_admin import KnowledgeAdmin
+        """A ``bot.upkeep.admin.KnowledgeAdmin`` over this bot; ``is_hr(user_id) -> bool`` (or a directory) authorises chat users."""
+        from bot.upkeep.admin import KnowledgeAdmin
 
         return KnowledgeAdmin(self, is_hr=is_hr)
 

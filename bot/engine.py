@@ -1,11 +1,11 @@
 """The conversation engine: one inbound message or action in, outbound messages out.
 
 Policy questions get verbatim answers (unchanged by reporting). When confidential reporting is
-available (``bot.reporting.ReportingService``), the engine also routes report entry points, the
+available (``bot.reporting.service.ReportingService``), the engine also routes report entry points, the
 report flow, ``status <receipt>``, handler actions and commands to it, and offers a
 "Report a concern" choice under answers about reportable matters.
 
-Knowledge-base upkeep in chat (``bot.kb_chat``): a message with files, ``kb:*`` actions, and, for HR
+Knowledge-base upkeep in chat (``bot.upkeep.chat``): a message with files, ``kb:*`` actions, and, for HR
 in a private conversation, the ``gaps`` / ``kb list`` commands. HR is whoever has the ``hr`` role in
 the staff directory: reporting's directory, else one given to the engine, else the one found for the
 data dir (``bot.directory.directory_path``).
@@ -24,7 +24,7 @@ from bot.messages import MAX_TEXT_CHARS, Choice, Inbound, Outbound
 if TYPE_CHECKING:
     from bot.app import Policybot
     from bot.directory import Directory
-    from bot.reporting import ReportingService
+    from bot.reporting.service import ReportingService
 
 log = logging.getLogger("policybot.engine")
 
@@ -70,7 +70,7 @@ class ConversationEngine:
 
     Args:
         bot: an opened ``bot.app.Policybot``.
-        reporting: a ``bot.reporting.ReportingService``; None opens one for ``bot.data_dir`` when a
+        reporting: a ``bot.reporting.service.ReportingService``; None opens one for ``bot.data_dir`` when a
             report key is configured (or in dev mode), else reporting is off and its entry points say
             so; False turns reporting off.
         dev: dev mode for opening reporting (None: ``POLICYBOT_DEV``): generates a key into the
@@ -84,8 +84,8 @@ class ConversationEngine:
         self.bot = bot
         self.reporting_error: str | None = None
         if reporting is None:
-            from bot.crypto import ReportingNotConfigured
-            from bot.reporting import ReportingService
+            from bot.reporting.crypto import ReportingNotConfigured
+            from bot.reporting.service import ReportingService
 
             try:
                 reporting = ReportingService.open(bot.data_dir, policy_store=getattr(bot, "store", None), dev=dev)
@@ -97,7 +97,7 @@ class ConversationEngine:
         if directory is None and self.reporting is None:
             directory = _find_directory(getattr(bot, "data_dir", None), dev)
         self._directory = directory
-        from bot.kb_chat import KbChat
+        from bot.upkeep.chat import KbChat
 
         self.kb = KbChat(bot, lambda: self.directory, lambda: getattr(self.reporting, "outbox", None))
 
@@ -172,7 +172,7 @@ class ConversationEngine:
             if out is not None:
                 return notices + out
         else:
-            from bot.reporting import is_reporting_request
+            from bot.reporting.service import is_reporting_request
 
             if is_reporting_request(inbound):
                 return [Outbound(kind="text", text=REPORTING_NOT_CONFIGURED)]
@@ -194,7 +194,7 @@ class ConversationEngine:
             return notices + [Outbound(kind="error", text=str(exc))]
         msg = answer_message(answer)
         if self.reporting is not None and answer.answered:
-            from bot.reportable import reportable_category
+            from bot.reporting.reportable import reportable_category
 
             hint = reportable_category(inbound.text)
             if hint is not None:
@@ -205,8 +205,8 @@ class ConversationEngine:
 def _find_directory(data_dir: str | Path | None, dev: bool | None) -> Directory | None:
     """The staff directory for ``data_dir`` (``bot.directory.directory_path``), or None when there is
     none or it cannot be read (logged, without its contents)."""
-    from bot.crypto import is_dev_mode
     from bot.directory import Directory, DirectoryError, directory_path
+    from bot.reporting.crypto import is_dev_mode
 
     try:
         path = directory_path(data_dir, dev=is_dev_mode(dev))

@@ -127,7 +127,7 @@ class Outbound:
         question: for ``"answer"`` / ``"no_answer"``, the question answered (the feedback buttons carry it).
         case_id: the reference of the case the message is about (``"C-00001"``); logs may show it, never the text.
         flow: ``"report"`` for the messages of the report conversation, else None.
-        step: for a report-flow prompt, the step it asks about (``bot.report.Step`` value, e.g. ``"where"``).
+        step: for a report-flow prompt, the step it asks about (``bot.reporting.flow.Step`` value, e.g. ``"where"``).
         modal: the core would rather show this prompt in a modal / dialog where the channel has one
             (the report's review, a form); a channel without one posts it as a message.
         title: a short title for that modal or card (``"Policy upload"``), None for the channel's default.
@@ -137,7 +137,7 @@ class Outbound:
         event: what a queued private message is (``"reminder"``, ``"escalation"``, ``"draft_expired"``, ...).
         receipt: the reporter's receipt code, on the confirmation of a submitted report.
         document, document_version: the document (id) and version a change notice is about.
-        outbox_id: the outbox row this message was queued as (``bot.outbox``), once queued; None otherwise.
+        outbox_id: the outbox row this message was queued as (``bot.reporting.outbox``), once queued; None otherwise.
     """
 
     kind: str

@@ -6,7 +6,7 @@ Applied names are recorded in the table
 
     ``_migrations(name TEXT PRIMARY KEY, applied_at TEXT)``  (``applied_at``: ISO 8601 UTC, seconds)
 
-which is the layout both earlier runners (``index.store``, ``bot.cases``) created, so existing data
+which is the layout both earlier runners (``index.store``, ``bot.reporting.cases``) created, so existing data
 dirs open unchanged and nothing already recorded runs again.
 
 Each pending migration runs in its own ``BEGIN IMMEDIATE`` transaction together with the insert of

@@ -665,7 +665,7 @@ class KnowledgeStore:
     ) -> int:
         """Keep one unanswered question. ``reason`` is ``"abstained"`` or ``"not_helpful"``.
 
-        ``question_key`` is the grouping key (``bot.gaps.question_key``); ``user_id`` is stored as given
+        ``question_key`` is the grouping key (``bot.upkeep.gaps.question_key``); ``user_id`` is stored as given
         (the caller decides whether to keep it); ``clause_ids`` are the quoted clauses of a Not helpful answer.
         Returns the row id. Raises ``ValueError`` for another reason.
         """

@@ -118,9 +118,9 @@ def directory():
 @pytest.fixture
 def reporting(fake_bot, directory):
     """The real reporting service on the fake bot's data dir: sample directory, bundled routing, fixed key."""
-    from bot.crypto import ReportCipher
-    from bot.reporting import ReportingService
-    from bot.routing import RoutingConfig
+    from bot.reporting.crypto import ReportCipher
+    from bot.reporting.routing import RoutingConfig
+    from bot.reporting.service import ReportingService
 
     svc = ReportingService(fake_bot.data_dir, directory, ReportCipher(bytes(range(32))),
                            RoutingConfig.load(ROOT / "config" / "routing.toml"), policy_store=fake_bot.store)

@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
+import index.retrieve as retrieve
 from index import embed
 from index.adapt import LORA_TARGETS, SHIPPED_RECIPE
 from index.embed import MODEL_NAME, SHIPPED_ADAPTER, SentenceEmbedder, adapter_name, merge_lora
-import index.retrieve as retrieve
 
 
 def test_the_shipped_adapter_is_small_and_says_how_it_was_made():

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_report_support import KEY, WHAT, clock, make_engine, make_service, receipt_in, report_through  # noqa: F401
 
 from adapters.cli import main
 from adapters.cli.backup import BackupError, backup, find_databases
 from bot.app import open_policybot
 from index.embed import FakeEmbedder
-from test_report_support import KEY, WHAT, clock, make_engine, make_service, receipt_in, report_through  # noqa: F401
 
 QUESTION = "Can I post pictures of service users?"
 
@@ -93,8 +93,8 @@ def test_restore_rebuilds_the_index_and_answers_the_same(live, tmp_path, capsys,
 
 
 def test_cases_are_readable_from_the_backup_with_the_key_only(live, tmp_path, clock):
-    from bot.cases import normalize_receipt
-    from bot.crypto import DecryptError
+    from bot.reporting.cases import normalize_receipt
+    from bot.reporting.crypto import DecryptError
 
     bot, _, receipt = live
     folder = backup(bot.data_dir, tmp_path / "b").path
@@ -115,7 +115,7 @@ def test_cases_are_readable_from_the_backup_with_the_key_only(live, tmp_path, cl
 
 
 def test_include_key_copies_the_key(live, tmp_path, monkeypatch, capsys):
-    from bot.crypto import KEY_FILE_ENV, load_key
+    from bot.reporting.crypto import KEY_FILE_ENV, load_key
 
     bot, _, _ = live
     key_text = base64.urlsafe_b64encode(KEY).decode()

@@ -7,18 +7,34 @@ import re
 import threading
 
 import pytest
-
-from bot.cases import (
-    CASE_TRANSITIONS, RECEIPT_ALPHABET, CaseStatus, IllegalStatusChange, check_status_change, new_receipt,
-    normalize_receipt, parse_case_ref,
-)
-from bot.directory import Directory, Person
-from bot.report import Draft
-from bot.reporting import AccessDenied, BadReportInput
 from test_report_support import (
-    FLOW, RECEIPT_RE, ROUTING, SAMPLE_DIRECTORY, WHAT, clock, make_engine, make_service, press,  # noqa: F401
-    receipt_in, report_through, say,
+    FLOW,  # noqa: F401
+    RECEIPT_RE,
+    ROUTING,
+    SAMPLE_DIRECTORY,
+    WHAT,
+    clock,
+    make_engine,
+    make_service,
+    press,
+    receipt_in,
+    report_through,
+    say,
 )
+
+from bot.directory import Directory, Person
+from bot.reporting.cases import (
+    CASE_TRANSITIONS,
+    RECEIPT_ALPHABET,
+    CaseStatus,
+    IllegalStatusChange,
+    check_status_change,
+    new_receipt,
+    normalize_receipt,
+    parse_case_ref,
+)
+from bot.reporting.flow import Draft
+from bot.reporting.service import AccessDenied, BadReportInput
 
 
 @pytest.fixture
@@ -270,7 +286,7 @@ def test_acknowledged_cases_get_no_reminders(submitted, clock):
 def test_acknowledgement_deadline_is_configurable(fake_bot, clock, tmp_path):
     text = ROUTING.read_text().replace("acknowledge_days = 7", "acknowledge_days = 3")
     (fake_bot.data_dir / "routing.toml").write_text(text)
-    from bot.routing import RoutingConfig, routing_path
+    from bot.reporting.routing import RoutingConfig, routing_path
 
     routing = RoutingConfig.load(routing_path(fake_bot.data_dir))
     assert routing.deadlines.acknowledge_days == 3
@@ -324,13 +340,13 @@ def cli(capsys, *argv):
 @pytest.fixture
 def cli_env(fake_bot, monkeypatch, clock):
     """A submitted case in the fake bot's data dir, opened by the CLI in dev mode with the same key."""
-    from bot.crypto import generate_key
+    from bot.reporting.crypto import generate_key
 
     monkeypatch.setenv("POLICYBOT_REPORT_KEY", generate_key())
     monkeypatch.setenv("POLICYBOT_DIRECTORY", str(SAMPLE_DIRECTORY))
     monkeypatch.delenv("POLICYBOT_DEV", raising=False)
     from bot.engine import ConversationEngine
-    from bot.reporting import ReportingService
+    from bot.reporting.service import ReportingService
 
     engine = ConversationEngine(fake_bot, reporting=ReportingService.open(fake_bot.data_dir, fake_bot.store,
                                                                           clock=clock))

@@ -146,7 +146,6 @@ def test_the_build_context_leaves_out_secrets_and_local_state():
 def test_the_example_env_file_starts_a_server_on_every_interface():
     from adapters.server import ServerSettings, check_settings
     from adapters.teams import teams_settings
-
     from adapters.webchat import webchat_settings
 
     env = read_env_file(ENV_EXAMPLE)
@@ -168,7 +167,7 @@ def test_without_teams_off_the_container_would_refuse_to_start():
 
 def test_the_example_names_only_settings_the_code_reads_and_a_valid_key_format():
     env = read_env_file(ENV_EXAMPLE)
-    source = "".join(p.read_text() for d in ("bot", "adapters", "index") for p in (ROOT / d).glob("*.py"))
+    source = "".join(p.read_text() for d in ("bot", "adapters", "index") for p in (ROOT / d).rglob("*.py"))
     names = set(env) | set(re.findall(r"^# ([A-Za-z_]+)=", ENV_EXAMPLE.read_text(), re.M))
     for name in names:
         if name.startswith("POLICYBOT_"):

@@ -7,12 +7,24 @@ import os
 import stat
 
 import pytest
-
-from bot.crypto import (
-    DecryptError, ReportCipher, ReportingNotConfigured, decode_key, generate_key, load_key,
-)
 from test_report_support import (
-    FLOW, KEY, SAMPLE_DIRECTORY, make_engine, make_service, press, receipt_in, say,
+    FLOW,
+    KEY,
+    SAMPLE_DIRECTORY,
+    make_engine,
+    make_service,
+    press,
+    receipt_in,
+    say,
+)
+
+from bot.reporting.crypto import (
+    DecryptError,
+    ReportCipher,
+    ReportingNotConfigured,
+    decode_key,
+    generate_key,
+    load_key,
 )
 
 SECRET_WHAT = "Zanzibar-Quokka-7731 sent me a friend request from the account of her son"
@@ -114,7 +126,7 @@ def clean_env(monkeypatch):
 
 
 def test_without_a_key_reporting_refuses_to_start(tmp_path, clean_env):
-    from bot.reporting import ReportingService
+    from bot.reporting.service import ReportingService
 
     with pytest.raises(ReportingNotConfigured) as exc:
         ReportingService.open(tmp_path)
@@ -123,7 +135,7 @@ def test_without_a_key_reporting_refuses_to_start(tmp_path, clean_env):
 
 
 def test_dev_mode_generates_a_private_key(tmp_path, clean_env):
-    from bot.reporting import ReportingService
+    from bot.reporting.service import ReportingService
 
     clean_env.setenv("POLICYBOT_DEV", "1")
     svc = ReportingService.open(tmp_path)
@@ -168,7 +180,7 @@ def test_fernet_key_is_accepted(clean_env):
 
 
 def test_no_directory_outside_dev_mode_refuses(tmp_path, clean_env):
-    from bot.reporting import ReportingService
+    from bot.reporting.service import ReportingService
 
     clean_env.setenv("POLICYBOT_REPORT_KEY", generate_key())
     with pytest.raises(ReportingNotConfigured) as exc:

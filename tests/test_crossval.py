@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.crossval import (PARAM_GRID, build_knowledge_base, cross_validate, fit_abstainer, home_documents,
-                          relevant_clauses)
+from bot.crossval import (
+    PARAM_GRID,
+    build_knowledge_base,
+    cross_validate,
+    fit_abstainer,
+    home_documents,
+    relevant_clauses,
+)
 from bot.evaluate import load_questions
 from index.embed import FakeEmbedder
 from index.retrieve import ABSTENTION_FEATURES, Abstainer

@@ -19,12 +19,11 @@ import time
 import urllib.parse
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from fakes.bot_connector import FakeBotConnector
 from fakes.harness import SECRET, TOKEN
 from fakes.slack_api import FakeSlackAPI, signed_headers
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 EXAMPLES = 150  #: per test; about a second of requests each on 2 cores
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
@@ -77,9 +76,10 @@ class LiveServer:
         raise TimeoutError("server never became ready")
 
     async def _start(self) -> None:
+        from fakes.loopback import serve_on_loopback
+
         from adapters.server import ServerSettings, build_app, make_engine
         from bot.app import open_policybot
-        from fakes.loopback import serve_on_loopback
         from index.embed import FakeEmbedder
 
         self.slack = await FakeSlackAPI().start()

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from bot.gaps import GapLog, format_gaps, question_key
+from bot.upkeep.gaps import GapLog, format_gaps, question_key
 
 OFF_TOPIC = "Xylophone quokka zebra?"  # the fake embedder abstains on it (checked in the tests)
 

@@ -9,12 +9,11 @@ import io
 from pathlib import Path
 
 import pytest
+from realdocs_support import DOCX, PDF, TXT, gold_snippet_misses, needs_realdocs
 
 from knowledge.loaders import extract
 from knowledge.model import Document
 from knowledge.segment import field_block_lines, is_form_line, is_fragment, normalise, segment
-
-from realdocs_support import DOCX, PDF, TXT, gold_snippet_misses, needs_realdocs
 
 
 def clauses(text: str):

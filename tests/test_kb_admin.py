@@ -1,4 +1,4 @@
-"""The platform-free knowledge-base API (bot.kb_admin) on the fake embedder: preview, commit, replace,
+"""The platform-free knowledge-base API (bot.upkeep.admin) on the fake embedder: preview, commit, replace,
 remove, incremental indexing, citations with editions, chat authorisation and notify-on-replace."""
 
 import dataclasses
@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
-from bot.kb_admin import DEFAULT_ORGANISATION, KnowledgeAdmin, NotAuthorised, clean_version, default_doc_id, slugify
+from bot.upkeep.admin import DEFAULT_ORGANISATION, KnowledgeAdmin, NotAuthorised, clean_version, default_doc_id, slugify
 from knowledge.loaders import BadUpload
 
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")
@@ -277,7 +277,7 @@ def test_chat_flow_preview_then_confirm(fake_bot, admin):
 
 
 def test_expired_preview(fake_bot, admin, monkeypatch):
-    import bot.kb_admin as kb
+    import bot.upkeep.admin as kb
 
     p = admin.preview(MD.encode(), "nb.md", user_id="hana", organisation=ORG)
     monkeypatch.setattr(kb, "PENDING_TTL_SECONDS", -1)
@@ -390,7 +390,7 @@ def test_edit_preview_refuses_bad_values_and_changes_nothing(fake_bot, admin, kw
 
 
 def test_edit_preview_has_confirm_s_rules(fake_bot, admin, monkeypatch):
-    import bot.kb_admin as kb
+    import bot.upkeep.admin as kb
 
     p = admin.preview(MD.encode(), "nb.md", user_id="hana")
     with pytest.raises(NotAuthorised):

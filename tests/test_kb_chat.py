@@ -1,4 +1,4 @@
-"""Knowledge-base upkeep in chat through the real engine (bot.engine + bot.kb_chat): an HR user sends a
+"""Knowledge-base upkeep in chat through the real engine (bot.engine + bot.upkeep.chat): an HR user sends a
 real .docx / .pdf in a private chat, sees its clauses, publishes or cancels; everyone else is refused;
 bad files change nothing; ``gaps`` and ``kb list`` for HR only; change notices off by default."""
 
@@ -13,9 +13,17 @@ from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 from bot.directory import Directory
 from bot.engine import ConversationEngine
 from bot.forms import submit_value
-from bot.kb_chat import (ACTION_CANCEL, ACTION_EDIT, ACTION_PUBLISH, ACTION_SAVE_DETAILS, NOT_HR_TEXT, NOT_OPEN_TEXT,
-                         NOT_PRIVATE_TEXT, UNSPECIFIED_ORG_WARNING)
 from bot.messages import Action, Inbound, InboundFile
+from bot.upkeep.chat import (
+    ACTION_CANCEL,
+    ACTION_EDIT,
+    ACTION_PUBLISH,
+    ACTION_SAVE_DETAILS,
+    NOT_HR_TEXT,
+    NOT_OPEN_TEXT,
+    NOT_PRIVATE_TEXT,
+    UNSPECIFIED_ORG_WARNING,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")
@@ -324,9 +332,9 @@ def test_change_notices_go_privately_to_people_answered_from_a_changed_clause(fa
 
 
 def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
-    from bot.crypto import ReportCipher
-    from bot.reporting import ReportingService
-    from bot.routing import RoutingConfig
+    from bot.reporting.crypto import ReportCipher
+    from bot.reporting.routing import RoutingConfig
+    from bot.reporting.service import ReportingService
 
     svc = ReportingService(fake_bot.data_dir, Directory.load(ROOT / "config" / "directory.sample.toml"),
                            ReportCipher(bytes(range(32))), RoutingConfig.load(ROOT / "config" / "routing.toml"),

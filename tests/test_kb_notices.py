@@ -12,16 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from fakes.harness import ServerHarness
+from fakes.slack_api import message_im_event
 from kb_helpers import NORTHBROOK_MD, make_docx
 
 from bot.app import KbSettings, open_policybot
-from bot.crypto import ReportCipher
 from bot.directory import Directory
 from bot.engine import ConversationEngine
-from bot.reporting import ReportingService
-from bot.routing import RoutingConfig
-from fakes.harness import ServerHarness
-from fakes.slack_api import message_im_event
+from bot.reporting.crypto import ReportCipher
+from bot.reporting.routing import RoutingConfig
+from bot.reporting.service import ReportingService
 from index.embed import FakeEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,10 +17,10 @@ import time
 
 import aiohttp
 import pytest
-from kb_helpers import NORTHBROOK_MD, make_docx
-
 from fakes.harness import SECRET, TOKEN
 from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
+from kb_helpers import NORTHBROOK_MD, make_docx
+
 from knowledge.catalog import EVAL_DIR
 from knowledge.segment import normalise
 

@@ -9,12 +9,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from fakes.harness import TOKEN, ServerHarness
+from fakes.slack_api import app_mention_event, buttons_in, file_share_event, form_submission, message_im_event, press
 from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
 from bot.engine import ConversationEngine
-from fakes.harness import TOKEN, ServerHarness
-from fakes.slack_api import (app_mention_event, buttons_in, file_share_event, form_submission, message_im_event,
-                             press)
 
 ROOT = Path(__file__).resolve().parent.parent
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")

@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes.bot_connector import file_message, message, submit
+from fakes.harness import ServerHarness
 from kb_helpers import NORTHBROOK_MD, encrypt_pdf, make_docx, make_pdf
 
 from adapters.teams_files import file_attachments, inbound_files
 from bot.engine import ConversationEngine
-from fakes.bot_connector import file_message, message, submit
-from fakes.harness import ServerHarness
 
 ROOT = Path(__file__).resolve().parent.parent
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")

@@ -13,9 +13,9 @@ import sys
 
 import aiohttp
 import pytest
+from test_report_support import FLOW, WHAT, WHERE
 
 from adapters.logs import SAFE_FIELDS, JsonFormatter, setup_logging
-from test_report_support import FLOW, WHAT, WHERE
 
 CLI = [sys.executable, "-m", "adapters.cli"]
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
-from adapters.metrics import LATENCY_BUCKETS, METRICS_TOKEN_ENV, metrics_of
 from fakes.harness import ServerHarness
+from prometheus_client.parser import text_string_to_metric_families
 from test_report_support import FLOW, WHAT, WHERE, clock, make_engine, receipt_in  # noqa: F401
 
+from adapters.metrics import LATENCY_BUCKETS, METRICS_TOKEN_ENV, metrics_of
 
 WEBCHAT_ONLY = {"POLICYBOT_TEAMS": "off"}  #: no Slack credentials: web chat (loopback mode) only
 ANSWERED = "Can I post pictures of service users?"

@@ -307,8 +307,8 @@ def test_a_knowledge_store_written_by_the_earlier_runner_opens_unchanged(tmp_pat
 
 
 def _old_cases_open(path: Path) -> None:
-    """What ``bot.cases.open_cases_db`` did before the shared runner (its migration loop, verbatim)."""
-    from bot import cases
+    """What ``bot.reporting.cases.open_cases_db`` did before the shared runner (its migration loop, verbatim)."""
+    from bot.reporting import cases
 
     db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None))
     db.execute("PRAGMA journal_mode=WAL")
@@ -326,7 +326,7 @@ def _old_cases_open(path: Path) -> None:
 
 
 def test_the_cases_database_applies_its_migrations_through_the_runner(tmp_path):
-    from bot import cases
+    from bot.reporting import cases
 
     path = tmp_path / "cases.db"
     db = cases.open_cases_db(path)
@@ -340,7 +340,7 @@ def test_the_cases_database_applies_its_migrations_through_the_runner(tmp_path):
 
 
 def test_a_cases_database_written_by_the_earlier_runner_opens_unchanged(tmp_path, monkeypatch):
-    from bot import cases
+    from bot.reporting import cases
 
     path = tmp_path / "cases.db"
     _old_cases_open(path)
@@ -397,7 +397,7 @@ def test_two_openers_of_a_new_real_database_at_once_both_succeed(tmp_path, name)
     """Both open; each migration is recorded once. (Switching a new file to WAL at the same moment
     used to fail one of them at times with "database is locked"; a few files make that likely.)"""
     from adapters.teams import ContactStore
-    from bot.cases import open_cases_db
+    from bot.reporting.cases import open_cases_db
     from index.store import open_db
 
     opener = {"policybot.db": open_db, "cases.db": open_cases_db,
@@ -431,7 +431,7 @@ def test_two_openers_of_a_new_real_database_at_once_both_succeed(tmp_path, name)
 def test_opening_waits_to_switch_to_wal_while_another_opener_holds_the_write_lock(tmp_path, name):
     """SQLite refuses the switch to WAL at once (no busy wait) while another connection holds the
     write lock of a file still in rollback-journal mode: the open functions must try again."""
-    from bot.cases import open_cases_db
+    from bot.reporting.cases import open_cases_db
     from index.store import open_db
 
     path = tmp_path / name

@@ -6,7 +6,7 @@ import dataclasses
 
 from bot.forms import make_form
 from bot.messages import Choice, Outbound
-from bot.outbox import outbound_from_dict, outbound_to_dict
+from bot.reporting.outbox import outbound_from_dict, outbound_to_dict
 
 
 def test_the_outbox_keeps_every_typed_field_a_queued_message_needs():

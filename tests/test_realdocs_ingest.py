@@ -6,13 +6,12 @@ import json
 import re
 
 import pytest
+from realdocs_support import DOCX, PDF, QUESTIONS, REALDOCS, TXT
 
-from bot.kb_admin import DEFAULT_ORGANISATION, KnowledgeAdmin
+from bot.upkeep.admin import DEFAULT_ORGANISATION, KnowledgeAdmin
 from knowledge.loaders import extract
 from knowledge.model import Document
 from knowledge.segment import normalise, segment
-
-from realdocs_support import DOCX, PDF, QUESTIONS, REALDOCS, TXT
 
 pytestmark = pytest.mark.skipif(not REALDOCS.is_dir(), reason="the real documents are not beside this clone")
 

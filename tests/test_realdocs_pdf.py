@@ -10,12 +10,12 @@ import re
 from pathlib import Path
 
 import pytest
+from realdocs_support import gold_snippet_misses
 
 from knowledge.loaders import extract
 from knowledge.model import Document
 from knowledge.pdf import page_text_lines, strip_running_lines
 from knowledge.segment import contents_lines, normalise, segment
-from realdocs_support import gold_snippet_misses
 
 REALDOCS = Path(__file__).resolve().parents[2] / "shared" / "realdocs"
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "realdocs_questions.json"

@@ -5,11 +5,10 @@ repository (CI has them there). Floors are the figures in README "Evaluation" fo
 """
 
 import pytest
+from realdocs_support import DOCX, PDF, QUESTIONS, TXT, needs_realdocs
 
 from bot.crossval import build_knowledge_base
 from bot.evaluate import evaluate, load_questions
-
-from realdocs_support import DOCX, PDF, QUESTIONS, TXT, needs_realdocs
 
 FILES = [PDF, DOCX, TXT]
 pytestmark = [pytest.mark.model, needs_realdocs]

@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 
+from test_report_support import FLOW, RECEIPT_RE, SAMPLE_DIRECTORY, WHAT, make_engine
+
 from adapters.console import render, run_console
 from bot.messages import Choice, Outbound
-from bot.reportable import is_report_request, reportable_category
-from test_report_support import FLOW, RECEIPT_RE, SAMPLE_DIRECTORY, WHAT, make_engine
+from bot.reporting.reportable import is_report_request, reportable_category
 
 CLI = [sys.executable, "-m", "adapters.cli"]
 

@@ -7,15 +7,32 @@ import itertools
 from datetime import datetime, timezone
 
 import pytest
+from test_report_support import (
+    FLOW,  # noqa: F401 (clock: fixture)
+    WHAT,
+    WHERE,
+    FakeClock,
+    clock,
+    last_prompt,
+    make_engine,
+    make_service,
+    press,
+    receipt_in,
+    say,
+    step_of,
+)
 
 from bot.messages import Inbound
-from bot.report import EDITABLE, MAX_WHAT_CHARS, MAX_WHERE_CHARS, TERMINAL, TRANSITIONS, Draft, IllegalTransition
-from bot.report import Step as S
-from test_report_support import (
-    FLOW, WHAT, WHERE, FakeClock, clock, last_prompt,  # noqa: F401 (clock: fixture)
-    make_engine, make_service, press, receipt_in,
-    say, step_of,
+from bot.reporting.flow import (
+    EDITABLE,
+    MAX_WHAT_CHARS,
+    MAX_WHERE_CHARS,
+    TERMINAL,
+    TRANSITIONS,
+    Draft,
+    IllegalTransition,
 )
+from bot.reporting.flow import Step as S
 
 
 @pytest.fixture
@@ -342,7 +359,7 @@ def to_review(engine, user="alice"):
 
 def test_only_the_review_asks_channels_for_a_modal_with_its_title(engine):
     """Slack opens a modal and Teams heads the card from these flags; neither reads the flow's step names."""
-    from bot.report import REVIEW_TITLE
+    from bot.reporting.flow import REVIEW_TITLE
 
     prompts = [last_prompt(say(engine, "alice", a)) for a in FLOW[:-1]]
     assert [(p.step, p.modal, p.title) for p in prompts][-1] == ("review", True, REVIEW_TITLE)

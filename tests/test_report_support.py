@@ -36,10 +36,10 @@ class FakeClock:
 
 def make_service(data_dir, store=None, clock=None, directory=None, routing=None, key: bytes = KEY):
     """A ReportingService on ``data_dir`` with the sample directory, bundled routing and a fixed key."""
-    from bot.crypto import ReportCipher
     from bot.directory import Directory
-    from bot.reporting import ReportingService
-    from bot.routing import RoutingConfig
+    from bot.reporting.crypto import ReportCipher
+    from bot.reporting.routing import RoutingConfig
+    from bot.reporting.service import ReportingService
 
     return ReportingService(
         data_dir,

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
+import index.retrieve as retrieve
 from bot.answer import compose
 from bot.evaluate import evaluate, evaluate_unseen_vocabulary, load_questions
 from index.embed import FakeEmbedder
 from index.lexicon import expand_query, rewrite_query
-import index.retrieve as retrieve
 from index.retrieve import KnowledgeIndex, clause_views, fts_query
 from index.vectors import VectorIndex
 from knowledge.catalog import EVAL_DIR, bundled_documents

@@ -11,12 +11,12 @@ import threading
 import types
 
 import pytest
+from fakes.harness import SECRET, ServerHarness
+from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
 
 from adapters.server import ConfigError, ServerSettings, build_app
 from adapters.slack import slack_settings
 from bot.engine import ConversationEngine
-from fakes.harness import SECRET, ServerHarness
-from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
 
 CLI = [sys.executable, "-m", "adapters.cli"]
 NO_CHANNELS = {"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"}  #: Teams and web chat are on by default on loopback

@@ -16,7 +16,6 @@ import signal
 import sys
 
 import aiohttp
-
 from fakes.harness import SECRET
 from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
 

@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bot.engine import ConversationEngine
 from fakes.harness import SECRET, ServerHarness
 from fakes.slack_api import (
     BOT_ID,
@@ -27,6 +25,8 @@ from fakes.slack_api import (
     slash_command,
     view_submission,
 )
+
+from bot.engine import ConversationEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 

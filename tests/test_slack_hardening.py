@@ -20,8 +20,6 @@ import time
 import urllib.parse
 
 import pytest
-
-from bot.engine import ConversationEngine
 from fakes.harness import SECRET, ServerHarness
 from fakes.slack_api import (
     TEAM,
@@ -34,6 +32,8 @@ from fakes.slack_api import (
     slash_command,
     view_submission,
 )
+
+from bot.engine import ConversationEngine
 
 QUESTION = "Can I post pictures of service users?"
 REPORT_QUESTION = "Can I accept a friend request from a service user?"

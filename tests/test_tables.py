@@ -10,11 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
+from realdocs_support import gold_snippet_misses
 
 from knowledge.loaders import extract
 from knowledge.model import Document
 from knowledge.segment import normalise, segment
-from realdocs_support import gold_snippet_misses
 
 REALDOCS = Path(__file__).resolve().parents[2] / "shared" / "realdocs"
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval" / "realdocs_questions.json"

@@ -13,9 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from adapters.server import ConfigError, ServerSettings, build_app
-from bot.engine import ConversationEngine
 from fakes.bot_connector import (
     BOT_ID,
     CHANNEL_CONV,
@@ -26,6 +23,9 @@ from fakes.bot_connector import (
     submit,
 )
 from fakes.harness import ServerHarness
+
+from adapters.server import ConfigError, ServerSettings, build_app
+from bot.engine import ConversationEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 

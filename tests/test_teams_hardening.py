@@ -17,7 +17,6 @@ import time
 import uuid
 
 import pytest
-
 from fakes.bot_connector import BOT_ID, message, submit
 from fakes.harness import ServerHarness
 

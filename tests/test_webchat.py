@@ -17,15 +17,21 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from test_report_support import FLOW, RECEIPT_RE, WHAT, make_engine
+from webchat_support import BASE_ENV, WebChatServer
 
 from adapters.server import ConfigError, ServerSettings, build_app
 from adapters.webchat import (
-    COOKIE, MAX_BODY, MAX_LOGIN_FAILURES, MIN_SECRET_CHARS, new_anonymous_id, sign_session, verify_session,
+    COOKIE,
+    MAX_BODY,
+    MAX_LOGIN_FAILURES,
+    MIN_SECRET_CHARS,
+    new_anonymous_id,
+    sign_session,
+    verify_session,
     webchat_settings,
 )
 from bot.engine import ConversationEngine
-from test_report_support import FLOW, RECEIPT_RE, WHAT, make_engine
-from webchat_support import BASE_ENV, WebChatServer
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "knowledge" / "policies"

@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_report_support import WHAT, make_service
+from webchat_support import WebChatServer
 
 from bot.engine import ConversationEngine
 from bot.messages import Citation, Outbound, Quote
-from test_report_support import WHAT, make_service
-from webchat_support import WebChatServer
 
 QUESTION = "can I accept a colleague's friend request?"
 CWM_TAF_QUOTE = "it is not advisable to accept people you work with as 'friends' on social networking sites"

@@ -15,13 +15,13 @@ from unittest import mock
 
 import pytest
 from aiohttp.test_utils import make_mocked_request
+from test_report_support import make_engine
+from webchat_support import WebChatServer
 
 import adapters.webchat as webchat
 from adapters.server import ServerSettings
 from adapters.webchat import COOKIE, MAX_LOGIN_FAILURES, WebChatChannel, WebChatSettings
 from bot.engine import ConversationEngine
-from test_report_support import make_engine
-from webchat_support import WebChatServer
 
 SECRET = "correct-horse-battery-staple-42"
 HEADER = "X-Forwarded-User"

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
+from fakes.loopback import serve_on_loopback
 
 from adapters.server import CTX_KEY, ServerSettings, build_app
 from adapters.webchat import COOKIE
-from fakes.loopback import serve_on_loopback
 
 BASE_ENV = {"POLICYBOT_TEAMS": "off"}  #: the web chat alone (Teams is also on by default on loopback)
 

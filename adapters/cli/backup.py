@@ -135,7 +135,7 @@ def _sha256(path: Path) -> str:
 
 def _key_source(data_dir: Path, env) -> tuple[str, Path | str] | None:
     """Where the report key is: ``("file", path)``, ``("env", key text)`` or None."""
-    from bot.crypto import KEY_ENV, KEY_FILE_ENV
+    from bot.reporting.crypto import KEY_ENV, KEY_FILE_ENV
 
     if (env.get(KEY_ENV) or "").strip():
         return "env", env[KEY_ENV].strip()

@@ -27,15 +27,15 @@ from datetime import datetime, timezone
 
 def _service(args):
     from bot.app import default_data_dir
-    from bot.reporting import ReportingService
+    from bot.reporting.service import ReportingService
 
     data_dir = args.data_dir or default_data_dir()
     return ReportingService.open(data_dir, dev=getattr(args, "dev", False) or None)
 
 
 def _run(args, fn) -> int:
-    from bot.crypto import ReportingNotConfigured
-    from bot.reporting import AccessDenied, BadReportInput
+    from bot.reporting.crypto import ReportingNotConfigured
+    from bot.reporting.service import AccessDenied, BadReportInput
 
     try:
         svc = _service(args)
@@ -105,7 +105,7 @@ def cmd_close(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    from bot.cases import case_ref, parse_case_ref
+    from bot.reporting.cases import case_ref, parse_case_ref
 
     def go(svc):
         if not svc.directory.is_hr(args.as_user):
@@ -146,7 +146,7 @@ def _parse_now(text: str | None) -> datetime | None:
 
 
 def cmd_keygen(args) -> int:
-    from bot.crypto import generate_key
+    from bot.reporting.crypto import generate_key
 
     print(generate_key())
     return 0

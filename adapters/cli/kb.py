@@ -48,7 +48,7 @@ _FLAGS = {"title": "--title", "organisation": "--organisation", "version": "--ve
 def details_text(preview) -> str:
     """How citations will read, then each detail with where it came from and the flag that overrides it,
     e.g. ``"  organisation: Northbrook District Council (from the document; --organisation to change)"``."""
-    from bot.kb_admin import DETAIL_FIELDS, SOURCE_WORDS
+    from bot.upkeep.admin import DETAIL_FIELDS, SOURCE_WORDS
 
     d = preview.document
     values = {"title": d.title, "organisation": d.organisation, "version": d.version or "-", "date": d.date or "-"}
@@ -62,7 +62,7 @@ def details_text(preview) -> str:
 
 
 def _preview_and_commit(args, replace: str | None) -> int:
-    from bot.kb_admin import check_details
+    from bot.upkeep.admin import check_details
     from knowledge.loaders import BadUpload
 
     errors = check_details(**_meta_kwargs(args))[1]
@@ -101,7 +101,7 @@ def _preview_and_commit(args, replace: str | None) -> int:
 
 
 def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | None]:
-    """Queue the change notices of ``result`` (``bot.kb_chat.change_notices``) in the reporting outbox,
+    """Queue the change notices of ``result`` (``bot.upkeep.chat.change_notices``) in the reporting outbox,
     where a running ``policybot serve`` sends them privately (its outbox sweep, every 15 seconds).
 
     Returns ``(how many were queued, a line for the terminal or None)``. Without reporting configured
@@ -109,9 +109,9 @@ def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | Non
     """
     if not result.notify_users:
         return 0, None
-    from bot.crypto import ReportingNotConfigured
-    from bot.kb_chat import change_notices, queue_notices
-    from bot.reporting import ReportingService
+    from bot.reporting.crypto import ReportingNotConfigured
+    from bot.upkeep.chat import change_notices, queue_notices
+    from bot.reporting.service import ReportingService
 
     notices = change_notices(result, admin.store.document(result.doc_id), admin.bot.settings.notify_window_days,
                              exclude=(by,) if by else ())
@@ -189,7 +189,7 @@ def cmd_list(args) -> int:
 
 def cmd_show(args) -> int:
     """``kb show DOC``: metadata, every version, and the clauses of the current (or ``--version``) version."""
-    from bot.kb_admin import render_clauses
+    from bot.upkeep.admin import render_clauses
 
     store = open_from_args(args).store
     doc = store.document(args.doc)
@@ -276,7 +276,7 @@ def cmd_diff(args) -> int:
 
 def cmd_gaps(args) -> int:
     """``kb gaps``: abstained and Not-helpful questions grouped with counts, most frequent first."""
-    from bot.gaps import format_gaps
+    from bot.upkeep.gaps import format_gaps
 
     bot = open_from_args(args)
     if args.clear:

@@ -3,7 +3,7 @@
 Only the question text is kept (plus the quoted clause ids for a Not helpful vote). A user id is
 kept only when the operator sets ``POLICYBOT_GAPS_KEEP_USERS=1``. HR sees the questions grouped by
 ``question_key`` (lower case, punctuation and extra spaces removed) with counts, most frequent first
-(``policybot kb gaps``, or in chat through ``bot.kb_admin.KnowledgeAdmin.gaps``).
+(``policybot kb gaps``, or in chat through ``bot.upkeep.admin.KnowledgeAdmin.gaps``).
 """
 
 from __future__ import annotations

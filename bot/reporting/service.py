@@ -1,8 +1,8 @@
 """Confidential reporting: the platform-free service behind every adapter.
 
-``ReportingService`` runs the guided report flow (``bot.report``), stores drafts and cases encrypted
-(``bot.cases``), routes each case to its handler from configuration (``bot.routing``, ``bot.directory``),
-queues private messages in the outbox (``bot.outbox``), enforces who may see what, audits every read,
+``ReportingService`` runs the guided report flow (``bot.reporting.flow``), stores drafts and cases encrypted
+(``bot.reporting.cases``), routes each case to its handler from configuration (``bot.reporting.routing``, ``bot.directory``),
+queues private messages in the outbox (``bot.reporting.outbox``), enforces who may see what, audits every read,
 and runs deadlines (``tick``).
 
 Who sees what:
@@ -29,19 +29,37 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cases import (
-    CASES_DB_NAME, CS, STATUS_TEXT, CaseDB, CaseRecord, CaseStatus, IllegalStatusChange, case_ref,
-    check_status_change, format_receipt, new_receipt, normalize_receipt, parse_case_ref, ts,
-)
-from bot.crypto import ReportCipher, ReportingNotConfigured, is_dev_mode, load_key
 from bot.directory import Directory, DirectoryError, directory_path
 from bot.messages import Action, Choice, Inbound, Outbound
-from bot.outbox import Outbox
-from bot.report import (
-    CANCEL_WORDS, MAX_WHAT_CHARS, Draft, ReportFlow, _normal, fmt_when, now_utc,
+from bot.reporting.cases import (
+    CASES_DB_NAME,
+    CS,
+    STATUS_TEXT,
+    CaseDB,
+    CaseRecord,
+    CaseStatus,
+    IllegalStatusChange,
+    case_ref,
+    check_status_change,
+    format_receipt,
+    new_receipt,
+    normalize_receipt,
+    parse_case_ref,
+    ts,
 )
-from bot.reportable import is_report_request
-from bot.routing import PolicyQuotes, RoutingConfig, RoutingError, routing_path
+from bot.reporting.crypto import ReportCipher, ReportingNotConfigured, is_dev_mode, load_key
+from bot.reporting.flow import (
+    CANCEL_WORDS,
+    MAX_WHAT_CHARS,
+    Draft,
+    ReportFlow,
+    _normal,
+    fmt_when,
+    now_utc,
+)
+from bot.reporting.outbox import Outbox
+from bot.reporting.reportable import is_report_request
+from bot.reporting.routing import PolicyQuotes, RoutingConfig, RoutingError, routing_path
 
 if TYPE_CHECKING:
     from index.store import KnowledgeStore

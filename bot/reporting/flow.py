@@ -10,7 +10,7 @@ States (``Step``) and the allowed transitions (``TRANSITIONS``)::
 ``Draft.move(to)`` enforces the table and the guards (a step is left forwards only once answered; a
 draft reaches REVIEW only when complete; REVIEW is reached early only while editing) and raises
 ``IllegalTransition`` otherwise. ``ReportFlow`` renders the prompt of the current step and applies one
-inbound message or button press to a draft; it knows nothing of storage (``bot.reporting`` persists
+inbound message or button press to a draft; it knows nothing of storage (``bot.reporting.service`` persists
 the draft after every step) and never puts report content in exceptions or logs.
 """
 
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.directory import Directory, Person
 from bot.messages import Choice, Inbound, Outbound
-from bot.routing import PolicyQuotes, Route, RoutingConfig
+from bot.reporting.routing import PolicyQuotes, Route, RoutingConfig
 
 MAX_WHAT_CHARS = 4000  #: longest "what happened" answer, in characters
 MAX_WHERE_CHARS = 2000  #: longest "where and links" answer, in characters

@@ -44,16 +44,27 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from bot.forms import make_form, read_submit
-from bot.kb_admin import (DEFAULT_ORGANISATION, DETAIL_FIELDS, DETAIL_LABELS, MAX_DETAIL_CHARS, SOURCE_WORDS,
-                          CommitResult, HrCheck, KnowledgeAdmin, NotAuthorised, Preview, check_details,
-                          default_doc_id)
 from bot.messages import Action, Choice, Inbound, InboundFile, Outbound
+from bot.upkeep.admin import (
+    DEFAULT_ORGANISATION,
+    DETAIL_FIELDS,
+    DETAIL_LABELS,
+    MAX_DETAIL_CHARS,
+    SOURCE_WORDS,
+    CommitResult,
+    HrCheck,
+    KnowledgeAdmin,
+    NotAuthorised,
+    Preview,
+    check_details,
+    default_doc_id,
+)
 from knowledge.loaders import BadUpload, too_large
 from knowledge.model import Document
 
 if TYPE_CHECKING:
     from bot.app import Policybot
-    from bot.outbox import Outbox
+    from bot.reporting.outbox import Outbox
 
 log = logging.getLogger("policybot.kb_chat")
 
@@ -153,7 +164,7 @@ def change_notices(result: CommitResult, document: dict[str, Any] | None, window
 
 
 def queue_notices(notices: list[Outbound], outbox: Outbox | None) -> list[Outbound]:
-    """Put ``notices`` in ``outbox`` (``bot.outbox.Outbox``; sets ``outbox_id``) and return [];
+    """Put ``notices`` in ``outbox`` (``bot.reporting.outbox.Outbox``; sets ``outbox_id``) and return [];
     without an outbox return ``notices`` unchanged, for the caller to deliver.
 
     Raises:
@@ -174,7 +185,7 @@ class KbChat:
         bot: the opened Policybot (its store, index and ``settings``).
         directory: returns the staff directory (``bot.directory.Directory``) or None; without one,
             nobody may change the knowledge base from chat.
-        outbox: returns the reporting outbox (``bot.outbox.Outbox``) or None; change notices go there
+        outbox: returns the reporting outbox (``bot.reporting.outbox.Outbox``) or None; change notices go there
             when there is one.
     """
 

@@ -40,7 +40,7 @@ from knowledge.segment import segment
 
 if TYPE_CHECKING:
     from bot.app import Policybot
-    from bot.gaps import GapGroup
+    from bot.upkeep.gaps import GapGroup
 
 log = logging.getLogger(__name__)
 
@@ -788,7 +788,7 @@ class KnowledgeAdmin:
 
     def gaps(self, since_days: float | None = None, limit: int | None = 20,
              user_id: str | None = None) -> list[GapGroup]:
-        """Unanswered questions grouped with counts, most frequent first (``bot.gaps.GapGroup`` list).
+        """Unanswered questions grouped with counts, most frequent first (``bot.upkeep.gaps.GapGroup`` list).
 
         Raises ``NotAuthorised`` when ``user_id`` is given and is not HR.
         """
@@ -798,7 +798,7 @@ class KnowledgeAdmin:
 
     def gaps_text(self, since_days: float | None = None, limit: int = 20, user_id: str | None = None) -> str:
         """``gaps`` as plain text for HR in chat or on the terminal."""
-        from bot.gaps import format_gaps
+        from bot.upkeep.gaps import format_gaps
 
         groups = self.gaps(since_days=since_days, limit=None, user_id=user_id)
         return format_gaps(groups[:limit], total_groups=len(groups))

@@ -14,7 +14,7 @@ One SQLite file, ``<data dir>/cases.db`` (mode 0600), through sqlite-utils, in W
 * ``case_events``: ``case_id``, ``at``, ``kind``, ``actor`` (a handler's id, ``"reporter"`` or
   ``"system"``, never the reporter's id), ``data`` (encrypted).
 * ``audit_log``: every read of a case: ``at``, ``actor``, ``case_id``, ``action``, ``allowed``, ``via``.
-* ``outbox``: see ``bot.outbox``.
+* ``outbox``: see ``bot.reporting.outbox``.
 
 Nothing a reporter typed, and no reporter id, is stored unencrypted.
 """
@@ -36,8 +36,8 @@ from typing import Any, cast
 
 import sqlite_utils
 
-from bot.crypto import ReportCipher
-from bot.report import Draft
+from bot.reporting.crypto import ReportCipher
+from bot.reporting.flow import Draft
 from index.migrations import apply_migrations, enable_wal
 
 CASES_DB_NAME = "cases.db"

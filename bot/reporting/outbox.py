@@ -14,9 +14,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from bot.cases import CaseDB, ts
 from bot.messages import Choice, Citation, Outbound, Quote
-
+from bot.reporting.cases import CaseDB, ts
 
 #: the ``Outbound`` fields a queued message keeps besides kind, text, recipient, choices and quotes (a form,
 #: a modal and ``outbox_id`` never travel through the outbox)
