@@ -120,9 +120,9 @@ class KnowledgeWatcher:
         while not self._stop.is_set():
             try:
                 self.check()
-            except Exception as exc:  # keep serving from the current snapshot
+            except Exception:  # keep serving from the current snapshot
                 self.errors += 1
-                log.warning("knowledge base watcher: refresh failed (%s); will retry", type(exc).__name__)
+                log.warning("knowledge base watcher: refresh failed; will retry", exc_info=True)
             self._stop.wait(self.interval)
 
     def stop(self, timeout: float | None = 10.0) -> None:

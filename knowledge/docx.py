@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import html
 import io
+import logging
 import re
 import zipfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from knowledge.loaders import _OLE_MAGIC, BadUpload, Extracted
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from docx.document import Document as DocumentObject
@@ -69,6 +72,7 @@ def read_docx(data: bytes, name: str) -> Extracted:
             "Please re-save it as .docx and try again."
         ) from None
     except Exception as exc:  # lxml and python-docx raise a variety of errors on broken files
+        log.info("%s: unreadable Word document", name, exc_info=True)
         raise BadUpload("corrupt", f"{name} could not be read as a Word document ({type(exc).__name__}).") from None
     warnings = []
     if reader.table_rows:

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from knowledge.loaders import BadUpload, Extracted
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from pypdf import PageObject, PdfReader
 
@@ -77,6 +79,7 @@ def read_pdf(data: bytes, name: str) -> Extracted:
             try:
                 opened = reader.decrypt("")
             except Exception:  # missing crypto backend, unknown algorithm
+                log.info("%s: could not try an empty password", name, exc_info=True)
                 opened = 0
             if not opened:
                 raise BadUpload("encrypted", f"{name} is an encrypted PDF; please upload an unprotected copy.")
@@ -89,7 +92,8 @@ def read_pdf(data: bytes, name: str) -> Extracted:
             "corrupt", f"{name} could not be read as a PDF ({type(exc).__name__}); it may be damaged. "
             "Please export it again and retry."
         ) from None
-    except Exception as exc:
+    except Exception as exc:  # pypdf raises a variety of errors on broken files
+        log.info("%s: unreadable PDF", name, exc_info=True)
         raise BadUpload("corrupt", f"{name} could not be read as a PDF ({type(exc).__name__}).") from None
     if not pages:
         raise BadUpload("corrupt", f"{name} has no pages.")
@@ -131,16 +135,16 @@ def pdf_metadata(reader: PdfReader) -> dict[str, str]:
         put("title", info.get("/Title"))
         put("author", info.get("/Author"))
         put("subject", info.get("/Subject"))
-    except Exception:
-        pass
+    except Exception:  # a broken Info dictionary: the text is still read
+        log.info("unreadable PDF Info dictionary", exc_info=True)
     try:
         xmp = reader.xmp_metadata
         if xmp is not None:
             put("title", xmp.dc_title)
             put("author", xmp.dc_creator)
             put("subject", xmp.dc_description)
-    except Exception:
-        pass
+    except Exception:  # broken XMP: the text is still read
+        log.info("unreadable PDF XMP metadata", exc_info=True)
     return out
 
 

@@ -401,3 +401,15 @@ def test_edit_preview_has_confirm_s_rules(fake_bot, admin, monkeypatch):
     with pytest.raises(BadUpload, match="expired"):
         admin.edit_preview(p.token, "hana", title="Mine")
     assert p.document.title == "Social Media Guidance for Staff"
+
+
+def test_a_failing_hr_check_denies_and_is_logged_with_its_traceback(fake_bot, caplog):
+    def broken(user_id):
+        raise ValueError("directory.toml no longer parses")
+
+    admin = fake_bot.kb_admin(is_hr=broken)
+    with caplog.at_level("ERROR"):
+        assert admin.may_edit("hana") is False
+    (record,) = [r for r in caplog.records if "HR check failed" in r.getMessage()]
+    assert record.exc_info and record.exc_info[0] is ValueError
+    assert "hana" not in record.getMessage()

@@ -564,7 +564,7 @@ class ReportFlow:
                     "RETURN_AS_TIMEZONE_AWARE": False}
         try:
             dt = dateparser.parse(text, languages=["en"], settings=settings)
-        except Exception:  # dateparser can raise on odd input; treat as unreadable
+        except (ValueError, TypeError, OverflowError, LookupError, AttributeError):  # dateparser on odd input
             dt = None
         if dt is None:
             return None, ("I couldn't read that as a date or time. Try \"yesterday 3pm\", \"last Monday\" "

@@ -388,12 +388,16 @@ class KnowledgeAdmin:
 
     # ---- authorisation -------------------------------------------------------------------
     def may_edit(self, user_id: str | None) -> bool:
-        """True when ``user_id`` is an HR user per the directory (False for None or without a directory)."""
+        """True when ``user_id`` is an HR user per the directory (False for None or without a directory).
+
+        A failing check (e.g. a directory file that no longer parses) denies, and is logged with its traceback
+        so the operator sees why HR was refused."""
         if not user_id or self._is_hr is None:
             return False
         try:
             return bool(self._is_hr(user_id))
         except Exception:
+            log.error("the HR check failed; treating the user as not HR", exc_info=True)
             return False
 
     def authorise(self, user_id: str) -> None:
@@ -736,8 +740,8 @@ class KnowledgeAdmin:
 
         try:
             return refresh_index(self.bot.index, progress), None
-        except Exception as exc:
-            log.warning("index refresh after a knowledge-base change failed: %s", type(exc).__name__)
+        except Exception as exc:  # the change is saved; the watcher retries the refresh
+            log.warning("index refresh after a knowledge-base change failed", exc_info=True)
             return None, f"{type(exc).__name__}: {exc}"
 
     def remove(self, doc_id: str, user_id: str | None = None, refresh: bool = True) -> CommitResult:

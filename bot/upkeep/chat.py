@@ -199,13 +199,15 @@ class KbChat:
     # -- who ----------------------------------------------------------------------------------------
 
     def is_hr(self, user_id: str | None) -> bool:
-        """True when ``user_id`` has the HR role in the directory (False without a directory)."""
+        """True when ``user_id`` has the HR role in the directory (False without a directory, and when the
+        directory cannot answer: that is logged with its traceback)."""
         directory = self._directory()
         if directory is None or not user_id:
             return False
         try:
             return bool(directory.is_hr(user_id))
         except Exception:
+            log.error("the HR check failed; treating the user as not HR", exc_info=True)
             return False
 
     def accepts_files(self, user_id: str, private: bool) -> bool:
@@ -426,8 +428,8 @@ class KbChat:
         if notices:
             try:
                 returned = queue_notices(notices, self._outbox())
-            except Exception as exc:  # the change is live; the notices go out directly instead
-                log.warning("could not queue change notices: %s", type(exc).__name__)
+            except Exception:  # the change is live; the notices go out directly instead
+                log.warning("could not queue change notices", exc_info=True)
                 returned = notices
             lines.append(f"{len(notices)} person(s) answered from a changed clause in the last "
                          f"{settings.notify_window_days} days will be told privately.")
