@@ -58,19 +58,26 @@ import logging
 import math
 import secrets
 import time
-from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from cachetools import Cache, LRUCache, TTLCache
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_bytes
 
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
+from bot.login_throttle import (  # noqa: F401  (re-exported: the web chat's sign-in limits)
+    FAILURE_MEMORY,
+    LOCKOUT_BASE,
+    LOCKOUT_MAX,
+    MAX_CODE_FAILURES,
+    MAX_LOGIN_FAILURES,
+    LoginThrottle,
+)
 from bot.messages import Action, Inbound, Outbound
+from bot.pull_inbox import LIVE_SECONDS, MAX_USERS_TRACKED, PullInbox  # noqa: F401  (LIVE_SECONDS re-exported)
 from bot.views import FEEDBACK_BUTTONS, feedback_of, quote_views, route, thanks_text
 
 log = logging.getLogger("policybot.webchat")
@@ -85,17 +92,8 @@ COOKIE = "pb_webchat"
 MIN_SECRET_CHARS = 16
 SESSION_HOURS = 12  #: lifetime of a signed session cookie (secret mode)
 LOOPBACK_SESSION_DAYS = 30  #: lifetime of the demo cookie (loopback mode; void after a restart anyway)
-MAX_LOGIN_FAILURES = 10  #: failed sign-ins from one client before it is locked out
-MAX_CODE_FAILURES = 100  #: distinct wrong codes, from all clients together, before every sign-in is locked out
-LOCKOUT_BASE = 60.0  #: seconds of the first lockout; each further failure doubles it ...
-LOCKOUT_MAX = 900.0  #: ... up to this many seconds
-FAILURE_MEMORY = 3600.0  #: seconds after its last failure that a client's (or a wrong code's) record is forgotten
-MAX_CODES_TRACKED = 10_000  #: distinct wrong codes remembered (as keyed hashes)
 MAX_BODY = 64 * 1024  #: bytes in one API request body
 MAX_ID_CHARS = 200  #: longest identity header value / user id accepted
-LIVE_SECONDS = 600.0  #: a user who polled within this many seconds can receive non-outbox pushes
-MAX_QUEUED = 100  #: most in-memory messages kept per user for the page to pick up
-MAX_USERS_TRACKED = 10_000
 #: Headers that a reverse proxy, load balancer or CDN adds and that a browser talking straight to the server
 #: never sends; open (loopback) mode refuses a request that carries any of them, or any header whose name starts
 #: with one of ``PROXY_HEADER_PREFIXES``. Sources:
@@ -365,69 +363,6 @@ def _loopback_url(value: str) -> bool:
     return parts.scheme in ("http", "https") and bool(host) and is_loopback_host(host)
 
 
-class LoginThrottle:
-    """Failed access-code sign-ins, counted per client and for the shared code as a whole, with exponential
-    back-off.
-
-    A client (``client`` key: the peer address and the client a proxy says it forwards for) is locked out
-    after ``per_client`` failures; the code, for every client, after ``per_code`` *distinct* wrong codes
-    from anywhere (the same wrong code again, such as last year's code, says nothing new). A lockout lasts
-    ``LOCKOUT_BASE`` seconds, doubled for each further failure (each new distinct code, for the code),
-    at most ``LOCKOUT_MAX``. A record is forgotten ``FAILURE_MEMORY`` seconds after its last failure; a
-    successful sign-in clears the client's record (not the code's). Wrong codes are kept only as HMACs
-    under a per-process random key. Not thread-safe: use it from the event loop, with no ``await`` between
-    ``retry_after`` and ``failed``.
-
-    Args:
-        clock: monotonic seconds (default ``time.monotonic``; tests pass a fake).
-        per_client: failures before a client is locked out (``MAX_LOGIN_FAILURES``).
-        per_code: distinct wrong codes before the code is locked out (``MAX_CODE_FAILURES``).
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, per_client: int = MAX_LOGIN_FAILURES,
-                 per_code: int = MAX_CODE_FAILURES):
-        self.clock = clock
-        self.per_client, self.per_code = per_client, per_code
-        # client -> (failures, monotonic time until which it is locked out)
-        self._clients: TTLCache = TTLCache(maxsize=MAX_USERS_TRACKED, ttl=FAILURE_MEMORY, timer=clock)
-        self._codes: TTLCache = TTLCache(maxsize=MAX_CODES_TRACKED, ttl=FAILURE_MEMORY, timer=clock)
-        self._code_locked_until = 0.0
-        self._salt = secrets.token_bytes(32)
-
-    @staticmethod
-    def backoff(level: int) -> float:
-        """Seconds of the lockout ``level`` failures past the limit: ``LOCKOUT_BASE * 2**level``, at most
-        ``LOCKOUT_MAX``."""
-        return min(LOCKOUT_BASE * 2 ** min(max(level, 0), 30), LOCKOUT_MAX)
-
-    def retry_after(self, client: str) -> float:
-        """Seconds until ``client`` may try a code again (0.0 when it may now)."""
-        now = self.clock()
-        _, until = self._clients.get(client, (0, 0.0))
-        return max(until - now, self._code_locked_until - now, 0.0)
-
-    def failed(self, client: str, attempted: str) -> None:
-        """Count a wrong code ``attempted`` by ``client``."""
-        now = self.clock()
-        count, until = self._clients.get(client, (0, 0.0))
-        count += 1
-        if count >= self.per_client:
-            until = now + self.backoff(count - self.per_client)
-        self._clients[client] = (count, until)
-        digest = hmac.new(self._salt, attempted.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
-        new = digest not in self._codes
-        self._codes[digest] = True  # (re)starts its FAILURE_MEMORY
-        if new:
-            self._codes.expire()
-            distinct = len(self._codes)
-            if distinct >= self.per_code:
-                self._code_locked_until = now + self.backoff(distinct - self.per_code)
-
-    def succeeded(self, client: str) -> None:
-        """Forget ``client``'s failures (it knew the code)."""
-        self._clients.pop(client, None)
-
-
 def _client_key(request: web.Request) -> str:
     """Who is guessing, for ``LoginThrottle``: the peer address, plus the client that the nearest proxy says
     it forwards for (the last ``X-Forwarded-For`` entry, else the last ``Forwarded: for=``), so one guesser
@@ -470,35 +405,6 @@ class _Refused(Exception):
         self.status, self.body, self.headers = status, body, headers or {}
 
 
-class _LastSeen(LRUCache):
-    """User id -> ``time.monotonic()`` of the user's last request, for the ``maxsize`` users who made one
-    most recently. Reading a time (``peek``) does not count as a use; a user pushed out to make room is
-    passed to ``on_evict`` (which drops their queued messages).
-
-    Args:
-        maxsize: users remembered (``MAX_USERS_TRACKED``).
-        on_evict: called with the user id of each user forgotten for want of room.
-    """
-
-    def __init__(self, maxsize: int, on_evict: Callable[[str], object]):
-        super().__init__(maxsize)
-        self._on_evict = on_evict
-
-    def peek(self, user_id: str) -> float | None:
-        """The monotonic time of ``user_id``'s last request (None if not remembered), leaving the order alone."""
-        return Cache.__getitem__(self, user_id) if user_id in self else None
-
-    def popitem(self) -> tuple[str, float]:
-        """Forget the user who made a request least recently and tell ``on_evict``; ``(user_id, time)``.
-
-        Raises:
-            KeyError: nobody is remembered.
-        """
-        user_id, seen = super().popitem()
-        self._on_evict(user_id)
-        return user_id, seen
-
-
 class WebChatChannel:
     """The web chat attached to one server.
 
@@ -520,8 +426,8 @@ class WebChatChannel:
         else:
             self._key = secrets.token_bytes(32)  # the demo's cookies last as long as this process
             self._session_age = LOOPBACK_SESSION_DAYS * 86400
-        self._queues: dict[str, deque] = {}
-        self._seen = _LastSeen(MAX_USERS_TRACKED, lambda user: self._queues.pop(user, None))
+        self.inbox = PullInbox(max_users=MAX_USERS_TRACKED)  # messages pushed to people whose page polls
+        self._queues, self._seen, self._touch = self.inbox.queues, self.inbox.seen, self.inbox.touch
         self.throttle = LoginThrottle()
 
     # -- Channel protocol ---------------------------------------------------------------------------
@@ -533,19 +439,10 @@ class WebChatChannel:
         """Nothing to close: queued messages live only as long as the process."""
 
     async def deliver(self, user_id: str, outbound: Outbound) -> bool:
-        """Queue ``outbound`` for ``user_id``'s page when they used the web chat in the last
-        ``LIVE_SECONDS`` seconds and it is not an outbox message; returns whether it was queued.
-
-        Outbox messages are never taken here: the page reads them from the outbox itself
-        (``GET /chat/api/inbox``), so they are marked delivered only once shown.
-        """
-        if outbound.outbox_id is not None:
-            return False
-        seen = self._seen.peek(user_id)
-        if seen is None or time.monotonic() - seen > LIVE_SECONDS:
-            return False
-        self._queues.setdefault(user_id, deque(maxlen=MAX_QUEUED)).append(outbound)
-        return True
+        """Queue ``outbound`` for ``user_id``'s page (``PullInbox.offer``: they used the web chat in the last
+        ``LIVE_SECONDS`` seconds and it is not an outbox message, which the page reads from the outbox itself
+        so it is marked delivered only once shown); returns whether it was queued."""
+        return self.inbox.offer(user_id, outbound)
 
     # -- identity -----------------------------------------------------------------------------------
 
@@ -654,9 +551,6 @@ class WebChatChannel:
         response.set_cookie(COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
                             secure=self._cookie_secure(request))
 
-    def _touch(self, user_id: str) -> None:
-        self._seen[user_id] = time.monotonic()  # the least recent user's queue goes when there is no room
-
     # -- request plumbing ---------------------------------------------------------------------------
 
     @staticmethod
@@ -733,8 +627,7 @@ class WebChatChannel:
 
     async def _inbox(self, user_id: str) -> list[dict]:
         """Messages for ``user_id`` queued in memory or in the outbox (the latter marked delivered)."""
-        queued = self._queues.pop(user_id, None) or ()
-        out = [render_outbound(m) for m in queued]
+        out = [render_outbound(m) for m in self.inbox.take(user_id)]
         take = getattr(self.ctx.engine, "take_pending", None)
         if callable(take) and self.ctx.reporting is not None and not _is_anonymous(user_id):
             try:  # the outbox is thread-safe: read it off the engine thread so polls never queue behind answers
