@@ -1,51 +1,28 @@
 """Web chat: a small, accessible page at ``/`` on ``policybot serve``, over the same engine as Slack and Teams.
 
-Routes (all JSON APIs answer ``Cache-Control: no-store``):
+Routes (the JSON APIs answer ``Cache-Control: no-store``; bodies are JSON objects):
 
-* ``GET /``: the page (``adapters/webchat_static/index.html``); ``GET /chat/static/{app.js,style.css}``.
-* ``GET /chat/api/me``: who the page is signed in as: ``{"user_id", "name", "anonymous", "mode",
-  "can_switch", "people": [{"id", "name"}], "reporting"}``; 401 ``{"login": "secret" | "proxy"}`` when
-  the page must sign in first.
-* ``POST /chat/api/login`` ``{"secret"}`` (secret mode): a signed session cookie; 401 on a wrong
-  secret; 429 with ``Retry-After`` (seconds) while ``LoginThrottle`` locks the client (after
-  ``MAX_LOGIN_FAILURES`` failures) or the code itself (after ``MAX_CODE_FAILURES`` distinct wrong codes
-  from anywhere), for ``LOCKOUT_BASE`` seconds doubling with each further failure up to ``LOCKOUT_MAX``.
-* ``POST /chat/api/logout``: forget the session cookie.
-* ``POST /chat/api/identity`` ``{"user_id"}`` (loopback demo only): "Sign in as" a directory person,
-  or ``""`` for a new anonymous ``web:<random>`` id.
+* ``GET /`` the page; ``GET /chat/static/{app.js,style.css}``.
+* ``GET /chat/api/me``: ``{"user_id", "name", "anonymous", "mode", "can_switch", "people": [{"id", "name"}],
+  "reporting"}``; 401 ``{"login": "secret" | "proxy" | "loopback"}`` when the page must sign in first.
+* ``POST /chat/api/login`` ``{"secret"}`` (secret mode): a session cookie; 401 a wrong code; 429 with
+  ``Retry-After`` while ``bot.login_throttle.LoginThrottle`` locks the client or the code.
+* ``POST /chat/api/logout``; ``POST /chat/api/identity`` ``{"user_id"}`` (loopback demo: "Sign in as", ``""``
+  for a new anonymous ``web:<random>`` id).
 * ``POST /chat/api/start``: the greeting, queued private messages and an unfinished report's prompt.
-* ``POST /chat/api/message`` ``{"text"}`` or ``{"action_id", "value"}``: ``{"messages": [...]}``, each
-  ``render_outbound``'s JSON: ``kind``, ``text``, ``quotes`` (``text``, ``lead_in``, ``citation``,
-  ``organisation``, ``document``, ``section``, ``also``), ``choices`` (``label``, ``action_id``,
-  ``value``, ``style``), ``input_hint``, ``case_id``, ``feedback``.
-* ``GET /chat/api/inbox``: private messages for this user that arrived since (the page polls it).
+* ``POST /chat/api/message`` ``{"text"}`` or ``{"action_id", "value"}`` and ``GET /chat/api/inbox`` (polled):
+  ``{"messages": [render_outbound(...)]}``.
 * ``POST /chat/api/feedback`` ``{"helpful", "question", "clause_ids"}``: a Helpful / Not helpful vote.
 
-Who may use it (decided when the server starts, from the server's environment):
+Sign-in (``webchat_settings``, from the server's environment; README "Web chat" has the details):
+``POLICYBOT_WEBCHAT_IDENTITY_HEADER`` names a header a trusted reverse proxy sets (a directory id or e-mail,
+else ``web:<value>``); else ``POLICYBOT_WEBCHAT_SECRET``, a shared access code that gives an anonymous id in a
+cookie signed with itsdangerous (such users cannot report); else, on a loopback address, open to this computer
+alone (``WebChatChannel._check_loopback``) with "Sign in as" any directory person; else off.
+``POLICYBOT_WEBCHAT=off`` turns it off in every case.
 
-1. ``POLICYBOT_WEBCHAT_IDENTITY_HEADER`` (e.g. ``X-Forwarded-User``): a trusted reverse proxy
-   authenticates people and sets that header; its value (a directory id or e-mail, else
-   ``web:<value>``) is the user id. Requests without it get 401. Only safe when the server is
-   reachable through that proxy alone.
-2. ``POLICYBOT_WEBCHAT_SECRET`` (at least ``MIN_SECRET_CHARS`` characters): a shared access code;
-   signing in gives an anonymous ``web:<random>`` id in a cookie signed with itsdangerous (HMAC-SHA256,
-   key derived from the secret and ``SESSION_SALT``), valid ``SESSION_HOURS`` hours. A shared code says "staff", not who: such users can ask
-   questions but the report flow (which needs a directory identity) tells them to contact HR.
-3. Neither, and the server listens on a loopback address: open without sign-in, for the person at
-   this computer (the ``make run`` demo). Each request must come from a loopback peer, carry none of
-   the proxy / forwarding headers in ``PROXY_HEADERS`` (or ``PROXY_HEADER_PREFIXES``), name in ``Host``
-   ``localhost``, ``127.0.0.1``, ``[::1]`` or the bound address, with the port the connection arrived on
-   (or no port), and carry no ``Origin`` / ``Referer`` naming another host and no
-   ``Sec-Fetch-Site: cross-site`` (``_check_loopback``). A proxy on the same computer that forwards to
-   the loopback port and strips all of these is not detectable. The page offers "Sign in as" any
-   directory person, defaulting to an anonymous ``web:<random>`` id in a cookie.
-4. Otherwise the web chat is off: ``attach`` returns None and logs why. ``POLICYBOT_WEBCHAT=off`` turns
-   it off in every case.
-
-The page is private to one person, so the report flow runs in it. State-changing requests must be
-JSON (``Content-Type: application/json``) from the same origin (``Origin`` / ``Sec-Fetch-Site``);
-cookies are ``HttpOnly; SameSite=Strict``. Logs carry routes and statuses only, never message text,
-user ids or anything about a report.
+State-changing requests must be JSON from the same origin; cookies are ``HttpOnly; SameSite=Strict``. Logs
+carry routes and statuses only, never message text, user ids or anything about a report.
 """
 
 from __future__ import annotations
@@ -94,23 +71,11 @@ SESSION_HOURS = 12  #: lifetime of a signed session cookie (secret mode)
 LOOPBACK_SESSION_DAYS = 30  #: lifetime of the demo cookie (loopback mode; void after a restart anyway)
 MAX_BODY = 64 * 1024  #: bytes in one API request body
 MAX_ID_CHARS = 200  #: longest identity header value / user id accepted
-#: Headers that a reverse proxy, load balancer or CDN adds and that a browser talking straight to the server
-#: never sends; open (loopback) mode refuses a request that carries any of them, or any header whose name starts
-#: with one of ``PROXY_HEADER_PREFIXES``. Sources:
-#:   RFC 7239 (Forwarded HTTP Extension): Forwarded. RFC 9110 section 7.6.3: Via.
-#:   De facto (MDN "X-Forwarded-*"; nginx, Apache mod_proxy, HAProxy, Traefik): X-Forwarded-For, -Host, -Proto,
-#:     -Port, -Prefix, -Server, -Ssl, -Scheme, X-Forwarded (all under the "x-forwarded" prefix).
-#:   nginx ngx_http_realip_module: X-Real-IP. Akamai and Cloudflare Enterprise: True-Client-IP.
-#:   Cloudflare: CF-Connecting-IP, CF-Connecting-IPv6, CF-Ray, CF-Visitor ("cf-"). Fastly: Fastly-Client-IP.
-#:   Google Cloud: X-ProxyUser-Ip, X-AppEngine-User-IP ("x-appengine-"), X-Cloud-Trace-Context.
-#:   Kubernetes ingress-nginx: X-Original-Forwarded-For, X-Original-URI ("x-original-").
-#:   IIS URL Rewrite / Application Request Routing: X-Original-URL, X-Rewrite-URL, X-ARR-ClientIP ("x-arr-").
-#:   Envoy: X-Envoy-External-Address ("x-envoy-"). Azure Front Door: X-Azure-ClientIP, X-Azure-SocketIP,
-#:     X-Azure-FDID ("x-azure-"). AWS load balancers: X-Amzn-Trace-Id ("x-amzn-").
-#:   F5 / Citrix / Rackspace load balancers: X-Cluster-Client-IP. WebLogic and Apache plug-ins: Proxy-Client-IP,
-#:     WL-Proxy-Client-IP. Other appliances and frameworks: Client-IP, X-Client-IP, X-Originating-IP,
-#:     X-Remote-Addr, X-Remote-IP, X-Host, X-ProxyMesh-IP.
-#: A proxy that sends none of these (nginx's defaults send none) cannot be told apart by its headers: see README.
+#: Headers that a reverse proxy, load balancer or CDN adds and a browser talking straight to the server never
+#: sends (RFC 7239 Forwarded, RFC 9110 Via, the de facto X-Forwarded-*, and those of nginx, Akamai, Cloudflare,
+#: Fastly, Google Cloud, ingress-nginx, IIS, Envoy, Azure, AWS, F5 and WebLogic); open (loopback) mode refuses
+#: a request that carries any of them or a name starting with ``PROXY_HEADER_PREFIXES``. A proxy that sends none
+#: of these (nginx's defaults send none) cannot be told apart by its headers: see README.
 PROXY_HEADERS = frozenset(h.lower() for h in (
     "Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
     "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded",
@@ -446,19 +411,13 @@ class WebChatChannel:
 
     # -- identity -----------------------------------------------------------------------------------
 
-    def _directory(self):
-        return self.ctx.directory
-
     def _name(self, user_id: str) -> str:
-        d = self._directory()
+        d = self.ctx.directory
         p = d.get(user_id) if d is not None else None
         return p.name if p else ("Anonymous" if _is_anonymous(user_id) else user_id)
 
-    def _cookie_secure(self, request: web.Request) -> bool:
-        return request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
-
     def _from_header(self, value: str) -> str:
-        d = self._directory()
+        d = self.ctx.directory
         if d is not None:
             if d.get(value) is not None:
                 return value
@@ -534,7 +493,7 @@ class WebChatChannel:
             self._check_loopback(request)
         user = verify_session(self._key, request.cookies.get(COOKIE), self._session_age)
         if user is not None and mode == "loopback" and not _is_anonymous(user):
-            d = self._directory()
+            d = self.ctx.directory
             if d is None or d.get(user) is None:
                 user = None  # the directory changed since
         if user is None:
@@ -549,7 +508,7 @@ class WebChatChannel:
 
     def _set_cookie(self, request: web.Request, response: web.StreamResponse, value: str, max_age: int) -> None:
         response.set_cookie(COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
-                            secure=self._cookie_secure(request))
+                            secure=request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https")
 
     # -- request plumbing ---------------------------------------------------------------------------
 
@@ -628,12 +587,11 @@ class WebChatChannel:
     async def _inbox(self, user_id: str) -> list[dict]:
         """Messages for ``user_id`` queued in memory or in the outbox (the latter marked delivered)."""
         out = [render_outbound(m) for m in self.inbox.take(user_id)]
-        take = getattr(self.ctx.engine, "take_pending", None)
-        if callable(take) and self.ctx.reporting is not None and not _is_anonymous(user_id):
+        if self.ctx.reporting is not None and not _is_anonymous(user_id):  # reporting: a ConversationEngine
             try:  # the outbox is thread-safe: read it off the engine thread so polls never queue behind answers
-                pending = await asyncio.to_thread(take, user_id)
-            except Exception as exc:
-                log.error("web chat could not read the outbox: %s", type(exc).__name__)
+                pending = await asyncio.to_thread(self.ctx.engine.take_pending, user_id)
+            except Exception:
+                log.error("web chat could not read the outbox", exc_info=True)
                 pending = []
             out += [render_outbound(m) for m in pending]
         return out
@@ -658,7 +616,7 @@ class WebChatChannel:
     async def api_me(self, request: web.Request, ident: Identity) -> web.Response:
         """``GET /chat/api/me``."""
         people = []
-        d = self._directory()
+        d = self.ctx.directory
         if ident.can_switch and d is not None:
             people = [{"id": p.user_id, "name": p.name} for p in d.people()]
         return self._json({"user_id": ident.user_id, "name": ident.name, "anonymous": ident.anonymous,
@@ -709,7 +667,7 @@ class WebChatChannel:
         data = await self._body(request)
         wanted = str(data.get("user_id") or "").strip()
         if wanted:
-            d = self._directory()
+            d = self.ctx.directory
             if d is None or d.get(wanted) is None:
                 raise _Refused(400, {"error": "That person is not in the directory."})
             user = wanted
@@ -731,13 +689,12 @@ class WebChatChannel:
         elif reporting:  # a shared access code or an unknown proxy user: no directory identity to report as
             greeting += GREETING_NO_REPORT
         msgs = [render_outbound(Outbound(kind="text", text=greeting))]
-        starter = getattr(self.ctx.engine, "session_start", None)
-        if callable(starter) and not ident.anonymous:
+        if reporting and not ident.anonymous:  # session_start has nothing to give without reporting
             await self.ctx.ready.wait()
             try:
-                outs = await self.ctx.run_blocking(starter, ident.user_id)
-            except Exception as exc:
-                log.error("web chat session start failed: %s", type(exc).__name__)
+                outs = await self.ctx.run_blocking(self.ctx.engine.session_start, ident.user_id)
+            except Exception:
+                log.error("web chat session start failed", exc_info=True)
                 outs = []
             msgs += [render_outbound(o) for o in route(outs, ident.user_id, private=True).here]
         msgs += await self._inbox(ident.user_id)
