@@ -1,34 +1,12 @@
 """Slack channel: Bolt (async) over ``POST /slack/events`` or Socket Mode, translating to and from the core.
 
-Inbound: DMs to the bot (``message.im``; files shared in a DM are downloaded with the bot token,
-within the upload limit, and passed on as ``Inbound.files``), mentions (``app_mention``, replied to in the thread),
-``/policy QUESTION`` (ephemeral reply), ``/policy report`` and the global shortcut (start the report
-flow in the DM), button presses (``block_actions``) and modal submissions. A core form (``bot.forms``,
-e.g. HR's "Edit details" of an upload preview) opens as a modal (``views.open`` with the press's
-``trigger_id``) with a prefilled ``plain_text_input`` a field; on submit, values the core refuses come
-back on their fields (``response_action: errors``), else the core's reply is posted in the DM. Each becomes a
-``bot.messages.Inbound`` whose ``user_id`` is the person's directory id when the Slack user is in the
-directory, else ``"slack:<U…>"``.
-
-Outbound: each ``Outbound`` is rendered as Block Kit (``render_messages``): the text as a section, each
-quote as a ``>`` section with its lead-in and citation as context lines, choices as buttons, and
-Helpful / Not helpful buttons under answers. Messages over Block Kit's limits (50 blocks, 3,000
-characters a text) are split. ``Outbound.to_user`` goes to that person's DM (``conversations.open``
-then ``chat.postMessage``). Anything interactive (a prompt, a notification) that a channel message,
-mention or slash command produced goes to the DM instead, so the report flow never runs in a channel.
-
-Work happens after the ack: Bolt acks events at once (``process_before_response=False``), the other
-listeners call ``ack()`` first; the engine runs on the server's engine thread. Retries of an event
-(``X-Slack-Retry-Num``) are dropped by ``event_id``. Logs carry event ids and action ids, never text.
-
-``POST /slack/events`` checks, in order, before Bolt sees anything (``SlackChannel.handle_http``):
-the signature on the raw bytes (``verify_request``: an ASCII ``v0=<64 hex>`` signature and an ASCII-digit
-timestamp within ``MAX_REQUEST_AGE`` of the channel's clock, else 401); then the body's shape
-(``check_body``: UTF-8 JSON or form, the fields the listeners read of the right types, else 400 / 415;
-request types we do not listen to get an empty 200); then replays (``replay_key``: a signed slash command,
-button press, shortcut or modal submission sent again within the window gets an empty 200 and no effect).
-A failure inside Bolt's dispatcher is answered 200 (events, so Slack does not retry) or 400, never 500, and
-logged by request type only; Bolt's own "Unhandled request" warning is replaced by a line with the type.
+Inbound: DMs (files in a DM downloaded within the upload limit), mentions (replied to in the thread),
+``/policy`` (ephemeral reply; ``/policy report`` and the global shortcut start the report flow in the DM),
+button presses and modal submissions, each a ``bot.messages.Inbound`` (user ids: ``bot.identities``).
+Rendering: ``render_messages`` / ``render_modal`` / ``form_modal`` lay out Block Kit within its limits.
+Sending: ``chat.postMessage`` (DMs through ``conversations.open``), ``response_url`` and ``views.*``;
+where each reply goes is ``bot.views.route``'s rule. Work happens after the ack; logs carry ids and
+request types, never text. ``SlackChannel.handle_http`` lists the checks before Bolt sees a request.
 
 Configuration (environment): ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` (HTTP), ``SLACK_APP_TOKEN``
 (Socket Mode), ``SLACK_API_URL`` (Web API base URL, default ``https://slack.com/api/``).
@@ -45,16 +23,20 @@ import logging
 import math
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
+import aiohttp
 from aiohttp import web
 from cachetools import LRUCache
+from slack_sdk.errors import SlackApiError
 
 from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_form, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import submit_value
+from bot.identities import directory_id, platform_id
 from bot.messages import Action, Inbound, Outbound
+from bot.text import split_text, truncate
 from bot.views import (
     FEEDBACK_BUTTONS,
     POINTER_TEXT,
@@ -66,9 +48,12 @@ from bot.views import (
     route,
     thanks_text,
     wants_feedback,
+    wants_modal,
 )
 
 log = logging.getLogger("policybot.slack")
+#: what a Web API / response_url call raises when Slack refuses or cannot be reached
+SLACK_ERRORS = (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
@@ -211,32 +196,6 @@ def slack_to_plain(text: str, bot_user_id: str | None = None) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
 
 
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _split(text: str, limit: int, fmt=lambda s: s) -> list[str]:
-    """Split raw ``text`` at whitespace into pieces whose ``fmt(piece)`` is at most ``limit`` characters."""
-    out: list[str] = []
-    current = ""
-    for token in re.findall(r"\S+\s*|\s+", text):
-        while len(fmt(token)) > limit:  # one enormous word: hard cut (escaping can grow text 5x)
-            if current:
-                out.append(current)
-                current = ""
-            cut = max(1, limit // 6)
-            out.append(token[:cut])
-            token = token[cut:]
-        if len(fmt(current + token)) > limit:
-            out.append(current)
-            current = token
-        else:
-            current += token
-    if current.strip() or not out:
-        out.append(current)
-    return [fmt(p.strip()) for p in out if p.strip()] or [fmt("")]
-
-
 def _quote_fmt(piece: str) -> str:
     return "\n".join("> " + line if line else ">" for line in escape(piece).split("\n"))
 
@@ -246,11 +205,11 @@ def _mrkdwn(text: str) -> dict:
 
 
 def _plain(text: str, limit: int = MAX_TEXT) -> dict:
-    return {"type": "plain_text", "text": _truncate(text, limit), "emoji": True}
+    return {"type": "plain_text", "text": truncate(text, limit), "emoji": True}
 
 
 def _sections(text: str) -> list[dict]:
-    return [{"type": "section", "text": _mrkdwn(piece)} for piece in _split(text, MAX_TEXT, escape)]
+    return [{"type": "section", "text": _mrkdwn(piece)} for piece in split_text(text, MAX_TEXT, escape)]
 
 
 # -- action ids ---------------------------------------------------------------------------------
@@ -259,7 +218,7 @@ def _sections(text: str) -> list[dict]:
 def encode_action_id(action_id: str, n: int, keep: bool = False) -> str:
     """A Block Kit ``action_id`` for the ``n``-th button carrying ``action_id`` (unique within a message);
     ``keep``: pressing it leaves the message's buttons in place (e.g. it opens a form)."""
-    return _truncate(action_id, MAX_ACTION_ID - 8) + (f"|pk{n}" if keep else f"|pb{n}")
+    return truncate(action_id, MAX_ACTION_ID - 8) + (f"|pk{n}" if keep else f"|pb{n}")
 
 
 def decode_action_id(slack_action_id: str) -> str:
@@ -281,7 +240,7 @@ def _choice_blocks(choices, prefix: str = "pb_choices", keep=()) -> list[dict]:
     button (75 characters), each choice becomes a section with its full label and a "Choose" button.
     Choices whose action id is in ``keep`` leave the message open when pressed."""
     if any(len(c.label) > MAX_BUTTON_TEXT for c in choices):
-        return [{"type": "section", "block_id": f"{CHOICE_SECTION}{i}", "text": _mrkdwn(_truncate(escape(c.label), MAX_TEXT)),
+        return [{"type": "section", "block_id": f"{CHOICE_SECTION}{i}", "text": _mrkdwn(truncate(escape(c.label), MAX_TEXT)),
                  "accessory": _button("Choose", encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style)}
                 for i, c in enumerate(choices)]
     blocks = []
@@ -305,12 +264,12 @@ def _feedback_block(msg: Outbound) -> dict:
 def _quote_group(view: QuoteView) -> list[dict]:
     blocks: list[dict] = []
     if view.lead_in:
-        pieces = _split(view.lead_in, MAX_TEXT, escape)[:MAX_CONTEXT_ELEMENTS]
+        pieces = split_text(view.lead_in, MAX_TEXT, escape)[:MAX_CONTEXT_ELEMENTS]
         blocks.append({"type": "context", "elements": [_mrkdwn(p) for p in pieces]})
-    for piece in _split(view.text, MAX_TEXT, _quote_fmt):
+    for piece in split_text(view.text, MAX_TEXT, _quote_fmt):
         blocks.append({"type": "section", "text": _mrkdwn(piece)})
     lines = (view.source_line,) + view.also_lines[: MAX_CONTEXT_ELEMENTS - 1]
-    blocks.append({"type": "context", "elements": [_mrkdwn(_truncate(escape(line), MAX_TEXT)) for line in lines]})
+    blocks.append({"type": "context", "elements": [_mrkdwn(truncate(escape(line), MAX_TEXT)) for line in lines]})
     return blocks
 
 
@@ -321,11 +280,6 @@ def content_groups(msg: Outbound) -> list[list[dict]]:
         groups += [[b] for b in _sections(msg.text)]
     groups += [_quote_group(v) for v in quote_views(msg)]
     return groups
-
-
-def wants_modal(msg: Outbound) -> bool:
-    """True for a prompt the core marks as better served by a modal (``Outbound.modal``)."""
-    return msg.kind == "prompt" and msg.modal
 
 
 def _pack(groups: list[list[dict]], tail: list[dict], limit: int = MAX_BLOCKS) -> list[list[dict]]:
@@ -357,7 +311,7 @@ def render_messages(msg: Outbound) -> list[dict]:
     """
     tail = _choice_blocks(msg.choices, keep=msg.keep_choices)
     if msg.choices_note:  # e.g. a warning that belongs beside the Publish button
-        tail.insert(0, {"type": "context", "elements": [_mrkdwn(_truncate("⚠️ " + escape(msg.choices_note), MAX_TEXT))]})
+        tail.insert(0, {"type": "context", "elements": [_mrkdwn(truncate("⚠️ " + escape(msg.choices_note), MAX_TEXT))]})
     opener = msg.form.open if msg.form is not None else None
     if opener is not None:  # shown in a message (no modal could open): a button opens it
         tail.append({"type": "actions", "block_id": "pb_form_open", "elements": [
@@ -369,10 +323,10 @@ def render_messages(msg: Outbound) -> list[dict]:
     if wants_feedback(msg):
         tail.append(_feedback_block(msg))
     packed = _pack(content_groups(msg), tail)
-    fallback = _truncate(msg.text or "Policybot", MAX_FALLBACK)
+    fallback = truncate(msg.text or "Policybot", MAX_FALLBACK)
     out = []
     for i, blocks in enumerate(packed):
-        out.append({"text": fallback if i == 0 else _truncate(f"{fallback} (continued)", MAX_FALLBACK), "blocks": blocks})
+        out.append({"text": fallback if i == 0 else truncate(f"{fallback} (continued)", MAX_FALLBACK), "blocks": blocks})
     return out
 
 
@@ -512,46 +466,26 @@ LISTENED_PAYLOADS = ("block_actions", "view_submission", "view_closed", "shortcu
 _EVENT_TEXT_FIELDS = ("user", "channel", "text", "ts", "thread_ts", "event_ts", "channel_type", "subtype", "bot_id")
 
 
-def request_age_ok(timestamp: str, now: float) -> bool:
-    """True when ``timestamp`` (``X-Slack-Request-Timestamp``: 1-12 ASCII digits, seconds since the epoch)
-    is within ``MAX_REQUEST_AGE`` of ``now`` (seconds, any fraction): ``abs(floor(now) - ts) < 300``,
-    one integer rule for requests from the past and from the future."""
-    if not isinstance(timestamp, str) or not _TIMESTAMP.fullmatch(timestamp):
-        return False
-    return abs(math.floor(now) - int(timestamp)) < MAX_REQUEST_AGE
-
-
-class _WholeSeconds:
-    """A ``slack_sdk.signature.Clock`` reading ``clock()`` (seconds) floored to whole seconds."""
-
-    def __init__(self, clock):
-        self.clock = clock
-
-    def now(self) -> float:
-        return float(math.floor(self.clock()))
-
-
 def verify_request(secret: str, raw: bytes, timestamp: str, signature: str, now: float) -> bool:
     """True when ``raw`` (the body's bytes exactly as received) carries Slack's v0 signature with ``secret``.
 
-    ``timestamp`` must pass ``request_age_ok(timestamp, now)`` and ``signature`` must be ASCII
-    ``v0=<64 lowercase hex>``; anything else is False, never an exception. The HMAC is slack_sdk's
-    ``SignatureVerifier`` (on the same clock, ``now``), which signs ``str`` bodies as their
-    UTF-8 bytes: a UTF-8 body is passed decoded (decoding and re-encoding valid UTF-8 is byte-exact); bytes
-    that are not UTF-8 are checked by the same HMAC-SHA256 over ``b"v0:" + ts + b":" + raw`` directly.
+    ``timestamp`` (``X-Slack-Request-Timestamp``) must be 1-12 ASCII digits within ``MAX_REQUEST_AGE`` of
+    ``now`` (seconds; ``abs(floor(now) - ts) < 300``, past and future alike) and ``signature`` ASCII
+    ``v0=<64 lowercase hex>``; anything else is False, never an exception. The signature is slack_sdk's
+    ``SignatureVerifier.generate_signature``, compared in constant time; bytes that are not UTF-8 (which
+    it cannot take) are signed the same way, HMAC-SHA256 over ``b"v0:" + ts + b":" + raw``.
     """
     from slack_sdk.signature import SignatureVerifier
 
-    if not isinstance(signature, str) or not _SIGNATURE.fullmatch(signature):
+    if not (_TIMESTAMP.fullmatch(timestamp) and _SIGNATURE.fullmatch(signature)):
         return False
-    if not request_age_ok(timestamp, now):
+    if abs(math.floor(now) - int(timestamp)) >= MAX_REQUEST_AGE:
         return False
     try:
-        text = raw.decode("utf-8")
+        expected = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=raw.decode("utf-8"))
     except UnicodeDecodeError:
-        digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
-        return hmac.compare_digest(f"v0={digest}", signature)
-    return SignatureVerifier(secret, clock=_WholeSeconds(lambda: now)).is_valid(text, timestamp, signature)
+        expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected or "", signature)
 
 
 @dataclass(frozen=True)
@@ -798,23 +732,24 @@ class SlackChannel:
         self._socket = None
         self._socket_task: asyncio.Task | None = None
         # Bolt's and slack_sdk's INFO/DEBUG lines carry payloads (report text): keep them quiet.
-        bolt_logger = _quiet_logger("policybot.slack.bolt", logging.WARNING)
+        bolt_logger = self._bolt_log = _quiet_logger("policybot.slack.bolt", logging.WARNING)
+        self._http_log = _quiet_logger("policybot.slack.http", logging.INFO)
         if not any(isinstance(f, _DropClientTokenWarning) for f in bolt_logger.filters):
             bolt_logger.addFilter(_DropClientTokenWarning())  # Bolt reads SLACK_BOT_TOKEN itself; we pass a client
         if not any(isinstance(f, _ScrubBoltPayloads) for f in bolt_logger.filters):
             bolt_logger.addFilter(_ScrubBoltPayloads())  # Bolt copies these filters to its middleware loggers
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, timeout=15,
-                                     logger=_quiet_logger("policybot.slack.http", logging.INFO))
+                                     logger=self._http_log)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.bolt = AsyncApp(
             name="policybot",
             client=self.client,
             signing_secret=settings.signing_secret or "",
             process_before_response=False,
+            request_verification_enabled=False,  # handle_http verifies the raw bytes before Bolt sees them
             logger=bolt_logger,
         )
         self._register()
-        self._share_clock()
 
     # -- Bolt wiring --------------------------------------------------------------------------------
 
@@ -830,17 +765,6 @@ class SlackChannel:
         app.view_submission(re.compile(".*"))(self._on_view_submission)
         app.view_closed(re.compile(".*"))(self._on_view_closed)
         app.error(self._on_error)
-
-    def _share_clock(self) -> None:
-        # Bolt checks the signature again (its own SignatureVerifier): on our clock, so both agree.
-        from slack_bolt.middleware.request_verification.async_request_verification import AsyncRequestVerification
-
-        if not self.settings.signing_secret:
-            return  # Socket Mode only: nothing is verified
-        for mw in getattr(self.bolt, "_async_middleware_list", []):
-            verifier = getattr(mw, "verifier", None) if isinstance(mw, AsyncRequestVerification) else None
-            if verifier is not None and hasattr(verifier, "clock"):
-                verifier.clock = _WholeSeconds(lambda: self.clock())
 
     async def _dedupe_middleware(self, body: dict, request, next):
         _REQUEST_TYPE.set(request_type(body))  # Socket Mode requests do not pass through handle_http
@@ -912,7 +836,7 @@ class SlackChannel:
             # command's text too): listeners get the body checked above instead.
             bolt_req.body = checked.body
             bolt_req.context = build_async_context(AsyncBoltContext({}), checked.body)
-        except Exception as exc:  # ids of odd types that Bolt's context cannot read (e.g. a number for a user)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # ids of odd types that Bolt's context cannot read (e.g. a number for a user)
             log.info("signed Slack request of type %r refused (HTTP 400): Bolt cannot read its ids (%s)",
                      kind, type(exc).__name__)
             return web.json_response({"error": "ids of the wrong type"}, status=400)
@@ -939,13 +863,13 @@ class SlackChannel:
             self.bot_user_id = auth.get("user_id")
             self._prime_bolt_auth(auth)
             log.info("Slack: connected as %s in team %s", auth.get("user_id"), auth.get("team_id"))
-        except Exception as exc:
+        except SLACK_ERRORS as exc:
             log.warning("Slack auth.test failed at startup (%s); will retry on the first request", _err(exc))
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             self._socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token,
-                                                  logger=_quiet_logger("policybot.slack.bolt", logging.WARNING))
+                                                  logger=self._bolt_log)
             self._socket_task = asyncio.create_task(self._connect_socket())
 
     async def _connect_socket(self) -> None:
@@ -957,8 +881,8 @@ class SlackChannel:
                 return
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
-                log.error("Slack Socket Mode connection failed (%s); retrying in %.0f s", _err(exc), delay)
+            except Exception:  # any failure to connect is retried; the traceback names no message content
+                log.error("Slack Socket Mode connection failed; retrying in %.0f s", delay, exc_info=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
@@ -982,29 +906,11 @@ class SlackChannel:
 
     def user_id_for(self, slack_user: str) -> str:
         """The directory id of Slack user ``slack_user``, else ``"slack:<U…>"``."""
-        directory = self.ctx.directory
-        if directory is not None:
-            try:
-                person = directory.by_slack_id(slack_user)
-            except (KeyError, LookupError, AttributeError):
-                person = None
-            pid = getattr(person, "user_id", None) if person is not None else None
-            if pid:
-                return str(pid)
-        return f"slack:{slack_user}"
+        return directory_id(self.ctx.directory, "slack", slack_user)
 
     def slack_id_for(self, user_id: str) -> str | None:
         """The Slack user id for directory user ``user_id`` (or ``"slack:<U…>"``); None if not on Slack."""
-        if user_id.startswith("slack:"):
-            return user_id[len("slack:"):] or None
-        directory = self.ctx.directory
-        if directory is None:
-            return None
-        try:
-            person = directory.get(user_id)
-        except (KeyError, LookupError):
-            return None
-        return (getattr(person, "slack_id", None) or None) if person is not None else None
+        return platform_id(self.ctx.directory, "slack", user_id)
 
     async def open_dm(self, slack_user: str) -> str:
         """The id of the bot's DM channel with ``slack_user`` (``conversations.open``; the ids of the
@@ -1031,7 +937,7 @@ class SlackChannel:
         try:
             dm = await self.open_dm(slack_user)
             await self.post(Target(channel=dm, is_dm=True), outbound)
-        except Exception as exc:
+        except SLACK_ERRORS as exc:
             log.warning("Slack delivery of a %s failed: %s", outbound.kind, _err(exc))
             return False
         return True
@@ -1046,17 +952,10 @@ class SlackChannel:
         for payload in render_messages(outbound):
             await self._send(target, payload["text"], payload["blocks"])
 
-    async def _send(self, target: Target, text: str, blocks: list[dict] | None):
+    async def _send(self, target: Target, text: str, blocks: list[dict] | None) -> None:
         if target.response_url:
-            from slack_sdk.webhook.async_client import AsyncWebhookClient
-
-            hook = AsyncWebhookClient(target.response_url, logger=_quiet_logger("policybot.slack.http", logging.INFO))
             body = {"response_type": "ephemeral", "replace_original": False, "text": text}
-            if blocks:
-                body["blocks"] = blocks
-            resp = await hook.send_dict(body)
-            if resp.status_code >= 400:
-                log.warning("Slack response_url refused a reply (HTTP %s)", resp.status_code)
+            await self._respond(target.response_url, dict(body, blocks=blocks) if blocks else body)
         else:
             await self.client.chat_postMessage(channel=target.channel, text=text, blocks=blocks,
                                                thread_ts=target.thread_ts, unfurl_links=False, unfurl_media=False)
@@ -1067,9 +966,12 @@ class SlackChannel:
         from slack_sdk.webhook.async_client import AsyncWebhookClient
 
         try:
-            await AsyncWebhookClient(response_url, logger=_quiet_logger("policybot.slack.http", logging.INFO)).send_dict(body)
-        except Exception as exc:
+            resp = await AsyncWebhookClient(response_url, logger=self._http_log).send_dict(body)
+        except SLACK_ERRORS as exc:
             log.warning("Slack response_url failed: %s", _err(exc))
+            return
+        if resp.status_code >= 400:
+            log.warning("Slack response_url refused a reply (HTTP %s)", resp.status_code)
 
     async def run(self, inbound: Inbound, slack_user: str, target: Target, trigger_id: str | None = None,
                   view_id: str | None = None) -> None:
@@ -1100,7 +1002,7 @@ class SlackChannel:
         if view_id and not modal_done:
             try:
                 await self.client.views_update(view_id=view_id, view=done_view())
-            except Exception as exc:
+            except SLACK_ERRORS as exc:
                 log.info("could not close the modal: %s", _err(exc))
 
     async def _pointer(self, target: Target, slack_user: str, text: str = POINTER_TEXT) -> None:
@@ -1110,7 +1012,7 @@ class SlackChannel:
             elif target.channel:
                 await self.client.chat_postEphemeral(channel=target.channel, user=slack_user, text=text,
                                                      thread_ts=target.thread_ts)
-        except Exception as exc:
+        except SLACK_ERRORS as exc:
             log.info("could not post the DM pointer: %s", _err(exc))
 
     async def _show_modal(self, ob: Outbound, dm: str, trigger_id: str | None, view_id: str | None) -> bool:
@@ -1121,7 +1023,7 @@ class SlackChannel:
             else:
                 await self.client.views_open(trigger_id=trigger_id, view=view)
             return True
-        except Exception as exc:  # expired trigger (3 s), closed view...: fall back to the DM
+        except SLACK_ERRORS as exc:  # expired trigger (3 s), closed view...: fall back to the DM
             log.info("modal not shown (%s); posting in the DM instead", _err(exc))
             return False
 
@@ -1160,8 +1062,7 @@ class SlackChannel:
         from adapters.uploads import download_file, refused_file, upload_limit
 
         limit = upload_limit(self.ctx)
-        accepts = getattr(self.ctx.engine, "accepts_files", None)
-        wanted = accepts(inbound.user_id, inbound.private) if callable(accepts) else True
+        wanted = self.ctx.engine.accepts_files(inbound.user_id, inbound.private)
         got = []
         for f in [f for f in files if isinstance(f, dict)][:10]:
             name = str(f.get("name") or f.get("title") or "upload")
@@ -1265,7 +1166,7 @@ class SlackChannel:
             dm = await self._dm_for(user, container, body)
             try:
                 await self.client.views_open(trigger_id=body.get("trigger_id"), view=input_modal(prompt, dm))
-            except Exception as exc:
+            except SLACK_ERRORS as exc:
                 log.info("input modal not opened: %s", _err(exc))
             return
         if action.get("type") not in (None, "button"):
@@ -1328,11 +1229,10 @@ class SlackChannel:
             await ack()
             return
         values = form_values(view)
-        check = getattr(self.ctx.engine, "check_form", None)
-        errors = check(action_id, values) if callable(check) else {}
+        errors = self.ctx.engine.check_form(action_id, values)
         if errors:
             log.info("form %r refused on %d field(s)", action_id, len(errors))
-            await ack(response_action="errors", errors={f"{FORM_BLOCK}{k}": _truncate(str(v), 150)
+            await ack(response_action="errors", errors={f"{FORM_BLOCK}{k}": truncate(str(v), 150)
                                                        for k, v in errors.items()})
             return
         await ack()
@@ -1386,16 +1286,15 @@ class _ScrubBoltPayloads(logging.Filter):
     middleware that answered nothing, a refused signature's body) as one line naming only the request type
     (``request_type``, from the request being handled)."""
 
-    _PREFIXES = ("Unhandled request", "A global middleware (", "Invalid request signature detected")
+    _PREFIXES = ("Unhandled request", "A global middleware (")
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
-        except Exception:
+        except (TypeError, ValueError, KeyError):
             message = str(record.msg)
         if message.startswith(self._PREFIXES):
-            what = "refused signature" if message.startswith("Invalid") else "unhandled request"
-            record.msg, record.args = "Slack %s of type %r", (what, _REQUEST_TYPE.get())
+            record.msg, record.args = "Slack unhandled request of type %r", (_REQUEST_TYPE.get(),)
             record.exc_info = record.exc_text = None
         return True
 
@@ -1409,14 +1308,10 @@ def _quiet_logger(name: str, floor: int) -> logging.Logger:
     return logger
 
 
-def _err(exc: Exception) -> str:
+def _err(exc: BaseException) -> str:
     """A short, content-free description of a Slack error (the API's error code when there is one)."""
-    resp = getattr(exc, "response", None)
-    try:
-        code = resp.get("error") if resp is not None else None
-    except Exception:
-        code = None
-    return f"{type(exc).__name__}{f' {code}' if code else ''}"
+    code = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+    return f"{type(exc).__name__}{f' {code}' if isinstance(code, str) else ''}"
 
 
 def attach(app: web.Application, ctx: ServerContext) -> SlackChannel | None:

@@ -93,6 +93,12 @@ def quote_views(msg: Outbound) -> list[QuoteView]:
     return [QuoteView.of(q) for q in msg.quotes]
 
 
+def wants_modal(msg: Outbound) -> bool:
+    """True for a prompt the core marks as better shown in a dialog (``Outbound.modal``) than in the
+    conversation; a channel that cannot open one (or fails to) posts it as a message instead."""
+    return msg.kind == "prompt" and msg.modal
+
+
 # -- privacy: where replies go ------------------------------------------------------------------------
 
 POINTER_TEXT = "I've sent you a private message."  #: posted where someone asked when the reply went private
