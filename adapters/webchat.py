@@ -517,43 +517,33 @@ class WebChatChannel:
         return web.json_response(body, status=status, headers=API_HEADERS)
 
     async def _body(self, request: web.Request) -> dict:
-        """The JSON object of a state-changing request, after the same-origin checks (``{}`` for an empty body).
-
-        The body is decoded with the ``charset`` of its ``Content-Type`` (default UTF-8) and parsed by
-        ``adapters.payloads.parse_json_object`` (nesting deeper than ``payloads.MAX_DEPTH``, bad bytes and
-        over-long numbers are errors, never exceptions that escape).
+        """The JSON object of a state-changing request, after the same-origin checks (``{}`` for an empty body),
+        decoded with its ``Content-Type`` charset and parsed by ``adapters.payloads.parse_json_object``.
 
         Raises:
             _Refused: 415 not ``application/json`` or an unknown charset; 403 cross-site; 413 more than
                 ``MAX_BODY`` bytes; 400 not valid JSON, not an object, or lone surrogates in strings.
         """
-        ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
+        if request.content_type != "application/json":
             raise _Refused(415, {"error": "Send JSON (Content-Type: application/json)."})
         if not _same_origin(request):
             raise _Refused(403, {"error": "Cross-site request refused."})
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            raise _Refused(413, {"error": "That request is too large."})
-        raw = bytearray()
-        while len(raw) <= MAX_BODY:  # read() returns what has arrived so far, not the whole body
-            chunk = await request.content.read(MAX_BODY + 1 - len(raw))
-            if not chunk:
-                break
-            raw += chunk
-        if len(raw) > MAX_BODY:
-            raise _Refused(413, {"error": "That request is too large."})
+        try:
+            if request.content_length is not None and request.content_length > MAX_BODY:
+                raise web.HTTPRequestEntityTooLarge(MAX_BODY, request.content_length)
+            raw = await request.clone(client_max_size=MAX_BODY).read()  # aiohttp refuses past MAX_BODY bytes
+        except web.HTTPRequestEntityTooLarge:
+            raise _Refused(413, {"error": "That request is too large."}) from None
         if not raw:
             return {}
-        charset = request.charset or None
         try:
-            data = parse_json_object(bytes(raw), charset)
+            return parse_json_object(raw, request.charset or None)
         except BadPayload as bad:
             if bad.status == 415:
                 raise _Refused(415, {"error": "Send JSON in UTF-8 (that charset is unknown)."}) from None
             if bad.reason == "expected a JSON object":
                 raise _Refused(400, {"error": "Send a JSON object."}) from None
             raise _Refused(400, {"error": f"That request is not valid JSON ({bad.reason})."}) from None
-        return data
 
     def _api(self, func, create: bool = False, needs_identity: bool = True):
         async def handler(request: web.Request) -> web.Response:
