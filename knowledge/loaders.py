@@ -27,6 +27,7 @@ import io
 import os
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,9 +75,17 @@ class Extracted:
     first_page: str = ""
 
 
-def max_upload_bytes() -> int:
-    """The upload size limit in bytes: ``$POLICYBOT_MAX_UPLOAD_MB`` (a number of MB) or 10 MB."""
-    raw = os.environ.get("POLICYBOT_MAX_UPLOAD_MB")
+def max_upload_bytes(env: Mapping[str, str] | None = None) -> int:
+    """The upload size limit in bytes: ``POLICYBOT_MAX_UPLOAD_MB`` in ``env`` (a number of MB) or 10 MB.
+
+    The fallback for callers that were given no limit; entry points read the limit once
+    (``bot.settings.Settings.max_upload_bytes``, which refuses a bad value) and pass it down as ``max_bytes``.
+
+    Args:
+        env: the environment mapping to read (default ``os.environ``); a value that is not a positive
+            number is ignored here.
+    """
+    raw = (os.environ if env is None else env).get("POLICYBOT_MAX_UPLOAD_MB")
     if raw:
         try:
             mb = float(raw)
