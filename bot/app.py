@@ -1,6 +1,7 @@
 """Wiring: open a data dir into a ready ``Policybot`` (knowledge base, index, engine).
 
-Settings read from the environment when the data dir is opened (see ``KbSettings``):
+Settings come from ``bot.settings.Settings`` (read once at the entry point and passed as ``config``;
+without one, from the environment when the data dir is opened; see ``KbSettings``):
 
 * ``POLICYBOT_GAPS_KEEP_USERS=1``: keep user ids with unanswered questions (off: question text only).
 * ``POLICYBOT_NOTIFY_CHANGED_CLAUSES=1``: remember for 30 days who was answered from which clause, so
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from knowledge.catalog import bundled_documents
 
 if TYPE_CHECKING:
     from bot.answer import Answer
+    from bot.settings import Settings
     from bot.upkeep.admin import IsHr, KnowledgeAdmin
     from bot.upkeep.gaps import GapLog
     from index.retrieve import SearchResult
@@ -37,10 +39,6 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 log = logging.getLogger(__name__)
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -61,34 +59,46 @@ class KbSettings:
     max_upload_bytes: int = 10 * 1024 * 1024
 
     @classmethod
-    def from_env(cls) -> "KbSettings":
-        """Settings from ``POLICYBOT_GAPS_KEEP_USERS``, ``POLICYBOT_NOTIFY_CHANGED_CLAUSES``, ``POLICYBOT_MAX_UPLOAD_MB``."""
-        from knowledge.loaders import max_upload_bytes
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "KbSettings":
+        """Settings from ``POLICYBOT_GAPS_KEEP_USERS``, ``POLICYBOT_NOTIFY_CHANGED_CLAUSES``,
+        ``POLICYBOT_MAX_UPLOAD_MB`` in ``env`` (default ``os.environ``), through ``bot.settings.Settings``.
 
-        return cls(
-            gaps_keep_users=_flag("POLICYBOT_GAPS_KEEP_USERS"),
-            notify_changed_clauses=_flag("POLICYBOT_NOTIFY_CHANGED_CLAUSES"),
-            max_upload_bytes=max_upload_bytes(),
-        )
+        Raises:
+            bot.settings.SettingsError: a ``POLICYBOT_*`` variable has a bad value (the message names it).
+        """
+        from bot.settings import load_settings
+
+        return load_settings(env).kb()
 
 
-def default_data_dir() -> Path:
-    """``$POLICYBOT_DATA_DIR``, else ``$XDG_DATA_HOME/policybot``, else ``~/.local/share/policybot``."""
-    env = os.environ.get("POLICYBOT_DATA_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "policybot"
+def default_data_dir(config: Settings | None = None) -> Path:
+    """``POLICYBOT_DATA_DIR`` (``config.data_dir``), else ``$XDG_DATA_HOME/policybot``, else
+    ``~/.local/share/policybot``.
+
+    Args:
+        config: the settings read at the entry point (None: read the process environment now).
+
+    Raises:
+        bot.settings.SettingsError: ``config`` is None and a ``POLICYBOT_*`` variable has a bad value.
+    """
+    from bot.settings import load_settings
+
+    return (config or load_settings()).default_data_dir()
 
 
 @dataclass
 class Policybot:
-    """Everything a front end needs: the store, the searchable index, the data dir and the settings."""
+    """Everything a front end needs: the store, the searchable index, the data dir and the settings.
+
+    ``settings`` are the knowledge-base upkeep settings; ``config`` the ``bot.settings.Settings`` the bot
+    was opened with (None when opened without), which the engine uses for reporting.
+    """
 
     data_dir: Path
     store: KnowledgeStore
     index: KnowledgeIndex
     settings: KbSettings = field(default_factory=KbSettings.from_env)
+    config: Settings | None = None
 
     @property
     def gaps(self) -> GapLog:
@@ -196,6 +206,7 @@ def open_policybot(
     seed_bundled: bool = True,
     mode: str = "hybrid",
     settings: KbSettings | None = None,
+    config: Settings | None = None,
 ) -> Policybot:
     """Open (creating if needed, owner-only: ``secure_data_dir``) the data dir and its knowledge base.
 
@@ -203,14 +214,27 @@ def open_policybot(
     text changed in a new release gets a new version, while one HR removed stays removed. The vector
     index is loaded or built lazily on the first search (``index.refresh()`` to build it now).
 
-    ``settings`` defaults to ``KbSettings.from_env()``.
+    Args:
+        data_dir: the data dir (default ``config.data_dir``, ``default_data_dir``).
+        embedder: the embedder (default ``SentenceEmbedder`` with ``config``'s model path and adapter).
+        seed_bundled: add or update the bundled policies.
+        mode: the retrieval mode of ``index.retrieve.KnowledgeIndex``.
+        settings: the upkeep settings (default ``config.kb()``).
+        config: the ``bot.settings.Settings`` read at the entry point (None: read the process
+            environment now).
 
     Raises:
         OSError: the data dir cannot be created.
+        bot.settings.SettingsError: ``config`` is None and a ``POLICYBOT_*`` variable has a bad value.
     """
-    data = secure_data_dir(data_dir if data_dir else default_data_dir())
+    from bot.settings import load_settings
+
+    config = config or load_settings()
+    data = secure_data_dir(data_dir if data_dir else config.default_data_dir())
     store = KnowledgeStore(data / DB_NAME)
     if seed_bundled:
         store.sync_bundled(bundled_documents())
-    index = KnowledgeIndex(store, embedder or SentenceEmbedder(), data / VECTORS_NAME, mode=mode)
-    return Policybot(data, store, index, settings or KbSettings.from_env())
+    if embedder is None:
+        embedder = SentenceEmbedder(model_path=config.model_path, adapter=config.adapter_dir())
+    index = KnowledgeIndex(store, embedder, data / VECTORS_NAME, mode=mode)
+    return Policybot(data, store, index, settings or config.kb(), config)

@@ -20,10 +20,13 @@ Where the directory is found: ``POLICYBOT_DIRECTORY``, else ``<data dir>/directo
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 SAMPLE_DIRECTORY = CONFIG_DIR / "directory.sample.toml"
@@ -111,14 +114,14 @@ class Directory:
             raw = path.read_bytes()
         except OSError as exc:
             raise DirectoryError(f"cannot read the directory {path}: {exc.strerror or exc}") from None
+        import yaml
+
         try:
             if path.suffix.lower() in {".yaml", ".yml"}:
-                import yaml
-
                 data = yaml.safe_load(raw.decode("utf-8")) or {}
             else:
                 data = tomllib.loads(raw.decode("utf-8"))
-        except Exception as exc:  # TOMLDecodeError, YAMLError, UnicodeDecodeError
+        except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
             raise DirectoryError(f"{path} is not a valid directory file: {exc}") from None
         entries = data.get("person") or data.get("people") or []
         if not isinstance(entries, list):
@@ -190,12 +193,23 @@ class Directory:
         return p.name if p else (user_id or "unknown")
 
 
-def directory_path(data_dir: str | Path | None, dev: bool = False) -> Path | None:
-    """Where the directory is: ``$POLICYBOT_DIRECTORY``, ``<data dir>/directory.{toml,yaml,yml}``, or
-    (``dev`` only) the bundled sample. None when there is none."""
-    env = os.environ.get(DIRECTORY_ENV)
-    if env:
-        return Path(env)
+def directory_path(data_dir: str | Path | None, dev: bool = False, settings: Settings | None = None) -> Path | None:
+    """Where the directory is: ``POLICYBOT_DIRECTORY`` (``settings.directory``),
+    ``<data dir>/directory.{toml,yaml,yml}``, or (``dev`` only) the bundled sample. None when there is none.
+
+    Args:
+        data_dir: the data dir (None: not looked in).
+        dev: dev mode (the sample directory is a last resort).
+        settings: the settings read at the entry point (None: read the process environment now).
+
+    Raises:
+        bot.settings.SettingsError: ``settings`` is None and a ``POLICYBOT_*`` variable has a bad value.
+    """
+    from bot.settings import load_settings
+
+    configured = (settings or load_settings()).directory
+    if configured is not None:
+        return configured
     if data_dir is not None:
         for name in ("directory.toml", "directory.yaml", "directory.yml"):
             candidate = Path(data_dir) / name

@@ -14,6 +14,7 @@ data dir (``bot.directory.directory_path``).
 from __future__ import annotations
 
 import logging
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from bot.app import Policybot
     from bot.directory import Directory
     from bot.reporting.service import ReportingService
+    from bot.settings import Settings
+    from index.store import KnowledgeStore
 
 log = logging.getLogger("policybot.engine")
 
@@ -77,25 +80,27 @@ class ConversationEngine:
             data dir and falls back to the sample directory.
         directory: the staff directory (``bot.directory.Directory``) to use when reporting is off
             (default: the one found for the data dir, if any; a broken file is logged and ignored).
+        settings: the ``bot.settings.Settings`` read at the entry point (default ``bot.config``; None:
+            reporting reads the process environment when it opens).
     """
 
     def __init__(self, bot: Policybot, reporting: ReportingService | Literal[False] | None = None, dev: bool | None = None,
-                 directory: Directory | None = None):
+                 directory: Directory | None = None, settings: Settings | None = None):
         self.bot = bot
         self.reporting_error: str | None = None
+        settings = settings or getattr(bot, "config", None)
         if reporting is None:
             from bot.reporting.crypto import ReportingNotConfigured
-            from bot.reporting.service import ReportingService
 
             try:
-                reporting = ReportingService.open(bot.data_dir, policy_store=getattr(bot, "store", None), dev=dev)
+                reporting = open_reporting(bot.data_dir, getattr(bot, "store", None), dev=dev, settings=settings)
             except ReportingNotConfigured as exc:
                 self.reporting_error = str(exc)
                 log.info("confidential reporting is off: %s", exc)
                 reporting = None
         self.reporting: ReportingService | None = reporting or None
         if directory is None and self.reporting is None:
-            directory = _find_directory(getattr(bot, "data_dir", None), dev)
+            directory = _find_directory(getattr(bot, "data_dir", None), dev, settings)
         self._directory = directory
         from bot.upkeep.chat import KbChat
 
@@ -155,8 +160,8 @@ class ConversationEngine:
                 kb_out = self.kb.handle_action(inbound)
                 if kb_out is not None:
                     return kb_out
-        except Exception as exc:  # type only: never a file's contents
-            log.error("knowledge-base upkeep failed handling an inbound (%s)", type(exc).__name__)
+        except Exception as exc:  # last resort: type and code location only, never the message (it may quote a report)
+            log.error("knowledge-base upkeep failed handling an inbound (%s at %s)", type(exc).__name__, _where(exc))
             return [Outbound(kind="error", text="Sorry, something went wrong with that document. Nothing was changed; "
                                                 "please try again in a moment.")]
         notices: list[Outbound] = []
@@ -164,8 +169,8 @@ class ConversationEngine:
             try:
                 notices = self.reporting.expire_idle_draft(inbound.user_id)
                 out = self.reporting.handle(inbound)
-            except Exception as exc:  # never leak content: type name only, no message or traceback text
-                log.error("reporting failed handling an inbound (%s)", type(exc).__name__)
+            except Exception as exc:  # last resort: type and code location only, never the message (it may quote a report)
+                log.error("reporting failed handling an inbound (%s at %s)", type(exc).__name__, _where(exc))
                 return [Outbound(kind="error", text=(
                     "Sorry, something went wrong with the report system. Anything you had already answered "
                     "is saved; please try again in a moment."))]
@@ -178,8 +183,8 @@ class ConversationEngine:
                 return [Outbound(kind="text", text=REPORTING_NOT_CONFIGURED)]
         try:
             kb_out = self.kb.handle_command(inbound)
-        except Exception as exc:
-            log.error("knowledge-base command failed (%s)", type(exc).__name__)
+        except Exception as exc:  # last resort: type and code location only, never the message (it may quote a report)
+            log.error("knowledge-base command failed (%s at %s)", type(exc).__name__, _where(exc))
             kb_out = [Outbound(kind="error", text="Sorry, something went wrong; please try again in a moment.")]
         if kb_out is not None:
             return notices + kb_out
@@ -202,15 +207,57 @@ class ConversationEngine:
         return notices + [msg]
 
 
-def _find_directory(data_dir: str | Path | None, dev: bool | None) -> Directory | None:
+def _where(exc: BaseException) -> str:
+    """Where ``exc`` was raised, as ``file:line in function`` (innermost frame); never its message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    f = frames[-1]
+    return f"{Path(f.filename).name}:{f.lineno} in {f.name}"
+
+
+def open_reporting(data_dir: str | Path, policy_store: KnowledgeStore | None = None, dev: bool | None = None,
+                   settings: Settings | None = None) -> ReportingService:
+    """Open confidential reporting for ``data_dir`` with the key, directory and routing file ``settings``
+    name (``bot.reporting.service.ReportingService.open``, which reads the environment, when None).
+
+    Raises:
+        ReportingNotConfigured: no key (outside dev mode), a bad key, no directory, or a bad directory or
+            routing file.
+    """
+    from bot.directory import Directory, DirectoryError, directory_path
+    from bot.reporting.crypto import ReportCipher, ReportingNotConfigured, is_dev_mode, load_key
+    from bot.reporting.routing import RoutingConfig, RoutingError, routing_path
+    from bot.reporting.service import ReportingService
+
+    if settings is None:
+        return ReportingService.open(data_dir, policy_store=policy_store, dev=dev)
+    dev = is_dev_mode(dev, settings)
+    key = load_key(data_dir, dev=dev, settings=settings)
+    dpath = directory_path(data_dir, dev=dev, settings=settings)
+    if dpath is None:
+        raise ReportingNotConfigured(
+            "confidential reporting needs a staff directory: set POLICYBOT_DIRECTORY or put directory.toml "
+            "in the data dir (see config/directory.sample.toml)")
+    try:
+        directory = Directory.load(dpath)
+        routing = RoutingConfig.load(routing_path(data_dir, settings=settings))
+    except (DirectoryError, RoutingError) as exc:
+        raise ReportingNotConfigured(str(exc)) from None
+    return ReportingService(data_dir, directory, ReportCipher(key), routing, policy_store=policy_store)
+
+
+def _find_directory(data_dir: str | Path | None, dev: bool | None, settings: Settings | None = None) -> Directory | None:
     """The staff directory for ``data_dir`` (``bot.directory.directory_path``), or None when there is
     none or it cannot be read (logged, without its contents)."""
     from bot.directory import Directory, DirectoryError, directory_path
     from bot.reporting.crypto import is_dev_mode
+    from bot.settings import SettingsError
 
     try:
-        path = directory_path(data_dir, dev=is_dev_mode(dev))
-    except Exception:
+        path = directory_path(data_dir, dev=is_dev_mode(dev, settings), settings=settings)
+    except SettingsError as exc:
+        log.warning("staff directory not looked for (%s)", exc)
         return None
     if path is None:
         return None

@@ -28,12 +28,15 @@ import os
 import secrets
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("policybot.reporting")
 
@@ -53,11 +56,21 @@ class DecryptError(RuntimeError):
     """A stored value could not be decrypted (wrong key or tampered data). Carries no stored content."""
 
 
-def is_dev_mode(flag: bool | None = None) -> bool:
-    """True when ``flag`` is True, or ``POLICYBOT_DEV`` is ``1``/``true``/``yes`` in the environment."""
+def is_dev_mode(flag: bool | None = None, settings: Settings | None = None) -> bool:
+    """True when ``flag`` is True, or ``POLICYBOT_DEV`` is on (``settings.dev``).
+
+    Args:
+        flag: ``--dev`` given.
+        settings: the settings read at the entry point (None: read the process environment now).
+
+    Raises:
+        bot.settings.SettingsError: ``settings`` is None and a ``POLICYBOT_*`` variable has a bad value.
+    """
     if flag:
         return True
-    return os.environ.get(DEV_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    from bot.settings import load_settings
+
+    return (settings or load_settings()).dev
 
 
 def generate_key() -> str:
@@ -93,23 +106,27 @@ def _write_new_key(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def load_key(data_dir: str | Path | None, dev: bool | None = None) -> bytes:
-    """The report key (32 bytes), from the environment, a key file or (dev mode) the data dir.
+def load_key(data_dir: str | Path | None, dev: bool | None = None, settings: Settings | None = None) -> bytes:
+    """The report key (32 bytes), from the settings (``POLICYBOT_REPORT_KEY``), a key file
+    (``POLICYBOT_REPORT_KEY_FILE``) or (dev mode) the data dir.
 
     Args:
         data_dir: the data dir, where dev mode keeps ``report.key``.
         dev: force dev mode on (None/False: use ``POLICYBOT_DEV``).
+        settings: the settings read at the entry point (None: read the process environment now).
 
     Raises:
         ReportingNotConfigured: no key is configured and dev mode is off; or the key is malformed;
             or the key file cannot be read.
+        bot.settings.SettingsError: ``settings`` is None and a ``POLICYBOT_*`` variable has a bad value.
     """
-    env = os.environ.get(KEY_ENV)
-    if env:
-        return decode_key(env)
-    key_file = os.environ.get(KEY_FILE_ENV)
-    if key_file:
-        path = Path(key_file)
+    from bot.settings import load_settings
+
+    settings = settings or load_settings()
+    if settings.report_key is not None:
+        return decode_key(settings.report_key.get_secret_value())
+    if settings.report_key_file is not None:
+        path = settings.report_key_file
         try:
             mode = path.stat().st_mode
             text = path.read_text(encoding="ascii")
@@ -118,7 +135,7 @@ def load_key(data_dir: str | Path | None, dev: bool | None = None) -> bytes:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             log.warning("the report key file is readable by other users; chmod 600 it")
         return decode_key(text)
-    if is_dev_mode(dev) and data_dir is not None:
+    if is_dev_mode(dev, settings) and data_dir is not None:
         path = Path(data_dir) / DEV_KEY_NAME
         if not path.exists():
             try:

@@ -12,7 +12,6 @@ Where the file is found: ``POLICYBOT_ROUTING``, else ``<data dir>/routing.toml``
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tomllib
 from collections.abc import Iterable, Sequence
@@ -24,6 +23,7 @@ from bot.directory import CONFIG_DIR
 from bot.messages import Citation, Quote
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from index.store import ClauseRecord, KnowledgeStore
 
 log = logging.getLogger("policybot.reporting")
@@ -169,11 +169,22 @@ def _route(entry: dict[str, Any], path: Path) -> Route:
                  _quote_refs(entry.get("quote", [])))
 
 
-def routing_path(data_dir: str | Path | None) -> Path:
-    """``$POLICYBOT_ROUTING``, else ``<data dir>/routing.toml`` when present, else the bundled default."""
-    env = os.environ.get(ROUTING_ENV)
-    if env:
-        return Path(env)
+def routing_path(data_dir: str | Path | None, settings: Settings | None = None) -> Path:
+    """``POLICYBOT_ROUTING`` (``settings.routing``), else ``<data dir>/routing.toml`` when present, else the
+    bundled default.
+
+    Args:
+        data_dir: the data dir (None: not looked in).
+        settings: the settings read at the entry point (None: read the process environment now).
+
+    Raises:
+        bot.settings.SettingsError: ``settings`` is None and a ``POLICYBOT_*`` variable has a bad value.
+    """
+    from bot.settings import load_settings
+
+    configured = (settings or load_settings()).routing
+    if configured is not None:
+        return configured
     if data_dir is not None and (Path(data_dir) / "routing.toml").exists():
         return Path(data_dir) / "routing.toml"
     return BUNDLED_ROUTING

@@ -9,7 +9,6 @@ kept only when the operator sets ``POLICYBOT_GAPS_KEEP_USERS=1``. HR sees the qu
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from index.store import KnowledgeStore
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,18 @@ REASONS = ("abstained", "not_helpful")
 _WORDS = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
-def keep_user_ids() -> bool:
-    """True when ``$POLICYBOT_GAPS_KEEP_USERS`` is ``1``/``true``/``yes`` (off by default)."""
-    return os.environ.get("POLICYBOT_GAPS_KEEP_USERS", "").strip().lower() in ("1", "true", "yes", "on")
+def keep_user_ids(settings: Settings | None = None) -> bool:
+    """True when ``POLICYBOT_GAPS_KEEP_USERS`` is on (``settings.gaps_keep_users``; off by default).
+
+    Args:
+        settings: the settings read at the entry point (None: read the process environment now).
+
+    Raises:
+        bot.settings.SettingsError: ``settings`` is None and a ``POLICYBOT_*`` variable has a bad value.
+    """
+    from bot.settings import load_settings
+
+    return (settings or load_settings()).gaps_keep_users
 
 
 def question_key(question: str) -> str:
