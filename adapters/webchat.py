@@ -41,6 +41,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_bytes
 
 from adapters.payloads import BadPayload, parse_json_object
@@ -99,6 +100,7 @@ PAGE_HEADERS = {
     "Cache-Control": "no-store",
 }
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+STATIC_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 GREETING = ("Ask me about the social media policies, for example: can I accept a colleague's friend request? "
             "I answer with quotes from the policies and say where each comes from.")
@@ -510,12 +512,6 @@ class WebChatChannel:
         response.set_cookie(COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
                             secure=request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https")
 
-    # -- request plumbing ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _json(body: dict, status: int = 200) -> web.Response:
-        return web.json_response(body, status=status, headers=API_HEADERS)
-
     async def _body(self, request: web.Request) -> dict:
         """The JSON object of a state-changing request, after the same-origin checks (``{}`` for an empty body),
         decoded with its ``Content-Type`` charset and parsed by ``adapters.payloads.parse_json_object``.
@@ -545,24 +541,32 @@ class WebChatChannel:
                 raise _Refused(400, {"error": "Send a JSON object."}) from None
             raise _Refused(400, {"error": f"That request is not valid JSON ({bad.reason})."}) from None
 
-    def _api(self, func, create: bool = False, needs_identity: bool = True):
-        async def handler(request: web.Request) -> web.Response:
-            try:
-                ident = self.identify(request, create=create) if needs_identity else None
-                if ident is not None:
-                    self._touch(ident.user_id)
-                response = await func(request, ident)
-            except _Refused as refused:
-                response = self._json(refused.body, refused.status)
-                response.headers.update(refused.headers)
-                if refused.status == 401 and COOKIE in request.cookies:
-                    response.del_cookie(COOKIE, path="/")
-                return response
-            if ident is not None and ident.new_cookie:
-                self._set_cookie(request, response, ident.new_cookie, self._session_age)
-            return response
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """An aiohttp middleware for the web chat's paths (others pass through): each response gets
+        ``API_HEADERS`` (``/chat/api/``), ``PAGE_HEADERS`` (the page, any refusal of a file) or
+        ``STATIC_HEADERS``, and a ``_Refused`` becomes the answer: its JSON body and headers for the API (a 401
+        also forgets the session cookie), its error as one line of text for the page and its files."""
+        path = request.path
+        api = path.startswith("/chat/api/")
+        if not api and path != "/" and not path.startswith("/chat/static/"):
+            return await handler(request)
+        try:
+            response = await handler(request)
+        except _Refused as refused:
+            if not api:
+                return web.Response(status=refused.status, text=refused.body["error"] + "\n", headers=PAGE_HEADERS)
+            response = web.json_response(refused.body, status=refused.status, headers=refused.headers)
+            if refused.status == 401 and COOKIE in request.cookies:
+                response.del_cookie(COOKIE, path="/")
+        response.headers.update(API_HEADERS if api else PAGE_HEADERS if path == "/" else STATIC_HEADERS)
+        return response
 
-        return handler
+    def _user(self, request: web.Request, create: bool = False) -> Identity:
+        """``identify`` and note that the user asked now (``PullInbox.touch``)."""
+        ident = self.identify(request, create=create)
+        self.inbox.touch(ident.user_id)
+        return ident
 
     async def _converse(self, ident: Identity, inbound: Inbound) -> list[dict]:
         routing = route(await self.ctx.handle(inbound), ident.user_id, private=True)  # the page is private
@@ -588,32 +592,28 @@ class WebChatChannel:
 
     # -- routes -------------------------------------------------------------------------------------
 
-    def _static(self, name: str):
-        ctype = STATIC_FILES[name]
-        headers = dict(PAGE_HEADERS) if name == "index.html" else {"X-Content-Type-Options": "nosniff",
-                                                                    "Cache-Control": "no-cache"}
+    async def page(self, request: web.Request) -> web.Response:
+        """``GET /`` and ``GET /chat/static/{app.js,style.css}`` (refused in loopback mode as any request)."""
+        if self.settings.mode == "loopback":
+            self._check_loopback(request)
+        name = request.path.rpartition("/")[2] or "index.html"
+        return web.Response(body=self.pages[name], content_type=STATIC_FILES[name], charset="utf-8")
 
-        async def handler(request: web.Request) -> web.Response:
-            if self.settings.mode == "loopback":
-                try:
-                    self._check_loopback(request)
-                except _Refused as refused:
-                    return web.Response(status=403, text=refused.body["error"] + "\n", headers=PAGE_HEADERS)
-            return web.Response(body=self.pages[name], content_type=ctype, charset="utf-8", headers=headers)
-
-        return handler
-
-    async def api_me(self, request: web.Request, ident: Identity) -> web.Response:
-        """``GET /chat/api/me``."""
+    async def api_me(self, request: web.Request) -> web.Response:
+        """``GET /chat/api/me``; in loopback mode a first visit gets an anonymous id and its cookie."""
+        ident = self._user(request, create=True)
         people = []
         d = self.ctx.directory
         if ident.can_switch and d is not None:
             people = [{"id": p.user_id, "name": p.name} for p in d.people()]
-        return self._json({"user_id": ident.user_id, "name": ident.name, "anonymous": ident.anonymous,
-                           "mode": self.settings.mode, "can_switch": ident.can_switch, "people": people,
-                           "reporting": self.ctx.reporting is not None})
+        response = web.json_response({"user_id": ident.user_id, "name": ident.name, "anonymous": ident.anonymous,
+                                      "mode": self.settings.mode, "can_switch": ident.can_switch, "people": people,
+                                      "reporting": self.ctx.reporting is not None})
+        if ident.new_cookie:
+            self._set_cookie(request, response, ident.new_cookie, self._session_age)
+        return response
 
-    async def api_login(self, request: web.Request, _ident) -> web.Response:
+    async def api_login(self, request: web.Request) -> web.Response:
         """``POST /chat/api/login`` (secret mode): ``{"secret"}`` -> ``{"user_id", "name"}`` and a session cookie.
 
         Raises:
@@ -638,20 +638,21 @@ class WebChatChannel:
             raise _Refused(401, {"login": "secret", "error": "That access code is not right."})
         self.throttle.succeeded(client)
         user = new_anonymous_id()
-        response = self._json({"user_id": user, "name": self._name(user)})
+        response = web.json_response({"user_id": user, "name": self._name(user)})
         self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
         log.info("web chat sign-in", extra={"event": "webchat_login"})
         return response
 
-    async def api_logout(self, request: web.Request, _ident) -> web.Response:
+    async def api_logout(self, request: web.Request) -> web.Response:
         """``POST /chat/api/logout``: clears the session cookie."""
         await self._body(request)
-        response = self._json({"ok": True})
+        response = web.json_response({"ok": True})
         response.del_cookie(COOKIE, path="/")
         return response
 
-    async def api_identity(self, request: web.Request, ident: Identity) -> web.Response:
+    async def api_identity(self, request: web.Request) -> web.Response:
         """``POST /chat/api/identity`` (loopback demo): sign in as a directory person or a new anonymous id."""
+        ident = self._user(request)
         if not ident.can_switch:
             raise _Refused(403, {"error": "Signing in as someone else is only possible in the local demo."})
         data = await self._body(request)
@@ -663,12 +664,13 @@ class WebChatChannel:
             user = wanted
         else:
             user = new_anonymous_id()
-        response = self._json({"user_id": user, "name": self._name(user), "anonymous": _is_anonymous(user)})
+        response = web.json_response({"user_id": user, "name": self._name(user), "anonymous": _is_anonymous(user)})
         self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
         return response
 
-    async def api_start(self, request: web.Request, ident: Identity) -> web.Response:
+    async def api_start(self, request: web.Request) -> web.Response:
         """``POST /chat/api/start``: greeting, queued messages, an unfinished report's prompt."""
+        ident = self._user(request)
         await self._body(request)
         reporting = self.ctx.reporting is not None
         greeting = GREETING
@@ -688,10 +690,11 @@ class WebChatChannel:
                 outs = []
             msgs += [render_outbound(o) for o in route(outs, ident.user_id, private=True).here]
         msgs += await self._inbox(ident.user_id)
-        return self._json({"messages": msgs})
+        return web.json_response({"messages": msgs})
 
-    async def api_message(self, request: web.Request, ident: Identity) -> web.Response:
+    async def api_message(self, request: web.Request) -> web.Response:
         """``POST /chat/api/message``: ``{"text"}`` or ``{"action_id", "value"}`` -> ``{"messages"}``."""
+        ident = self._user(request)
         data = await self._body(request)
         if data.get("action_id"):
             action_id, value = data.get("action_id"), data.get("value", "")
@@ -705,14 +708,16 @@ class WebChatChannel:
                 raise _Refused(400, {"error": "Send {\"text\": ...} or {\"action_id\": ..., \"value\": ...}."})
             inbound = Inbound(user_id=ident.user_id, text=text, conversation_id="webchat", private=True,
                               source="message")
-        return self._json({"messages": await self._converse(ident, inbound)})
+        return web.json_response({"messages": await self._converse(ident, inbound)})
 
-    async def api_inbox(self, request: web.Request, ident: Identity) -> web.Response:
+    async def api_inbox(self, request: web.Request) -> web.Response:
         """``GET /chat/api/inbox``: private messages that arrived for this user since."""
-        return self._json({"messages": await self._inbox(ident.user_id)})
+        ident = self._user(request)
+        return web.json_response({"messages": await self._inbox(ident.user_id)})
 
-    async def api_feedback(self, request: web.Request, ident: Identity) -> web.Response:
+    async def api_feedback(self, request: web.Request) -> web.Response:
         """``POST /chat/api/feedback``: ``{"helpful": bool, "question": str, "clause_ids": [str]}``."""
+        ident = self._user(request)
         data = await self._body(request)
         question = data.get("question")
         clause_ids = data.get("clause_ids") or []
@@ -725,21 +730,21 @@ class WebChatChannel:
             raise _Refused(400, {"error": "That vote is not valid."})
         await self.ctx.record_feedback(helpful=helpful, question=question, clause_ids=clause_ids,
                                        user_id=None if ident.anonymous else ident.user_id)
-        return self._json({"ok": True, "text": thanks_text(helpful)})
+        return web.json_response({"ok": True, "text": thanks_text(helpful)})
 
     def add_routes(self, app: web.Application) -> None:
-        """Register the page, its files and the JSON API on ``app``."""
-        app.router.add_get("/", self._static("index.html"))
-        app.router.add_get("/chat/static/app.js", self._static("app.js"))
-        app.router.add_get("/chat/static/style.css", self._static("style.css"))
-        app.router.add_get("/chat/api/me", self._api(self.api_me, create=True))
-        app.router.add_post("/chat/api/login", self._api(self.api_login, needs_identity=False))
-        app.router.add_post("/chat/api/logout", self._api(self.api_logout, needs_identity=False))
-        app.router.add_post("/chat/api/identity", self._api(self.api_identity))
-        app.router.add_post("/chat/api/start", self._api(self.api_start))
-        app.router.add_post("/chat/api/message", self._api(self.api_message))
-        app.router.add_get("/chat/api/inbox", self._api(self.api_inbox))
-        app.router.add_post("/chat/api/feedback", self._api(self.api_feedback))
+        """Register the page, its files, the JSON API and ``middleware`` on ``app``."""
+        app.middlewares.append(self.middleware)
+        for path in ("/", "/chat/static/app.js", "/chat/static/style.css"):
+            app.router.add_get(path, self.page)
+        app.router.add_get("/chat/api/me", self.api_me)
+        app.router.add_post("/chat/api/login", self.api_login)
+        app.router.add_post("/chat/api/logout", self.api_logout)
+        app.router.add_post("/chat/api/identity", self.api_identity)
+        app.router.add_post("/chat/api/start", self.api_start)
+        app.router.add_post("/chat/api/message", self.api_message)
+        app.router.add_get("/chat/api/inbox", self.api_inbox)
+        app.router.add_post("/chat/api/feedback", self.api_feedback)
 
 
 def attach(app: web.Application, ctx: ServerContext) -> WebChatChannel | None:
