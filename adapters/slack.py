@@ -15,7 +15,6 @@ Configuration (environment): ``SLACK_BOT_TOKEN``, ``SLACK_SIGNING_SECRET`` (HTTP
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import hmac
 import json
@@ -673,10 +672,6 @@ def replay_key(checked: SlackBody) -> str | None:
     return "digest:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
-#: the type of the Slack request being handled (for log lines that must not carry its content)
-_REQUEST_TYPE: contextvars.ContextVar[str] = contextvars.ContextVar("policybot_slack_request", default="unknown")
-
-
 def request_type(body) -> str:
     """A content-free name for a Slack request body: its ``type`` when that is a plain lower-case name
     (``event_callback:<event type>`` for events), ``"slash_command"`` for a command, else ``"other"``."""
@@ -734,10 +729,8 @@ class SlackChannel:
         # Bolt's and slack_sdk's INFO/DEBUG lines carry payloads (report text): keep them quiet.
         bolt_logger = self._bolt_log = _quiet_logger("policybot.slack.bolt", logging.WARNING)
         self._http_log = _quiet_logger("policybot.slack.http", logging.INFO)
-        if not any(isinstance(f, _DropClientTokenWarning) for f in bolt_logger.filters):
-            bolt_logger.addFilter(_DropClientTokenWarning())  # Bolt reads SLACK_BOT_TOKEN itself; we pass a client
-        if not any(isinstance(f, _ScrubBoltPayloads) for f in bolt_logger.filters):
-            bolt_logger.addFilter(_ScrubBoltPayloads())  # Bolt copies these filters to its middleware loggers
+        if _not_token_warning not in bolt_logger.filters:
+            bolt_logger.addFilter(_not_token_warning)
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, timeout=15,
                                      logger=self._http_log)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
@@ -746,6 +739,7 @@ class SlackChannel:
             client=self.client,
             signing_secret=settings.signing_secret or "",
             process_before_response=False,
+            raise_error_for_unhandled_request=True,  # to _on_error, instead of a warning that prints the body
             request_verification_enabled=False,  # handle_http verifies the raw bytes before Bolt sees them
             logger=bolt_logger,
         )
@@ -767,7 +761,6 @@ class SlackChannel:
         app.error(self._on_error)
 
     async def _dedupe_middleware(self, body: dict, request, next):
-        _REQUEST_TYPE.set(request_type(body))  # Socket Mode requests do not pass through handle_http
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if isinstance(event_id, str) and event_id and not self.dedupe.first_time(event_id):
             retry = (request.headers.get("x-slack-retry-num") or ["-"])[0]
@@ -778,7 +771,12 @@ class SlackChannel:
         return await next()
 
     async def _on_error(self, error: Exception, body: dict) -> None:
-        event_id = (body or {}).get("event_id") if isinstance(body, dict) else None
+        from slack_bolt.error import BoltUnhandledRequestError
+
+        if isinstance(error, BoltUnhandledRequestError):
+            log.warning("Slack unhandled request of type %r", request_type(body))
+            return
+        event_id = body.get("event_id") if isinstance(body, dict) else None
         ident = event_id if isinstance(event_id, str) and event_id else request_type(body)
         log.error("Slack listener failed (%r): %s", ident, type(error).__name__)
 
@@ -790,7 +788,7 @@ class SlackChannel:
         2. 400 / 415 when ``check_body`` refuses the body (malformed, wrong shape, charset or media type);
            an empty 200 for a request type no listener takes.
         3. An empty 200 for a replay of an interactive request already handled (``replay_key``).
-        4. Bolt dispatches (and checks the signature again). An exception or a 5xx inside Bolt is answered
+        4. Bolt dispatches (its own signature check is off). An exception or a 5xx inside Bolt is answered
            200 for an event (so Slack does not retry it) or 400 otherwise, logged with the type only.
         """
         raw = await request.read()
@@ -798,14 +796,11 @@ class SlackChannel:
         signature = request.headers.get("X-Slack-Signature", "")
         if not verify_request(self.settings.signing_secret or "", raw, timestamp, signature, self.clock()):
             return web.json_response({"error": "invalid request"}, status=401)
-        token = _REQUEST_TYPE.set("unknown")
         try:
             return await self._handle_signed(request, raw)
-        except Exception as exc:  # a signed request is never answered 500
-            log.error("signed Slack request of type %r failed: %s", _REQUEST_TYPE.get(), type(exc).__name__)
+        except Exception as exc:  # a signed request is never answered 500; the exception may quote the body
+            log.error("signed Slack request failed: %s", type(exc).__name__)
             return web.json_response({"error": "request not processed"}, status=400)
-        finally:
-            _REQUEST_TYPE.reset(token)
 
     async def _handle_signed(self, request: web.Request, raw: bytes) -> web.Response:
         from slack_bolt.adapter.aiohttp import to_aiohttp_response
@@ -819,7 +814,6 @@ class SlackChannel:
             log.info("signed Slack request refused (HTTP %d): %s", exc.status, exc.reason)
             return web.json_response({"error": exc.reason}, status=exc.status)
         kind = request_type(checked.body)
-        _REQUEST_TYPE.set(kind)
         if checked.ignore:
             log.info("Slack request of type %r acknowledged, not handled", kind)
             return web.Response(status=200)
@@ -1274,29 +1268,9 @@ def report_start_action() -> Action:
     return Action(REPORT_ACTION_ID, "")
 
 
-class _DropClientTokenWarning(logging.Filter):
-    """Drops Bolt's "`token` will be unused" warning (expected: the token is in the client we pass)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
-
-
-class _ScrubBoltPayloads(logging.Filter):
-    """Rewrites Bolt's log lines that print request bodies (the "Unhandled request (...)" warning, a global
-    middleware that answered nothing, a refused signature's body) as one line naming only the request type
-    (``request_type``, from the request being handled)."""
-
-    _PREFIXES = ("Unhandled request", "A global middleware (")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError, KeyError):
-            message = str(record.msg)
-        if message.startswith(self._PREFIXES):
-            record.msg, record.args = "Slack unhandled request of type %r", (_REQUEST_TYPE.get(),)
-            record.exc_info = record.exc_text = None
-        return True
+def _not_token_warning(record: logging.LogRecord) -> bool:
+    """A log filter dropping Bolt's "`token` will be unused" warning (expected: we pass a client)."""
+    return "`token` will be unused" not in record.getMessage()
 
 
 def _quiet_logger(name: str, floor: int) -> logging.Logger:
