@@ -34,28 +34,20 @@ import hmac
 import logging
 import math
 import secrets
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer, want_bytes
 
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
-from bot.login_throttle import (  # noqa: F401  (re-exported: the web chat's sign-in limits)
-    FAILURE_MEMORY,
-    LOCKOUT_BASE,
-    LOCKOUT_MAX,
-    MAX_CODE_FAILURES,
-    MAX_LOGIN_FAILURES,
-    LoginThrottle,
-)
+from bot.login_throttle import LoginThrottle
 from bot.messages import Action, Inbound, Outbound
-from bot.pull_inbox import LIVE_SECONDS, MAX_USERS_TRACKED, PullInbox  # noqa: F401  (LIVE_SECONDS re-exported)
+from bot.pull_inbox import LIVE_SECONDS, MAX_USERS_TRACKED, PullInbox  # noqa: F401  (LIVE_SECONDS: tests)
+from bot.session_tokens import sign_session, verify_session
 from bot.views import FEEDBACK_BUTTONS, feedback_of, quote_views, route, thanks_text
 
 log = logging.getLogger("policybot.webchat")
@@ -77,14 +69,9 @@ MAX_ID_CHARS = 200  #: longest identity header value / user id accepted
 #: Fastly, Google Cloud, ingress-nginx, IIS, Envoy, Azure, AWS, F5 and WebLogic); open (loopback) mode refuses
 #: a request that carries any of them or a name starting with ``PROXY_HEADER_PREFIXES``. A proxy that sends none
 #: of these (nginx's defaults send none) cannot be told apart by its headers: see README.
-PROXY_HEADERS = frozenset(h.lower() for h in (
-    "Forwarded", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Forwarded-Port",
-    "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Forwarded",
-    "X-Real-IP", "True-Client-IP", "CF-Connecting-IP", "CF-Connecting-IPv6", "CF-Ray", "CF-Visitor",
-    "Fastly-Client-IP", "X-ProxyUser-Ip", "X-AppEngine-User-IP", "X-Cloud-Trace-Context",
-    "X-Original-Forwarded-For", "X-Original-URI", "X-Original-URL", "X-Rewrite-URL", "X-ARR-ClientIP",
-    "X-Envoy-External-Address", "X-Azure-ClientIP", "X-Azure-SocketIP", "X-Azure-FDID", "X-Amzn-Trace-Id",
-    "X-Cluster-Client-IP", "Proxy-Client-IP", "WL-Proxy-Client-IP", "Client-IP", "X-Client-IP",
+PROXY_HEADERS = frozenset(h.lower() for h in (  # those not already under PROXY_HEADER_PREFIXES
+    "Forwarded", "Via", "X-Real-IP", "True-Client-IP", "Fastly-Client-IP", "X-ProxyUser-Ip", "X-Cloud-Trace-Context",
+    "X-Rewrite-URL", "X-Cluster-Client-IP", "Proxy-Client-IP", "WL-Proxy-Client-IP", "Client-IP", "X-Client-IP",
     "X-Originating-IP", "X-Remote-Addr", "X-Remote-IP", "X-Host", "X-ProxyMesh-IP",
 ))
 PROXY_HEADER_PREFIXES = ("x-forwarded", "x-original-", "x-envoy-", "x-azure-", "x-appengine-", "x-amzn-", "x-arr-",
@@ -171,57 +158,6 @@ def check_static() -> None:
         raise FileNotFoundError(f"web chat files missing from {STATIC_DIR}: {', '.join(missing)}")
 
 
-# -- signed cookies ----------------------------------------------------------------------------------
-
-
-SESSION_SALT = "policybot-webchat-session-v1"  #: separates the session cookie's signatures from any other use of the key
-MAX_COOKIE_CHARS = 1024  #: a longer session cookie is not even checked
-
-
-class _SessionSigner(TimestampSigner):
-    """itsdangerous' ``TimestampSigner`` with HMAC-SHA256, reading the time from ``clock`` (Unix seconds), that
-    accepts a signature only in its one canonical base64 spelling."""
-
-    def __init__(self, *args, clock: Callable[[], float] = time.time, **kwargs):
-        super().__init__(*args, digest_method=hashlib.sha256, **kwargs)
-        self.clock = clock
-
-    def get_timestamp(self) -> int:
-        """Whole Unix seconds now, by ``clock``."""
-        return int(self.clock())
-
-    def verify_signature(self, value: str | bytes, sig: str | bytes) -> bool:
-        """True when ``sig`` is exactly the text ``get_signature(value)`` makes. itsdangerous itself compares the
-        decoded bytes, so the last base64 character has spellings that decode alike; this way a cookie
-        edited in any one character is refused."""
-        return hmac.compare_digest(want_bytes(sig), self.get_signature(value))
-
-
-def _session_serializer(key: bytes, now: float | None) -> URLSafeTimedSerializer:
-    clock = time.time if now is None else (lambda: now)
-    return URLSafeTimedSerializer(key, salt=SESSION_SALT, signer=_SessionSigner, signer_kwargs={"clock": clock})
-
-
-def sign_session(key: bytes, user_id: str, now: float | None = None) -> str:
-    """A session cookie value for ``user_id``: itsdangerous' ``URLSafeTimedSerializer`` (salt
-    ``SESSION_SALT``, HMAC-SHA256 under ``key``), ``<payload>.<timestamp>.<signature>``, stamped with
-    ``now`` (Unix seconds; default ``time.time()``)."""
-    return _session_serializer(key, now).dumps(user_id)
-
-
-def verify_session(key: bytes, value: str | None, max_age: float, now: float | None = None) -> str | None:
-    """The user id in a cookie ``sign_session`` made with ``key`` at most ``max_age`` seconds before
-    ``now`` (Unix seconds; default ``time.time()``). None, never an exception, when the value is missing,
-    longer than ``MAX_COOKIE_CHARS``, malformed, forged, expired or stamped later than ``now``."""
-    if not value or len(value) > MAX_COOKIE_CHARS:
-        return None
-    try:
-        user = _session_serializer(key, now).loads(value, max_age=max_age)
-    except (BadData, UnicodeError):  # UnicodeError: a value that is not text (lone surrogates)
-        return None
-    return user if isinstance(user, str) else None
-
-
 def new_anonymous_id() -> str:
     """A fresh anonymous user id, ``web:`` + 16 random base32 characters."""
     return "web:" + base64.b32encode(secrets.token_bytes(10)).decode("ascii").lower()
@@ -283,13 +219,9 @@ def _same_origin(request: web.Request) -> bool:
     return netloc.rstrip("/").lower() == (request.host or "").lower()
 
 
-def _proxy_header(headers: Mapping[str, str]) -> str | None:
-    """The first header in ``headers`` that a proxy adds (``PROXY_HEADERS``, ``PROXY_HEADER_PREFIXES``), or None."""
-    for name in headers.keys():
-        low = name.lower()
-        if low in PROXY_HEADERS or low.startswith(PROXY_HEADER_PREFIXES):
-            return name
-    return None
+def _via_proxy(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` hold one that a proxy adds (``PROXY_HEADERS``, ``PROXY_HEADER_PREFIXES``)."""
+    return any(n.lower() in PROXY_HEADERS or n.lower().startswith(PROXY_HEADER_PREFIXES) for n in headers.keys())
 
 
 def split_host(value: str | None) -> tuple[str, int | None] | None:
@@ -452,7 +384,7 @@ class WebChatChannel:
         """
         if not is_loopback_host(request.remote):
             raise _Refused(403, {"error": "The web chat is open only to this computer."})
-        if request.version < (1, 1) or _proxy_header(request.headers) is not None:
+        if request.version < (1, 1) or _via_proxy(request.headers):
             # HTTP/1.0 is what nginx speaks to an upstream by default (proxy_http_version 1.0); browsers
             # and command-line clients use 1.1 or later
             raise _Refused(403, {"error": "The web chat without sign-in does not work through a proxy: set "

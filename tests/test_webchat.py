@@ -24,7 +24,6 @@ from adapters.server import ConfigError, ServerSettings, build_app
 from adapters.webchat import (
     COOKIE,
     MAX_BODY,
-    MAX_LOGIN_FAILURES,
     MIN_SECRET_CHARS,
     new_anonymous_id,
     sign_session,
@@ -32,6 +31,7 @@ from adapters.webchat import (
     webchat_settings,
 )
 from bot.engine import ConversationEngine
+from bot.login_throttle import MAX_LOGIN_FAILURES
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES = ROOT / "knowledge" / "policies"

@@ -9,7 +9,6 @@ clock: nothing sleeps and no test measures elapsed time.
 from __future__ import annotations
 
 import asyncio
-import json
 from types import SimpleNamespace
 from unittest import mock
 
@@ -20,8 +19,10 @@ from webchat_support import WebChatServer
 
 import adapters.webchat as webchat
 from adapters.server import ServerSettings
-from adapters.webchat import COOKIE, MAX_LOGIN_FAILURES, WebChatChannel, WebChatSettings
+from adapters.webchat import COOKIE, WebChatChannel, WebChatSettings
+from bot import login_throttle, session_tokens
 from bot.engine import ConversationEngine
+from bot.login_throttle import MAX_LOGIN_FAILURES
 
 SECRET = "correct-horse-battery-staple-42"
 HEADER = "X-Forwarded-User"
@@ -290,20 +291,20 @@ async def test_one_guesser_behind_a_proxy_does_not_lock_out_colleagues(fake_bot)
 async def test_guesses_spread_over_many_addresses_lock_out_the_code(fake_bot):
     async with secret_server(fake_bot) as srv:
         c = srv.client()
-        limit = webchat.MAX_CODE_FAILURES
+        limit = login_throttle.MAX_CODE_FAILURES
         statuses = []
         for i in range(limit):  # two guesses from each of limit / 2 addresses: no address reaches its own limit
             addr = f"198.51.{100 + i // 2 // 250}.{i // 2 % 250 + 1}"
             statuses.append((await c.post("/chat/api/login", {"secret": f"guess-{i:020d}"}, headers=_via(addr))).status)
         assert statuses == [401] * limit
         r = await c.post("/chat/api/login", {"secret": SECRET}, headers=_via("203.0.113.99"))  # a new address
-        assert r.status == 429 and int(r.headers["Retry-After"]) >= webchat.LOCKOUT_BASE
+        assert r.status == 429 and int(r.headers["Retry-After"]) >= login_throttle.LOCKOUT_BASE
 
 
 async def test_lockout_backs_off_exponentially_with_retry_after(fake_bot):
     clock = FakeClock()
     async with secret_server(fake_bot) as srv:
-        channel_of(srv).throttle = webchat.LoginThrottle(clock=clock)
+        channel_of(srv).throttle = login_throttle.LoginThrottle(clock=clock)
         c = srv.client()
 
         async def login(code: str):
@@ -312,7 +313,7 @@ async def test_lockout_backs_off_exponentially_with_retry_after(fake_bot):
 
         for i in range(MAX_LOGIN_FAILURES):
             assert await login(f"wrong-{i:020d}") == (401, None)
-        base = webchat.LOCKOUT_BASE
+        base = login_throttle.LOCKOUT_BASE
         assert await login(SECRET) == (429, str(int(base)))
         clock.advance(base - 1)
         assert await login(SECRET) == (429, "1")
@@ -326,7 +327,7 @@ async def test_lockout_backs_off_exponentially_with_retry_after(fake_bot):
 
 def test_backoff_doubles_up_to_the_cap_and_is_forgotten():
     clock = FakeClock()
-    t = webchat.LoginThrottle(clock=clock)
+    t = login_throttle.LoginThrottle(clock=clock)
     for i in range(MAX_LOGIN_FAILURES - 1):
         t.failed("a", f"code-{i}")
         assert t.retry_after("a") == 0
@@ -336,28 +337,28 @@ def test_backoff_doubles_up_to_the_cap_and_is_forgotten():
         waits.append(t.retry_after("a"))
         clock.advance(waits[-1])
         assert t.retry_after("a") == 0
-    base, cap = webchat.LOCKOUT_BASE, webchat.LOCKOUT_MAX
+    base, cap = login_throttle.LOCKOUT_BASE, login_throttle.LOCKOUT_MAX
     assert waits == [min(base * 2 ** k, cap) for k in range(8)] and waits[-1] == cap
     assert t.retry_after("b") == 0  # another client is not affected
-    clock.advance(webchat.FAILURE_MEMORY + 1)  # an hour without failures: a fresh start
+    clock.advance(login_throttle.FAILURE_MEMORY + 1)  # an hour without failures: a fresh start
     t.failed("a", "once-more")
     assert t.retry_after("a") == 0
 
 
 def test_the_code_is_locked_after_many_distinct_wrong_codes_from_anywhere():
     clock = FakeClock()
-    t = webchat.LoginThrottle(clock=clock)
-    limit = webchat.MAX_CODE_FAILURES
+    t = login_throttle.LoginThrottle(clock=clock)
+    limit = login_throttle.MAX_CODE_FAILURES
     for i in range(limit - 1):
         t.failed(f"client-{i}", f"distinct-{i}")
     assert t.retry_after("anyone") == 0
     for i in range(limit):  # a colleague retrying an old code is one wrong code, not many
         t.failed(f"typo-{i % 3}", "last-year's-code")
-    assert t.retry_after("anyone") == webchat.LOCKOUT_BASE
-    clock.advance(webchat.LOCKOUT_BASE)
+    assert t.retry_after("anyone") == login_throttle.LOCKOUT_BASE
+    clock.advance(login_throttle.LOCKOUT_BASE)
     assert t.retry_after("anyone") == 0
     t.failed("client-x", "yet-another-code")
-    assert t.retry_after("anyone") == 2 * webchat.LOCKOUT_BASE
+    assert t.retry_after("anyone") == 2 * login_throttle.LOCKOUT_BASE
 
 
 # ---- signed session cookies (itsdangerous) -----------------------------------------------------------
@@ -384,15 +385,15 @@ def test_a_session_cookie_from_another_key_salt_or_time_is_refused():
     value = webchat.sign_session(KEY, "web:abcdefghijklmnop", now=T0)
     assert webchat.verify_session(b"another key, same length, really", value, 3600, now=T0) is None
     assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt="other").dumps("web:x"), 3600) is None
-    assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt=webchat.SESSION_SALT).dumps("web:x"),
+    assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt=session_tokens.SESSION_SALT).dumps("web:x"),
                                   3600) is None  # the same salt but itsdangerous' default HMAC-SHA1
     assert webchat.verify_session(KEY, value, 3600, now=T0 + 3600) == "web:abcdefghijklmnop"
     assert webchat.verify_session(KEY, value, 3600, now=T0 + 3601) is None  # expired
     assert webchat.verify_session(KEY, value, 3600, now=T0 - 1) is None  # not made yet
-    not_a_name = URLSafeTimedSerializer(KEY, salt=webchat.SESSION_SALT, signer=webchat._SessionSigner)
+    not_a_name = URLSafeTimedSerializer(KEY, salt=session_tokens.SESSION_SALT, signer=session_tokens.SessionSigner)
     assert webchat.verify_session(KEY, not_a_name.dumps({"u": "alice"}), 3600) is None  # signed, but no user id
     assert webchat.verify_session(KEY, "\udcff.\udcfe.x", 3600) is None  # undecodable bytes (surrogateescape)
-    assert webchat.verify_session(KEY, "A" * (webchat.MAX_COOKIE_CHARS + 1), 3600) is None
+    assert webchat.verify_session(KEY, "A" * (session_tokens.MAX_TOKEN_CHARS + 1), 3600) is None
 
 
 async def test_secret_mode_accepts_a_session_cookie_for_session_hours_and_no_longer(fake_bot):
