@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import logging
 import math
 import secrets
@@ -562,13 +560,9 @@ class WebChatChannel:
             log.warning("web chat sign-in refused: too many failures", extra={"event": "webchat_login_throttled"})
             raise _Refused(429, {"error": "Too many attempts. Please wait a few minutes and try again."},
                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        given = str(data.get("secret") or "")
-        if not hmac.compare_digest(hashlib.sha256(given.encode("utf-8", "surrogatepass")).digest(),
-                                   hashlib.sha256(self.settings.secret.encode()).digest()):
-            self.throttle.failed(client, given)
+        if not self.throttle.check(client, str(data.get("secret") or ""), self.settings.secret):
             log.info("web chat sign-in failed", extra={"event": "webchat_login_failed"})
             raise _Refused(401, {"login": "secret", "error": "That access code is not right."})
-        self.throttle.succeeded(client)
         user = new_anonymous_id()
         response = web.json_response({"user_id": user, "name": self._name(user)})
         self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
@@ -655,10 +649,8 @@ class WebChatChannel:
         clause_ids = data.get("clause_ids") or []
         if (not isinstance(question, str) or not question.strip() or len(question) > 4000
                 or not isinstance(clause_ids, list) or len(clause_ids) > 20
-                or not all(isinstance(c, str) and len(c) <= 200 for c in clause_ids)):
-            raise _Refused(400, {"error": "That vote is not valid."})
-        helpful = data.get("helpful")
-        if not isinstance(helpful, bool):
+                or not all(isinstance(c, str) and len(c) <= 200 for c in clause_ids)
+                or not isinstance(helpful := data.get("helpful"), bool)):
             raise _Refused(400, {"error": "That vote is not valid."})
         await self.ctx.record_feedback(helpful=helpful, question=question, clause_ids=clause_ids,
                                        user_id=None if ident.anonymous else ident.user_id)

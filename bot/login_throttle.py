@@ -78,6 +78,16 @@ class LoginThrottle:
             if distinct >= self.per_code:
                 self._code_locked_until = now + backoff(distinct - self.per_code)
 
+    def check(self, client: str, given: str, code: str) -> bool:
+        """Whether ``given`` is ``code`` (compared in constant time), counted as ``failed`` or ``succeeded`` for
+        ``client``. Ask ``retry_after`` first: this does not refuse a locked-out client itself."""
+        given_hash, code_hash = (hashlib.sha256(t.encode("utf-8", "surrogatepass")).digest() for t in (given, code))
+        if hmac.compare_digest(given_hash, code_hash):
+            self.succeeded(client)
+            return True
+        self.failed(client, given)
+        return False
+
     def succeeded(self, client: str) -> None:
         """Forget ``client``'s failures (it knew the code)."""
         self._clients.pop(client, None)
