@@ -1,43 +1,26 @@
 """Microsoft Teams channel: the Bot Framework (``botbuilder`` ``CloudAdapter``) at ``POST /api/messages``.
 
-Inbound: messages in the personal chat with the bot (with any files attached: see
-``adapters.teams_files``), @mentions in channels and group chats (the mention text is stripped), and
-Adaptive Card submits (``Action.Submit``, which Teams posts as message
-activities with a ``value``). Each becomes a ``bot.messages.Inbound`` whose ``user_id`` is the
-person's directory id (``Directory.by_teams_id`` of the AAD object id or the ``29:`` id), else
-``"teams:<29:…>"``. A card submit becomes ``Inbound(source="action", action=Action(action_id, value))``.
+Inbound: personal-chat messages (files: ``adapters.teams_files``), @mentions in channels and group
+chats (mention stripped, ``clean_text``) and Adaptive Card presses (``Action.Submit`` message with a
+``value``, ``Action.Execute`` invoke) become ``bot.messages.Inbound``s; ``user_id`` is the directory id
+(``Directory.by_teams_id`` of the AAD object id or ``29:`` id), else ``"teams:<29:…>"``.
 
 Outbound: every ``Outbound`` is an Adaptive Card (``adapters.teams_cards``). Replies go to the
-conversation (in a channel: the thread of the mention). Anything for the user alone (the report flow,
-a prompt, a button pressed under a channel answer) goes to their personal chat with the bot, never to
-a channel; messages for someone else (a handler's notification, a reporter's status update) are sent
-proactively through ``ServerContext.deliver`` -> ``TeamsChannel.deliver``.
+conversation (a channel's thread); what is for the user alone goes to their personal chat, never a
+channel (``bot.views.route``); messages for someone else go proactively through ``ctx.deliver`` ->
+``TeamsChannel.deliver``, with conversation references in ``<data dir>/teams.db`` (``ContactStore``,
+no message content). A personal chat not known yet is created (``POST /v3/conversations``).
 
-Proactive messages use conversation references stored in ``<data dir>/teams.db`` (SQLite, table
-``contacts``) when the app is installed or first messaged: who the person is on Teams, the service URL,
-tenant and bot account, and the personal conversation. No message content is stored. When someone
-has no personal chat with the bot yet, one is created (``POST /v3/conversations``) from what is known.
+Authentication: with ``MicrosoftAppId`` set, the SDK checks the Bot Framework JWT; tokens that can never
+be valid get 401 first without the network, and the signing-key fetch never blocks the event loop
+(``adapters.teams_auth``). Without an app id (Bot Framework Emulator) requests are unauthenticated,
+allowed only on a loopback address (else ``ConfigError``). ``POLICYBOT_TEAMS=off`` turns Teams off.
+Bad input gets a 4xx, never a 5xx (``handle_http``); redelivered activities and replayed card submits
+(``SUBMIT_REPLAY_WINDOW``) have no second effect.
 
-Authentication: with ``MicrosoftAppId`` set, every request must carry a Bot Framework JWT (checked by
-the SDK; a missing or malformed ``Authorization`` header gets 401 at once). Tokens that can never be
-valid (wrong algorithm, issuer, audience or service URL, expired, no key id: ``adapters.teams_auth``)
-get 401 before the SDK runs, without the network; for the others the SDK's signing-key fetch runs off
-the event loop with a timeout and a failed fetch is remembered (503 meanwhile), so a slow or unreachable
-key endpoint never holds up other requests. Without an app id the endpoint accepts unauthenticated
-requests (Bot Framework Emulator), which is allowed only while the server listens on a loopback address;
-on any other address ``attach`` raises ``ConfigError`` and the server does not start. In Emulator mode a
-request carrying a token is refused (no token can be valid without an app id).
-``POLICYBOT_TEAMS=off`` turns the channel off altogether.
-
-Untrusted input: the body is read with ``adapters.payloads`` (deep nesting, bad bytes, an unknown
-charset give 400/415); the activity's ``serviceUrl``, where replies are POSTed, must be an ``https``
-URL (with an app id) or an ``http(s)`` URL to a loopback host (Emulator mode), else 400 and nothing is
-sent. Redelivered activities (same id) are handled once; a card submit replayed within
-``SUBMIT_REPLAY_WINDOW`` (same card, person and data, under any activity id) has no second effect.
-
-Configuration (environment, the Bot Framework SDK's names): ``MicrosoftAppId``,
-``MicrosoftAppPassword``, ``MicrosoftAppTenantId``, ``MicrosoftAppType`` (``MultiTenant`` (default),
-``SingleTenant`` or ``UserAssignedMSI``). Logs carry activity ids and types, never text.
+Configuration (the SDK's names): ``MicrosoftAppId``, ``MicrosoftAppPassword``, ``MicrosoftAppTenantId``,
+``MicrosoftAppType`` (``MultiTenant`` (default), ``SingleTenant``, ``UserAssignedMSI``). Logs carry
+activity ids and types, never text.
 """
 
 from __future__ import annotations
@@ -57,6 +40,7 @@ import zipfile
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Mapping
 from urllib.parse import urlsplit
 
@@ -66,6 +50,7 @@ from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
 from adapters.teams_cards import card_attachment, parse_submit, render_cards
 from bot.messages import Inbound, Outbound
+from bot.startup import when_ready
 from bot.views import route, thanks_text
 
 log = logging.getLogger("policybot.teams")
@@ -81,10 +66,8 @@ ENV_SWITCH = "POLICYBOT_TEAMS"  #: "off" turns Teams off
 
 APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "userassignedmsi": "UserAssignedMSI"}
 
-READY_WAIT = 10.0  #: seconds a message waits for the index before getting "starting up"
 SUBMIT_REPLAY_WINDOW = 300.0  #: seconds within which a replayed card submit has no second effect
 CARD_ACTION_INVOKE = "adaptiveCard/action"  #: the invoke Teams sends for an ``Action.Execute`` press
-STARTING_TEXT = "I'm just starting up and can't answer yet. Please try again in a minute."
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again."
 NO_PRIVATE_CHAT_TEXT = ("I couldn't open a private chat with you. Please open Policybot from the Apps menu "
                         "(or message it directly) and try again there.")
@@ -104,14 +87,9 @@ _AT_TAG = re.compile(r"<at\b[^>]*>(.*?)</at>", re.IGNORECASE | re.DOTALL)
 
 @dataclass(frozen=True)
 class TeamsSettings:
-    """The Bot Framework credentials.
-
-    Attributes:
-        app_id: the bot's Microsoft App ID ("" in Emulator mode: no authentication).
-        app_password: its client secret ("" for ``UserAssignedMSI`` and in Emulator mode).
-        tenant_id: the Entra ID tenant (``SingleTenant`` and ``UserAssignedMSI``).
-        app_type: ``"MultiTenant"``, ``"SingleTenant"`` or ``"UserAssignedMSI"``.
-    """
+    """The Bot Framework credentials: ``app_id`` ("" in Emulator mode: no authentication), ``app_password``
+    (client secret; "" for ``UserAssignedMSI`` and in Emulator mode), ``tenant_id`` (``SingleTenant`` and
+    ``UserAssignedMSI``), ``app_type`` (``"MultiTenant"``, ``"SingleTenant"`` or ``"UserAssignedMSI"``)."""
 
     app_id: str = ""
     app_password: str = ""
@@ -122,17 +100,6 @@ class TeamsSettings:
     def emulator(self) -> bool:
         """True without an app id: inbound requests are not authenticated (loopback only)."""
         return not self.app_id
-
-
-class _SdkConfig:
-    """The configuration object ``ConfigurationBotFrameworkAuthentication`` reads (``APP_ID``, ...)."""
-
-    def __init__(self, s: TeamsSettings):
-        self.APP_ID = s.app_id or None
-        self.APP_PASSWORD = s.app_password or None
-        self.APP_TENANTID = s.tenant_id or None
-        self.APP_TYPE = s.app_type
-
 
 def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | None:
     """Read Teams' configuration from ``env`` for a server bound to ``host``.
@@ -297,7 +264,6 @@ def _load_reference(text: str):
 
     return ConversationReference().deserialize(json.loads(text))
 
-
 # -- the channel ----------------------------------------------------------------------------------
 
 
@@ -372,37 +338,57 @@ def service_url_refusal(url, emulator: bool) -> str | None:
 
 
 def _submit_key(activity, user: str, value) -> str | None:
-    """The replay key of a card submit: conversation, the card's activity (``replyToId``), the person and
-    a SHA-256 of the submitted data; None without a ``replyToId`` (only the activity id then guards it)."""
-    reply_to = getattr(activity, "reply_to_id", None)
-    if not reply_to:
+    """The replay key of a card submit: SHA-256 of conversation, card activity (``replyToId``), person and
+    data; None without a ``replyToId`` (only the activity id guards it then)."""
+    if not getattr(activity, "reply_to_id", None):
         return None
+    conv = (getattr(activity.conversation, "id", "") if activity.conversation else "") or ""
     data = json.dumps(value, sort_keys=True, ensure_ascii=True, default=str)
-    conv = getattr(activity.conversation, "id", "") if activity.conversation else ""
-    digest = hashlib.sha256("\x1f".join((conv or "", str(reply_to), user, data)).encode("utf-8")).hexdigest()
-    return f"submit:{digest}"
+    parts = (conv, str(activity.reply_to_id), user, data)
+    return "submit:" + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
 
 
 def _invoke_response(status: int, kind: str, value):
-    """A ``botbuilder.core.InvokeResponse`` with HTTP ``status`` whose body is an Adaptive Card invoke
-    response, ``{"statusCode": status, "type": kind, "value": value}`` (``value``: any JSON value).
-
-    The body is an msrest model: ``CloudAdapter.process`` serializes invoke bodies with msrest, which
-    refuses plain dicts, and the SDK's ``AdaptiveCardInvokeResponse`` only takes an object ``value``.
-    """
+    """An ``InvokeResponse`` with HTTP ``status`` and the Adaptive Card invoke body ``{"statusCode": status,
+    "type": kind, "value": value}`` as an msrest model (``CloudAdapter.process`` refuses plain dicts, and
+    the SDK's ``AdaptiveCardInvokeResponse`` only takes an object ``value``)."""
     from botbuilder.core import InvokeResponse
     from msrest.serialization import Model
 
     class CardInvokeResponse(Model):
         _attribute_map = {"status_code": {"key": "statusCode", "type": "int"},
-                          "type": {"key": "type", "type": "str"},
-                          "value": {"key": "value", "type": "object"}}
+                          "type": {"key": "type", "type": "str"}, "value": {"key": "value", "type": "object"}}
 
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.status_code, self.type, self.value = status, kind, value
+    body = CardInvokeResponse()
+    body.status_code, body.type, body.value = status, kind, value
+    return InvokeResponse(status=status, body=body)
 
-    return InvokeResponse(status=status, body=CardInvokeResponse())
+
+def _error(status: int, reason: str) -> web.Response:
+    """A JSON error answer ``{"error": reason}`` (``reason``: a fixed text, never request content)."""
+    return web.json_response({"error": reason}, status=status)
+
+
+def _activity(body: dict):
+    """``body`` as a ``botbuilder.schema.Activity``, or None when it is not one (no ``type``, or fields
+    of a shape the SDK cannot deserialize)."""
+    from botbuilder.schema import Activity
+    from msrest.exceptions import DeserializationError
+
+    if not isinstance(body.get("type"), str) or not body["type"]:
+        return None
+    try:
+        activity = Activity().deserialize(body)
+    except (DeserializationError, ValueError, TypeError, AttributeError, KeyError, OverflowError):
+        return None
+    return activity if activity.type else None
+
+
+def _err(exc: BaseException) -> str:
+    """A content-free description of a Bot Connector error: type and HTTP status when there is one."""
+    resp = getattr(exc, "response", None)
+    status = getattr(resp, "status_code", None) or getattr(resp, "status", None)
+    return f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}"
 
 
 class TeamsChannel:
@@ -420,15 +406,16 @@ class TeamsChannel:
     def __init__(self, ctx: ServerContext, settings: TeamsSettings, store_path: Path | None = None):
         from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 
-        self.ctx = ctx
-        self.settings = settings
+        self.ctx, self.settings = ctx, settings
         if store_path is None:
             data_dir = getattr(ctx.policybot, "data_dir", None)
             store_path = Path(data_dir) / DB_NAME if data_dir else None
         self.contacts = ContactStore(store_path)
-        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_SdkConfig(settings)))
+        sdk_config = SimpleNamespace(APP_ID=settings.app_id or None, APP_PASSWORD=settings.app_password or None,
+                                     APP_TENANTID=settings.tenant_id or None, APP_TYPE=settings.app_type)
+        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(sdk_config))
         self.adapter.on_turn_error = self._on_turn_error
-        self.bot = _Bot(self)
+        self.bot = _bot_class()(self)
         self.dedupe = EventDeduper(ttl=600.0)
         self.submits = EventDeduper(ttl=SUBMIT_REPLAY_WINDOW)  #: card submits already handled
         if not settings.emulator:
@@ -474,26 +461,19 @@ class TeamsChannel:
         if reason:
             log.info("Teams request refused: %s (activity %r)", reason, activity.id)
             return _error(400, reason)
-        try:
-            response = await self.adapter.process(request, self.bot)
-        except web.HTTPUnauthorized:
-            log.info("Teams request refused: not authenticated (activity %r)", activity.id)
-            return _error(401, "unauthorized")
-        except web.HTTPException as exc:
-            return _error(exc.status, exc.reason)
-        except PermissionError:
-            log.info("Teams request refused: not authenticated (activity %r)", activity.id)
-            return _error(401, "unauthorized")
-        except Exception as exc:
-            # Turn errors are handled by _on_turn_error, so what escapes comes from authenticating the
-            # request: an invalid token (401), or the token keys could not be fetched (503, retryable:
-            # teams_auth.KeysUnavailable is an OSError).
-            import requests
+        import requests
 
-            if isinstance(exc, (requests.RequestException, OSError, asyncio.TimeoutError)):
-                log.error("Teams request not authenticated: cannot fetch the token keys (%s)", type(exc).__name__)
-                return _error(503, "cannot validate the token now")
-            log.info("Teams request refused: invalid token (%s)", type(exc).__name__)
+        try:
+            response = await self.adapter.process(request, self.bot)  # PermissionError -> HTTPUnauthorized
+        except web.HTTPException as exc:
+            if exc.status == 401:
+                log.info("Teams request refused: not authenticated (activity %r)", activity.id)
+            return _error(exc.status, "unauthorized" if exc.status == 401 else exc.reason)
+        except (requests.RequestException, OSError, asyncio.TimeoutError) as exc:  # incl. KeysUnavailable
+            log.error("Teams request not authenticated: cannot fetch the token keys (%s)", type(exc).__name__)
+            return _error(503, "cannot validate the token now")
+        except Exception:  # turn errors go to _on_turn_error: what escapes is an invalid token
+            log.info("Teams request refused: invalid token (activity %r)", activity.id, exc_info=True)
             return _error(401, "unauthorized")
         return response if response is not None else web.Response(status=200)
 
@@ -506,29 +486,33 @@ class TeamsChannel:
         """Close the contact store."""
         await asyncio.to_thread(self.contacts.close)
 
-    async def _on_turn_error(self, turn_context, error: Exception) -> None:
+    async def _on_turn_error(self, turn_context, error: BaseException) -> None:
         log.error("Teams turn failed (activity %r): %s", getattr(turn_context.activity, "id", "-"),
-                  type(error).__name__, exc_info=error if log.isEnabledFor(logging.DEBUG) else None)
+                  type(error).__name__, exc_info=error)
         try:
             await self._send_here(turn_context, [Outbound(kind="error", text=ERROR_TEXT)])
-        except Exception:
-            pass
+        except Exception:  # the Bot Connector is unreachable or refuses: nothing more to tell anyone
+            log.warning("Teams: could not send the error reply", exc_info=True)
+
+    def _in_background(self, turn_context, coro, name: str) -> None:
+        """Run ``coro`` for this turn in the background; a failure is handled as a turn error."""
+        async def run() -> None:
+            try:
+                await coro
+            except Exception as exc:  # logged with its traceback, the user told (_on_turn_error)
+                await self._on_turn_error(turn_context, exc)
+
+        self.ctx.spawn(run(), name)
 
     # -- identities ---------------------------------------------------------------------------------
 
     def user_id_for(self, account) -> str:
         """The directory id of a Teams account (by AAD object id, then ``29:`` id), else ``"teams:<id>"``."""
         directory = self.ctx.directory
-        if directory is not None:
-            for key in (getattr(account, "aad_object_id", None), getattr(account, "id", None)):
-                if not key:
-                    continue
-                try:
-                    person = directory.by_teams_id(key)
-                except (KeyError, LookupError, AttributeError):
-                    person = None
-                if person is not None and getattr(person, "user_id", None):
-                    return str(person.user_id)
+        for key in (getattr(account, "aad_object_id", None), getattr(account, "id", None)):
+            person = directory.by_teams_id(key) if key and directory is not None else None
+            if person is not None and person.user_id:
+                return str(person.user_id)
         return f"teams:{getattr(account, 'id', '') or ''}"
 
     def _teams_id_for(self, user_id: str) -> str | None:
@@ -538,9 +522,8 @@ class TeamsChannel:
             return contact.teams_user_id
         if user_id.startswith("teams:"):
             return user_id[len("teams:"):] or None
-        directory = self.ctx.directory
-        person = directory.get(user_id) if directory is not None else None
-        return (getattr(person, "teams_id", None) or None) if person is not None else None
+        person = self.ctx.directory.get(user_id) if self.ctx.directory is not None else None
+        return (person.teams_id or None) if person is not None else None
 
     def _usable(self, contact: Contact | None) -> bool:
         """With an app id, only contacts learnt from authenticated requests are used (a contact stored
@@ -574,40 +557,25 @@ class TeamsChannel:
         new.updated_at = datetime.now(timezone.utc).isoformat()
         await asyncio.to_thread(self.contacts.put, new)
         log.info("Teams: stored a conversation reference (%s)", "personal" if new.personal else "contact")
-        if new.personal and not (old and old.personal):
+        if new.personal and not (old and old.personal) and self.ctx.outbox is not None:
             self.ctx.spawn(self._send_queued(user_id), "teams queued")
         return new
 
     async def _send_queued(self, user_id: str) -> None:
         """Deliver outbox messages that waited for this person to become reachable."""
-        outbox = self.ctx.outbox
-        if outbox is None:
-            return
-        for msg in await self.ctx.run_blocking(outbox.pending, user_id):
+        for msg in await self.ctx.run_blocking(self.ctx.outbox.pending, user_id):
             await self.ctx.deliver(msg)
 
     # -- turns ----------------------------------------------------------------------------------------
 
     async def on_message_turn(self, turn_context) -> None:
-        """Acknowledge a message activity at once and answer it in the background (``on_message``).
-
-        The Bot Framework wants the HTTP response within 15 seconds and redelivers otherwise; the
-        answer waits for the engine, which can queue under load. The turn's connector client stays
-        usable after the response, so replies still go to the activity's conversation (and thread).
-        An ``expectReplies`` activity (replies returned in the HTTP response) is answered inline.
-        Errors are handled as turn errors (``_on_turn_error``): logged by type, the user told.
-        """
+        """Acknowledge a message activity at once and answer it in the background (``on_message``): the
+        Bot Framework redelivers what is not answered within 15 seconds, and the engine can queue. The
+        turn's connector client stays usable after the response. ``expectReplies`` is answered inline."""
         if (turn_context.activity.delivery_mode or "") == "expectReplies":
             await self.on_message(turn_context)
-            return
-
-        async def answer() -> None:
-            try:
-                await self.on_message(turn_context)
-            except Exception as exc:
-                await self._on_turn_error(turn_context, exc)
-
-        self.ctx.spawn(answer(), "teams turn")
+        else:
+            self._in_background(turn_context, self.on_message(turn_context), "teams turn")
 
     def _first_delivery(self, activity) -> bool:
         """False for an activity from a bot or one already handled (same conversation and activity id,
@@ -615,41 +583,34 @@ class TeamsChannel:
         sender = activity.from_property
         if sender is None or getattr(sender, "role", None) == "bot":
             return False
-        key = f"{getattr(activity.conversation, 'id', '')}|{activity.id}"
-        if activity.id and not self.dedupe.first_time(key):
+        if activity.id and not self.dedupe.first_time(f"{getattr(activity.conversation, 'id', '')}|{activity.id}"):
             log.info("duplicate activity %r ignored", activity.id)
             return False
         return True
 
     async def on_message(self, turn_context) -> None:
         """A message or a card submit: to the engine, replies back (see the module docstring)."""
+        from adapters.teams_files import inbound_files
+
         activity = turn_context.activity
         if not self._first_delivery(activity):
             return
         await self.remember(activity)
         submit = parse_submit(activity.value) if activity.value is not None else None
         if submit is not None:
-            await self.on_submit(turn_context, submit, activity.value)
-            return
-        user = self.user_id_for(activity.from_property)
-        personal = _is_personal(activity)
-        conv_id = getattr(activity.conversation, "id", "") or "teams"
+            return await self.on_submit(turn_context, submit, activity.value)
+        user, personal = self.user_id_for(activity.from_property), _is_personal(activity)
         log.info("%s %r", "message" if personal else "mention", activity.id)
-        from adapters.teams_files import inbound_files  # files sent to the bot (HR uploads policy documents)
-
         files = await inbound_files(self.ctx, activity, user, personal, https_only=not self.settings.emulator)
-        inbound = Inbound(user_id=user, text=clean_text(activity), conversation_id=conv_id, private=personal,
-                          source="message" if personal else "mention", files=files)
+        inbound = Inbound(user_id=user, text=clean_text(activity), private=personal, files=files,
+                          conversation_id=getattr(activity.conversation, "id", "") or "teams",
+                          source="message" if personal else "mention")
         await self.run(turn_context, inbound, here_private=personal, here_ok=True)
 
     async def on_submit(self, turn_context, submit, value) -> None:
-        """A card press (``Action.Submit``'s message with a ``value``, or ``Action.Execute``'s invoke):
-        a feedback vote is recorded, anything else goes to the engine as the person's private input.
-
-        ``submit`` is ``parse_submit(value)``; ``value`` the submitted data (a dict). A replay of the same
-        press (same conversation, card, person and data, under any activity id) within
-        ``SUBMIT_REPLAY_WINDOW`` seconds is ignored.
-        """
+        """A card press (``submit = parse_submit(value)``, ``value`` the submitted dict): a feedback vote is
+        recorded, anything else goes to the engine as the person's private input. A replay (same
+        conversation, card, person and data, any activity id) within ``SUBMIT_REPLAY_WINDOW`` is ignored."""
         activity = turn_context.activity
         user = self.user_id_for(activity.from_property)
         key = _submit_key(activity, user, value)
@@ -657,28 +618,31 @@ class TeamsChannel:
             log.info("replayed card submit %r ignored", activity.id)
             return
         personal = _is_personal(activity)
-        conv_id = getattr(activity.conversation, "id", "") or "teams"
         log.info("card submit %r (%r)", activity.id, submit.action.action_id if submit.action else submit.kind)
         if submit.kind == "feedback":
-            await self._vote(turn_context, user, submit, personal)
+            vote = submit.vote
+            if vote.question:
+                await self.ctx.record_feedback(helpful=vote.helpful, question=vote.question,
+                                               clause_ids=list(vote.clause_ids), user_id=user)
+            if personal:  # in a channel the vote is recorded silently: a reply there would show who voted
+                await self._send_here(turn_context, [Outbound(kind="text", text=thanks_text(vote.helpful))])
             return
         # a press or a form sent from a channel continues privately: nobody there sees it
+        conv_id = getattr(activity.conversation, "id", "") or "teams"
         if submit.kind == "text":
-            inbound = Inbound(user_id=user, text=submit.text, conversation_id=conv_id, private=True,
-                              source="message")
+            inbound = Inbound(user_id=user, text=submit.text, conversation_id=conv_id, private=True, source="message")
         else:
             inbound = Inbound(user_id=user, conversation_id=conv_id, private=True, source="action",
                               action=submit.action)
         await self.run(turn_context, inbound, here_private=personal, here_ok=personal)
 
     async def on_card_action(self, turn_context):
-        """An ``adaptiveCard/action`` invoke (an ``Action.Execute`` press): answered at once, handled in the
-        background like the ``Action.Submit`` of the same ``data`` (``on_submit``).
+        """An ``adaptiveCard/action`` invoke (``Action.Execute``): answered at once, handled in the background
+        like the ``Action.Submit`` of the same ``data`` (``on_submit``).
 
-        Returns a ``botbuilder.core.InvokeResponse``: 200 with an ``application/vnd.microsoft.activity.message``
-        body (also for a redelivery or a replay, which have no second effect), or 400 with an
-        ``application/vnd.microsoft.error`` body when the value is not an ``Action.Execute`` with data
-        one of our cards carries.
+        Returns an ``InvokeResponse``: 200 with an ``application/vnd.microsoft.activity.message`` body (also
+        for a redelivery or replay, without a second effect), or 400 with an ``application/vnd.microsoft.error``
+        body when the value is not an ``Action.Execute`` whose data one of our cards carries.
         """
         activity = turn_context.activity
         value = activity.value if isinstance(activity.value, dict) else {}
@@ -691,70 +655,45 @@ class TeamsChannel:
                                     {"code": "BadRequest", "message": "not an action of this bot's cards"})
         if self._first_delivery(activity):
             async def handle() -> None:
-                try:
-                    await self.remember(activity)
-                    await self.on_submit(turn_context, submit, data)
-                except Exception as exc:
-                    await self._on_turn_error(turn_context, exc)
+                await self.remember(activity)
+                await self.on_submit(turn_context, submit, data)
 
-            self.ctx.spawn(handle(), "teams card action")
+            self._in_background(turn_context, handle(), "teams card action")
         return _invoke_response(200, "application/vnd.microsoft.activity.message", "Received")
 
-    async def _engine(self, inbound: Inbound) -> list[Outbound]:
-        if not self.ctx.is_ready:
-            try:
-                await asyncio.wait_for(self.ctx.ready.wait(), READY_WAIT)
-            except asyncio.TimeoutError:
-                return [Outbound(kind="text", text=STARTING_TEXT)]
-        return await self.ctx.handle(inbound)
-
     async def run(self, turn_context, inbound: Inbound, here_private: bool, here_ok: bool) -> None:
-        """Pass ``inbound`` to the engine and route its outbounds.
+        """Pass ``inbound`` to the engine (``bot.startup.when_ready``) and route its outbounds.
 
         Args:
             here_private: the conversation of ``turn_context`` is the user's personal chat.
             here_ok: replies may go to that conversation (False for a card pressed in a channel: the
                 whole reply goes to the personal chat and nothing is posted in the channel).
 
-        Outbox messages, and (by ``bot.views.route``) messages for someone else, go through
-        ``ctx.deliver`` in the background. In a channel, ``route`` decides what goes to the personal chat:
-        a reply with anything interactive goes there whole, with its neutral pointer in the thread.
+        Outbox messages and messages for someone else go through ``ctx.deliver`` in the background; the
+        rest as ``bot.views.route`` says (in a channel, an interactive reply goes to the personal chat
+        whole, with its neutral pointer in the thread).
         """
-        outs = await self._engine(inbound)
-        for o in outs:
-            if o.outbox_id is not None:  # the server marks it delivered
-                self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
+        outs = await when_ready(self.ctx.ready, self.ctx.handle, inbound)
         routing = route([o for o in outs if o.outbox_id is None], inbound.user_id,
                         private=here_private, post_here=here_ok)
-        for o in routing.others:
+        for o in [o for o in outs if o.outbox_id is not None] + routing.others:  # the server marks outbox ones
             self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
-        public, private = routing.here, routing.private
-        if routing.pointer:
-            public = [Outbound(kind="text", text=routing.pointer)]
+        public = [Outbound(kind="text", text=routing.pointer)] if routing.pointer else routing.here
         if public:
             await self._send_here(turn_context, public)
-        if private and not await self.send_private(inbound.user_id, private, turn_context.activity):
+        if routing.private and not await self.send_private(inbound.user_id, routing.private, turn_context.activity):
             await self._send_here(turn_context, [Outbound(kind="text", text=NO_PRIVATE_CHAT_TEXT)])
-
-    async def _vote(self, turn_context, user: str, submit, personal: bool) -> None:
-        vote = submit.vote
-        if vote.question:
-            await self.ctx.record_feedback(helpful=vote.helpful, question=vote.question,
-                                           clause_ids=list(vote.clause_ids), user_id=user)
-        if personal:  # in a channel the vote is recorded silently: a reply there would show who voted
-            await self._send_here(turn_context, [Outbound(kind="text", text=thanks_text(vote.helpful))])
 
     async def on_members_added(self, members, turn_context) -> None:
         """Installation or people joining: store how to reach each known person; welcome in a personal chat."""
         activity = turn_context.activity
         bot_id = getattr(activity.recipient, "id", None)
-        bot_added = any(m.id == bot_id for m in members)
         for m in members:
             if m.id != bot_id:
                 await self.remember(activity, m)
         if activity.from_property is not None:
             await self.remember(activity)
-        if bot_added and _is_personal(activity):
+        if any(m.id == bot_id for m in members) and _is_personal(activity):
             await self._send_here(turn_context, [Outbound(kind="text", text=WELCOME_TEXT)])
 
     # -- sending --------------------------------------------------------------------------------------
@@ -764,13 +703,8 @@ class TeamsChannel:
         """The Bot Framework message activities for ``msg`` (one Adaptive Card each)."""
         from botbuilder.schema import Activity, ActivityTypes
 
-        out = []
-        for card in render_cards(msg):
-            a = Activity(type=ActivityTypes.message, attachments=[card_attachment(card)])
-            if proactive:
-                a.summary = PROACTIVE_SUMMARY
-            out.append(a)
-        return out
+        return [Activity(type=ActivityTypes.message, attachments=[card_attachment(card)],
+                         summary=PROACTIVE_SUMMARY if proactive else None) for card in render_cards(msg)]
 
     async def _send_here(self, turn_context, msgs: list[Outbound], proactive: bool = False) -> None:
         for msg in msgs:
@@ -785,8 +719,7 @@ class TeamsChannel:
         ref = await self.personal_reference(user_id, hint)
         if ref is None:
             return False
-
-        failed: list[Exception] = []
+        failed: list[BaseException] = []
 
         async def callback(turn_context):
             # The SDK's continuation activity has a made-up id, which would turn each message into a
@@ -794,15 +727,15 @@ class TeamsChannel:
             turn_context.activity.id = None
             try:
                 await self._send_here(turn_context, msgs, proactive=True)
-            except Exception as exc:  # e.g. 403: the person removed the app
+            except Exception as exc:  # e.g. 403: the person removed the app (the SDK would swallow it)
                 failed.append(exc)
 
         try:
             await self.adapter.continue_conversation(ref, callback, self.settings.app_id or None)
-        except Exception as exc:
+        except Exception as exc:  # the connector's token or network errors, whatever their type
             failed.append(exc)
         if failed:
-            log.warning("Teams: proactive message failed: %s", _err(failed[0]))
+            log.warning("Teams: proactive message failed: %s", _err(failed[0]), exc_info=failed[0])
             return False
         return True
 
@@ -810,27 +743,20 @@ class TeamsChannel:
         """The ``ConversationReference`` of ``user_id``'s personal chat with the bot: stored, or created
         (``POST /v3/conversations``) from their Teams id and a known service URL, tenant and bot id.
         None when the person cannot be reached."""
-        contact = self.contacts.get(user_id)
-        if self._usable(contact) and contact.personal:
-            return _load_reference(contact.personal)
         teams_id = self._teams_id_for(user_id)
-        if not teams_id:
-            return None
-        lock = self._creating.setdefault(user_id, asyncio.Lock())
-        async with lock:
+        async with self._creating.setdefault(user_id, asyncio.Lock()):
             contact = self.contacts.get(user_id)
             if self._usable(contact) and contact.personal:
                 return _load_reference(contact.personal)
-            return await self._create_personal(user_id, teams_id, contact, hint)
+            return await self._create_personal(user_id, teams_id, contact, hint) if teams_id else None
 
     async def _create_personal(self, user_id: str, teams_id: str, contact: Contact | None, hint):
         from botbuilder.core import TurnContext
         from botbuilder.schema import ChannelAccount, ConversationParameters
 
         if hint is not None and hint.service_url:
-            service_url, tenant = hint.service_url, _tenant_of(hint)
+            service_url, tenant, channel_id = hint.service_url, _tenant_of(hint), hint.channel_id or "msteams"
             bot = ChannelAccount(id=hint.recipient.id, name=hint.recipient.name) if hint.recipient else None
-            channel_id = hint.channel_id or "msteams"
         else:
             source = contact if self._usable(contact) and contact.service_url else self.contacts.latest(
                 authenticated_only=not self.settings.emulator)
@@ -843,22 +769,19 @@ class TeamsChannel:
         params = ConversationParameters(is_group=False, bot=bot, members=[ChannelAccount(id=teams_id)],
                                         tenant_id=tenant or None,
                                         channel_data={"tenant": {"id": tenant}} if tenant else None)
-        made = {}
+        made = []
 
         async def callback(turn_context):
-            made["ref"] = TurnContext.get_conversation_reference(turn_context.activity)
+            made.append(TurnContext.get_conversation_reference(turn_context.activity))
 
         try:
             await self.adapter.create_conversation(self.settings.app_id or None, callback, params, channel_id,
                                                    service_url)
-        except Exception as exc:
-            log.warning("Teams: could not open a personal chat: %s", _err(exc))
+        except Exception as exc:  # the connector's token or network errors, whatever their type
+            log.warning("Teams: could not open a personal chat: %s", _err(exc), exc_info=True)
             return None
-        ref = made.get("ref")
-        if ref is None:  # pragma: no cover - the SDK always runs the callback
-            return None
-        ref.activity_id = None
-        ref.user = ChannelAccount(id=teams_id)
+        ref = made[0]  # the SDK always runs the callback
+        ref.activity_id, ref.user = None, ChannelAccount(id=teams_id)
         ref.conversation.conversation_type = "personal"
         stored = Contact(
             user_id=user_id, teams_user_id=teams_id,
@@ -877,34 +800,8 @@ class TeamsChannel:
         return await self.send_private(user_id, [outbound])
 
 
-def _error(status: int, reason: str) -> web.Response:
-    """A JSON error answer ``{"error": reason}`` (``reason``: a fixed text, never request content)."""
-    return web.json_response({"error": reason}, status=status)
-
-
-def _activity(body: dict):
-    """``body`` as a ``botbuilder.schema.Activity``, or None when it is not one (no ``type``, or fields
-    of the wrong shape that the SDK could not deserialize)."""
-    from botbuilder.schema import Activity
-
-    if not isinstance(body.get("type"), str) or not body["type"]:
-        return None
-    try:
-        activity = Activity().deserialize(body)
-    except Exception:  # msrest's DeserializationError and whatever a hostile shape provokes
-        return None
-    return activity if activity.type else None
-
-
-def _err(exc: Exception) -> str:
-    """A content-free description of a Bot Connector error: type and HTTP status when there is one."""
-    resp = getattr(exc, "response", None)
-    status = getattr(resp, "status_code", None) or getattr(resp, "status", None)
-    return f"{type(exc).__name__}{f' (HTTP {status})' if status else ''}"
-
-
 def _bot_class():
-    from botbuilder.core import ActivityHandler
+    from botbuilder.core import ActivityHandler, InvokeResponse
 
     class PolicyTeamsBot(ActivityHandler):
         """The ``ActivityHandler`` the adapter drives; everything is delegated to the ``TeamsChannel``."""
@@ -923,30 +820,19 @@ def _bot_class():
             await self.channel.remember(turn_context.activity)
 
         async def on_invoke_activity(self, turn_context):
-            """Card actions go to the channel; other invokes to the SDK, whose 501 for an invoke this bot
-            does not offer (no messaging extensions, task modules or sign-in) becomes a 400: bad input is
-            never answered with a 5xx."""
+            """Card actions go to the channel; the SDK's 501 for any other invoke (none is offered) is a
+            400: bad input never gets a 5xx."""
             if turn_context.activity.name == CARD_ACTION_INVOKE:
                 return await self.channel.on_card_action(turn_context)
             response = await super().on_invoke_activity(turn_context)
-            if response is not None and getattr(response, "status", 200) == 501:
-                from botbuilder.core import InvokeResponse
-
-                return InvokeResponse(status=400)
-            return response
+            return InvokeResponse(status=400) if getattr(response, "status", None) == 501 else response
 
     return PolicyTeamsBot
 
 
-def _Bot(channel: TeamsChannel):
-    return _bot_class()(channel)
-
-
 def attach(app: web.Application, ctx: ServerContext) -> TeamsChannel | None:
-    """Attach Teams to the server: ``POST /api/messages``.
-
-    Returns None when ``POLICYBOT_TEAMS=off``. Without ``MicrosoftAppId`` (and on a loopback address)
-    Teams runs in Emulator mode: unauthenticated, for local development.
+    """Attach Teams to the server: ``POST /api/messages``. Returns None when ``POLICYBOT_TEAMS=off``;
+    without ``MicrosoftAppId`` (on a loopback address) Teams runs unauthenticated, in Emulator mode.
 
     Raises:
         ConfigError: half-set credentials, or no app id on a non-loopback address.
@@ -957,7 +843,6 @@ def attach(app: web.Application, ctx: ServerContext) -> TeamsChannel | None:
     channel = TeamsChannel(ctx, settings)
     app.router.add_post(MESSAGES_PATH, channel.handle_http)
     return channel
-
 
 # -- the Teams app package ----------------------------------------------------------------------
 
