@@ -1,7 +1,7 @@
 """Structured logging: one JSON object a line, safe by construction for a confidential-reporting bot.
 
-``setup_logging()`` (called by ``policybot``'s entry point, so by ``policybot serve`` too) configures
-the root logger from the environment:
+``setup_logging(fmt, level)`` (called by ``policybot``'s entry point, so by ``policybot serve`` too, with
+the values ``bot.settings.Settings`` read from the environment) configures the root logger:
 
 * ``POLICYBOT_LOG_FORMAT``: ``json`` (one object a line, for containers and log shippers) or ``text``
   (default; ``asctime level name message`` lines).
@@ -155,20 +155,20 @@ def setup_logging(fmt: str | None = None, level: str | int | None = None, stream
     """Configure one root handler (replacing any) and the application loggers' level.
 
     Args:
-        fmt: ``"json"`` or ``"text"``; None reads ``POLICYBOT_LOG_FORMAT`` (default ``"text"``).
-        level: a level name or number for ``APP_LOGGERS``; None reads ``POLICYBOT_LOG_LEVEL``.
+        fmt: ``"json"`` or ``"text"`` (``POLICYBOT_LOG_FORMAT``); None: ``"text"``.
+        level: a level name or number for ``APP_LOGGERS`` (``POLICYBOT_LOG_LEVEL``); None: ``default_level``.
         stream: where to write (default ``sys.stderr``).
-        default_level: the level when neither ``level`` nor ``POLICYBOT_LOG_LEVEL`` is given (None:
-            leave the application loggers' levels alone, i.e. WARNING from the root).
+        default_level: the level when ``level`` is not given (None: leave the application loggers'
+            levels alone, i.e. WARNING from the root).
 
     Raises:
         ValueError: an unknown format or level name (the message names the variable).
     """
-    fmt = (fmt or os.environ.get(LOG_FORMAT_ENV) or "text").strip().lower()
+    fmt = (fmt or "text").strip().lower()
     if fmt not in ("json", "text"):
         raise ValueError(f"{LOG_FORMAT_ENV} must be 'json' or 'text', not {fmt!r}")
-    if level is None or level == "":
-        level = (os.environ.get(LOG_LEVEL_ENV) or "").strip() or default_level
+    if level is None or (isinstance(level, str) and not level.strip()):
+        level = default_level
     level = _level(level) if level is not None else None
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else SafeTextFormatter())
@@ -184,12 +184,5 @@ def setup_logging(fmt: str | None = None, level: str | int | None = None, stream
             logging.getLogger(name).setLevel(level)
 
 
-def env_log_level(default: int) -> int:
-    """The level ``POLICYBOT_LOG_LEVEL`` names, or ``default`` when it is unset or not a level name."""
-    name = (os.environ.get(LOG_LEVEL_ENV) or "").strip().upper()
-    value = logging.getLevelName(name) if name else None
-    return value if isinstance(value, int) else default
-
-
-__all__ = ["JsonFormatter", "SafeTextFormatter", "escape_for_log", "safe_message", "SAFE_FIELDS", "APP_LOGGERS", "setup_logging", "env_log_level",
+__all__ = ["JsonFormatter", "SafeTextFormatter", "escape_for_log", "safe_message", "SAFE_FIELDS", "APP_LOGGERS", "setup_logging",
            "exception_summary", "LOG_FORMAT_ENV", "LOG_LEVEL_ENV"]

@@ -51,6 +51,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import sqlite3
 import time
 from datetime import datetime, timezone
 
@@ -127,7 +128,7 @@ class _StateCollector:
                                     "Peak resident memory of the server process (VmHWM), in bytes.", value=peak)
         try:
             counts = self._report_counts()
-        except Exception as exc:
+        except sqlite3.Error as exc:  # locked, closed or damaged cases database
             self.metrics.scrape_errors.inc()
             log.warning("metrics: could not read the cases database: %s", type(exc).__name__,
                         extra={"event": "metrics_scrape_error"})
@@ -237,7 +238,7 @@ def route_label(request: web.Request) -> str:
     never the raw path, so label values stay few and carry no user data."""
     try:
         resource = request.match_info.route.resource
-    except Exception:
+    except (AttributeError, RuntimeError):  # no route resolved (yet)
         resource = None
     if resource is None:
         return "unmatched"
@@ -305,7 +306,10 @@ def install(app: web.Application, ctx) -> ServerMetrics:
     app.middlewares.append(_middleware(metrics))
     if not isinstance(ctx.engine, InstrumentedEngine):
         ctx.engine = InstrumentedEngine(ctx.engine, metrics)
-    token = (ctx.settings.env.get(METRICS_TOKEN_ENV) or "").strip() or None
+    from adapters.server import config_of
+
+    secret = config_of(ctx.settings).metrics_token
+    token = (secret.get_secret_value() if secret is not None else "").strip() or None
     app.router.add_get(METRICS_PATH, _metrics_handler(metrics, token))
     return metrics
 

@@ -33,10 +33,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import ModuleType
-from typing import Any, Awaitable, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Mapping, Protocol, runtime_checkable
 
 from aiohttp import web
 from cachetools import LRUCache, TTLCache
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 
 log = logging.getLogger("policybot.server")
@@ -141,6 +144,8 @@ class ServerSettings:
     Attributes:
         host, port: the bind address (port 0 picks a free port).
         env: the environment the channels read their credentials from (``SLACK_*``, ...).
+        config: the ``bot.settings.Settings`` read once at the entry point (None: read from ``env`` when
+            needed, ``config_of``).
         slack_socket_mode: connect to Slack over Socket Mode (needs ``SLACK_APP_TOKEN``).
         directory: an explicit ``bot.directory.Directory`` (else the engine's or the policybot's, if any).
         engine_workers: threads running the engine; 1 keeps each user's messages in order and the core
@@ -156,6 +161,7 @@ class ServerSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    config: Settings | None = None
     slack_socket_mode: bool = False
     directory: Any = None
     engine_workers: int = 1
@@ -213,8 +219,8 @@ class ServerContext:
         await self.ready.wait()
         try:
             out = await self.run_blocking(self.engine.handle, inbound)
-        except Exception as exc:  # the engine promises not to raise; belt and braces
-            log.error("engine failed on a %s inbound: %s", inbound.source, type(exc).__name__)
+        except Exception as exc:  # the engine promises not to raise; belt and braces (never the message: it may quote the inbound)
+            log.error("engine failed on a %s inbound: %s at %s", inbound.source, *_type_and_place(exc))
             from bot.messages import Outbound
 
             return [Outbound(kind="error", text="Sorry, something went wrong on my side. Please try again.")]
@@ -262,9 +268,9 @@ class ServerContext:
             for channel in self.channels:
                 try:
                     delivered = await channel.deliver(user, outbound)
-                except Exception as exc:
-                    log.warning("channel %s failed to deliver a %s: %s", channel.name, outbound.kind,
-                                type(exc).__name__)
+                except Exception as exc:  # any channel SDK's error; never its message (it may quote the outbound)
+                    log.warning("channel %s failed to deliver a %s: %s at %s", channel.name, outbound.kind,
+                                *_type_and_place(exc))
                     continue
                 if delivered:
                     if oid is not None:
@@ -287,8 +293,8 @@ class ServerContext:
         self._outbox_retry.pop(oid, None)
         try:
             await self.run_blocking(self.outbox.mark_delivered, oid, datetime.now(timezone.utc))
-        except Exception as exc:
-            log.error("could not mark outbox message %s delivered: %s", oid, type(exc).__name__)
+        except Exception as exc:  # sqlite3 or a custom outbox; logged, the pump retries
+            log.error("could not mark outbox message %s delivered: %s", oid, type(exc).__name__, exc_info=True)
 
     async def pump_outbox(self) -> int:
         """Send every undelivered outbox message some channel can reach; returns how many were sent.
@@ -370,7 +376,7 @@ class ServerContext:
             await self.run_blocking(self.policybot.index.embed_query, "warm-up")
         except Exception as exc:
             self.index_error = f"{type(exc).__name__}: {exc}"
-            log.error("index failed to load: %s", self.index_error)
+            log.error("index failed to load: %s", self.index_error, exc_info=True)
             return
         log.info("index ready in %.1f s", time.perf_counter() - started)
         self.ready.set()
@@ -378,6 +384,14 @@ class ServerContext:
     def close(self) -> None:
         """Stop the engine threads (waits for the running call)."""
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _type_and_place(exc: BaseException) -> tuple[str, str]:
+    """``(type name, "file:line in function")`` of ``exc``'s innermost frame; never its message."""
+    from adapters.logs import exception_summary
+
+    name, where = exception_summary((type(exc), exc, exc.__traceback__))
+    return name, (where[-1] if where else "?")
 
 
 def _make_watcher(policybot, interval: float):
@@ -388,8 +402,8 @@ def _make_watcher(policybot, interval: float):
     if callable(make):
         try:
             return make(interval=interval)
-        except Exception as exc:
-            log.warning("knowledge watcher not available: %s", type(exc).__name__)
+        except Exception as exc:  # a core without a watcher, or one that cannot start
+            log.warning("knowledge watcher not available: %s", type(exc).__name__, exc_info=True)
     return None
 
 
@@ -400,8 +414,8 @@ async def _every(seconds: float, job: Callable[[], Awaitable[None]], name: str) 
             await job()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            log.error("%s failed: %s", name, type(exc).__name__)
+        except Exception as exc:  # a periodic job must not stop the others
+            log.error("%s failed: %s", name, type(exc).__name__, exc_info=True)
 
 
 def _periodic_jobs(ctx: ServerContext) -> list[tuple[float, Callable[[], Awaitable[None]], str]]:
@@ -530,12 +544,13 @@ def build_app(policybot, engine, settings: ServerSettings | None = None,
     return app
 
 
-def make_engine(policybot, dev: bool | None = None):
+def make_engine(policybot, dev: bool | None = None, config: Settings | None = None):
     """The conversation engine for ``policybot`` (``bot.engine.ConversationEngine``); reporting is on when
-    a report key and directory are configured, or in dev mode (``dev`` or ``POLICYBOT_DEV=1``)."""
+    a report key and directory are configured, or in dev mode (``dev`` or ``POLICYBOT_DEV=1``), as
+    ``config`` (default: the policybot's own ``config``) says."""
     from bot.engine import ConversationEngine
 
-    return ConversationEngine(policybot, dev=dev)
+    return ConversationEngine(policybot, dev=dev, settings=config)
 
 
 async def serve(app: web.Application, host: str, port: int, ready: Callable[[str], None] | None = None,
@@ -575,17 +590,35 @@ async def serve(app: web.Application, host: str, port: int, ready: Callable[[str
         await runner.cleanup()
 
 
-def settings_from_args(args, env: Mapping[str, str] | None = None) -> ServerSettings:
-    """``ServerSettings`` from the parsed ``serve`` arguments and ``env`` (default: the process environment)."""
+def settings_from_args(args, env: Mapping[str, str] | None = None, config: Settings | None = None) -> ServerSettings:
+    """``ServerSettings`` from the parsed ``serve`` arguments, ``env`` (default: the process environment)
+    and ``config`` (the ``bot.settings.Settings`` read at the entry point; None: read from ``env`` later)."""
     return ServerSettings(host=args.host, port=args.port, env=dict(os.environ if env is None else env),
-                          slack_socket_mode=args.slack_socket_mode)
+                          slack_socket_mode=args.slack_socket_mode, config=config)
+
+
+def config_of(settings: ServerSettings) -> Settings:
+    """``settings.config``, else the ``bot.settings.Settings`` read from ``settings.env``.
+
+    Raises:
+        ConfigError: a ``POLICYBOT_*`` variable in ``settings.env`` has a bad value (the message names it).
+    """
+    if settings.config is not None:
+        return settings.config
+    from bot.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_env(settings.env)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_settings(settings: ServerSettings) -> None:
-    """Validate every channel's configuration without building anything.
+    """Validate the ``POLICYBOT_*`` settings and every channel's configuration without building anything.
 
     Raises:
-        ConfigError: a channel is half-configured.
+        ConfigError: a bad ``POLICYBOT_*`` value, or a channel is half-configured.
     """
+    config_of(settings)
     for module in channel_modules():
         module.check_config(settings)

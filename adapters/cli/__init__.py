@@ -14,6 +14,10 @@ import argparse
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -23,20 +27,34 @@ log = logging.getLogger("policybot")
 PRIVATE_UMASK = 0o077  #: the process umask: what the bot creates (data dir, databases, WAL files, index) is owner-only
 
 
+def settings_of(args) -> Settings:
+    """The ``bot.settings.Settings`` ``main`` read once and put on ``args.settings``; read from the process
+    environment now when ``args`` has none (a command function called directly).
+
+    Raises:
+        bot.settings.SettingsError: read now, and a ``POLICYBOT_*`` variable has a bad value.
+    """
+    settings = getattr(args, "settings", None)
+    if settings is not None:
+        return settings
+    from bot.settings import load_settings
+
+    return load_settings()
+
+
 def open_from_args(args, mode: str = "hybrid"):
-    """Open the Policybot for the parsed ``args`` (``--data-dir``); honours ``POLICYBOT_FAKE_EMBEDDER=1``."""
-    return _open(args, mode)
-
-
-def _open(args, mode: str = "hybrid"):
+    """Open the Policybot for the parsed ``args`` (``--data-dir``, ``args.settings``); honours
+    ``POLICYBOT_FAKE_EMBEDDER=1``."""
     from bot.app import open_policybot
 
-    return open_policybot(args.data_dir, embedder=embedder_from_env(), mode=mode)
+    settings = settings_of(args)
+    return open_policybot(args.data_dir, embedder=embedder_for(settings), mode=mode, config=settings)
 
 
-def embedder_from_env():
-    """None (the bundled model), or with ``POLICYBOT_FAKE_EMBEDDER=1`` (a test hook) the deterministic fake."""
-    if os.environ.get("POLICYBOT_FAKE_EMBEDDER") == "1":
+def embedder_for(settings: Settings):
+    """None (the bundled model, as ``settings`` configure it), or with ``POLICYBOT_FAKE_EMBEDDER=1`` (a test
+    hook, ``settings.fake_embedder``) the deterministic fake."""
+    if settings.fake_embedder:
         from index.embed import FakeEmbedder
 
         return FakeEmbedder()
@@ -66,20 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``policybot`` console script; returns the exit code.
 
     Sets the process umask to ``PRIVATE_UMASK`` first, so every file the bot creates later
-    (databases and their WAL files, index snapshots, backups) is readable by its owner only.
+    (databases and their WAL files, index snapshots, backups) is readable by its owner only. Reads the
+    ``POLICYBOT_*`` settings once (``bot.settings.Settings``, passed down as ``args.settings``); a bad
+    value exits with 2 and a line naming the variable.
     """
     from adapters.logs import setup_logging
-    os.umask(PRIVATE_UMASK)
+    from bot.settings import SettingsError, load_settings
 
-    try:  # POLICYBOT_LOG_FORMAT (text / json) and POLICYBOT_LOG_LEVEL
-        setup_logging()
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    os.umask(PRIVATE_UMASK)
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     args = build_parser().parse_args(argv)
+    try:
+        args.settings = load_settings()
+        setup_logging(fmt=args.settings.log_format, level=args.settings.log_level)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except KeyboardInterrupt:

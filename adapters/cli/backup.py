@@ -30,6 +30,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SIDE_FILE_SUFFIXES = ("-wal", "-shm", "-journal")
@@ -133,14 +137,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _key_source(data_dir: Path, env) -> tuple[str, Path | str] | None:
+def _key_source(data_dir: Path, settings: Settings) -> tuple[str, Path | str] | None:
     """Where the report key is: ``("file", path)``, ``("env", key text)`` or None."""
-    from bot.reporting.crypto import KEY_ENV, KEY_FILE_ENV
-
-    if (env.get(KEY_ENV) or "").strip():
-        return "env", env[KEY_ENV].strip()
-    if (env.get(KEY_FILE_ENV) or "").strip():
-        return "file", Path(env[KEY_FILE_ENV])
+    key = settings.report_key.get_secret_value().strip() if settings.report_key is not None else ""
+    if key:
+        return "env", key
+    if settings.report_key_file is not None and str(settings.report_key_file).strip():
+        return "file", settings.report_key_file
     if (data_dir / KEY_NAME).is_file():
         return "file", data_dir / KEY_NAME
     return None
@@ -162,7 +165,7 @@ def _check_dest(dest: Path) -> None:
 
 
 def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False, env=None,
-           now: datetime | None = None) -> BackupResult:
+           now: datetime | None = None, settings: Settings | None = None) -> BackupResult:
     """Write a backup of ``data_dir`` into a new timestamped folder under ``dest_dir``.
 
     Args:
@@ -170,8 +173,9 @@ def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False
         dest_dir: where to put the backup folder (created if missing).
         include_key: also copy the report key (from ``POLICYBOT_REPORT_KEY``,
             ``POLICYBOT_REPORT_KEY_FILE`` or ``<data dir>/report.key``) as ``report.key``.
-        env: the environment to read the key settings from (default ``os.environ``).
+        env: the environment to read the key settings from when ``settings`` is None (default ``os.environ``).
         now: the time in the folder's name (default: UTC now).
+        settings: the ``bot.settings.Settings`` read at the entry point (the report key settings).
 
     Returns:
         A ``BackupResult``.
@@ -181,13 +185,19 @@ def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False
             ``include_key`` without a key; 1 when a database could not be copied (nothing is left behind).
     """
     started = time.perf_counter()
-    env = os.environ if env is None else env
+    if settings is None:
+        from bot.settings import Settings, SettingsError
+
+        try:
+            settings = Settings.from_env(os.environ if env is None else env)
+        except SettingsError as exc:
+            raise BackupError(str(exc), 2) from None
     data = Path(data_dir).expanduser()
     if not data.is_dir():
         raise BackupError(f"the data dir {data} does not exist", 2)
     dest = Path(dest_dir).expanduser()
     _check_dest(dest)
-    key = _key_source(data, env) if include_key else None
+    key = _key_source(data, settings) if include_key else None
     if include_key and key is None:
         raise BackupError("--include-key: no report key is configured (POLICYBOT_REPORT_KEY, "
                           "POLICYBOT_REPORT_KEY_FILE or report.key in the data dir)", 2)
@@ -247,11 +257,12 @@ def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False
 def cmd_backup(args) -> int:
     """``policybot backup DEST_DIR [--include-key]``: exit 0 written, 1 a database could not be copied,
     2 bad input (missing data dir, unwritable destination, no key for ``--include-key``)."""
-    from bot.app import default_data_dir
+    from adapters.cli import settings_of
 
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    settings = settings_of(args)
+    data_dir = Path(args.data_dir) if args.data_dir else settings.default_data_dir()
     try:
-        result = backup(data_dir, args.dest, include_key=args.include_key)
+        result = backup(data_dir, args.dest, include_key=args.include_key, settings=settings)
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status

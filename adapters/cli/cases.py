@@ -26,11 +26,12 @@ from datetime import datetime, timezone
 
 
 def _service(args):
-    from bot.app import default_data_dir
-    from bot.reporting.service import ReportingService
+    from adapters.cli import settings_of
+    from bot.engine import open_reporting
 
-    data_dir = args.data_dir or default_data_dir()
-    return ReportingService.open(data_dir, dev=getattr(args, "dev", False) or None)
+    settings = settings_of(args)
+    data_dir = args.data_dir or settings.default_data_dir()
+    return open_reporting(data_dir, dev=getattr(args, "dev", False) or None, settings=settings)
 
 
 def _run(args, fn) -> int:

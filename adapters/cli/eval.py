@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from adapters.cli import embedder_from_env, open_from_args
+from adapters.cli import embedder_for, open_from_args, settings_of
 
 
 def cmd_eval(args) -> int:
@@ -58,8 +58,9 @@ def _eval_kb(args, mode: str = "hybrid"):
     from bot.crossval import build_knowledge_base
 
     if getattr(args, "eval_dir", None) is None:
-        args.eval_dir = build_knowledge_base(args.with_docs, data_dir=_throwaway_dir(), embedder=embedder_from_env()).data_dir
-    return open_from_args(argparse.Namespace(data_dir=args.eval_dir), mode=mode)
+        args.eval_dir = build_knowledge_base(args.with_docs, data_dir=_throwaway_dir(),
+                                             embedder=embedder_for(settings_of(args))).data_dir
+    return open_from_args(argparse.Namespace(data_dir=args.eval_dir, settings=settings_of(args)), mode=mode)
 
 
 def _throwaway_dir() -> str:
@@ -81,7 +82,7 @@ def _eval_cross_validated(args, sets: dict[str, list[dict]]) -> int:
 
     from index.embed import SentenceEmbedder, adapter_question_sets
 
-    bundled_kb = build_knowledge_base([], data_dir=_throwaway_dir(), embedder=embedder_from_env())
+    bundled_kb = build_knowledge_base([], data_dir=_throwaway_dir(), embedder=embedder_for(settings_of(args)))
     embedder = bundled_kb.index.embedder
     # Questions the embedder's adapter learnt are answered but never fitted on (``cross_validate``).
     learnt = adapter_question_sets(embedder.adapter) if isinstance(embedder, SentenceEmbedder) else frozenset()

@@ -109,9 +109,11 @@ def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | Non
     """
     if not result.notify_users:
         return 0, None
+    import sqlite3
+
+    from bot.engine import open_reporting
     from bot.reporting.crypto import ReportingNotConfigured
     from bot.upkeep.chat import change_notices, queue_notices
-    from bot.reporting.service import ReportingService
 
     notices = change_notices(result, admin.store.document(result.doc_id), admin.bot.settings.notify_window_days,
                              exclude=(by,) if by else ())
@@ -119,14 +121,14 @@ def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | Non
         return 0, None
     people = "People to tell: " + ", ".join(n.to_user for n in notices)
     try:
-        svc = ReportingService.open(admin.bot.data_dir, policy_store=admin.store)
+        svc = open_reporting(admin.bot.data_dir, admin.store, settings=getattr(admin.bot, "config", None))
     except ReportingNotConfigured as exc:
         return 0, f"{people} (not queued: {exc})"
-    except Exception as exc:  # the change itself is committed; say why the notices are not queued
+    except (sqlite3.Error, OSError) as exc:  # the change itself is committed; say why the notices are not queued
         return 0, f"{people} (not queued: {type(exc).__name__})"
     try:
         queue_notices(notices, svc.outbox)
-    except Exception as exc:
+    except sqlite3.Error as exc:
         return 0, f"{people} (not queued: {type(exc).__name__})"
     finally:
         svc.close()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from adapters.cli import open_from_args
+from adapters.cli import open_from_args, settings_of
 from adapters.server import (
     CTX_KEY,
     DEFAULT_HOST,
@@ -23,7 +23,8 @@ from adapters.server import (
 
 def cmd_serve(args) -> int:
     """The ``policybot serve`` command; exit 0 after a clean shutdown, 2 on a configuration error."""
-    settings = settings_from_args(args)
+    config = settings_of(args)
+    settings = settings_from_args(args, config=config)
     try:
         check_settings(settings)
     except ConfigError as exc:
@@ -32,13 +33,13 @@ def cmd_serve(args) -> int:
     if args.port < 0 or args.port > 65535:
         print(f"error: --port must be between 0 and 65535, not {args.port}", file=sys.stderr)
         return 2
-    from adapters.logs import APP_LOGGERS, env_log_level
+    from adapters.logs import APP_LOGGERS
 
-    level = env_log_level(logging.INFO if args.verbose else logging.WARNING)  # POLICYBOT_LOG_LEVEL wins
+    level = config.log_level_number or (logging.INFO if args.verbose else logging.WARNING)  # POLICYBOT_LOG_LEVEL wins
     for name in APP_LOGGERS:
         logging.getLogger(name).setLevel(level)
     policybot = open_from_args(args)
-    engine = make_engine(policybot, dev=getattr(args, "dev", False) or None)
+    engine = make_engine(policybot, dev=getattr(args, "dev", False) or None, config=config)
     if getattr(engine, "reporting", None) is None and getattr(engine, "reporting_error", None):
         print(f"note: confidential reporting is off: {engine.reporting_error}", file=sys.stderr, flush=True)
     try:
