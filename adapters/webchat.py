@@ -372,10 +372,10 @@ class WebChatChannel:
         """Refuse (403) a request that open loopback mode must not serve.
 
         Refused: a peer that is not a loopback address; HTTP/1.0 (nginx's default to an upstream); any proxy /
-        forwarding header (``PROXY_HEADERS``, ``PROXY_HEADER_PREFIXES``); a ``Host`` that is not ``localhost``, ``127.0.0.1``, ``[::1]`` or the
-        bound address, or names another port than the one the connection arrived on (no port is accepted);
-        an ``Origin`` or ``Referer`` that is not an http(s) URL on a loopback host (``Origin: null``
-        included); ``Sec-Fetch-Site: cross-site``.
+        forwarding header (``PROXY_HEADERS``, ``PROXY_HEADER_PREFIXES``); a ``Host`` that is not
+        ``LOCAL_HOST_NAMES`` or the bound address, or names another port than the one the connection arrived
+        on (no port is accepted); an ``Origin`` or ``Referer`` that is not an http(s) URL on a loopback host
+        (``Origin: null`` included); ``Sec-Fetch-Site: cross-site``.
 
         Raises:
             _Refused: 403 with a one-line ``error``.
@@ -438,8 +438,8 @@ class WebChatChannel:
             return Identity(user, self._name(user), True, True, new_cookie=cookie)
         return Identity(user, self._name(user), _is_anonymous(user), mode == "loopback")
 
-    def _set_cookie(self, request: web.Request, response: web.StreamResponse, value: str, max_age: int) -> None:
-        response.set_cookie(COOKIE, value, max_age=max_age, path="/", httponly=True, samesite="Strict",
+    def _set_cookie(self, request: web.Request, response: web.StreamResponse, value: str) -> None:
+        response.set_cookie(COOKIE, value, max_age=self._session_age, path="/", httponly=True, samesite="Strict",
                             secure=request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https")
 
     async def _body(self, request: web.Request) -> dict:
@@ -540,7 +540,7 @@ class WebChatChannel:
                                       "mode": self.settings.mode, "can_switch": ident.can_switch, "people": people,
                                       "reporting": self.ctx.reporting is not None})
         if ident.new_cookie:
-            self._set_cookie(request, response, ident.new_cookie, self._session_age)
+            self._set_cookie(request, response, ident.new_cookie)
         return response
 
     async def api_login(self, request: web.Request) -> web.Response:
@@ -565,7 +565,7 @@ class WebChatChannel:
             raise _Refused(401, {"login": "secret", "error": "That access code is not right."})
         user = new_anonymous_id()
         response = web.json_response({"user_id": user, "name": self._name(user)})
-        self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
+        self._set_cookie(request, response, sign_session(self._key, user))
         log.info("web chat sign-in", extra={"event": "webchat_login"})
         return response
 
@@ -591,7 +591,7 @@ class WebChatChannel:
         else:
             user = new_anonymous_id()
         response = web.json_response({"user_id": user, "name": self._name(user), "anonymous": _is_anonymous(user)})
-        self._set_cookie(request, response, sign_session(self._key, user), self._session_age)
+        self._set_cookie(request, response, sign_session(self._key, user))
         return response
 
     async def api_start(self, request: web.Request) -> web.Response:
