@@ -35,7 +35,7 @@ from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import submit_value
 from bot.identities import directory_id, platform_id
 from bot.messages import Action, Inbound, Outbound
-from bot.text import split_text, truncate
+from bot.text import pack, split_text, truncate
 from bot.views import (
     FEEDBACK_BUTTONS,
     POINTER_TEXT,
@@ -281,26 +281,6 @@ def content_groups(msg: Outbound) -> list[list[dict]]:
     return groups
 
 
-def _pack(groups: list[list[dict]], tail: list[dict], limit: int = MAX_BLOCKS) -> list[list[dict]]:
-    messages: list[list[dict]] = [[]]
-    for group in groups:
-        while len(group) > limit:  # a single gigantic quote: spread over messages
-            if messages[-1]:
-                messages.append([])
-            messages[-1] = group[:limit]
-            group = group[limit:]
-            messages.append([])
-        if len(messages[-1]) + len(group) > limit:
-            messages.append([])
-        messages[-1].extend(group)
-    for start in range(0, len(tail), limit):
-        chunk = tail[start : start + limit]
-        if len(messages[-1]) + len(chunk) > limit:
-            messages.append([])
-        messages[-1].extend(chunk)
-    return [m for m in messages if m] or [[]]
-
-
 def render_messages(msg: Outbound) -> list[dict]:
     """Block Kit for one outbound message: a list of ``{"text": fallback, "blocks": [...]}`` payloads,
     several when the content exceeds 50 blocks; buttons (choices, feedback) go in the last one.
@@ -321,7 +301,7 @@ def render_messages(msg: Outbound) -> list[dict]:
                      "elements": [_button("Write in a form", OPEN_INPUT, json.dumps({"p": msg.text[:1500]}))]})
     if wants_feedback(msg):
         tail.append(_feedback_block(msg))
-    packed = _pack(content_groups(msg), tail)
+    packed = pack(content_groups(msg), tail, MAX_BLOCKS)
     fallback = truncate(msg.text or "Policybot", MAX_FALLBACK)
     out = []
     for i, blocks in enumerate(packed):
@@ -433,23 +413,13 @@ def mark_chosen(blocks: list[dict], block_id: str, label: str | None = None) -> 
     them are replaced by one line with the chosen section's text (``label`` is then ignored).
     """
     if block_id.startswith(CHOICE_SECTION):
-        chosen = next((b.get("text", {}).get("text", "") for b in blocks if b.get("block_id") == block_id), "")
-        out, placed = [], False
-        for b in blocks:
-            if str(b.get("block_id", "")).startswith(CHOICE_SECTION):
-                if not placed:
-                    out.append({"type": "context", "block_id": block_id, "elements": [_mrkdwn("✓ " + chosen)]})
-                    placed = True
-                continue
-            out.append(b)
-        return out
-    out = []
-    for b in blocks:
-        if b.get("type") == "actions" and b.get("block_id") == block_id:
-            out.append({"type": "context", "block_id": block_id, "elements": [_mrkdwn("✓ " + escape(label or "Done"))]})
-        else:
-            out.append(b)
-    return out
+        hits = [i for i, b in enumerate(blocks) if str(b.get("block_id", "")).startswith(CHOICE_SECTION)]
+        line = "✓ " + next((b.get("text", {}).get("text", "") for b in blocks if b.get("block_id") == block_id), "")
+    else:
+        hits = [i for i, b in enumerate(blocks) if b.get("type") == "actions" and b.get("block_id") == block_id]
+        line = "✓ " + escape(label or "Done")
+    mark = {"type": "context", "block_id": block_id, "elements": [_mrkdwn(line)]}
+    return [mark if hits and i == hits[0] else b for i, b in enumerate(blocks) if i not in hits[1:]]
 
 
 # -- requests: signature, shape, replays -----------------------------------------------------------------
@@ -1131,9 +1101,14 @@ class SlackChannel:
         dm = await self.open_dm(slack_user)
         if response_url:
             await self._respond(response_url, {"response_type": "ephemeral", "text": POINTER_TEXT})
-        inbound = Inbound(user_id=self.user_id_for(slack_user), conversation_id=dm, private=True, source="action",
-                          action=report_start_action())
-        await self.run(inbound, slack_user, Target(channel=dm, is_dm=True), trigger_id=trigger_id)
+        await self._run_in_dm(slack_user, dm, trigger_id, source="action", action=report_start_action())
+
+    async def _run_in_dm(self, slack_user: str, dm: str | None, trigger_id: str | None, view_id: str | None = None,
+                         **fields) -> None:
+        """``run`` an ``Inbound(**fields)`` from ``slack_user`` in the bot's DM with them (``dm``, else opened)."""
+        dm = dm or await self.open_dm(slack_user)
+        inbound = Inbound(user_id=self.user_id_for(slack_user), conversation_id=dm, private=True, **fields)
+        await self.run(inbound, slack_user, Target(channel=dm, is_dm=True), trigger_id=trigger_id, view_id=view_id)
 
     async def _on_shortcut(self, ack, body: dict) -> None:
         await ack()
@@ -1157,7 +1132,7 @@ class SlackChannel:
             return
         if slack_aid == OPEN_INPUT:
             prompt = str(object_or_empty(action.get("value")).get("p") or "")
-            dm = await self._dm_for(user, container, body)
+            dm = _bot_dm(container) or await self.open_dm(user)
             try:
                 await self.client.views_open(trigger_id=body.get("trigger_id"), view=input_modal(prompt, dm))
             except SLACK_ERRORS as exc:
@@ -1172,16 +1147,8 @@ class SlackChannel:
             blocks = mark_chosen(message["blocks"], action.get("block_id", ""), label)
             self.ctx.spawn(self._respond(response_url, {"replace_original": True, "text": message.get("text", ""),
                                                         "blocks": blocks}), "slack mark")
-        dm = await self._dm_for(user, container, body)
-        inbound = Inbound(user_id=self.user_id_for(user), conversation_id=dm, private=True, source="action",
-                          action=Action(decode_action_id(slack_aid), action.get("value", "")))
-        await self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id"),
-                       view_id=view_id)
-
-    async def _dm_for(self, user: str, container: dict, body: dict) -> str:
-        if _in_bot_dm(container):
-            return container["channel_id"]  # a message the bot posted in a DM: that is the bot's DM with this user
-        return await self.open_dm(user)
+        await self._run_in_dm(user, _bot_dm(container), body.get("trigger_id"), view_id, source="action",
+                              action=Action(decode_action_id(slack_aid), action.get("value", "")))
 
     async def _vote(self, user: str, slack_aid: str, value: str, container: dict, message: dict,
                     response_url: str | None):
@@ -1206,12 +1173,8 @@ class SlackChannel:
         await ack()
         meta = object_or_empty(view.get("private_metadata"))
         text = _dig(view, "state", "values", INPUT_BLOCK, INPUT_ACTION, "value")
-        text = text if isinstance(text, str) else ""
-        user = body["user"]["id"]
-        dm = meta.get("dm") if isinstance(meta.get("dm"), str) and meta["dm"] else await self.open_dm(user)
-        inbound = Inbound(user_id=self.user_id_for(user), text=text, conversation_id=dm, private=True, source="message")
-        self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
-                       "slack view")
+        self.ctx.spawn(self._run_in_dm(body["user"]["id"], _meta_dm(meta), body.get("trigger_id"), source="message",
+                                       text=text if isinstance(text, str) else ""), "slack view")
 
     async def _on_form_submission(self, ack, body: dict, view: dict) -> None:
         """A core form's modal submitted: refused values come back on their fields at once
@@ -1230,12 +1193,9 @@ class SlackChannel:
                                                        for k, v in errors.items()})
             return
         await ack()
-        user = body["user"]["id"]
-        dm = meta.get("dm") if isinstance(meta.get("dm"), str) and meta["dm"] else await self.open_dm(user)
-        inbound = Inbound(user_id=self.user_id_for(user), conversation_id=dm, private=True, source="action",
-                          action=Action(action_id, submit_value(str(meta.get("value") or ""), values)))
-        self.ctx.spawn(self.run(inbound, user, Target(channel=dm, is_dm=True), trigger_id=body.get("trigger_id")),
-                       "slack form")
+        action = Action(action_id, submit_value(str(meta.get("value") or ""), values))
+        self.ctx.spawn(self._run_in_dm(body["user"]["id"], _meta_dm(meta), body.get("trigger_id"), source="action",
+                                       action=action), "slack form")
 
     async def _on_view_closed(self, ack, body: dict, view: dict) -> None:
         await ack()
@@ -1261,6 +1221,17 @@ def _in_bot_dm(container: dict) -> bool:
     """True when an interaction came from a (non-ephemeral) message the bot posted in a DM."""
     return (container.get("type") == "message" and not container.get("is_ephemeral")
             and str(container.get("channel_id") or "").startswith("D"))
+
+
+def _bot_dm(container: dict) -> str | None:
+    """The bot's DM with the user when the interaction came from a message the bot posted there, else None."""
+    return container["channel_id"] if _in_bot_dm(container) else None
+
+
+def _meta_dm(meta: dict) -> str | None:
+    """The DM channel id a modal's ``private_metadata`` carries, or None."""
+    dm = meta.get("dm")
+    return dm if isinstance(dm, str) and dm else None
 
 
 def report_start_action() -> Action:

@@ -1,10 +1,13 @@
-"""Shortening and splitting text to a channel's size limits (characters), the same way everywhere."""
+"""Fitting content to a channel's size limits the same way everywhere: shortening and splitting text
+(characters), packing groups of items (blocks, card elements) into messages."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import TypeVar
 
+T = TypeVar("T")
 _TOKEN = re.compile(r"\S+\s*|\s+")
 
 
@@ -38,3 +41,29 @@ def split_text(text: str, limit: int, fmt: Callable[[str], str] = lambda s: s) -
     if current.strip() or not out:
         out.append(current)
     return [fmt(p.strip()) for p in out if p.strip()] or [fmt("")]
+
+
+def pack(groups: list[list[T]], tail: list[T], limit: int) -> list[list[T]]:
+    """``groups`` then ``tail`` packed in order into messages of at most ``limit`` items each.
+
+    A group (e.g. a quote's blocks) stays in one message unless it alone exceeds ``limit``, when it is
+    spread over messages of its own; ``tail`` (e.g. buttons) follows the last group, split into chunks
+    of ``limit``. Returns at least one message (``[[]]`` when there is nothing).
+    """
+    messages: list[list[T]] = [[]]
+    for group in groups:
+        while len(group) > limit:
+            if messages[-1]:
+                messages.append([])
+            messages[-1] = group[:limit]
+            group = group[limit:]
+            messages.append([])
+        if len(messages[-1]) + len(group) > limit:
+            messages.append([])
+        messages[-1].extend(group)
+    for start in range(0, len(tail), limit):
+        chunk = tail[start : start + limit]
+        if len(messages[-1]) + len(chunk) > limit:
+            messages.append([])
+        messages[-1].extend(chunk)
+    return [m for m in messages if m] or [[]]
