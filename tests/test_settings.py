@@ -138,3 +138,79 @@ def test_the_cli_exits_2_naming_the_variable(tmp_path, name, value):
     assert p.returncode == 2, p.stderr
     assert name in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "data").exists()  # refused before anything was opened
+
+
+# ---- passed down: the modules use the Settings they are given, not the process environment ----------
+
+
+@pytest.fixture
+def no_policybot_env(monkeypatch):
+    """The process environment without POLICYBOT_* (so only the Settings passed in can configure anything)."""
+    for name in [k for k in os.environ if k.startswith("POLICYBOT_")]:
+        monkeypatch.delenv(name)
+
+
+def test_the_engine_opens_reporting_from_the_settings_given(tmp_path, no_policybot_env):
+    from bot.app import open_policybot
+    from bot.directory import SAMPLE_DIRECTORY
+    from bot.engine import ConversationEngine
+    from bot.reporting.crypto import generate_key
+    from index.embed import FakeEmbedder
+
+    config = Settings.from_env({"POLICYBOT_REPORT_KEY": generate_key(), "POLICYBOT_DIRECTORY": str(SAMPLE_DIRECTORY),
+                                "POLICYBOT_GAPS_KEEP_USERS": "yes", "POLICYBOT_MAX_UPLOAD_MB": "2"})
+    bot = open_policybot(tmp_path / "data", embedder=FakeEmbedder(), seed_bundled=False, config=config)
+    assert bot.config is config and bot.settings.gaps_keep_users and bot.settings.max_upload_bytes == 2 * MB
+    engine = ConversationEngine(bot)
+    try:
+        assert engine.reporting is not None and engine.reporting_error is None
+    finally:
+        engine.reporting.close()
+    assert ConversationEngine(bot, settings=Settings.from_env({})).reporting is None  # no key in these settings
+
+
+def test_the_data_dir_comes_from_the_settings(tmp_path, no_policybot_env):
+    from bot.app import open_policybot
+    from index.embed import FakeEmbedder
+
+    config = Settings.from_env({"POLICYBOT_DATA_DIR": str(tmp_path / "from-settings")})
+    bot = open_policybot(embedder=FakeEmbedder(), seed_bundled=False, config=config)
+    assert bot.data_dir == tmp_path / "from-settings"
+
+
+def test_lookups_take_the_settings(tmp_path, no_policybot_env):
+    from bot.directory import directory_path
+    from bot.reporting.crypto import ReportingNotConfigured, is_dev_mode, load_key
+    from bot.reporting.routing import routing_path
+    from bot.upkeep.gaps import keep_user_ids
+
+    key_file = tmp_path / "key"
+    key_file.write_text("x" * 3)
+    s = Settings.from_env({"POLICYBOT_DEV": "on", "POLICYBOT_DIRECTORY": "/d.toml", "POLICYBOT_ROUTING": "/r.toml",
+                           "POLICYBOT_GAPS_KEEP_USERS": "1", "POLICYBOT_REPORT_KEY_FILE": str(key_file)})
+    assert is_dev_mode(None, s) and not is_dev_mode(None, Settings.from_env({}))
+    assert directory_path(tmp_path, settings=s) == Path("/d.toml")
+    assert routing_path(tmp_path, settings=s) == Path("/r.toml")
+    assert keep_user_ids(s) and not keep_user_ids(Settings.from_env({}))
+    with pytest.raises(ReportingNotConfigured, match="32 bytes"):  # the key file named, not the environment
+        load_key(tmp_path, settings=s)
+
+
+def test_the_server_refuses_a_bad_value_in_its_environment():
+    from adapters.server import ConfigError, ServerSettings, check_settings, config_of
+
+    with pytest.raises(ConfigError, match="POLICYBOT_MAX_UPLOAD_MB"):
+        check_settings(ServerSettings(env={"POLICYBOT_MAX_UPLOAD_MB": "lots", "POLICYBOT_TEAMS": "off"}))
+    token = config_of(ServerSettings(env={"POLICYBOT_METRICS_TOKEN": "t0ken"})).metrics_token
+    assert token is not None and token.get_secret_value() == "t0ken"
+
+
+def test_backup_reads_the_key_from_the_settings_given(tmp_path):
+    from adapters.cli.backup import BackupError, backup
+
+    (tmp_path / "data").mkdir()
+    with pytest.raises(BackupError, match="POLICYBOT_DEV"):
+        backup(tmp_path / "data", tmp_path / "out", env={"POLICYBOT_DEV": "perhaps"})
+    result = backup(tmp_path / "data", tmp_path / "out", include_key=True,
+                    settings=Settings.from_env({"POLICYBOT_REPORT_KEY": "k" * 43 + "="}))
+    assert result.key_included
