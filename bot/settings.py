@@ -15,7 +15,7 @@
 ``POLICYBOT_DIRECTORY``             the staff directory file
 ``POLICYBOT_ROUTING``               the routing file for reports
 ``POLICYBOT_LOG_FORMAT``            ``text`` (default) or ``json``
-``POLICYBOT_LOG_LEVEL``             ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR`` (default: per command)
+``POLICYBOT_LOG_LEVEL``             ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` (any ``logging`` level name; default: per command)
 ``POLICYBOT_METRICS_TOKEN``         bearer token for ``/metrics`` (a secret)
 ``POLICYBOT_FAKE_EMBEDDER``         ``1``: the deterministic fake embedder (a test hook)
 ==================================  ==========================================================================
@@ -49,7 +49,6 @@ MB = 1024 * 1024
 DEFAULT_MAX_UPLOAD_MB = 10
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(ValueError):
@@ -80,7 +79,8 @@ def parse_flag(value: object) -> bool:
 class Settings(BaseSettings):
     """Every ``POLICYBOT_*`` setting the core and the command line read, typed (see the module docstring).
 
-    Build it with ``Settings.from_env(mapping)``; ``Settings()`` reads ``os.environ`` the same way.
+    Build it with ``Settings.from_env(mapping)`` (exact variable names, as ``os.environ.get`` read them);
+    ``Settings()`` reads ``os.environ`` through pydantic-settings, which also accepts lower-case names.
     Immutable. ``max_upload_bytes`` and ``adapter_dir()`` give the derived values the code uses.
     """
 
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     directory: Path | None = None
     routing: Path | None = None
     log_format: Literal["text", "json"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    log_level: str | None = None
     metrics_token: SecretStr | None = None
     fake_embedder: bool = False
 
@@ -147,7 +147,7 @@ class Settings(BaseSettings):
         name = str(value).strip().upper()
         if not name:
             return None
-        if name not in LOG_LEVELS:
+        if not isinstance(logging.getLevelName(name), int):  # the names logging knows, as setup_logging took
             raise ValueError(f"must be DEBUG, INFO, WARNING or ERROR, not {value!r}")
         return name
 

@@ -38,6 +38,7 @@ PARSED = [
     ("POLICYBOT_LOG_LEVEL", "info", "log_level", "INFO"),
     ("POLICYBOT_LOG_LEVEL", "DEBUG", "log_level_number", 10),
     ("POLICYBOT_LOG_LEVEL", "", "log_level", None),
+    ("POLICYBOT_LOG_LEVEL", "critical", "log_level_number", 50),  # any name logging knows, as before
     ("POLICYBOT_FAKE_EMBEDDER", "1", "fake_embedder", True),
     ("POLICYBOT_FAKE_EMBEDDER", "0", "fake_embedder", False),
     ("POLICYBOT_FAKE_EMBEDDER", "yes", "fake_embedder", False),  # the test hook is exactly "1", as before
