@@ -33,7 +33,7 @@ import logging
 import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -178,18 +178,10 @@ def render_outbound(msg: Outbound) -> dict:
         Each quote is ``bot.views.QuoteView``'s JSON: the clause verbatim, the lead-in shortened as every
         channel shows it.
     """
-    quotes = [v.to_json() for v in quote_views(msg)]
     vote = feedback_of(msg)
-    feedback = {"question": vote.question, "clause_ids": list(vote.clause_ids)} if vote else None
-    out = {
-        "kind": msg.kind,
-        "text": msg.text or "",
-        "quotes": quotes,
-        "choices": [{"label": c.label, "action_id": c.action_id, "value": c.value, "style": c.style}
-                    for c in msg.choices],
-        "input_hint": msg.input_hint,
-        "feedback": feedback,
-    }
+    out = {"kind": msg.kind, "text": msg.text or "", "quotes": [v.to_json() for v in quote_views(msg)],
+           "choices": [asdict(c) for c in msg.choices], "input_hint": msg.input_hint,
+           "feedback": {"question": vote.question, "clause_ids": list(vote.clause_ids)} if vote else None}
     if vote:
         out["feedback_buttons"] = [{"label": b.label, "helpful": b.helpful} for b in FEEDBACK_BUTTONS]
     if msg.case_id is not None:  # the only reference the page shows beside the text
