@@ -49,6 +49,7 @@ from aiohttp import web
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
 from adapters.teams_cards import card_attachment, parse_submit, render_cards
+from bot.identities import directory_id, platform_id
 from bot.messages import Inbound, Outbound
 from bot.startup import when_ready
 from bot.views import route, thanks_text
@@ -427,8 +428,8 @@ class TeamsChannel:
     # -- HTTP ---------------------------------------------------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """``POST /api/messages``: check the request, authenticate (SDK), then run the turn; replies are
-        POSTed to the activity's ``serviceUrl`` (message replies in the background).
+        """``POST /api/messages``: check the request, then authenticate and run the turn (the SDK's
+        ``CloudAdapter.process_activity``); replies are POSTed to the activity's ``serviceUrl``.
 
         Returns 401 when an app id is set and the JWT is missing, malformed, can never be valid
         (``teams_auth.token_refusal``) or fails the SDK's validation, and in Emulator mode for any
@@ -462,20 +463,22 @@ class TeamsChannel:
             log.info("Teams request refused: %s (activity %r)", reason, activity.id)
             return _error(400, reason)
         import requests
+        from botbuilder.core import serializer_helper
 
         try:
-            response = await self.adapter.process(request, self.bot)  # PermissionError -> HTTPUnauthorized
-        except web.HTTPException as exc:
-            if exc.status == 401:
-                log.info("Teams request refused: not authenticated (activity %r)", activity.id)
-            return _error(exc.status, "unauthorized" if exc.status == 401 else exc.reason)
+            invoke = await self.adapter.process_activity(auth, activity, self.bot.on_turn)
+        except PermissionError:  # the SDK's token validation refused
+            log.info("Teams request refused: not authenticated (activity %r)", activity.id)
+            return _error(401, "unauthorized")
         except (requests.RequestException, OSError, asyncio.TimeoutError) as exc:  # incl. KeysUnavailable
             log.error("Teams request not authenticated: cannot fetch the token keys (%s)", type(exc).__name__)
             return _error(503, "cannot validate the token now")
         except Exception:  # turn errors go to _on_turn_error: what escapes is an invalid token
             log.info("Teams request refused: invalid token (activity %r)", activity.id, exc_info=True)
             return _error(401, "unauthorized")
-        return response if response is not None else web.Response(status=200)
+        if invoke is None:
+            return web.Response(status=201)
+        return web.json_response(serializer_helper(invoke.body), status=invoke.status)
 
     async def start(self) -> None:
         """Log the mode (Emulator or authenticated) and how many people can be reached proactively."""
@@ -508,22 +511,18 @@ class TeamsChannel:
 
     def user_id_for(self, account) -> str:
         """The directory id of a Teams account (by AAD object id, then ``29:`` id), else ``"teams:<id>"``."""
-        directory = self.ctx.directory
-        for key in (getattr(account, "aad_object_id", None), getattr(account, "id", None)):
-            person = directory.by_teams_id(key) if key and directory is not None else None
-            if person is not None and person.user_id:
-                return str(person.user_id)
-        return f"teams:{getattr(account, 'id', '') or ''}"
+        teams_id = getattr(account, "id", "") or ""
+        for key in (getattr(account, "aad_object_id", None), teams_id):
+            if key and (found := directory_id(self.ctx.directory, "teams", key)) != f"teams:{key}":
+                return found
+        return f"teams:{teams_id}"
 
     def _teams_id_for(self, user_id: str) -> str | None:
         """The Teams id to open a personal chat with ``user_id``: stored, ``teams:`` suffix or directory."""
         contact = self.contacts.get(user_id)
         if contact is not None and contact.teams_user_id:
             return contact.teams_user_id
-        if user_id.startswith("teams:"):
-            return user_id[len("teams:"):] or None
-        person = self.ctx.directory.get(user_id) if self.ctx.directory is not None else None
-        return (person.teams_id or None) if person is not None else None
+        return platform_id(self.ctx.directory, "teams", user_id)
 
     def _usable(self, contact: Contact | None) -> bool:
         """With an app id, only contacts learnt from authenticated requests are used (a contact stored
