@@ -315,29 +315,32 @@ def render_modal(msg: Outbound, private_metadata: dict, callback_id: str = MODAL
     (``Outbound.form``) becomes ``form_modal``."""
     if msg.form is not None:
         return form_modal(msg, private_metadata.get("dm"))
-    title = msg.title or "Policybot"
     tail = _choice_blocks(msg.choices)
     if msg.input_hint:
-        tail.insert(0, {"type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000), "element": {
-            "type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": msg.input_hint == "long_text",
-            "max_length": 3000}})
+        tail.insert(0, _answer_input(msg.input_hint == "long_text"))
     blocks = [b for g in content_groups(msg) for b in g]
     room = MAX_MODAL_BLOCKS - len(tail)
     if len(blocks) > room:
         note = _mrkdwn("… (shortened to fit)")
         blocks = blocks[: room - 1] + [{"type": "context", "elements": [note]}]
-    view = {
-        "type": "modal",
-        "callback_id": callback_id,
-        "title": _plain(title, 24),
-        "close": _plain("Close", 24),
-        "blocks": blocks + tail,
-        "private_metadata": json.dumps(private_metadata)[:3000],
-        "notify_on_close": True,
-    }
-    if msg.input_hint:
-        view["submit"] = _plain("Send", 24)
+    return _modal(callback_id, msg.title or "Policybot", blocks + tail, "Close", "Send" if msg.input_hint else None,
+                  private_metadata, notify_on_close=True)
+
+
+def _modal(callback_id: str, title: str, blocks: list[dict], close: str, submit: str | None = None,
+           meta: dict | None = None, **extra) -> dict:
+    view = {"type": "modal", "callback_id": callback_id, "title": _plain(title, 24), "close": _plain(close, 24),
+            "blocks": blocks, **extra}
+    if submit:
+        view["submit"] = _plain(submit, 24)
+    if meta is not None:
+        view["private_metadata"] = json.dumps(meta)[:3000]
     return view
+
+
+def _answer_input(multiline: bool) -> dict:
+    return {"type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000), "element": {
+        "type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": multiline, "max_length": 3000}}
 
 
 def form_modal(msg: Outbound, dm_channel: str | None) -> dict:
@@ -363,15 +366,8 @@ def form_modal(msg: Outbound, dm_channel: str | None) -> dict:
             block["hint"] = _plain(f.hint, 2000)
         blocks.append(block)
     meta = {"dm": dm_channel, "form": form.action_id, "value": form.value, "fields": [f.name for f in form.fields]}
-    return {
-        "type": "modal",
-        "callback_id": FORM_CALLBACK,
-        "title": _plain(form.title or msg.title or "Policybot", 24),
-        "submit": _plain(form.submit or "Save", 24),
-        "close": _plain("Cancel", 24),
-        "blocks": blocks[:MAX_MODAL_BLOCKS],
-        "private_metadata": json.dumps(meta)[:3000],
-    }
+    return _modal(FORM_CALLBACK, form.title or msg.title or "Policybot", blocks[:MAX_MODAL_BLOCKS], "Cancel",
+                  form.submit or "Save", meta)
 
 
 def form_values(view: dict) -> dict[str, str]:
@@ -387,23 +383,13 @@ def form_values(view: dict) -> dict[str, str]:
 
 def input_modal(prompt: str, dm_channel: str) -> dict:
     """The "Write in a form" modal: the prompt and one multi-line input; submitted text becomes a DM message."""
-    return {
-        "type": "modal",
-        "callback_id": INPUT_CALLBACK,
-        "title": _plain("Policybot", 24),
-        "submit": _plain("Send", 24),
-        "close": _plain("Cancel", 24),
-        "private_metadata": json.dumps({"dm": dm_channel}),
-        "blocks": _sections(prompt or "Your answer")[:5] + [{
-            "type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000),
-            "element": {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True, "max_length": 3000}}],
-    }
+    return _modal(INPUT_CALLBACK, "Policybot", _sections(prompt or "Your answer")[:5] + [_answer_input(True)],
+                  "Cancel", "Send", {"dm": dm_channel})
 
 
 def done_view(text: str = "Thank you. I'll carry on in our direct messages.") -> dict:
     """A closing modal view (no buttons) used after an action inside a modal."""
-    return {"type": "modal", "callback_id": DONE_CALLBACK, "title": _plain("Policybot", 24),
-            "close": _plain("Close", 24), "blocks": _sections(text)}
+    return _modal(DONE_CALLBACK, "Policybot", _sections(text), "Close")
 
 
 def mark_chosen(blocks: list[dict], block_id: str, label: str | None = None) -> list[dict]:
@@ -994,23 +980,31 @@ class SlackChannel:
     # -- listeners ----------------------------------------------------------------------------------
 
     async def _on_message(self, event: dict, body: dict) -> None:
-        if event.get("channel_type") != "im" or event.get("subtype") not in (None, "file_share"):
+        if event.get("channel_type") == "im" and event.get("subtype") in (None, "file_share") \
+                and not event.get("bot_profile"):
+            self._take(event, body, dm=True)
+
+    async def _on_mention(self, event: dict, body: dict) -> None:
+        channel = event.get("channel")
+        if isinstance(channel, str) and not channel.startswith("D") and event.get("channel_type") != "im":
+            self._take(event, body, dm=False)  # in a DM, the message.im event carries it
+
+    def _take(self, event: dict, body: dict, dm: bool) -> None:
+        """Handle a person's DM or mention (replied to in its thread) in the background; bots' are ignored
+        (our own are dropped by Bolt). Files in a channel are never downloaded: the engine refuses them."""
+        user, channel = event.get("user"), event.get("channel")
+        if event.get("bot_id") or not isinstance(user, str) or not user or user == self.bot_user_id \
+                or not isinstance(channel, str) or not channel:
             return
-        if event.get("bot_id") or event.get("bot_profile") or not event.get("user"):
-            return  # other bots (our own are dropped by Bolt)
-        if event.get("user") == self.bot_user_id:
-            return
-        user, channel = event["user"], event.get("channel")
-        if not isinstance(user, str) or not isinstance(channel, str) or not channel:
-            return
-        log.info("DM event %r", body.get("event_id"))
+        log.info("%s event %r", "DM" if dm else "mention", body.get("event_id"))
         inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
-                          conversation_id=channel, private=True, source="message")
-        target = Target(channel=channel, thread_ts=event.get("thread_ts"), is_dm=True)
+                          conversation_id=channel, private=dm, source="message" if dm else "mention")
+        thread = event.get("thread_ts") if dm else event.get("thread_ts") or event.get("ts")
+        target = Target(channel=channel, thread_ts=thread, is_dm=dm)
         if event.get("files"):
             self.ctx.spawn(self.run_with_files(inbound, event["files"], user, target), "slack file")
-            return
-        self.ctx.spawn(self.run(inbound, user, target), "slack message")
+        else:
+            self.ctx.spawn(self.run(inbound, user, target), "slack message" if dm else "slack mention")
 
     async def run_with_files(self, inbound: Inbound, files: list, slack_user: str, target: Target) -> None:
         """Download the files of a message (``files`` of a ``file_share`` DM, or of a mention) and ``run``
@@ -1056,24 +1050,6 @@ class SlackChannel:
             return False
         host = (u.hostname or "").lower()
         return u.scheme == "https" and any(host == d or host.endswith("." + d) for d in ("slack.com", "slack-gov.com"))
-
-    async def _on_mention(self, event: dict, body: dict) -> None:
-        channel = event.get("channel")
-        if not isinstance(channel, str) or not channel or not isinstance(event.get("user") or "", str):
-            return
-        if channel.startswith("D") or event.get("channel_type") == "im":
-            return  # the message.im event carries it
-        if event.get("bot_id") or not event.get("user") or event.get("user") == self.bot_user_id:
-            return
-        user = event["user"]
-        log.info("mention event %r", body.get("event_id"))
-        inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
-                          conversation_id=channel, private=False, source="mention")
-        target = Target(channel=channel, thread_ts=event.get("thread_ts") or event.get("ts"))
-        if event.get("files"):  # never downloaded in a channel: the engine answers with its refusal
-            self.ctx.spawn(self.run_with_files(inbound, event["files"], user, target), "slack file")
-            return
-        self.ctx.spawn(self.run(inbound, user, target), "slack mention")
 
     async def _on_other_event(self, body: dict) -> None:
         log.debug("ignored event %r of type %r", body.get("event_id"), (body.get("event") or {}).get("type"))
