@@ -44,7 +44,7 @@ from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, ServerContext, is_loopback_host
 from bot.login_throttle import LoginThrottle
 from bot.messages import Action, Inbound, Outbound
-from bot.pull_inbox import LIVE_SECONDS, MAX_USERS_TRACKED, PullInbox  # noqa: F401  (LIVE_SECONDS: tests)
+from bot.pull_inbox import MAX_USERS_TRACKED, PullInbox
 from bot.session_tokens import sign_session, verify_session
 from bot.views import FEEDBACK_BUTTONS, feedback_of, quote_views, route, thanks_text
 
@@ -316,7 +316,6 @@ class WebChatChannel:
             self._key = secrets.token_bytes(32)  # the demo's cookies last as long as this process
             self._session_age = LOOPBACK_SESSION_DAYS * 86400
         self.inbox = PullInbox(max_users=MAX_USERS_TRACKED)  # messages pushed to people whose page polls
-        self._queues, self._seen, self._touch = self.inbox.queues, self.inbox.seen, self.inbox.touch
         self.throttle = LoginThrottle()
 
     # -- Channel protocol ---------------------------------------------------------------------------
@@ -329,7 +328,7 @@ class WebChatChannel:
 
     async def deliver(self, user_id: str, outbound: Outbound) -> bool:
         """Queue ``outbound`` for ``user_id``'s page (``PullInbox.offer``: they used the web chat in the last
-        ``LIVE_SECONDS`` seconds and it is not an outbox message, which the page reads from the outbox itself
+        ``bot.pull_inbox.LIVE_SECONDS`` seconds and it is not an outbox message, which the page reads from the outbox itself
         so it is marked delivered only once shown); returns whether it was queued."""
         return self.inbox.offer(user_id, outbound)
 

@@ -108,6 +108,7 @@ async def test_webchat_remembers_the_most_recent_users_and_drops_the_queue_of_on
     import time
 
     from adapters import webchat
+    from bot import pull_inbox
 
     monkeypatch.setattr(webchat, "MAX_USERS_TRACKED", 2)
     channel = webchat.WebChatChannel(types.SimpleNamespace(), webchat.WebChatSettings("loopback"),
@@ -116,16 +117,16 @@ async def test_webchat_remembers_the_most_recent_users_and_drops_the_queue_of_on
     async def push(user):
         return await channel.deliver(user, Outbound(kind="text", text="hi", to_user=user))
 
-    channel._touch("web:a")
-    channel._touch("web:b")
+    channel.inbox.touch("web:a")
+    channel.inbox.touch("web:b")
     assert await push("web:b") and await push("web:a")  # both asked lately: their pages pick these up
-    channel._touch("web:c")  # no room: "a" asked least recently (being pushed to does not count) ...
-    assert "web:a" not in channel._queues and await push("web:a") is False  # ... so it is forgotten with its queue
-    assert channel._queues["web:b"][0].text == "hi" and await push("web:c")
-    channel._touch("web:b")  # "b" asks again: now "c" is the least recent
-    channel._touch("web:d")
-    assert "web:c" not in channel._queues and "web:b" in channel._queues
+    channel.inbox.touch("web:c")  # no room: "a" asked least recently (being pushed to does not count) ...
+    assert "web:a" not in channel.inbox.queues and await push("web:a") is False  # ... so it is forgotten with its queue
+    assert channel.inbox.queues["web:b"][0].text == "hi" and await push("web:c")
+    channel.inbox.touch("web:b")  # "b" asks again: now "c" is the least recent
+    channel.inbox.touch("web:d")
+    assert "web:c" not in channel.inbox.queues and "web:b" in channel.inbox.queues
     # the time of the last request decides whether a push is queued at all
-    channel._seen["web:d"] = time.monotonic() - webchat.LIVE_SECONDS - 1
+    channel.inbox.seen["web:d"] = time.monotonic() - pull_inbox.LIVE_SECONDS - 1
     assert await push("web:d") is False
-    assert len(channel._seen) == 2
+    assert len(channel.inbox.seen) == 2
