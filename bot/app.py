@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.embed import Embedder, SentenceEmbedder
+from index.embed import Embedder, SentenceEmbedder, bundled_model_path
 from index.retrieve import KnowledgeIndex
 from index.store import KnowledgeStore
 from knowledge.catalog import bundled_documents
@@ -235,6 +235,7 @@ def open_policybot(
     if seed_bundled:
         store.sync_bundled(bundled_documents())
     if embedder is None:
-        embedder = SentenceEmbedder(model_path=config.model_path, adapter=config.adapter_dir())
+        # the model path from the settings alone (an empty mapping: never the process environment)
+        embedder = SentenceEmbedder(model_path=config.model_path or bundled_model_path({}), adapter=config.adapter_dir())
     index = KnowledgeIndex(store, embedder, data / VECTORS_NAME, mode=mode)
     return Policybot(data, store, index, settings or config.kb(), config)
