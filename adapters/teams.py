@@ -156,18 +156,11 @@ def check_config(server_settings) -> None:
 
 @dataclass
 class Contact:
-    """How to reach one person on Teams (no message content).
-
-    Attributes:
-        user_id: directory user id (or ``"teams:<29:…>"``).
-        teams_user_id: their Teams id (``29:…``).
-        aad_object_id: their Entra ID object id, when Teams sent it.
-        tenant_id, service_url, channel_id: where their Teams traffic comes from.
-        bot_id, bot_name: the bot's account in that tenant (``28:<app id>``).
-        personal: the serialized ``ConversationReference`` of their personal chat with the bot, if known.
-        authenticated: learnt from an authenticated request (only those are used when an app id is set).
-        updated_at: ISO time of the last change.
-    """
+    """How to reach one person on Teams (no message content): ``user_id`` (directory id or ``"teams:<29:…>"``),
+    ``teams_user_id`` (``29:…``), ``aad_object_id`` (when sent), where their traffic comes from (``tenant_id``,
+    ``service_url``, ``channel_id``), the bot's account there (``bot_id`` ``28:<app id>``, ``bot_name``),
+    ``personal`` (their personal chat's serialized ``ConversationReference``, if known), ``authenticated``
+    (learnt from an authenticated request; only those are used with an app id), ``updated_at`` (ISO time)."""
 
     user_id: str
     teams_user_id: str = ""
@@ -187,13 +180,9 @@ class Contact:
 
 
 class ContactStore:
-    """Conversation references by directory user id, in SQLite (``<data dir>/teams.db``), cached in memory.
-
-    The schema is ``MIGRATIONS``, applied by ``index.migrations.apply_migrations`` (``001_contacts``
-    creates the ``contacts`` table only when missing, so a file from before migrations opens as it is).
-
-    Args:
-        path: the database file; None keeps everything in memory (lost on restart).
+    """``Contact``s by directory user id in SQLite at ``path`` (``<data dir>/teams.db``; None: memory only),
+    cached in memory. Schema: ``MIGRATIONS`` (``index.migrations.apply_migrations``; ``001_contacts`` creates
+    the table only when missing, so a file from before migrations opens as it is).
 
     Raises:
         sqlite3.DatabaseError: the file is not a database.

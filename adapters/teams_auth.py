@@ -214,10 +214,10 @@ class GuardedOpenIdMetadata(_OpenIdMetadata):
             fetch = self._fetch
         try:
             keys = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fetch.future)), FETCH_TIMEOUT)
-        except Exception as exc:
+        except Exception as exc:  # network, timeout, bad document: logged with its traceback
             with self._lock:
                 self.failed_at = time.monotonic()
-            log.error("Teams: cannot fetch the token signing keys (%s)", type(exc).__name__)
+            log.error("Teams: cannot fetch the token signing keys (%s)", type(exc).__name__, exc_info=True)
             if self.keys:
                 return
             raise KeysUnavailable("token signing keys unavailable") from exc

@@ -68,8 +68,7 @@ async def inbound_files(ctx, activity, user_id: str, private: bool, https_only: 
     found = file_attachments(activity)
     if not found:
         return ()
-    accepts = getattr(ctx.engine, "accepts_files", None)
-    wanted = accepts(user_id, private) if callable(accepts) else True
+    wanted = ctx.engine.accepts_files(user_id, private)
     limit = upload_limit(ctx)
     files = []
     for name, url, ctype in found:
