@@ -56,10 +56,7 @@ SLACK_ERRORS = (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
-#: seconds. A request is accepted while ``abs(now - ts) < MAX_REQUEST_AGE``, ``now`` being the channel's
-#: clock in whole seconds (floored) and ``ts`` the integer ``X-Slack-Request-Timestamp``: ``now ± 299`` pass,
-#: ``now ± 300`` and beyond get 401, in the past and in the future alike.
-MAX_REQUEST_AGE = 300
+MAX_REQUEST_AGE = 300  #: seconds a request's timestamp may be off the channel's clock (see ``verify_request``)
 REPLAY_WINDOW = 2 * MAX_REQUEST_AGE  #: seconds an interactive request's key is remembered (covers ±300 s)
 DM_CACHE_SIZE = 10_000  #: DM channel ids kept by ``open_dm`` (least recently used forgotten first)
 
@@ -131,25 +128,20 @@ def slack_settings(env: Mapping[str, str], socket_mode: bool = False) -> SlackSe
     Raises:
         ConfigError: a half-set configuration (the message names what is missing) or a malformed value.
     """
-    def get(name: str) -> str | None:
-        v = (env.get(name) or "").strip()
-        return v or None
-
-    bot, secret, app_token = get("SLACK_BOT_TOKEN"), get("SLACK_SIGNING_SECRET"), get("SLACK_APP_TOKEN")
-    api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+    got = {n: (env.get(n) or "").strip() or None for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
+                                                           "SLACK_APP_TOKEN", "SLACK_API_URL")}
+    bot, secret, app_token = got["SLACK_BOT_TOKEN"], got["SLACK_SIGNING_SECRET"], got["SLACK_APP_TOKEN"]
+    api_url = got["SLACK_API_URL"] or DEFAULT_API_URL
     if not (bot or secret or app_token):
         if socket_mode:
             raise ConfigError("--slack-socket-mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN; neither is set")
         return None
-    if socket_mode:
-        missing = [n for n, v in (("SLACK_BOT_TOKEN", bot), ("SLACK_APP_TOKEN", app_token)) if not v]
-        if missing:
-            raise ConfigError(f"Slack Socket Mode is half-configured: set {' and '.join(missing)}")
-    else:
-        missing = [n for n, v in (("SLACK_BOT_TOKEN", bot), ("SLACK_SIGNING_SECRET", secret)) if not v]
-        if missing:
-            hint = " (or pass --slack-socket-mode to use SLACK_APP_TOKEN without a public URL)" if app_token else ""
-            raise ConfigError(f"Slack is half-configured: set {' and '.join(missing)}{hint}")
+    missing = [n for n in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET") if not got[n]]
+    if missing:
+        hint = " (or pass --slack-socket-mode to use SLACK_APP_TOKEN without a public URL)" \
+            if app_token and not socket_mode else ""
+        mode = " Socket Mode" if socket_mode else ""
+        raise ConfigError(f"Slack{mode} is half-configured: set {' and '.join(missing)}{hint}")
     if not bot.startswith("xox"):
         raise ConfigError("SLACK_BOT_TOKEN should be the bot token starting with 'xoxb-'")
     if socket_mode and not app_token.startswith("xapp-"):
@@ -633,16 +625,14 @@ def request_type(body) -> str:
     (``event_callback:<event type>`` for events), ``"slash_command"`` for a command, else ``"other"``."""
     if not isinstance(body, dict):
         return "other"
-    kind = body.get("type")
-    if kind is None and isinstance(body.get("command"), str):
+    if body.get("type") is None and isinstance(body.get("command"), str):
         return "slash_command"
-    if not isinstance(kind, str) or not _TYPE_NAME.fullmatch(kind):
-        return "other"
-    event = body.get("event")
-    if kind == "event_callback" and isinstance(event, dict):
-        sub = event.get("type")
-        return f"{kind}:{sub}" if isinstance(sub, str) and _TYPE_NAME.fullmatch(sub) else f"{kind}:other"
-    return kind
+
+    def name(value) -> str:
+        return value if isinstance(value, str) and _TYPE_NAME.fullmatch(value) else "other"
+
+    kind, event = name(body.get("type")), body.get("event")
+    return f"{kind}:{name(event.get('type'))}" if kind == "event_callback" and isinstance(event, dict) else kind
 
 
 # -- the channel --------------------------------------------------------------------------------
@@ -786,22 +776,19 @@ class SlackChannel:
             # command's text too): listeners get the body checked above instead.
             bolt_req.body = checked.body
             bolt_req.context = build_async_context(AsyncBoltContext({}), checked.body)
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # ids of odd types that Bolt's context cannot read (e.g. a number for a user)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # ids Bolt's context cannot read
             log.info("signed Slack request of type %r refused (HTTP 400): Bolt cannot read its ids (%s)",
                      kind, type(exc).__name__)
             return web.json_response({"error": "ids of the wrong type"}, status=400)
         try:
             bolt_resp = await self.bolt.async_dispatch(bolt_req)
-        except Exception as exc:
+        except Exception as exc:  # anything at all: the exception may quote the body, so its type only
             log.error("Slack request of type %r failed in Bolt: %s", kind, type(exc).__name__)
-            return self._not_processed(checked)
-        if bolt_resp.status >= 500:
+            bolt_resp = None
+        if bolt_resp is not None and bolt_resp.status < 500:
+            return await to_aiohttp_response(bolt_resp)
+        if bolt_resp is not None:
             log.warning("Slack request of type %r not processed (Bolt answered %d)", kind, bolt_resp.status)
-            return self._not_processed(checked)
-        return await to_aiohttp_response(bolt_resp)
-
-    @staticmethod
-    def _not_processed(checked: SlackBody) -> web.Response:
         if checked.kind == "event_callback":
             return web.Response(status=200)  # a 5xx would only make Slack send it again
         return web.json_response({"error": "request not processed"}, status=400)
@@ -818,8 +805,7 @@ class SlackChannel:
         if self.settings.socket_mode:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token,
-                                                  logger=self._bolt_log)
+            self._socket = AsyncSocketModeHandler(self.bolt, self.settings.app_token, logger=self._bolt_log)
             self._socket_task = asyncio.create_task(self._connect_socket())
 
     async def _connect_socket(self) -> None:
