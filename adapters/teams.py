@@ -25,7 +25,6 @@ activity ids and types, never text.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import html
@@ -695,9 +694,7 @@ class TeamsChannel:
                          summary=PROACTIVE_SUMMARY if proactive else None) for card in render_cards(msg)]
 
     async def _send_here(self, turn_context, msgs: list[Outbound], proactive: bool = False) -> None:
-        for msg in msgs:
-            for a in self.activities(msg, proactive):
-                await turn_context.send_activity(a)
+        await turn_context.send_activities([a for msg in msgs for a in self.activities(msg, proactive)])
 
     async def send_private(self, user_id: str, msgs: list[Outbound], hint=None) -> bool:
         """Send ``msgs`` to ``user_id``'s personal chat (opening one if needed); False if not reachable.
@@ -899,14 +896,3 @@ def register(subparsers) -> None:
     pkg.add_argument("--out", default="policybot-teams.zip", help="the zip to write (default policybot-teams.zip)")
     pkg.set_defaults(func=cmd_package)
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m adapters.teams package --app-id …``: the same as ``policybot teams package``."""
-    parser = argparse.ArgumentParser(prog="python -m adapters.teams")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
