@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 from cachetools import LRUCache
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_form, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext
@@ -51,8 +51,9 @@ from bot.views import (
 )
 
 log = logging.getLogger("policybot.slack")
-#: what a Web API / response_url call raises when Slack refuses or cannot be reached
-SLACK_ERRORS = (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError)
+#: what a Web API / response_url call raises when Slack refuses (``SlackApiError``, a subclass of
+#: ``SlackClientError``) or cannot be reached
+SLACK_ERRORS = (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError)
 
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
