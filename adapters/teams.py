@@ -47,7 +47,7 @@ from aiohttp import web
 
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
-from adapters.teams_cards import card_attachment, parse_submit, render_cards
+from adapters.teams_cards import parse_submit, render_cards
 from bot.identities import directory_id, platform_id
 from bot.messages import Inbound, Outbound
 from bot.startup import when_ready
@@ -485,11 +485,11 @@ class TeamsChannel:
         except Exception:  # the Bot Connector is unreachable or refuses: nothing more to tell anyone
             log.warning("Teams: could not send the error reply", exc_info=True)
 
-    def _in_background(self, turn_context, coro, name: str) -> None:
-        """Run ``coro`` for this turn in the background; a failure is handled as a turn error."""
+    def _in_background(self, turn_context, work, name: str) -> None:
+        """Run ``await work()`` for this turn in the background; a failure is handled as a turn error."""
         async def run() -> None:
             try:
-                await coro
+                await work()
             except Exception as exc:  # logged with its traceback, the user told (_on_turn_error)
                 await self._on_turn_error(turn_context, exc)
 
@@ -562,7 +562,7 @@ class TeamsChannel:
         if (turn_context.activity.delivery_mode or "") == "expectReplies":
             await self.on_message(turn_context)
         else:
-            self._in_background(turn_context, self.on_message(turn_context), "teams turn")
+            self._in_background(turn_context, lambda: self.on_message(turn_context), "teams turn")
 
     def _first_delivery(self, activity) -> bool:
         """False for an activity from a bot or one already handled (same conversation and activity id,
@@ -645,7 +645,7 @@ class TeamsChannel:
                 await self.remember(activity)
                 await self.on_submit(turn_context, submit, data)
 
-            self._in_background(turn_context, handle(), "teams card action")
+            self._in_background(turn_context, handle, "teams card action")
         return _invoke_response(200, "application/vnd.microsoft.activity.message", "Received")
 
     async def run(self, turn_context, inbound: Inbound, here_private: bool, here_ok: bool) -> None:
@@ -688,9 +688,10 @@ class TeamsChannel:
     @staticmethod
     def activities(msg: Outbound, proactive: bool = False) -> list:
         """The Bot Framework message activities for ``msg`` (one Adaptive Card each)."""
+        from botbuilder.core import CardFactory
         from botbuilder.schema import Activity, ActivityTypes
 
-        return [Activity(type=ActivityTypes.message, attachments=[card_attachment(card)],
+        return [Activity(type=ActivityTypes.message, attachments=[CardFactory.adaptive_card(card)],
                          summary=PROACTIVE_SUMMARY if proactive else None) for card in render_cards(msg)]
 
     async def _send_here(self, turn_context, msgs: list[Outbound], proactive: bool = False) -> None:

@@ -39,7 +39,6 @@ from bot.views import (
     wants_feedback,
 )
 
-CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.2"
 
@@ -247,8 +246,8 @@ def _pack(groups: list[list[dict]], tail: list[dict], limit: int) -> list[list[d
 def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     """The Adaptive Card(s) for one outbound message, in order; buttons and inputs are on the last one.
 
-    Returns a list of card ``content`` dicts (each to be sent as an attachment of type
-    ``CARD_CONTENT_TYPE``), usually one; several when the serialized card would exceed ``limit`` bytes
+    Returns a list of card ``content`` dicts (each sent as an attachment made by the SDK's
+    ``CardFactory.adaptive_card``), usually one; several when the serialized card would exceed ``limit`` bytes
     (UTF-8). The limit covers the whole card: its envelope and ``fallbackText`` as well as its body.
     """
     groups: list[list[dict]] = []
@@ -274,13 +273,6 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     envelope = len(json.dumps(_card([], fallback + " (continued)"), ensure_ascii=False).encode("utf-8"))
     packed = _pack(groups, tail, max(limit - envelope, limit // 2))
     return [_card(body, fallback if i == 0 else fallback + " (continued)") for i, body in enumerate(packed)]
-
-
-def card_attachment(card: dict):
-    """A ``botbuilder.schema.Attachment`` carrying ``card``."""
-    from botbuilder.schema import Attachment
-
-    return Attachment(content_type=CARD_CONTENT_TYPE, content=card)
 
 
 # -- submits ------------------------------------------------------------------------------------
