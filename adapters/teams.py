@@ -36,11 +36,11 @@ import sqlite3
 import sys
 import threading
 import zipfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -100,6 +100,7 @@ class TeamsSettings:
     def emulator(self) -> bool:
         """True without an app id: inbound requests are not authenticated (loopback only)."""
         return not self.app_id
+
 
 def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | None:
     """Read Teams' configuration from ``env`` for a server bound to ``host``.
@@ -173,7 +174,7 @@ class Contact:
     authenticated: bool = False
     updated_at: str = ""
 
-    def same_as(self, other: "Contact | None") -> bool:
+    def same_as(self, other: Contact | None) -> bool:
         """True when nothing but ``updated_at`` differs."""
         return other is not None and replace(self, updated_at="") == replace(other, updated_at="")
 
@@ -252,6 +253,7 @@ def _load_reference(text: str):
     from botbuilder.schema import ConversationReference
 
     return ConversationReference().deserialize(json.loads(text))
+
 
 # -- the channel ----------------------------------------------------------------------------------
 
@@ -458,7 +460,7 @@ class TeamsChannel:
         except PermissionError:  # the SDK's token validation refused
             log.info("Teams request refused: not authenticated (activity %r)", activity.id)
             return _error(401, "unauthorized")
-        except (requests.RequestException, OSError, asyncio.TimeoutError) as exc:  # incl. KeysUnavailable
+        except (TimeoutError, requests.RequestException, OSError) as exc:  # incl. KeysUnavailable
             log.error("Teams request not authenticated: cannot fetch the token keys (%s)", type(exc).__name__)
             return _error(503, "cannot validate the token now")
         except Exception:  # turn errors go to _on_turn_error: what escapes is an invalid token
@@ -541,7 +543,7 @@ class TeamsChannel:
         )
         if new.same_as(old):
             return old
-        new.updated_at = datetime.now(timezone.utc).isoformat()
+        new.updated_at = datetime.now(UTC).isoformat()
         await asyncio.to_thread(self.contacts.put, new)
         log.info("Teams: stored a conversation reference (%s)", "personal" if new.personal else "contact")
         if new.personal and not (old and old.personal) and self.ctx.outbox is not None:
@@ -774,7 +776,7 @@ class TeamsChannel:
             aad_object_id=contact.aad_object_id if contact else "", tenant_id=tenant or "",
             service_url=service_url, channel_id=channel_id, bot_id=bot.id or "", bot_name=bot.name or "",
             personal=json.dumps(ref.serialize(), sort_keys=True), authenticated=not self.settings.emulator,
-            updated_at=datetime.now(timezone.utc).isoformat())
+            updated_at=datetime.now(UTC).isoformat())
         await asyncio.to_thread(self.contacts.put, stored)
         log.info("Teams: opened a personal chat")
         return ref

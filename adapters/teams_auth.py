@@ -33,8 +33,8 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping
 
 import jwt
 from botframework.connector.auth import AuthenticationConstants, EmulatorValidation, SkillValidation

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -404,12 +405,12 @@ async def test_proactive_delivery_reaches_stored_and_new_chats_and_survives_a_re
 
 
 async def test_queued_messages_are_sent_when_the_person_installs_the_app(fake_bot, connector, reporting):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.messages import Outbound
 
     reporting.outbox.put(Outbound(kind="text", text="Update on your report: closed.", to_user="dan"),
-                         datetime.now(timezone.utc))
+                         datetime.now(UTC))
     h = await TeamsServer(fake_bot, ConversationEngine(fake_bot, reporting=reporting), None, env={}).start()
     try:
         await connector.settle(0.1)

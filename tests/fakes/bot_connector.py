@@ -159,7 +159,7 @@ class FakeBotConnector:
         """The ``serviceUrl`` to put in activities (ends with ``/``, as Teams' do)."""
         return f"http://127.0.0.1:{self.port}/"
 
-    async def start(self) -> "FakeBotConnector":
+    async def start(self) -> FakeBotConnector:
         self._changed = asyncio.Condition()
         app = web.Application()
         app.router.add_post("/v3/conversations", self._create)
@@ -236,7 +236,7 @@ class FakeBotConnector:
                     raise TimeoutError(f"expected {count} matching messages, got {len(found)}; all: {seen}")
                 try:
                     await asyncio.wait_for(self._changed.wait(), left)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def settle(self, seconds: float = 0.2) -> None:
