@@ -77,8 +77,10 @@ def run_console(bot, user_id: str = "console", stdin=None, stdout=None, engine=N
     engine = engine or ConversationEngine(bot, dev=dev)
     directory = engine.reporting.directory if engine.reporting is not None else None
     if engine.reporting is not None:
-        stdout.write("Ask about the social media policies, or type 'report' to report a concern privately "
-                     "(type 'quit' to leave).\n")
+        stdout.write(
+            "Ask about the social media policies, or type 'report' to report a concern privately "
+            "(type 'quit' to leave).\n"
+        )
     else:
         stdout.write("Ask about the social media policies (type 'quit' to leave).\n")
     last_choices = []

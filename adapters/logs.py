@@ -44,10 +44,28 @@ MAX_FIELD_CHARS = 200
 MAX_FRAMES = 8  #: innermost traceback frames kept
 
 #: ``extra=`` keys copied into a JSON line (anything else is dropped, so content cannot leak by accident)
-SAFE_FIELDS = frozenset({
-    "event", "route", "method", "status", "ms", "seconds", "channel", "case_id", "event_id", "action_id",
-    "kind", "count", "clauses", "outbox_id", "step", "mode", "files", "bytes",
-})
+SAFE_FIELDS = frozenset(
+    {
+        "event",
+        "route",
+        "method",
+        "status",
+        "ms",
+        "seconds",
+        "channel",
+        "case_id",
+        "event_id",
+        "action_id",
+        "kind",
+        "count",
+        "clauses",
+        "outbox_id",
+        "step",
+        "mode",
+        "files",
+        "bytes",
+    }
+)
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
@@ -106,8 +124,12 @@ class JsonFormatter(logging.Formatter):
     ``exc_where`` (``["file:line in function", ...]``, innermost last; never the exception message)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": _utc(record.created), "level": record.levelname, "logger": record.name,
-               "msg": safe_message(record)}
+        out = {
+            "ts": _utc(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": safe_message(record),
+        }
         for key in sorted(SAFE_FIELDS):
             value = record.__dict__.get(key)
             if value is None:
@@ -150,8 +172,12 @@ def _level(value: str | int) -> int:
     return level
 
 
-def setup_logging(fmt: str | None = None, level: str | int | None = None, stream: IO[str] | None = None,
-                  default_level: int | None = None) -> None:
+def setup_logging(
+    fmt: str | None = None,
+    level: str | int | None = None,
+    stream: IO[str] | None = None,
+    default_level: int | None = None,
+) -> None:
     """Configure one root handler (replacing any) and the application loggers' level.
 
     Args:
@@ -184,5 +210,15 @@ def setup_logging(fmt: str | None = None, level: str | int | None = None, stream
             logging.getLogger(name).setLevel(level)
 
 
-__all__ = ["JsonFormatter", "SafeTextFormatter", "escape_for_log", "safe_message", "SAFE_FIELDS", "APP_LOGGERS", "setup_logging",
-           "exception_summary", "LOG_FORMAT_ENV", "LOG_LEVEL_ENV"]
+__all__ = [
+    "JsonFormatter",
+    "SafeTextFormatter",
+    "escape_for_log",
+    "safe_message",
+    "SAFE_FIELDS",
+    "APP_LOGGERS",
+    "setup_logging",
+    "exception_summary",
+    "LOG_FORMAT_ENV",
+    "LOG_LEVEL_ENV",
+]

@@ -53,7 +53,7 @@ import hmac
 import logging
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
@@ -89,7 +89,7 @@ class _StateCollector:
     """A ``prometheus_client`` custom collector: index, channels, memory peak and the report counts,
     read when ``/metrics`` is scraped. ``collect()`` runs on a worker thread (it reads SQLite)."""
 
-    def __init__(self, metrics: "ServerMetrics"):
+    def __init__(self, metrics: ServerMetrics):
         self.metrics = metrics
 
     def describe(self):
@@ -102,50 +102,66 @@ class _StateCollector:
         if cases is None or not hasattr(cases, "query"):
             return None
         clock = getattr(reporting, "clock", None)
-        now = clock() if callable(clock) else datetime.now(timezone.utc)
-        now = now.astimezone(timezone.utc).isoformat(timespec="seconds")  # ack_due is stored this way
+        now = clock() if callable(clock) else datetime.now(UTC)
+        now = now.astimezone(UTC).isoformat(timespec="seconds")  # ack_due is stored this way
         row = cases.query(
             "SELECT COUNT(*) AS total, "
             "COALESCE(SUM(status != 'closed'), 0) AS open, "
             "COALESCE(SUM(status = 'new' AND ack_due <= ?), 0) AS overdue, "
-            "COALESCE(SUM(escalated = 1 AND status != 'closed'), 0) AS escalated FROM cases", [now])[0]
+            "COALESCE(SUM(escalated = 1 AND status != 'closed'), 0) AS escalated FROM cases",
+            [now],
+        )[0]
         row["outbox"] = cases.query("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL")[0]["n"]
         return row
 
     def collect(self):
         ctx = self.metrics.ctx
-        yield GaugeMetricFamily("policybot_index_ready", "1 once the search index is loaded.",
-                                value=1 if ctx.is_ready else 0)
-        yield GaugeMetricFamily("policybot_index_clauses", "Clauses in the search index.",
-                                value=int((ctx.index_stats or {}).get("total") or 0))
+        yield GaugeMetricFamily(
+            "policybot_index_ready", "1 once the search index is loaded.", value=1 if ctx.is_ready else 0
+        )
+        yield GaugeMetricFamily(
+            "policybot_index_clauses",
+            "Clauses in the search index.",
+            value=int((ctx.index_stats or {}).get("total") or 0),
+        )
         up = GaugeMetricFamily("policybot_channel_up", "1 for each attached chat channel.", labels=["channel"])
         for ch in ctx.channels:
             up.add_metric([str(ch.name)], 1)
         yield up
         peak = _peak_rss_bytes()
         if peak is not None:
-            yield GaugeMetricFamily("policybot_process_peak_resident_memory_bytes",
-                                    "Peak resident memory of the server process (VmHWM), in bytes.", value=peak)
+            yield GaugeMetricFamily(
+                "policybot_process_peak_resident_memory_bytes",
+                "Peak resident memory of the server process (VmHWM), in bytes.",
+                value=peak,
+            )
         try:
             counts = self._report_counts()
         except sqlite3.Error as exc:  # locked, closed or damaged cases database
             self.metrics.scrape_errors.inc()
-            log.warning("metrics: could not read the cases database: %s", type(exc).__name__,
-                        extra={"event": "metrics_scrape_error"})
+            log.warning(
+                "metrics: could not read the cases database: %s",
+                type(exc).__name__,
+                extra={"event": "metrics_scrape_error"},
+            )
             return
         if counts is None:
             return
-        yield CounterMetricFamily("policybot_reports_opened", "Confidential reports ever submitted (cases.db).",
-                                  value=int(counts["total"]))
-        yield GaugeMetricFamily("policybot_reports_open", "Confidential reports not closed.",
-                                value=int(counts["open"]))
-        yield GaugeMetricFamily("policybot_reports_overdue",
-                                "Reports still waiting for acknowledgement past their deadline.",
-                                value=int(counts["overdue"]))
-        yield GaugeMetricFamily("policybot_reports_escalated", "Open reports escalated to HR.",
-                                value=int(counts["escalated"]))
-        yield GaugeMetricFamily("policybot_outbox_undelivered", "Private messages waiting to be delivered.",
-                                value=int(counts["outbox"]))
+        yield CounterMetricFamily(
+            "policybot_reports_opened", "Confidential reports ever submitted (cases.db).", value=int(counts["total"])
+        )
+        yield GaugeMetricFamily("policybot_reports_open", "Confidential reports not closed.", value=int(counts["open"]))
+        yield GaugeMetricFamily(
+            "policybot_reports_overdue",
+            "Reports still waiting for acknowledgement past their deadline.",
+            value=int(counts["overdue"]),
+        )
+        yield GaugeMetricFamily(
+            "policybot_reports_escalated", "Open reports escalated to HR.", value=int(counts["escalated"])
+        )
+        yield GaugeMetricFamily(
+            "policybot_outbox_undelivered", "Private messages waiting to be delivered.", value=int(counts["outbox"])
+        )
 
 
 class ServerMetrics:
@@ -163,22 +179,36 @@ class ServerMetrics:
     def __init__(self, ctx):
         self.ctx = ctx
         r = self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter("policybot_http_requests", "HTTP requests by route template, method and status.",
-                                ("route", "method", "status"), registry=r)
-        self.latency = Histogram("policybot_http_request_duration_seconds",
-                                 "HTTP request latency by route template, in seconds.", ("route",),
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "policybot_http_requests",
+            "HTTP requests by route template, method and status.",
+            ("route", "method", "status"),
+            registry=r,
+        )
+        self.latency = Histogram(
+            "policybot_http_request_duration_seconds",
+            "HTTP request latency by route template, in seconds.",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.in_flight = Gauge("policybot_http_requests_in_flight", "HTTP requests being served now.", registry=r)
-        self.engine_latency = Histogram("policybot_engine_duration_seconds",
-                                        "Time the conversation engine took for one inbound, in seconds.",
-                                        buckets=LATENCY_BUCKETS, registry=r)
-        self.messages = Counter("policybot_messages", "Outbound messages the engine produced, by kind.", ("kind",),
-                                registry=r)
+        self.engine_latency = Histogram(
+            "policybot_engine_duration_seconds",
+            "Time the conversation engine took for one inbound, in seconds.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.messages = Counter(
+            "policybot_messages", "Outbound messages the engine produced, by kind.", ("kind",), registry=r
+        )
         self.answers = Counter("policybot_answers", "Questions answered with policy quotes.", registry=r)
-        self.abstentions = Counter("policybot_abstentions", "Questions the policies did not answer (no guidance found).",
-                                   registry=r)
-        self.scrape_errors = Counter("policybot_metrics_scrape_errors",
-                                     "Scrapes where the cases database could not be read.", registry=r)
+        self.abstentions = Counter(
+            "policybot_abstentions", "Questions the policies did not answer (no guidance found).", registry=r
+        )
+        self.scrape_errors = Counter(
+            "policybot_metrics_scrape_errors", "Scrapes where the cases database could not be read.", registry=r
+        )
         ProcessCollector(registry=r)
         r.register(_StateCollector(self))
 
@@ -268,9 +298,20 @@ def _middleware(metrics: ServerMetrics):
             metrics.requests.labels(route=route, method=request.method, status=str(status)).inc()
             metrics.latency.labels(route=route).observe(elapsed)
             if http_log.isEnabledFor(logging.INFO):
-                http_log.info("%s %s %s %.1f ms", request.method, route, status, elapsed * 1000,
-                              extra={"event": "http_request", "method": request.method, "route": route,
-                                     "status": status, "ms": round(elapsed * 1000, 1)})
+                http_log.info(
+                    "%s %s %s %.1f ms",
+                    request.method,
+                    route,
+                    status,
+                    elapsed * 1000,
+                    extra={
+                        "event": "http_request",
+                        "method": request.method,
+                        "route": route,
+                        "status": status,
+                        "ms": round(elapsed * 1000, 1),
+                    },
+                )
 
     return measure
 
@@ -280,11 +321,14 @@ def _metrics_handler(metrics: ServerMetrics, token: str | None):
         if token:
             got = request.headers.get("Authorization", "")
             if not hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
-                return web.Response(status=401, text="metrics need Authorization: Bearer <token>\n",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                return web.Response(
+                    status=401,
+                    text="metrics need Authorization: Bearer <token>\n",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         try:
             body = await metrics.render()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return web.Response(status=503, text="metrics: the cases database is busy\n")
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
 
@@ -319,5 +363,14 @@ def metrics_of(app: web.Application) -> ServerMetrics | None:
     return app.get(METRICS_KEY)
 
 
-__all__ = ["ServerMetrics", "InstrumentedEngine", "install", "metrics_of", "route_label", "CONTENT_TYPE",
-           "METRICS_PATH", "METRICS_TOKEN_ENV", "LATENCY_BUCKETS"]
+__all__ = [
+    "ServerMetrics",
+    "InstrumentedEngine",
+    "install",
+    "metrics_of",
+    "route_label",
+    "CONTENT_TYPE",
+    "METRICS_PATH",
+    "METRICS_TOKEN_ENV",
+    "LATENCY_BUCKETS",
+]

@@ -29,11 +29,12 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, Mapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from aiohttp import web
 from cachetools import LRUCache, TTLCache
@@ -219,7 +220,9 @@ class ServerContext:
         await self.ready.wait()
         try:
             out = await self.run_blocking(self.engine.handle, inbound)
-        except Exception as exc:  # the engine promises not to raise; belt and braces (never the message: it may quote the inbound)
+        except (
+            Exception
+        ) as exc:  # the engine promises not to raise; belt and braces (never the message: it may quote the inbound)
             log.error("engine failed on a %s inbound: %s at %s", inbound.source, *_type_and_place(exc))
             from bot.messages import Outbound
 
@@ -269,8 +272,12 @@ class ServerContext:
                 try:
                     delivered = await channel.deliver(user, outbound)
                 except Exception as exc:  # any channel SDK's error; never its message (it may quote the outbound)
-                    log.warning("channel %s failed to deliver a %s: %s at %s", channel.name, outbound.kind,
-                                *_type_and_place(exc))
+                    log.warning(
+                        "channel %s failed to deliver a %s: %s at %s",
+                        channel.name,
+                        outbound.kind,
+                        *_type_and_place(exc),
+                    )
                     continue
                 if delivered:
                     if oid is not None:
@@ -278,8 +285,11 @@ class ServerContext:
                     return True
             if oid is not None:
                 self._outbox_retry[oid] = time.monotonic() + self.settings.outbox_retry
-            log.warning("could not deliver a %s message (case %s): no channel reaches that user",
-                        outbound.kind, outbound.case_id or "-")
+            log.warning(
+                "could not deliver a %s message (case %s): no channel reaches that user",
+                outbound.kind,
+                outbound.case_id or "-",
+            )
             return False
         finally:
             if oid is not None:
@@ -292,7 +302,7 @@ class ServerContext:
         self._outbox_done[oid] = True
         self._outbox_retry.pop(oid, None)
         try:
-            await self.run_blocking(self.outbox.mark_delivered, oid, datetime.now(timezone.utc))
+            await self.run_blocking(self.outbox.mark_delivered, oid, datetime.now(UTC))
         except Exception as exc:  # sqlite3 or a custom outbox; logged, the pump retries
             log.error("could not mark outbox message %s delivered: %s", oid, type(exc).__name__, exc_info=True)
 
@@ -323,8 +333,9 @@ class ServerContext:
 
     # -- feedback -----------------------------------------------------------------------------------
 
-    async def record_feedback(self, *, helpful: bool, question: str, clause_ids: list[str],
-                              user_id: str | None = None) -> bool:
+    async def record_feedback(
+        self, *, helpful: bool, question: str, clause_ids: list[str], user_id: str | None = None
+    ) -> bool:
         """Record a Helpful / Not helpful vote through ``Policybot.record_feedback`` (a Not helpful vote
         becomes a knowledge gap HR can list). Returns True when something was kept."""
         hook = getattr(self.policybot, "record_feedback", None)
@@ -344,8 +355,12 @@ class ServerContext:
             self._tasks.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 exc = t.exception()
-                log.error("background %s failed: %s", what, type(exc).__name__,
-                          exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+                log.error(
+                    "background %s failed: %s",
+                    what,
+                    type(exc).__name__,
+                    exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+                )
 
         task.add_done_callback(done)
         return task
@@ -425,15 +440,17 @@ def _periodic_jobs(ctx: ServerContext) -> list[tuple[float, Callable[[], Awaitab
     if not callable(tick):
         tick = getattr(ctx.reporting, "tick", None)
     if callable(tick):
+
         async def run_tick():
             await ctx.ready.wait()
-            outs = await ctx.run_blocking(tick, datetime.now(timezone.utc)) or []
+            outs = await ctx.run_blocking(tick, datetime.now(UTC)) or []
             for ob in outs:
                 if ob.to_user:
                     await ctx.deliver(ob)
 
         jobs.append((ctx.settings.tick_interval, run_tick, "deadline tick"))
     if ctx.outbox is not None:
+
         async def run_pump():
             await ctx.ready.wait()
             await ctx.pump_outbox()
@@ -441,6 +458,7 @@ def _periodic_jobs(ctx: ServerContext) -> list[tuple[float, Callable[[], Awaitab
         jobs.append((ctx.settings.outbox_interval, run_pump, "outbox"))
     watcher = ctx.watcher
     if watcher is not None:
+
         async def run_watch():
             await ctx.ready.wait()
             await ctx.run_blocking(watcher.check)
@@ -490,13 +508,16 @@ def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str
         if channel is None:
             continue
         if not isinstance(channel, Channel):
-            raise TypeError(f"{module.__name__}.attach returned {type(channel).__name__}, which is not a Channel "
-                            "(it needs name, start, stop and deliver)")
+            raise TypeError(
+                f"{module.__name__}.attach returned {type(channel).__name__}, which is not a Channel "
+                "(it needs name, start, stop and deliver)"
+            )
         ctx.channels.append(channel)
 
 
-def build_app(policybot, engine, settings: ServerSettings | None = None,
-              modules: tuple[str, ...] = CHANNEL_MODULES) -> web.Application:
+def build_app(
+    policybot, engine, settings: ServerSettings | None = None, modules: tuple[str, ...] = CHANNEL_MODULES
+) -> web.Application:
     """The aiohttp application: ``/healthz``, every configured channel, and the background work.
 
     Args:
@@ -553,8 +574,13 @@ def make_engine(policybot, dev: bool | None = None, config: Settings | None = No
     return ConversationEngine(policybot, dev=dev, settings=config)
 
 
-async def serve(app: web.Application, host: str, port: int, ready: Callable[[str], None] | None = None,
-                stop: asyncio.Event | None = None) -> None:
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Run ``app`` on ``host:port`` until SIGTERM/SIGINT (or ``stop`` is set), then shut down gracefully:
     the port closes, requests being handled finish (at most ``drain_timeout`` seconds), background work
     drains (at most ``drain_timeout`` more), the channels stop.
@@ -593,8 +619,13 @@ async def serve(app: web.Application, host: str, port: int, ready: Callable[[str
 def settings_from_args(args, env: Mapping[str, str] | None = None, config: Settings | None = None) -> ServerSettings:
     """``ServerSettings`` from the parsed ``serve`` arguments, ``env`` (default: the process environment)
     and ``config`` (the ``bot.settings.Settings`` read at the entry point; None: read from ``env`` later)."""
-    return ServerSettings(host=args.host, port=args.port, env=dict(os.environ if env is None else env),
-                          slack_socket_mode=args.slack_socket_mode, config=config)
+    return ServerSettings(
+        host=args.host,
+        port=args.port,
+        env=dict(os.environ if env is None else env),
+        slack_socket_mode=args.slack_socket_mode,
+        config=config,
+    )
 
 
 def config_of(settings: ServerSettings) -> Settings:

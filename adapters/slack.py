@@ -129,18 +129,25 @@ def slack_settings(env: Mapping[str, str], socket_mode: bool = False) -> SlackSe
     Raises:
         ConfigError: a half-set configuration (the message names what is missing) or a malformed value.
     """
-    got = {n: (env.get(n) or "").strip() or None for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
-                                                           "SLACK_APP_TOKEN", "SLACK_API_URL")}
+    got = {
+        n: (env.get(n) or "").strip() or None
+        for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL")
+    }
     bot, secret, app_token = got["SLACK_BOT_TOKEN"], got["SLACK_SIGNING_SECRET"], got["SLACK_APP_TOKEN"]
     api_url = got["SLACK_API_URL"] or DEFAULT_API_URL
     if not (bot or secret or app_token):
         if socket_mode:
             raise ConfigError("--slack-socket-mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN; neither is set")
         return None
-    missing = [n for n in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET") if not got[n]]
+    missing = [
+        n for n in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN" if socket_mode else "SLACK_SIGNING_SECRET") if not got[n]
+    ]
     if missing:
-        hint = " (or pass --slack-socket-mode to use SLACK_APP_TOKEN without a public URL)" \
-            if app_token and not socket_mode else ""
+        hint = (
+            " (or pass --slack-socket-mode to use SLACK_APP_TOKEN without a public URL)"
+            if app_token and not socket_mode
+            else ""
+        )
         mode = " Socket Mode" if socket_mode else ""
         raise ConfigError(f"Slack{mode} is half-configured: set {' and '.join(missing)}{hint}")
     if not bot.startswith("xox"):
@@ -232,22 +239,38 @@ def _choice_blocks(choices, prefix: str = "pb_choices", keep=()) -> list[dict]:
     button (75 characters), each choice becomes a section with its full label and a "Choose" button.
     Choices whose action id is in ``keep`` leave the message open when pressed."""
     if any(len(c.label) > MAX_BUTTON_TEXT for c in choices):
-        return [{"type": "section", "block_id": f"{CHOICE_SECTION}{i}", "text": _mrkdwn(truncate(escape(c.label), MAX_TEXT)),
-                 "accessory": _button("Choose", encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style)}
-                for i, c in enumerate(choices)]
+        return [
+            {
+                "type": "section",
+                "block_id": f"{CHOICE_SECTION}{i}",
+                "text": _mrkdwn(truncate(escape(c.label), MAX_TEXT)),
+                "accessory": _button("Choose", encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style),
+            }
+            for i, c in enumerate(choices)
+        ]
     blocks = []
-    buttons = [_button(c.label, encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style)
-               for i, c in enumerate(choices)]
+    buttons = [
+        _button(c.label, encode_action_id(c.action_id, i, c.action_id in keep), c.value, c.style)
+        for i, c in enumerate(choices)
+    ]
     for start in range(0, len(buttons), MAX_BUTTONS):
-        blocks.append({"type": "actions", "block_id": f"{prefix}_{start // MAX_BUTTONS}",
-                       "elements": buttons[start : start + MAX_BUTTONS]})
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"{prefix}_{start // MAX_BUTTONS}",
+                "elements": buttons[start : start + MAX_BUTTONS],
+            }
+        )
     return blocks
 
 
 def _feedback_block(msg: Outbound) -> dict:
     value = feedback_token(msg, MAX_VALUE)
-    return {"type": "actions", "block_id": FEEDBACK_BLOCK,
-            "elements": [_button(b.label, b.action_id, value) for b in FEEDBACK_BUTTONS]}
+    return {
+        "type": "actions",
+        "block_id": FEEDBACK_BLOCK,
+        "elements": [_button(b.label, b.action_id, value) for b in FEEDBACK_BUTTONS],
+    }
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -286,19 +309,37 @@ def render_messages(msg: Outbound) -> list[dict]:
         tail.insert(0, {"type": "context", "elements": [_mrkdwn(truncate("⚠️ " + escape(msg.choices_note), MAX_TEXT))]})
     opener = msg.form.open if msg.form is not None else None
     if opener is not None:  # shown in a message (no modal could open): a button opens it
-        tail.append({"type": "actions", "block_id": "pb_form_open", "elements": [
-            _button(opener.label or "Open the form", encode_action_id(opener.action_id, 0, True), opener.value,
-                    "primary")]})
+        tail.append(
+            {
+                "type": "actions",
+                "block_id": "pb_form_open",
+                "elements": [
+                    _button(
+                        opener.label or "Open the form",
+                        encode_action_id(opener.action_id, 0, True),
+                        opener.value,
+                        "primary",
+                    )
+                ],
+            }
+        )
     if msg.input_hint == "long_text":
-        tail.append({"type": "actions", "block_id": "pb_input_open",
-                     "elements": [_button("Write in a form", OPEN_INPUT, json.dumps({"p": msg.text[:1500]}))]})
+        tail.append(
+            {
+                "type": "actions",
+                "block_id": "pb_input_open",
+                "elements": [_button("Write in a form", OPEN_INPUT, json.dumps({"p": msg.text[:1500]}))],
+            }
+        )
     if wants_feedback(msg):
         tail.append(_feedback_block(msg))
     packed = pack(content_groups(msg), tail, MAX_BLOCKS)
     fallback = truncate(msg.text or "Policybot", MAX_FALLBACK)
     out = []
     for i, blocks in enumerate(packed):
-        out.append({"text": fallback if i == 0 else truncate(f"{fallback} (continued)", MAX_FALLBACK), "blocks": blocks})
+        out.append(
+            {"text": fallback if i == 0 else truncate(f"{fallback} (continued)", MAX_FALLBACK), "blocks": blocks}
+        )
     return out
 
 
@@ -316,14 +357,34 @@ def render_modal(msg: Outbound, private_metadata: dict, callback_id: str = MODAL
     if len(blocks) > room:
         note = _mrkdwn("… (shortened to fit)")
         blocks = blocks[: room - 1] + [{"type": "context", "elements": [note]}]
-    return _modal(callback_id, msg.title or "Policybot", blocks + tail, "Close", "Send" if msg.input_hint else None,
-                  private_metadata, notify_on_close=True)
+    return _modal(
+        callback_id,
+        msg.title or "Policybot",
+        blocks + tail,
+        "Close",
+        "Send" if msg.input_hint else None,
+        private_metadata,
+        notify_on_close=True,
+    )
 
 
-def _modal(callback_id: str, title: str, blocks: list[dict], close: str, submit: str | None = None,
-           meta: dict | None = None, **extra) -> dict:
-    view = {"type": "modal", "callback_id": callback_id, "title": _plain(title, 24), "close": _plain(close, 24),
-            "blocks": blocks, **extra}
+def _modal(
+    callback_id: str,
+    title: str,
+    blocks: list[dict],
+    close: str,
+    submit: str | None = None,
+    meta: dict | None = None,
+    **extra,
+) -> dict:
+    view = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": _plain(title, 24),
+        "close": _plain(close, 24),
+        "blocks": blocks,
+        **extra,
+    }
     if submit:
         view["submit"] = _plain(submit, 24)
     if meta is not None:
@@ -332,8 +393,12 @@ def _modal(callback_id: str, title: str, blocks: list[dict], close: str, submit:
 
 
 def _answer_input(multiline: bool) -> dict:
-    return {"type": "input", "block_id": INPUT_BLOCK, "label": _plain("Your answer", 2000), "element": {
-        "type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": multiline, "max_length": 3000}}
+    return {
+        "type": "input",
+        "block_id": INPUT_BLOCK,
+        "label": _plain("Your answer", 2000),
+        "element": {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": multiline, "max_length": 3000},
+    }
 
 
 def form_modal(msg: Outbound, dm_channel: str | None) -> dict:
@@ -353,14 +418,24 @@ def form_modal(msg: Outbound, dm_channel: str | None) -> dict:
             element["max_length"] = f.max_length
         if f.value:
             element["initial_value"] = f.value[:3000]
-        block = {"type": "input", "block_id": f"{FORM_BLOCK}{f.name}", "label": _plain(f.label or f.name, 2000),
-                 "element": element}
+        block = {
+            "type": "input",
+            "block_id": f"{FORM_BLOCK}{f.name}",
+            "label": _plain(f.label or f.name, 2000),
+            "element": element,
+        }
         if f.hint:
             block["hint"] = _plain(f.hint, 2000)
         blocks.append(block)
     meta = {"dm": dm_channel, "form": form.action_id, "value": form.value, "fields": [f.name for f in form.fields]}
-    return _modal(FORM_CALLBACK, form.title or msg.title or "Policybot", blocks[:MAX_MODAL_BLOCKS], "Cancel",
-                  form.submit or "Save", meta)
+    return _modal(
+        FORM_CALLBACK,
+        form.title or msg.title or "Policybot",
+        blocks[:MAX_MODAL_BLOCKS],
+        "Cancel",
+        form.submit or "Save",
+        meta,
+    )
 
 
 def form_values(view: dict) -> dict[str, str]:
@@ -370,14 +445,20 @@ def form_values(view: dict) -> dict[str, str]:
     for block_id, actions in values.items():
         if str(block_id).startswith(FORM_BLOCK) and isinstance(actions, dict):
             entry = actions.get(FORM_ACTION)
-            out[str(block_id)[len(FORM_BLOCK):]] = str((entry.get("value") if isinstance(entry, dict) else "") or "")
+            out[str(block_id)[len(FORM_BLOCK) :]] = str((entry.get("value") if isinstance(entry, dict) else "") or "")
     return out
 
 
 def input_modal(prompt: str, dm_channel: str) -> dict:
     """The "Write in a form" modal: the prompt and one multi-line input; submitted text becomes a DM message."""
-    return _modal(INPUT_CALLBACK, "Policybot", _sections(prompt or "Your answer")[:5] + [_answer_input(True)],
-                  "Cancel", "Send", {"dm": dm_channel})
+    return _modal(
+        INPUT_CALLBACK,
+        "Policybot",
+        _sections(prompt or "Your answer")[:5] + [_answer_input(True)],
+        "Cancel",
+        "Send",
+        {"dm": dm_channel},
+    )
 
 
 def done_view(text: str = "Thank you. I'll carry on in our direct messages.") -> dict:
@@ -432,7 +513,9 @@ def verify_request(secret: str, raw: bytes, timestamp: str, signature: str, now:
     try:
         expected = SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=raw.decode("utf-8"))
     except UnicodeDecodeError:
-        expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+        expected = (
+            "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+        )
     return hmac.compare_digest(expected or "", signature)
 
 
@@ -465,8 +548,19 @@ def _types(obj: dict, where: str, **types) -> None:
 def _ids_ok(obj: dict, where: str) -> None:
     """Bolt reads ``user``, ``channel``, ``team`` and ``enterprise`` as an id or an object with an ``id``,
     and ``authorizations`` as a list of objects."""
-    _types(obj, where, user=(str, dict), channel=(str, dict), team=(str, dict), enterprise=(str, dict),
-           authorizations=list, user_id=str, channel_id=str, team_id=str, enterprise_id=str)
+    _types(
+        obj,
+        where,
+        user=(str, dict),
+        channel=(str, dict),
+        team=(str, dict),
+        enterprise=(str, dict),
+        authorizations=list,
+        user_id=str,
+        channel_id=str,
+        team_id=str,
+        enterprise_id=str,
+    )
     if any(not isinstance(a, dict) for a in obj.get("authorizations") or ()):
         raise BadPayload(f"{where}.authorizations has the wrong type")
 
@@ -502,8 +596,17 @@ def _check_view(view, kind: str) -> None:
 def _check_payload(p: dict, kind: str) -> None:
     """The fields of interactivity payload ``p`` that the listeners read (raises ``BadPayload``)."""
     _ids_ok(p, "payload")
-    _types(p, "payload", trigger_id=str, response_url=str, callback_id=str, action_ts=str, container=dict,
-           message=dict, actions=list)
+    _types(
+        p,
+        "payload",
+        trigger_id=str,
+        response_url=str,
+        callback_id=str,
+        action_ts=str,
+        container=dict,
+        message=dict,
+        actions=list,
+    )
     _user_ok(p, kind)
     if kind == "block_actions":
         actions = p.get("actions")
@@ -614,10 +717,17 @@ def replay_key(checked: SlackBody) -> str | None:
     else:
         actions = body.get("actions") if isinstance(body.get("actions"), list) else []
         action = actions[0] if actions and isinstance(actions[0], dict) else {}
-        parts = [checked.kind, _dig(body, "user", "id"), action.get("action_id"),
-                 action.get("action_ts") or body.get("action_ts"), _dig(body, "container", "message_ts"),
-                 _dig(body, "container", "view_id") or _dig(body, "view", "id"), _dig(body, "view", "hash"),
-                 action.get("value"), body.get("callback_id")]
+        parts = [
+            checked.kind,
+            _dig(body, "user", "id"),
+            action.get("action_id"),
+            action.get("action_ts") or body.get("action_ts"),
+            _dig(body, "container", "message_ts"),
+            _dig(body, "container", "view_id") or _dig(body, "view", "id"),
+            _dig(body, "view", "hash"),
+            action.get("value"),
+            body.get("callback_id"),
+        ]
     return "digest:" + hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
 
 
@@ -678,8 +788,9 @@ class SlackChannel:
         self._http_log = _quiet_logger("policybot.slack.http", logging.INFO)
         if _not_token_warning not in bolt_logger.filters:
             bolt_logger.addFilter(_not_token_warning)
-        self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, timeout=15,
-                                     logger=self._http_log)
+        self.client = AsyncWebClient(
+            token=settings.bot_token, base_url=settings.api_url, timeout=15, logger=self._http_log
+        )
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.bolt = AsyncApp(
             name="policybot",
@@ -778,8 +889,11 @@ class SlackChannel:
             bolt_req.body = checked.body
             bolt_req.context = build_async_context(AsyncBoltContext({}), checked.body)
         except (AttributeError, TypeError, KeyError, ValueError) as exc:  # ids Bolt's context cannot read
-            log.info("signed Slack request of type %r refused (HTTP 400): Bolt cannot read its ids (%s)",
-                     kind, type(exc).__name__)
+            log.info(
+                "signed Slack request of type %r refused (HTTP 400): Bolt cannot read its ids (%s)",
+                kind,
+                type(exc).__name__,
+            )
             return web.json_response({"error": "ids of the wrong type"}, status=400)
         try:
             bolt_resp = await self.bolt.async_dispatch(bolt_req)
@@ -894,8 +1008,14 @@ class SlackChannel:
             body = {"response_type": "ephemeral", "replace_original": False, "text": text}
             await self._respond(target.response_url, dict(body, blocks=blocks) if blocks else body)
         else:
-            await self.client.chat_postMessage(channel=target.channel, text=text, blocks=blocks,
-                                               thread_ts=target.thread_ts, unfurl_links=False, unfurl_media=False)
+            await self.client.chat_postMessage(
+                channel=target.channel,
+                text=text,
+                blocks=blocks,
+                thread_ts=target.thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
 
     async def _respond(self, response_url: str | None, body: dict) -> None:
         if not response_url:
@@ -910,8 +1030,14 @@ class SlackChannel:
         if resp.status_code >= 400:
             log.warning("Slack response_url refused a reply (HTTP %s)", resp.status_code)
 
-    async def run(self, inbound: Inbound, slack_user: str, target: Target, trigger_id: str | None = None,
-                  view_id: str | None = None) -> None:
+    async def run(
+        self,
+        inbound: Inbound,
+        slack_user: str,
+        target: Target,
+        trigger_id: str | None = None,
+        view_id: str | None = None,
+    ) -> None:
         """Pass ``inbound`` to the engine and route its outbounds.
 
         Where each outbound goes is ``bot.views.route``'s rule: outbounds for someone else (and, from a
@@ -947,8 +1073,9 @@ class SlackChannel:
             if target.response_url:
                 await self._respond(target.response_url, {"response_type": "ephemeral", "text": text})
             elif target.channel:
-                await self.client.chat_postEphemeral(channel=target.channel, user=slack_user, text=text,
-                                                     thread_ts=target.thread_ts)
+                await self.client.chat_postEphemeral(
+                    channel=target.channel, user=slack_user, text=text, thread_ts=target.thread_ts
+                )
         except SLACK_ERRORS as exc:
             log.info("could not post the DM pointer: %s", _err(exc))
 
@@ -967,8 +1094,11 @@ class SlackChannel:
     # -- listeners ----------------------------------------------------------------------------------
 
     async def _on_message(self, event: dict, body: dict) -> None:
-        if event.get("channel_type") == "im" and event.get("subtype") in (None, "file_share") \
-                and not event.get("bot_profile"):
+        if (
+            event.get("channel_type") == "im"
+            and event.get("subtype") in (None, "file_share")
+            and not event.get("bot_profile")
+        ):
             self._take(event, body, dm=True)
 
     async def _on_mention(self, event: dict, body: dict) -> None:
@@ -980,12 +1110,23 @@ class SlackChannel:
         """Handle a person's DM or mention (replied to in its thread) in the background; bots' are ignored
         (our own are dropped by Bolt). Files in a channel are never downloaded: the engine refuses them."""
         user, channel = event.get("user"), event.get("channel")
-        if event.get("bot_id") or not isinstance(user, str) or not user or user == self.bot_user_id \
-                or not isinstance(channel, str) or not channel:
+        if (
+            event.get("bot_id")
+            or not isinstance(user, str)
+            or not user
+            or user == self.bot_user_id
+            or not isinstance(channel, str)
+            or not channel
+        ):
             return
         log.info("%s event %r", "DM" if dm else "mention", body.get("event_id"))
-        inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(event.get("text", ""), self.bot_user_id),
-                          conversation_id=channel, private=dm, source="message" if dm else "mention")
+        inbound = Inbound(
+            user_id=self.user_id_for(user),
+            text=slack_to_plain(event.get("text", ""), self.bot_user_id),
+            conversation_id=channel,
+            private=dm,
+            source="message" if dm else "mention",
+        )
         thread = event.get("thread_ts") if dm else event.get("thread_ts") or event.get("ts")
         target = Target(channel=channel, thread_ts=thread, is_dm=dm)
         if event.get("files"):
@@ -1018,9 +1159,18 @@ class SlackChannel:
             elif not url or not self._token_host(url):
                 got.append(refused_file(name, "download_failed", size, f.get("mimetype")))
             else:
-                got.append(await download_file(name, url, limit, size=size, content_type=f.get("mimetype"),
-                                               headers={"Authorization": f"Bearer {self.settings.bot_token}"},
-                                               https_only=False, refuse_html=not name.lower().endswith((".html", ".htm"))))
+                got.append(
+                    await download_file(
+                        name,
+                        url,
+                        limit,
+                        size=size,
+                        content_type=f.get("mimetype"),
+                        headers={"Authorization": f"Bearer {self.settings.bot_token}"},
+                        https_only=False,
+                        refuse_html=not name.lower().endswith((".html", ".htm")),
+                    )
+                )
         log.info("DM with %d file(s), %d downloaded", len(got), sum(1 for g in got if g.problem is None))
         await self.run(_replace(inbound, files=tuple(got)), slack_user, target)
 
@@ -1050,24 +1200,33 @@ class SlackChannel:
         await ack()
         user = command["user_id"]
         if word in ("report", "report a concern", "report concern"):
-            self.ctx.spawn(self.start_report(user, command.get("trigger_id"), command.get("response_url")),
-                           "slack report")
+            self.ctx.spawn(
+                self.start_report(user, command.get("trigger_id"), command.get("response_url")), "slack report"
+            )
             return
         private = command.get("channel_name") == "directmessage"
-        inbound = Inbound(user_id=self.user_id_for(user), text=slack_to_plain(text), source="command",
-                          conversation_id=command.get("channel_id") or "slack", private=private)
+        inbound = Inbound(
+            user_id=self.user_id_for(user),
+            text=slack_to_plain(text),
+            source="command",
+            conversation_id=command.get("channel_id") or "slack",
+            private=private,
+        )
         target = Target(channel=command.get("channel_id"), response_url=command.get("response_url"))
         self.ctx.spawn(self.run(inbound, user, target, trigger_id=command.get("trigger_id")), "slack command")
 
-    async def start_report(self, slack_user: str, trigger_id: str | None = None, response_url: str | None = None) -> None:
+    async def start_report(
+        self, slack_user: str, trigger_id: str | None = None, response_url: str | None = None
+    ) -> None:
         """Start the core's report flow for ``slack_user`` in their DM (never in a channel)."""
         dm = await self.open_dm(slack_user)
         if response_url:
             await self._respond(response_url, {"response_type": "ephemeral", "text": POINTER_TEXT})
         await self._run_in_dm(slack_user, dm, trigger_id, source="action", action=report_start_action())
 
-    async def _run_in_dm(self, slack_user: str, dm: str | None, trigger_id: str | None, view_id: str | None = None,
-                         **fields) -> None:
+    async def _run_in_dm(
+        self, slack_user: str, dm: str | None, trigger_id: str | None, view_id: str | None = None, **fields
+    ) -> None:
         """``run`` an ``Inbound(**fields)`` from ``slack_user`` in the bot's DM with them (``dm``, else opened)."""
         dm = dm or await self.open_dm(slack_user)
         inbound = Inbound(user_id=self.user_id_for(slack_user), conversation_id=dm, private=True, **fields)
@@ -1105,27 +1264,48 @@ class SlackChannel:
             return  # selects, date pickers... are read on submit
         view_id = (body.get("view") or {}).get("id") if container.get("type") == "view" else None
         keep = bool(_KEEP_SUFFIX.search(slack_aid))  # e.g. Edit details: Publish / Cancel stay pressable
-        if _in_bot_dm(container) and message.get("blocks") and not keep:  # never in a channel: others would see the choice
+        if (
+            _in_bot_dm(container) and message.get("blocks") and not keep
+        ):  # never in a channel: others would see the choice
             label = ((action.get("text") or {}).get("text")) or "Done"
             blocks = mark_chosen(message["blocks"], action.get("block_id", ""), label)
-            self.ctx.spawn(self._respond(response_url, {"replace_original": True, "text": message.get("text", ""),
-                                                        "blocks": blocks}), "slack mark")
-        await self._run_in_dm(user, _bot_dm(container), body.get("trigger_id"), view_id, source="action",
-                              action=Action(decode_action_id(slack_aid), action.get("value", "")))
+            self.ctx.spawn(
+                self._respond(
+                    response_url, {"replace_original": True, "text": message.get("text", ""), "blocks": blocks}
+                ),
+                "slack mark",
+            )
+        await self._run_in_dm(
+            user,
+            _bot_dm(container),
+            body.get("trigger_id"),
+            view_id,
+            source="action",
+            action=Action(decode_action_id(slack_aid), action.get("value", "")),
+        )
 
-    async def _vote(self, user: str, slack_aid: str, value: str, container: dict, message: dict,
-                    response_url: str | None):
+    async def _vote(
+        self, user: str, slack_aid: str, value: str, container: dict, message: dict, response_url: str | None
+    ):
         vote = parse_vote(slack_aid, value)
         if vote.question:
-            await self.ctx.record_feedback(helpful=vote.helpful, question=vote.question,
-                                           clause_ids=list(vote.clause_ids), user_id=self.user_id_for(user))
+            await self.ctx.record_feedback(
+                helpful=vote.helpful,
+                question=vote.question,
+                clause_ids=list(vote.clause_ids),
+                user_id=self.user_id_for(user),
+            )
         thanks = thanks_text(vote.helpful)
         if _in_bot_dm(container) and message.get("blocks"):  # in a channel, thank the voter privately
             blocks = [
                 {"type": "context", "block_id": FEEDBACK_BLOCK, "elements": [_mrkdwn(thanks)]}
-                if b.get("block_id") == FEEDBACK_BLOCK else b for b in message["blocks"]
+                if b.get("block_id") == FEEDBACK_BLOCK
+                else b
+                for b in message["blocks"]
             ]
-            await self._respond(response_url, {"replace_original": True, "text": message.get("text", ""), "blocks": blocks})
+            await self._respond(
+                response_url, {"replace_original": True, "text": message.get("text", ""), "blocks": blocks}
+            )
         else:
             await self._respond(response_url, {"response_type": "ephemeral", "replace_original": False, "text": thanks})
 
@@ -1136,8 +1316,16 @@ class SlackChannel:
         await ack()
         meta = object_or_empty(view.get("private_metadata"))
         text = _dig(view, "state", "values", INPUT_BLOCK, INPUT_ACTION, "value")
-        self.ctx.spawn(self._run_in_dm(body["user"]["id"], _meta_dm(meta), body.get("trigger_id"), source="message",
-                                       text=text if isinstance(text, str) else ""), "slack view")
+        self.ctx.spawn(
+            self._run_in_dm(
+                body["user"]["id"],
+                _meta_dm(meta),
+                body.get("trigger_id"),
+                source="message",
+                text=text if isinstance(text, str) else "",
+            ),
+            "slack view",
+        )
 
     async def _on_form_submission(self, ack, body: dict, view: dict) -> None:
         """A core form's modal submitted: refused values come back on their fields at once
@@ -1152,13 +1340,16 @@ class SlackChannel:
         errors = self.ctx.engine.check_form(action_id, values)
         if errors:
             log.info("form %r refused on %d field(s)", action_id, len(errors))
-            await ack(response_action="errors", errors={f"{FORM_BLOCK}{k}": truncate(str(v), 150)
-                                                       for k, v in errors.items()})
+            await ack(
+                response_action="errors", errors={f"{FORM_BLOCK}{k}": truncate(str(v), 150) for k, v in errors.items()}
+            )
             return
         await ack()
         action = Action(action_id, submit_value(str(meta.get("value") or ""), values))
-        self.ctx.spawn(self._run_in_dm(body["user"]["id"], _meta_dm(meta), body.get("trigger_id"), source="action",
-                                       action=action), "slack form")
+        self.ctx.spawn(
+            self._run_in_dm(body["user"]["id"], _meta_dm(meta), body.get("trigger_id"), source="action", action=action),
+            "slack form",
+        )
 
     async def _on_view_closed(self, ack, body: dict, view: dict) -> None:
         await ack()
@@ -1167,8 +1358,9 @@ class SlackChannel:
             return
         # The user closed a prompt's modal: put the prompt in the DM so the flow can go on there.
         blocks = [b for b in view.get("blocks") or [] if isinstance(b, dict) and b.get("type") != "input"][:MAX_BLOCKS]
-        self.ctx.spawn(self._send(Target(channel=meta["dm"], is_dm=True), "Policybot: please choose below", blocks),
-                       "slack repost")
+        self.ctx.spawn(
+            self._send(Target(channel=meta["dm"], is_dm=True), "Policybot: please choose below", blocks), "slack repost"
+        )
 
 
 def _dig(obj, *keys):
@@ -1182,8 +1374,11 @@ def _dig(obj, *keys):
 
 def _in_bot_dm(container: dict) -> bool:
     """True when an interaction came from a (non-ephemeral) message the bot posted in a DM."""
-    return (container.get("type") == "message" and not container.get("is_ephemeral")
-            and str(container.get("channel_id") or "").startswith("D"))
+    return (
+        container.get("type") == "message"
+        and not container.get("is_ephemeral")
+        and str(container.get("channel_id") or "").startswith("D")
+    )
 
 
 def _bot_dm(container: dict) -> str | None:

@@ -69,8 +69,10 @@ APP_TYPES = {"multitenant": "MultiTenant", "singletenant": "SingleTenant", "user
 SUBMIT_REPLAY_WINDOW = 300.0  #: seconds within which a replayed card submit has no second effect
 CARD_ACTION_INVOKE = "adaptiveCard/action"  #: the invoke Teams sends for an ``Action.Execute`` press
 ERROR_TEXT = "Sorry, something went wrong on my side. Please try again."
-NO_PRIVATE_CHAT_TEXT = ("I couldn't open a private chat with you. Please open Policybot from the Apps menu "
-                        "(or message it directly) and try again there.")
+NO_PRIVATE_CHAT_TEXT = (
+    "I couldn't open a private chat with you. Please open Policybot from the Apps menu "
+    "(or message it directly) and try again there."
+)
 WELCOME_TEXT = (
     "Hello, I'm Policybot. Ask me about the social media policies, for example: can I accept a "
     "colleague's friend request? I answer with the policies' own words and say where each quote comes from.\n"
@@ -113,6 +115,7 @@ def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | 
             ``SingleTenant``/``UserAssignedMSI``, its tenant id); a password or tenant id without an
             app id; an unknown ``MicrosoftAppType``.
     """
+
     def get(name: str) -> str:
         return (env.get(name) or "").strip()
 
@@ -134,7 +137,8 @@ def teams_settings(env: Mapping[str, str], host: str | None) -> TeamsSettings | 
             raise ConfigError(
                 f"Teams: {ENV_APP_ID} is not set, so {MESSAGES_PATH} would accept unauthenticated requests; that "
                 f"is allowed only on a loopback address (--host 127.0.0.1), not on {host or 'every interface'}. "
-                f"Set {ENV_APP_ID} and {ENV_APP_PASSWORD}, or set {ENV_SWITCH}=off to run without Teams")
+                f"Set {ENV_APP_ID} and {ENV_APP_PASSWORD}, or set {ENV_SWITCH}=off to run without Teams"
+            )
         return TeamsSettings(app_type="MultiTenant")
     missing = []
     if app_type != "UserAssignedMSI" and not password:
@@ -190,8 +194,11 @@ class ContactStore:
 
     @staticmethod
     def _m001_contacts(db) -> None:
-        db["contacts"].create({f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
-                              pk="user_id", if_not_exists=True)
+        db["contacts"].create(
+            {f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
+            pk="user_id",
+            if_not_exists=True,
+        )
 
     MIGRATIONS = (("001_contacts", _m001_contacts),)
 
@@ -212,7 +219,8 @@ class ContactStore:
             apply_migrations(self._db, self.MIGRATIONS)
             self._cache: dict[str, Contact] = {
                 row["user_id"]: Contact(**dict(row, authenticated=bool(row["authenticated"])))
-                for row in self._db["contacts"].rows}
+                for row in self._db["contacts"].rows
+            }
 
     def get(self, user_id: str) -> Contact | None:
         """The contact for ``user_id``, or None."""
@@ -226,8 +234,7 @@ class ContactStore:
     def put(self, contact: Contact) -> None:
         """Insert or replace ``contact`` (blocking: call it off the event loop)."""
         with self._lock:
-            self._db["contacts"].upsert(dict(asdict(contact), authenticated=int(contact.authenticated)),
-                                        pk="user_id")
+            self._db["contacts"].upsert(dict(asdict(contact), authenticated=int(contact.authenticated)), pk="user_id")
             self._cache[contact.user_id] = contact
 
     def __len__(self) -> int:
@@ -283,12 +290,21 @@ def clean_text(activity) -> str:
     text = activity.text or ""
     bot_id = getattr(activity.recipient, "id", None)
     for entity in activity.entities or []:
-        props = entity if isinstance(entity, dict) else dict(getattr(entity, "additional_properties", None) or {},
-                                                               type=getattr(entity, "type", None))
+        props = (
+            entity
+            if isinstance(entity, dict)
+            else dict(getattr(entity, "additional_properties", None) or {}, type=getattr(entity, "type", None))
+        )
         mentioned = props.get("mentioned")
         tag = props.get("text")
-        if (str(props.get("type") or "").lower() == "mention" and bot_id and isinstance(mentioned, dict)
-                and mentioned.get("id") == bot_id and isinstance(tag, str) and tag.strip()):
+        if (
+            str(props.get("type") or "").lower() == "mention"
+            and bot_id
+            and isinstance(mentioned, dict)
+            and mentioned.get("id") == bot_id
+            and isinstance(tag, str)
+            and tag.strip()
+        ):
             text = text.replace(tag, " ")
     bot_name = html.unescape(getattr(activity.recipient, "name", None) or "").strip().lower()
 
@@ -347,8 +363,11 @@ def _invoke_response(status: int, kind: str, value):
     from msrest.serialization import Model
 
     class CardInvokeResponse(Model):
-        _attribute_map = {"status_code": {"key": "statusCode", "type": "int"},
-                          "type": {"key": "type", "type": "str"}, "value": {"key": "value", "type": "object"}}
+        _attribute_map = {
+            "status_code": {"key": "statusCode", "type": "int"},
+            "type": {"key": "type", "type": "str"},
+            "value": {"key": "value", "type": "object"},
+        }
 
     body = CardInvokeResponse()
     body.status_code, body.type, body.value = status, kind, value
@@ -402,8 +421,12 @@ class TeamsChannel:
             data_dir = getattr(ctx.policybot, "data_dir", None)
             store_path = Path(data_dir) / DB_NAME if data_dir else None
         self.contacts = ContactStore(store_path)
-        sdk_config = SimpleNamespace(APP_ID=settings.app_id or None, APP_PASSWORD=settings.app_password or None,
-                                     APP_TENANTID=settings.tenant_id or None, APP_TYPE=settings.app_type)
+        sdk_config = SimpleNamespace(
+            APP_ID=settings.app_id or None,
+            APP_PASSWORD=settings.app_password or None,
+            APP_TENANTID=settings.tenant_id or None,
+            APP_TYPE=settings.app_type,
+        )
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(sdk_config))
         self.adapter.on_turn_error = self._on_turn_error
         self.bot = _bot_class()(self)
@@ -480,8 +503,12 @@ class TeamsChannel:
         await asyncio.to_thread(self.contacts.close)
 
     async def _on_turn_error(self, turn_context, error: BaseException) -> None:
-        log.error("Teams turn failed (activity %r): %s", getattr(turn_context.activity, "id", "-"),
-                  type(error).__name__, exc_info=error)
+        log.error(
+            "Teams turn failed (activity %r): %s",
+            getattr(turn_context.activity, "id", "-"),
+            type(error).__name__,
+            exc_info=error,
+        )
         try:
             await self._send_here(turn_context, [Outbound(kind="error", text=ERROR_TEXT)])
         except Exception:  # the Bot Connector is unreachable or refuses: nothing more to tell anyone
@@ -489,6 +516,7 @@ class TeamsChannel:
 
     def _in_background(self, turn_context, work, name: str) -> None:
         """Run ``await work()`` for this turn in the background; a failure is handled as a turn error."""
+
         async def run() -> None:
             try:
                 await work()
@@ -533,11 +561,14 @@ class TeamsChannel:
         old = self.contacts.get(user_id)
         personal = _reference_json(activity) if _is_personal(activity) and account is activity.from_property else ""
         new = Contact(
-            user_id=user_id, teams_user_id=account.id, aad_object_id=getattr(account, "aad_object_id", None) or "",
+            user_id=user_id,
+            teams_user_id=account.id,
+            aad_object_id=getattr(account, "aad_object_id", None) or "",
             tenant_id=_tenant_of(activity) or (old.tenant_id if old else ""),
             service_url=activity.service_url or (old.service_url if old else ""),
             channel_id=activity.channel_id or "msteams",
-            bot_id=getattr(activity.recipient, "id", "") or "", bot_name=getattr(activity.recipient, "name", "") or "",
+            bot_id=getattr(activity.recipient, "id", "") or "",
+            bot_name=getattr(activity.recipient, "name", "") or "",
             personal=personal or (old.personal if old and old.service_url == activity.service_url else ""),
             authenticated=not self.settings.emulator,
         )
@@ -591,9 +622,14 @@ class TeamsChannel:
         user, personal = self.user_id_for(activity.from_property), _is_personal(activity)
         log.info("%s %r", "message" if personal else "mention", activity.id)
         files = await inbound_files(self.ctx, activity, user, personal, https_only=not self.settings.emulator)
-        inbound = Inbound(user_id=user, text=clean_text(activity), private=personal, files=files,
-                          conversation_id=getattr(activity.conversation, "id", "") or "teams",
-                          source="message" if personal else "mention")
+        inbound = Inbound(
+            user_id=user,
+            text=clean_text(activity),
+            private=personal,
+            files=files,
+            conversation_id=getattr(activity.conversation, "id", "") or "teams",
+            source="message" if personal else "mention",
+        )
         await self.run(turn_context, inbound, here_private=personal, here_ok=True)
 
     async def on_submit(self, turn_context, submit, value) -> None:
@@ -611,8 +647,9 @@ class TeamsChannel:
         if submit.kind == "feedback":
             vote = submit.vote
             if vote.question:
-                await self.ctx.record_feedback(helpful=vote.helpful, question=vote.question,
-                                               clause_ids=list(vote.clause_ids), user_id=user)
+                await self.ctx.record_feedback(
+                    helpful=vote.helpful, question=vote.question, clause_ids=list(vote.clause_ids), user_id=user
+                )
             if personal:  # in a channel the vote is recorded silently: a reply there would show who voted
                 await self._send_here(turn_context, [Outbound(kind="text", text=thanks_text(vote.helpful))])
             return
@@ -621,8 +658,9 @@ class TeamsChannel:
         if submit.kind == "text":
             inbound = Inbound(user_id=user, text=submit.text, conversation_id=conv_id, private=True, source="message")
         else:
-            inbound = Inbound(user_id=user, conversation_id=conv_id, private=True, source="action",
-                              action=submit.action)
+            inbound = Inbound(
+                user_id=user, conversation_id=conv_id, private=True, source="action", action=submit.action
+            )
         await self.run(turn_context, inbound, here_private=personal, here_ok=personal)
 
     async def on_card_action(self, turn_context):
@@ -640,9 +678,13 @@ class TeamsChannel:
         submit = parse_submit(data)
         if submit is None:
             log.info("card action %r refused: not one of ours", activity.id)
-            return _invoke_response(400, "application/vnd.microsoft.error",
-                                    {"code": "BadRequest", "message": "not an action of this bot's cards"})
+            return _invoke_response(
+                400,
+                "application/vnd.microsoft.error",
+                {"code": "BadRequest", "message": "not an action of this bot's cards"},
+            )
         if self._first_delivery(activity):
+
             async def handle() -> None:
                 await self.remember(activity)
                 await self.on_submit(turn_context, submit, data)
@@ -663,8 +705,9 @@ class TeamsChannel:
         whole, with its neutral pointer in the thread).
         """
         outs = await when_ready(self.ctx.ready, self.ctx.handle, inbound)
-        routing = route([o for o in outs if o.outbox_id is None], inbound.user_id,
-                        private=here_private, post_here=here_ok)
+        routing = route(
+            [o for o in outs if o.outbox_id is None], inbound.user_id, private=here_private, post_here=here_ok
+        )
         for o in [o for o in outs if o.outbox_id is not None] + routing.others:  # the server marks outbox ones
             self.ctx.spawn(self.ctx.deliver(o), "teams deliver")
         public = [Outbound(kind="text", text=routing.pointer)] if routing.pointer else routing.here
@@ -693,8 +736,14 @@ class TeamsChannel:
         from botbuilder.core import CardFactory
         from botbuilder.schema import Activity, ActivityTypes
 
-        return [Activity(type=ActivityTypes.message, attachments=[CardFactory.adaptive_card(card)],
-                         summary=PROACTIVE_SUMMARY if proactive else None) for card in render_cards(msg)]
+        return [
+            Activity(
+                type=ActivityTypes.message,
+                attachments=[CardFactory.adaptive_card(card)],
+                summary=PROACTIVE_SUMMARY if proactive else None,
+            )
+            for card in render_cards(msg)
+        ]
 
     async def _send_here(self, turn_context, msgs: list[Outbound], proactive: bool = False) -> None:
         await turn_context.send_activities([a for msg in msgs for a in self.activities(msg, proactive)])
@@ -746,25 +795,33 @@ class TeamsChannel:
             service_url, tenant, channel_id = hint.service_url, _tenant_of(hint), hint.channel_id or "msteams"
             bot = ChannelAccount(id=hint.recipient.id, name=hint.recipient.name) if hint.recipient else None
         else:
-            source = contact if self._usable(contact) and contact.service_url else self.contacts.latest(
-                authenticated_only=not self.settings.emulator)
+            source = (
+                contact
+                if self._usable(contact) and contact.service_url
+                else self.contacts.latest(authenticated_only=not self.settings.emulator)
+            )
             if source is None:
                 return None
             service_url, tenant, channel_id = source.service_url, source.tenant_id, source.channel_id
             bot = ChannelAccount(id=source.bot_id, name=source.bot_name or None) if source.bot_id else None
         if not service_url or bot is None:
             return None
-        params = ConversationParameters(is_group=False, bot=bot, members=[ChannelAccount(id=teams_id)],
-                                        tenant_id=tenant or None,
-                                        channel_data={"tenant": {"id": tenant}} if tenant else None)
+        params = ConversationParameters(
+            is_group=False,
+            bot=bot,
+            members=[ChannelAccount(id=teams_id)],
+            tenant_id=tenant or None,
+            channel_data={"tenant": {"id": tenant}} if tenant else None,
+        )
         made = []
 
         async def callback(turn_context):
             made.append(TurnContext.get_conversation_reference(turn_context.activity))
 
         try:
-            await self.adapter.create_conversation(self.settings.app_id or None, callback, params, channel_id,
-                                                   service_url)
+            await self.adapter.create_conversation(
+                self.settings.app_id or None, callback, params, channel_id, service_url
+            )
         except Exception as exc:  # the connector's token or network errors, whatever their type
             log.warning("Teams: could not open a personal chat: %s", _err(exc), exc_info=True)
             return None
@@ -772,11 +829,18 @@ class TeamsChannel:
         ref.activity_id, ref.user = None, ChannelAccount(id=teams_id)
         ref.conversation.conversation_type = "personal"
         stored = Contact(
-            user_id=user_id, teams_user_id=teams_id,
-            aad_object_id=contact.aad_object_id if contact else "", tenant_id=tenant or "",
-            service_url=service_url, channel_id=channel_id, bot_id=bot.id or "", bot_name=bot.name or "",
-            personal=json.dumps(ref.serialize(), sort_keys=True), authenticated=not self.settings.emulator,
-            updated_at=datetime.now(UTC).isoformat())
+            user_id=user_id,
+            teams_user_id=teams_id,
+            aad_object_id=contact.aad_object_id if contact else "",
+            tenant_id=tenant or "",
+            service_url=service_url,
+            channel_id=channel_id,
+            bot_id=bot.id or "",
+            bot_name=bot.name or "",
+            personal=json.dumps(ref.serialize(), sort_keys=True),
+            authenticated=not self.settings.emulator,
+            updated_at=datetime.now(UTC).isoformat(),
+        )
         await asyncio.to_thread(self.contacts.put, stored)
         log.info("Teams: opened a personal chat")
         return ref
@@ -832,6 +896,7 @@ def attach(app: web.Application, ctx: ServerContext) -> TeamsChannel | None:
     app.router.add_post(MESSAGES_PATH, channel.handle_http)
     return channel
 
+
 # -- the Teams app package ----------------------------------------------------------------------
 
 TEAMS_DIR = Path(__file__).resolve().parent.parent / "teams"
@@ -839,8 +904,7 @@ APP_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 BASE_URL_PLACEHOLDER = "https://policybot.example.org"
 
 
-def build_app_package(app_id: str, out: str | Path, base_url: str | None = None,
-                      source: Path = TEAMS_DIR) -> Path:
+def build_app_package(app_id: str, out: str | Path, base_url: str | None = None, source: Path = TEAMS_DIR) -> Path:
     """Write the Teams app package (a zip of ``manifest.json``, ``color.png``, ``outline.png``) for upload.
 
     ``app_id`` (the bot's Microsoft App ID) replaces the placeholder bot id; ``base_url`` replaces
@@ -898,4 +962,3 @@ def register(subparsers) -> None:
     pkg.add_argument("--base-url", default=None, help="https address of your organisation for the developer links")
     pkg.add_argument("--out", default="policybot-teams.zip", help="the zip to write (default policybot-teams.zip)")
     pkg.set_defaults(func=cmd_package)
-

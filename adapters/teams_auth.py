@@ -69,8 +69,9 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def token_refusal(auth_header: str, app_id: str, service_url: str | None = None,
-                  now: float | None = None) -> str | None:
+def token_refusal(
+    auth_header: str, app_id: str, service_url: str | None = None, now: float | None = None
+) -> str | None:
     """Why the bearer token in ``auth_header`` can never pass the SDK's validation for ``app_id``, or None.
 
     Nothing is verified here (the signature needs the keys); None only means the SDK must decide. The

@@ -55,7 +55,6 @@ FORM_SUBMIT = "pb_form"  #: a core form's submit button
 FORM_INPUT = "pb_f_"  #: id prefix of a form field's ``Input.Text`` (then the field name)
 
 
-
 # -- elements -----------------------------------------------------------------------------------
 
 
@@ -90,8 +89,7 @@ def quote_container(view: QuoteView) -> dict:
     items: list[dict] = []
     if view.lead_in:
         items.append({"type": "RichTextBlock", "inlines": [_run(view.lead_in, italic=True, isSubtle=True)]})
-    items.append({"type": "RichTextBlock", "inlines": [_run(view.text)],
-                  **({"spacing": "Small"} if items else {})})
+    items.append({"type": "RichTextBlock", "inlines": [_run(view.text)], **({"spacing": "Small"} if items else {})})
     items += [_subtle(line) for line in (view.source_line,) + view.also_lines]
     return {"type": "Container", "style": "emphasis", "spacing": "Medium", "items": items}
 
@@ -119,8 +117,13 @@ def choice_elements(choices: list[Choice]) -> list[dict]:
         return []
     short = [len(c.label) <= MAX_BUTTON_LABEL for c in choices]
     if all(short) and len(choices) <= MAX_ROW_BUTTONS:
-        return [{"type": "ActionSet", "spacing": "Medium",
-                 "actions": [_submit(c.label, submit_data(c.action_id, c.value), c.style) for c in choices]}]
+        return [
+            {
+                "type": "ActionSet",
+                "spacing": "Medium",
+                "actions": [_submit(c.label, submit_data(c.action_id, c.value), c.style) for c in choices],
+            }
+        ]
     out = []
     for i, c in enumerate(choices):
         action = _submit(c.label, submit_data(c.action_id, c.value), c.style)
@@ -128,22 +131,43 @@ def choice_elements(choices: list[Choice]) -> list[dict]:
         if short[i]:
             out.append({"type": "ActionSet", "spacing": spacing, "actions": [action]})
             continue
-        out.append({"type": "ColumnSet", "spacing": spacing, "separator": True, "selectAction": action, "columns": [
-            {"type": "Column", "width": "stretch", "verticalContentAlignment": "Center",
-             "items": [{"type": "RichTextBlock", "inlines": [_run(c.label)]}]},
-            {"type": "Column", "width": "auto", "verticalContentAlignment": "Center",
-             "items": [{"type": "ActionSet", "actions": [dict(action, title="Choose")]}]},
-        ]})
+        out.append(
+            {
+                "type": "ColumnSet",
+                "spacing": spacing,
+                "separator": True,
+                "selectAction": action,
+                "columns": [
+                    {
+                        "type": "Column",
+                        "width": "stretch",
+                        "verticalContentAlignment": "Center",
+                        "items": [{"type": "RichTextBlock", "inlines": [_run(c.label)]}],
+                    },
+                    {
+                        "type": "Column",
+                        "width": "auto",
+                        "verticalContentAlignment": "Center",
+                        "items": [{"type": "ActionSet", "actions": [dict(action, title="Choose")]}],
+                    },
+                ],
+            }
+        )
     return out
 
 
 def input_elements(hint: str) -> list[dict]:
     """An ``Input.Text`` (multi-line for ``"long_text"``) and a Send button."""
     return [
-        {"type": "Input.Text", "id": INPUT_ID, "isMultiline": hint == "long_text", "maxLength": MAX_INPUT_CHARS,
-         "placeholder": "Type your answer here, or reply in the chat", "spacing": "Medium"},
-        {"type": "ActionSet", "spacing": "Small",
-         "actions": [_submit("Send", submit_data(SEND_TEXT), "primary")]},
+        {
+            "type": "Input.Text",
+            "id": INPUT_ID,
+            "isMultiline": hint == "long_text",
+            "maxLength": MAX_INPUT_CHARS,
+            "placeholder": "Type your answer here, or reply in the chat",
+            "spacing": "Medium",
+        },
+        {"type": "ActionSet", "spacing": "Small", "actions": [_submit("Send", submit_data(SEND_TEXT), "primary")]},
     ]
 
 
@@ -153,19 +177,32 @@ def form_elements(form: Form) -> list[dict]:
     button, whose data names the form's action, value and fields (see ``parse_submit``)."""
     out: list[dict] = []
     for f in form.fields:
-        out.append({"type": "TextBlock", "text": f.label or f.name, "weight": "Bolder", "wrap": True,
-                    "spacing": "Medium"})
+        out.append(
+            {"type": "TextBlock", "text": f.label or f.name, "weight": "Bolder", "wrap": True, "spacing": "Medium"}
+        )
         field = {"type": "Input.Text", "id": f"{FORM_INPUT}{f.name}", "value": f.value, "spacing": "Small"}
         if f.max_length is not None and len(f.value) <= f.max_length:
             field["maxLength"] = f.max_length
         out.append(field)
         if form.errors.get(f.name):
-            out.append({"type": "TextBlock", "text": form.errors[f.name], "color": "Attention", "wrap": True,
-                        "size": "Small", "spacing": "Small"})
+            out.append(
+                {
+                    "type": "TextBlock",
+                    "text": form.errors[f.name],
+                    "color": "Attention",
+                    "wrap": True,
+                    "size": "Small",
+                    "spacing": "Small",
+                }
+            )
         elif f.hint:
             out.append(_subtle(f.hint))
-    data = {"action_id": FORM_SUBMIT, "form": form.action_id, "value": form.value,
-            "fields": [f.name for f in form.fields]}
+    data = {
+        "action_id": FORM_SUBMIT,
+        "form": form.action_id,
+        "value": form.value,
+        "fields": [f.name for f in form.fields],
+    }
     out.append({"type": "ActionSet", "spacing": "Medium", "actions": [_submit(form.submit or "Save", data, "primary")]})
     return out
 
@@ -173,8 +210,14 @@ def form_elements(form: Form) -> list[dict]:
 def feedback_elements(msg: Outbound) -> list[dict]:
     """The Helpful / Not helpful row (``bot.views.FEEDBACK_BUTTONS``, carrying ``feedback_token(msg)``)."""
     value = feedback_token(msg)
-    return [{"type": "ActionSet", "spacing": "Medium", "separator": True,
-             "actions": [_submit(b.label, submit_data(b.action_id, value)) for b in FEEDBACK_BUTTONS]}]
+    return [
+        {
+            "type": "ActionSet",
+            "spacing": "Medium",
+            "separator": True,
+            "actions": [_submit(b.label, submit_data(b.action_id, value)) for b in FEEDBACK_BUTTONS],
+        }
+    ]
 
 
 # -- cards --------------------------------------------------------------------------------------
@@ -233,8 +276,11 @@ def _pack(groups: list[list[dict]], tail: list[dict], limit: int) -> list[list[d
                     add([piece])
             elif element.get("type") == "Container":
                 for item in element["items"]:
-                    for piece in (_split_text_block(item, limit) if item.get("type") == "RichTextBlock"
-                                  and _size([item]) > limit else [item]):
+                    for piece in (
+                        _split_text_block(item, limit)
+                        if item.get("type") == "RichTextBlock" and _size([item]) > limit
+                        else [item]
+                    ):
                         add([dict(element, items=[piece])])
             else:  # pragma: no cover - nothing else grows without bound
                 add([element])
@@ -252,16 +298,23 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     """
     groups: list[list[dict]] = []
     if msg.modal and msg.title and msg.form is None:  # e.g. the report's review, which Slack shows in a modal
-        groups.append([{"type": "TextBlock", "text": msg.title, "weight": "Bolder", "size": "Medium",
-                        "wrap": True}])
+        groups.append([{"type": "TextBlock", "text": msg.title, "weight": "Bolder", "size": "Medium", "wrap": True}])
     text_blocks = rich_lines(msg.text, first_bolder=msg.kind == "notification")
     if text_blocks:
         groups.append(text_blocks)
     groups += [[quote_container(v)] for v in quote_views(msg)]
     tail = choice_elements(list(msg.choices))
     if msg.choices_note:  # beside the buttons, e.g. a warning before Publish
-        tail.insert(0, {"type": "TextBlock", "text": "⚠ " + msg.choices_note, "color": "Warning",
-                        "wrap": True, "spacing": "Medium"})
+        tail.insert(
+            0,
+            {
+                "type": "TextBlock",
+                "text": "⚠ " + msg.choices_note,
+                "color": "Warning",
+                "wrap": True,
+                "spacing": "Medium",
+            },
+        )
     if msg.form is not None:
         tail += form_elements(msg.form)
     if msg.input_hint:
@@ -306,8 +359,10 @@ def parse_submit(value) -> Submit | None:
         form_action, names = value.get("form"), value.get("fields")
         if not isinstance(form_action, str) or not form_action or not isinstance(names, list):
             return None
-        fields = {str(n): (value.get(f"{FORM_INPUT}{n}") if isinstance(value.get(f"{FORM_INPUT}{n}"), str) else "")
-                  for n in names}
+        fields = {
+            str(n): (value.get(f"{FORM_INPUT}{n}") if isinstance(value.get(f"{FORM_INPUT}{n}"), str) else "")
+            for n in names
+        }
         return Submit("action", action=Action(form_action, submit_value(str(value.get("value") or ""), fields)))
     if action_id == SEND_TEXT:
         text = value.get(INPUT_ID, "")

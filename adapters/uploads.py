@@ -70,9 +70,14 @@ def check_url(url: str | None, https_only: bool = True) -> str:
     return text
 
 
-async def fetch_capped(url: str, max_bytes: int, headers: dict | None = None,
-                       timeout: float = DOWNLOAD_TIMEOUT, session: aiohttp.ClientSession | None = None,
-                       refuse_html: bool = False) -> bytes:
+async def fetch_capped(
+    url: str,
+    max_bytes: int,
+    headers: dict | None = None,
+    timeout: float = DOWNLOAD_TIMEOUT,
+    session: aiohttp.ClientSession | None = None,
+    refuse_html: bool = False,
+) -> bytes:
     """GET ``url`` and return its body, at most ``max_bytes`` bytes.
 
     Args:
@@ -91,8 +96,9 @@ async def fetch_capped(url: str, max_bytes: int, headers: dict | None = None,
     own = session is None
     session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
     try:
-        async with session.get(url, headers=headers or {}, allow_redirects=True,
-                               timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+        async with session.get(
+            url, headers=headers or {}, allow_redirects=True, timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as resp:
             if resp.status != 200:
                 log.info("file download refused: HTTP %s", resp.status)
                 raise DownloadError("failed", f"HTTP {resp.status}")
@@ -123,9 +129,16 @@ def refused_file(name: str, problem: str, size: int | None = None, content_type:
     return InboundFile(name=name or "upload", data=b"", content_type=content_type, size=size, problem=problem)
 
 
-async def download_file(name: str, url: str | None, max_bytes: int, size: int | None = None,
-                        content_type: str | None = None, headers: dict | None = None, https_only: bool = True,
-                        refuse_html: bool = False) -> InboundFile:
+async def download_file(
+    name: str,
+    url: str | None,
+    max_bytes: int,
+    size: int | None = None,
+    content_type: str | None = None,
+    headers: dict | None = None,
+    https_only: bool = True,
+    refuse_html: bool = False,
+) -> InboundFile:
     """Download one file into an ``InboundFile``; never raises.
 
     A declared ``size`` over ``max_bytes`` is refused without a request; a bad URL, a failed download

@@ -67,18 +67,46 @@ MAX_ID_CHARS = 200  #: longest identity header value / user id accepted
 #: Fastly, Google Cloud, ingress-nginx, IIS, Envoy, Azure, AWS, F5 and WebLogic); open (loopback) mode refuses
 #: a request that carries any of them or a name starting with ``PROXY_HEADER_PREFIXES``. A proxy that sends none
 #: of these (nginx's defaults send none) cannot be told apart by its headers: see README.
-PROXY_HEADERS = frozenset(h.lower() for h in (  # those not already under PROXY_HEADER_PREFIXES
-    "Forwarded", "Via", "X-Real-IP", "True-Client-IP", "Fastly-Client-IP", "X-ProxyUser-Ip", "X-Cloud-Trace-Context",
-    "X-Rewrite-URL", "X-Cluster-Client-IP", "Proxy-Client-IP", "WL-Proxy-Client-IP", "Client-IP", "X-Client-IP",
-    "X-Originating-IP", "X-Remote-Addr", "X-Remote-IP", "X-Host", "X-ProxyMesh-IP",
-))
-PROXY_HEADER_PREFIXES = ("x-forwarded", "x-original-", "x-envoy-", "x-azure-", "x-appengine-", "x-amzn-", "x-arr-",
-                         "cf-")
+PROXY_HEADERS = frozenset(
+    h.lower()
+    for h in (  # those not already under PROXY_HEADER_PREFIXES
+        "Forwarded",
+        "Via",
+        "X-Real-IP",
+        "True-Client-IP",
+        "Fastly-Client-IP",
+        "X-ProxyUser-Ip",
+        "X-Cloud-Trace-Context",
+        "X-Rewrite-URL",
+        "X-Cluster-Client-IP",
+        "Proxy-Client-IP",
+        "WL-Proxy-Client-IP",
+        "Client-IP",
+        "X-Client-IP",
+        "X-Originating-IP",
+        "X-Remote-Addr",
+        "X-Remote-IP",
+        "X-Host",
+        "X-ProxyMesh-IP",
+    )
+)
+PROXY_HEADER_PREFIXES = (
+    "x-forwarded",
+    "x-original-",
+    "x-envoy-",
+    "x-azure-",
+    "x-appengine-",
+    "x-amzn-",
+    "x-arr-",
+    "cf-",
+)
 LOCAL_HOST_NAMES = ("localhost", "127.0.0.1", "[::1]")  #: names the open mode's ``Host`` may use
 
 PAGE_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -87,11 +115,15 @@ PAGE_HEADERS = {
 API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 STATIC_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
-GREETING = ("Ask me about the social media policies, for example: can I accept a colleague's friend request? "
-            "I answer with quotes from the policies and say where each comes from.")
+GREETING = (
+    "Ask me about the social media policies, for example: can I accept a colleague's friend request? "
+    "I answer with quotes from the policies and say where each comes from."
+)
 GREETING_REPORT = " To report a concern in confidence, type `report`."
-GREETING_NO_REPORT = (" Confidential reports need your staff sign-in, which this page does not have: "
-                      "please contact HR or your line manager directly to report a concern.")
+GREETING_NO_REPORT = (
+    " Confidential reports need your staff sign-in, which this page does not have: "
+    "please contact HR or your line manager directly to report a concern."
+)
 
 
 # -- configuration -----------------------------------------------------------------------------------
@@ -127,8 +159,10 @@ def webchat_settings(env: Mapping[str, str], host: str | None) -> tuple[WebChatS
     secret = (env.get(SECRET_ENV) or "").strip() or None
     header = (env.get(HEADER_ENV) or "").strip() or None
     if secret is not None and len(secret) < MIN_SECRET_CHARS:
-        raise ConfigError(f"{SECRET_ENV} must be at least {MIN_SECRET_CHARS} characters "
-                          f"(for example: python -c 'import secrets; print(secrets.token_urlsafe(24))')")
+        raise ConfigError(
+            f"{SECRET_ENV} must be at least {MIN_SECRET_CHARS} characters "
+            f"(for example: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
     if header is not None:
         if not all(c.isascii() and (c.isalnum() or c in "-_") for c in header) or len(header) > 100:
             raise ConfigError(f"{HEADER_ENV} must be an HTTP header name such as X-Forwarded-User, not {header!r}")
@@ -140,8 +174,10 @@ def webchat_settings(env: Mapping[str, str], host: str | None) -> tuple[WebChatS
         return WebChatSettings("secret", secret=secret), "web chat: sign-in with the shared access code"
     if is_loopback_host(host):
         return WebChatSettings("loopback"), "web chat: open without sign-in on the loopback address"
-    return None, (f"web chat is off: the server listens on {host or 'all addresses'}, not a loopback address, "
-                  f"and neither {SECRET_ENV} nor {HEADER_ENV} is set")
+    return None, (
+        f"web chat is off: the server listens on {host or 'all addresses'}, not a loopback address, "
+        f"and neither {SECRET_ENV} nor {HEADER_ENV} is set"
+    )
 
 
 def check_config(server_settings) -> None:
@@ -179,9 +215,14 @@ def render_outbound(msg: Outbound) -> dict:
         channel shows it.
     """
     vote = feedback_of(msg)
-    out = {"kind": msg.kind, "text": msg.text or "", "quotes": [v.to_json() for v in quote_views(msg)],
-           "choices": [asdict(c) for c in msg.choices], "input_hint": msg.input_hint,
-           "feedback": {"question": vote.question, "clause_ids": list(vote.clause_ids)} if vote else None}
+    out = {
+        "kind": msg.kind,
+        "text": msg.text or "",
+        "quotes": [v.to_json() for v in quote_views(msg)],
+        "choices": [asdict(c) for c in msg.choices],
+        "input_hint": msg.input_hint,
+        "feedback": {"question": vote.question, "clause_ids": list(vote.clause_ids)} if vote else None,
+    }
     if vote:
         out["feedback_buttons"] = [{"label": b.label, "helpful": b.helpful} for b in FEEDBACK_BUTTONS]
     if msg.case_id is not None:  # the only reference the page shows beside the text
@@ -227,7 +268,7 @@ def split_host(value: str | None) -> tuple[str, int | None] | None:
         end = v.find("]")
         if end < 0:
             return None
-        name, rest = v[:end + 1], v[end + 1:]
+        name, rest = v[: end + 1], v[end + 1 :]
         if not rest:
             return name, None
         if not rest.startswith(":"):
@@ -376,24 +417,37 @@ class WebChatChannel:
         if request.version < (1, 1) or _via_proxy(request.headers):
             # HTTP/1.0 is what nginx speaks to an upstream by default (proxy_http_version 1.0); browsers
             # and command-line clients use 1.1 or later
-            raise _Refused(403, {"error": "The web chat without sign-in does not work through a proxy: set "
-                                          f"{SECRET_ENV} or {HEADER_ENV}."})
+            raise _Refused(
+                403,
+                {
+                    "error": "The web chat without sign-in does not work through a proxy: set "
+                    f"{SECRET_ENV} or {HEADER_ENV}."
+                },
+            )
         transport = request.transport
         sock = transport.get_extra_info("sockname") if transport is not None else None
         if not isinstance(sock, tuple) or len(sock) < 2:
             raise _Refused(403, {"error": "The web chat is open only to this computer."})
         host = split_host(request.headers.get("Host"))
         if host is None or host[0] not in self._local_names(str(sock[0])) or host[1] not in (None, sock[1]):
-            raise _Refused(403, {"error": f"Open the web chat as http://127.0.0.1:{sock[1]}/ or "
-                                          f"http://localhost:{sock[1]}/."})
+            raise _Refused(
+                403, {"error": f"Open the web chat as http://127.0.0.1:{sock[1]}/ or http://localhost:{sock[1]}/."}
+            )
         for name in ("Origin", "Referer"):
             value = request.headers.get(name)
             if value is not None and not _loopback_url(value):
-                raise _Refused(403, {"error": "Cross-site request refused: the web chat without sign-in "
-                                              "opens only from this computer."})
+                raise _Refused(
+                    403,
+                    {
+                        "error": "Cross-site request refused: the web chat without sign-in "
+                        "opens only from this computer."
+                    },
+                )
         if (request.headers.get("Sec-Fetch-Site") or "").strip().lower() == "cross-site":
-            raise _Refused(403, {"error": "Cross-site request refused: the web chat without sign-in "
-                                          "opens only from this computer."})
+            raise _Refused(
+                403,
+                {"error": "Cross-site request refused: the web chat without sign-in opens only from this computer."},
+            )
 
     def identify(self, request: web.Request, create: bool = False) -> Identity:
         """Who ``request`` is from.
@@ -430,8 +484,15 @@ class WebChatChannel:
         return Identity(user, self._name(user), _is_anonymous(user), mode == "loopback")
 
     def _set_cookie(self, request: web.Request, response: web.StreamResponse, value: str) -> None:
-        response.set_cookie(COOKIE, value, max_age=self._session_age, path="/", httponly=True, samesite="Strict",
-                            secure=request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https")
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=self._session_age,
+            path="/",
+            httponly=True,
+            samesite="Strict",
+            secure=request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https",
+        )
 
     async def _body(self, request: web.Request) -> dict:
         """The JSON object of a state-changing request, after the same-origin checks (``{}`` for an empty body),
@@ -527,9 +588,17 @@ class WebChatChannel:
         d = self.ctx.directory
         if ident.can_switch and d is not None:
             people = [{"id": p.user_id, "name": p.name} for p in d.people()]
-        response = web.json_response({"user_id": ident.user_id, "name": ident.name, "anonymous": ident.anonymous,
-                                      "mode": self.settings.mode, "can_switch": ident.can_switch, "people": people,
-                                      "reporting": self.ctx.reporting is not None})
+        response = web.json_response(
+            {
+                "user_id": ident.user_id,
+                "name": ident.name,
+                "anonymous": ident.anonymous,
+                "mode": self.settings.mode,
+                "can_switch": ident.can_switch,
+                "people": people,
+                "reporting": self.ctx.reporting is not None,
+            }
+        )
         if ident.new_cookie:
             self._set_cookie(request, response, ident.new_cookie)
         return response
@@ -549,8 +618,11 @@ class WebChatChannel:
         wait = self.throttle.retry_after(client)
         if wait > 0:
             log.warning("web chat sign-in refused: too many failures", extra={"event": "webchat_login_throttled"})
-            raise _Refused(429, {"error": "Too many attempts. Please wait a few minutes and try again."},
-                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            raise _Refused(
+                429,
+                {"error": "Too many attempts. Please wait a few minutes and try again."},
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
         if not self.throttle.check(client, str(data.get("secret") or ""), self.settings.secret):
             log.info("web chat sign-in failed", extra={"event": "webchat_login_failed"})
             raise _Refused(401, {"login": "secret", "error": "That access code is not right."})
@@ -594,7 +666,9 @@ class WebChatChannel:
         if reporting and not ident.anonymous:
             greeting += GREETING_REPORT
         elif reporting and ident.can_switch:
-            greeting += GREETING_REPORT + " (Reporting needs a directory identity: choose one in \u201cSign in as\u201d.)"
+            greeting += (
+                GREETING_REPORT + " (Reporting needs a directory identity: choose one in \u201cSign in as\u201d.)"
+            )
         elif reporting:  # a shared access code or an unknown proxy user: no directory identity to report as
             greeting += GREETING_NO_REPORT
         msgs = [render_outbound(Outbound(kind="text", text=greeting))]
@@ -615,16 +689,27 @@ class WebChatChannel:
         data = await self._body(request)
         if data.get("action_id"):
             action_id, value = data.get("action_id"), data.get("value", "")
-            if not isinstance(action_id, str) or not isinstance(value, str) or len(action_id) > 255 or len(value) > 2000:
+            if (
+                not isinstance(action_id, str)
+                or not isinstance(value, str)
+                or len(action_id) > 255
+                or len(value) > 2000
+            ):
                 raise _Refused(400, {"error": "That button is not valid."})
-            inbound = Inbound(user_id=ident.user_id, conversation_id="webchat", private=True, source="action",
-                              action=Action(action_id, value))
+            inbound = Inbound(
+                user_id=ident.user_id,
+                conversation_id="webchat",
+                private=True,
+                source="action",
+                action=Action(action_id, value),
+            )
         else:
             text = data.get("text")
             if not isinstance(text, str):
-                raise _Refused(400, {"error": "Send {\"text\": ...} or {\"action_id\": ..., \"value\": ...}."})
-            inbound = Inbound(user_id=ident.user_id, text=text, conversation_id="webchat", private=True,
-                              source="message")
+                raise _Refused(400, {"error": 'Send {"text": ...} or {"action_id": ..., "value": ...}.'})
+            inbound = Inbound(
+                user_id=ident.user_id, text=text, conversation_id="webchat", private=True, source="message"
+            )
         return web.json_response({"messages": await self._converse(ident, inbound)})
 
     async def api_inbox(self, request: web.Request) -> web.Response:
@@ -638,13 +723,22 @@ class WebChatChannel:
         data = await self._body(request)
         question = data.get("question")
         clause_ids = data.get("clause_ids") or []
-        if (not isinstance(question, str) or not question.strip() or len(question) > 4000
-                or not isinstance(clause_ids, list) or len(clause_ids) > 20
-                or not all(isinstance(c, str) and len(c) <= 200 for c in clause_ids)
-                or not isinstance(helpful := data.get("helpful"), bool)):
+        if (
+            not isinstance(question, str)
+            or not question.strip()
+            or len(question) > 4000
+            or not isinstance(clause_ids, list)
+            or len(clause_ids) > 20
+            or not all(isinstance(c, str) and len(c) <= 200 for c in clause_ids)
+            or not isinstance(helpful := data.get("helpful"), bool)
+        ):
             raise _Refused(400, {"error": "That vote is not valid."})
-        await self.ctx.record_feedback(helpful=helpful, question=question, clause_ids=clause_ids,
-                                       user_id=None if ident.anonymous else ident.user_id)
+        await self.ctx.record_feedback(
+            helpful=helpful,
+            question=question,
+            clause_ids=clause_ids,
+            user_id=None if ident.anonymous else ident.user_id,
+        )
         return web.json_response({"ok": True, "text": thanks_text(helpful)})
 
     def add_routes(self, app: web.Application) -> None:
@@ -684,5 +778,15 @@ def attach(app: web.Application, ctx: ServerContext) -> WebChatChannel | None:
     return channel
 
 
-__all__ = ["WebChatChannel", "WebChatSettings", "attach", "check_config", "render_outbound", "sign_session",
-           "verify_session", "webchat_settings", "is_loopback_host", "new_anonymous_id"]
+__all__ = [
+    "WebChatChannel",
+    "WebChatSettings",
+    "attach",
+    "check_config",
+    "render_outbound",
+    "sign_session",
+    "verify_session",
+    "webchat_settings",
+    "is_loopback_host",
+    "new_anonymous_id",
+]

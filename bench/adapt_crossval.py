@@ -74,9 +74,17 @@ FOLDS = {
 }
 #: name -> (labelled question sets to train on: None none, () all, else their names; epochs; LoRA rank (0: every
 #: weight); learning rate). "shipped" is ``index.adapt.SHIPPED_RECIPE`` (the dev and staff questions only).
-VARIANTS = {"mined": (None, 1, 0, 2e-5), "labelled": ((), 1, 0, 2e-5), "labelled-2ep": ((), 2, 0, 2e-5),
-            "shipped": (tuple(SHIPPED_RECIPE["question_sets"]), SHIPPED_RECIPE["epochs"], SHIPPED_RECIPE["lora_rank"],
-                        SHIPPED_RECIPE["lr"])}
+VARIANTS = {
+    "mined": (None, 1, 0, 2e-5),
+    "labelled": ((), 1, 0, 2e-5),
+    "labelled-2ep": ((), 2, 0, 2e-5),
+    "shipped": (
+        tuple(SHIPPED_RECIPE["question_sets"]),
+        SHIPPED_RECIPE["epochs"],
+        SHIPPED_RECIPE["lora_rank"],
+        SHIPPED_RECIPE["lr"],
+    ),
+}
 SEED = 0
 
 
@@ -113,7 +121,9 @@ class Encoded:
                 vecs = np.load(path)
         t0 = time.perf_counter()
         if vecs is None:
-            vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+            vecs = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(
+                np.float32
+            )
             if cache is not None:
                 np.save(path, vecs)
         self.encode_seconds = time.perf_counter() - t0
@@ -172,8 +182,13 @@ def separation(in_tops: list[float], out_tops: list[float]) -> dict:
         return {"above_max_oos": float("nan"), "auc": float("nan"), "max_oos": float("nan"), "median_in": float("nan")}
     a, b = np.array(in_tops), np.array(out_tops)
     auc = float(((a[:, None] > b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()) / (len(a) * len(b)))
-    return {"above_max_oos": float((a > b.max()).mean()), "auc": auc, "max_oos": float(b.max()),
-            "median_in": float(np.median(a)), "median_oos": float(np.median(b))}
+    return {
+        "above_max_oos": float((a > b.max()).mean()),
+        "auc": auc,
+        "max_oos": float(b.max()),
+        "median_in": float(np.median(a)),
+        "median_oos": float(np.median(b)),
+    }
 
 
 def main() -> int:
@@ -210,8 +225,10 @@ def main() -> int:
     in_scope = [q for q in questions if q["rel"]]
     oos = [q for q in questions if not q["gold"]]
     unlabelled = [q for q in questions if q["gold"] and not q["rel"]]
-    print(f"{len(clauses)} clauses, {sum(map(len, views))} views, {len(questions)} questions "
-          f"({len(in_scope)} in scope, {len(oos)} out of scope, {len(unlabelled)} with gold matching no clause)")
+    print(
+        f"{len(clauses)} clauses, {sum(map(len, views))} views, {len(questions)} questions "
+        f"({len(in_scope)} in scope, {len(oos)} out of scope, {len(unlabelled)} with gold matching no clause)"
+    )
     for name, fold_docs in FOLDS.items():
         n = sum(1 for q in in_scope if q["home"] in fold_docs)
         print(f"  {name}: {sum(1 for c in clauses.values() if c.doc_id in fold_docs)} clauses, {n} held-out questions")
@@ -237,15 +254,31 @@ def main() -> int:
             train_clauses = [c for c in clauses.values() if c.doc_id in train_docs]
             pairs = mine_pairs(train_clauses, args.max_per_doc, SEED)
             if label_sets is not None:
-                pairs += labelled_pairs([q for q in questions if q["rel"] and (not label_sets or q["set"] in label_sets)],
-                                        clauses, allowed_docs=train_docs)
+                pairs += labelled_pairs(
+                    [q for q in questions if q["rel"] and (not label_sets or q["set"] in label_sets)],
+                    clauses,
+                    allowed_docs=train_docs,
+                )
             print(f"[{variant}] {fold}: training on {len(pairs)} pairs, {epochs} epoch(s)...", flush=True)
-            model, stats = fine_tune(pairs, None, base_path, epochs=epochs, seed=SEED, threads=args.threads,
-                                     max_seq_length=args.max_seq_length, log_every=5, lr=lr, lora_rank=lora_rank)
+            model, stats = fine_tune(
+                pairs,
+                None,
+                base_path,
+                epochs=epochs,
+                seed=SEED,
+                threads=args.threads,
+                max_seq_length=args.max_seq_length,
+                log_every=5,
+                lr=lr,
+                lora_rank=lora_rank,
+            )
             enc = Encoded(model, clause_ids, views, queries, None)
             rows = score_questions(enc, clause_row, questions)
-            print(f"   trained {stats['seconds']} s ({stats['steps']} steps, loss {stats['first_loss']} -> "
-                  f"{stats['last_loss']}), embedded {enc.encode_seconds:.1f} s", flush=True)
+            print(
+                f"   trained {stats['seconds']} s ({stats['steps']} steps, loss {stats['first_loss']} -> "
+                f"{stats['last_loss']}), embedded {enc.encode_seconds:.1f} s",
+                flush=True,
+            )
             results[key] = {"stats": stats, "encode_s": round(enc.encode_seconds, 1), "rows": rows}
             results_path.write_text(json.dumps(results))
             del model, enc
@@ -264,10 +297,14 @@ def report(results, args, questions, base_rows, in_scope, oos) -> None:
     real_ids = {q["id"] for q in questions if q["set"] == "realdocs"}
     oos_ids = [q["id"] for q in oos]
     for variant in args.variants:
-        print(f"\n== variant {variant!r} (labelled={VARIANTS[variant][0]}, epochs={VARIANTS[variant][1]}); "
-              f"R@1 R@3 MRR@10, base -> adapted")
-        print(f"{'fold':22} {'n':>3} {'held-out base':>14} {'held-out adapted':>17} | {'n':>4} "
-              f"{'in-sample base':>14} {'in-sample adapted':>17} | {'pairs':>5} {'train s':>7}")
+        print(
+            f"\n== variant {variant!r} (labelled={VARIANTS[variant][0]}, epochs={VARIANTS[variant][1]}); "
+            f"R@1 R@3 MRR@10, base -> adapted"
+        )
+        print(
+            f"{'fold':22} {'n':>3} {'held-out base':>14} {'held-out adapted':>17} | {'n':>4} "
+            f"{'in-sample base':>14} {'in-sample adapted':>17} | {'pairs':>5} {'train s':>7}"
+        )
         pool = {"hb": [], "ha": [], "ib": [], "ia": [], "rb": [], "ra": []}
         sep = {"b_in": [], "a_in": [], "b_out": [], "a_out": []}
         total_s = 0.0
@@ -280,27 +317,39 @@ def report(results, args, questions, base_rows, in_scope, oos) -> None:
             ins = [q["id"] for q in in_scope if home[q["id"]] not in fold_docs]
             hb, ha = [base_rows[i] for i in held], [rows[i] for i in held]
             ib, ia = [base_rows[i] for i in ins], [rows[i] for i in ins]
-            pool["hb"] += hb; pool["ha"] += ha; pool["ib"] += ib; pool["ia"] += ia
+            pool["hb"] += hb
+            pool["ha"] += ha
+            pool["ib"] += ib
+            pool["ia"] += ia
             pool["rb"] += [base_rows[i] for i in held if i in real_ids]
             pool["ra"] += [rows[i] for i in held if i in real_ids]
-            sep["b_in"] += [r["top"] for r in hb]; sep["a_in"] += [r["top"] for r in ha]
+            sep["b_in"] += [r["top"] for r in hb]
+            sep["a_in"] += [r["top"] for r in ha]
             sep["b_out"].append([base_rows[i]["top"] for i in oos_ids])
             sep["a_out"].append([rows[i]["top"] for i in oos_ids])
             st = results[key]["stats"]
             total_s += st["seconds"]
-            print(f"{fold:22} {len(held):>3} {fmt(metrics(hb)):>14} {fmt(metrics(ha)):>17} | {len(ins):>4} "
-                  f"{fmt(metrics(ib)):>14} {fmt(metrics(ia)):>17} | {st['pairs']:>5} {st['seconds']:>7.0f}")
+            print(
+                f"{fold:22} {len(held):>3} {fmt(metrics(hb)):>14} {fmt(metrics(ha)):>17} | {len(ins):>4} "
+                f"{fmt(metrics(ib)):>14} {fmt(metrics(ia)):>17} | {st['pairs']:>5} {st['seconds']:>7.0f}"
+            )
             sb = separation([r["top"] for r in hb], sep["b_out"][-1])
             sa = separation([r["top"] for r in ha], sep["a_out"][-1])
-            print(f"{'':22}     OOS sep: base above-max {sb['above_max_oos']:.2f} AUC {sb['auc']:.2f} "
-                  f"(max oos {sb['max_oos']:.2f}, med in {sb['median_in']:.2f}) | adapted above-max "
-                  f"{sa['above_max_oos']:.2f} AUC {sa['auc']:.2f} (max oos {sa['max_oos']:.2f}, med in {sa['median_in']:.2f})")
+            print(
+                f"{'':22}     OOS sep: base above-max {sb['above_max_oos']:.2f} AUC {sb['auc']:.2f} "
+                f"(max oos {sb['max_oos']:.2f}, med in {sb['median_in']:.2f}) | adapted above-max "
+                f"{sa['above_max_oos']:.2f} AUC {sa['auc']:.2f} (max oos {sa['max_oos']:.2f}, med in {sa['median_in']:.2f})"
+            )
         if not pool["hb"]:
             continue
-        print(f"{'pooled':22} {len(pool['hb']):>3} {fmt(metrics(pool['hb'])):>14} {fmt(metrics(pool['ha'])):>17} | "
-              f"{len(pool['ib']):>4} {fmt(metrics(pool['ib'])):>14} {fmt(metrics(pool['ia'])):>17} | "
-              f"{'':>5} {total_s:>7.0f}")
-        print(f"{'  real docs only':22} {len(pool['rb']):>3} {fmt(metrics(pool['rb'])):>14} {fmt(metrics(pool['ra'])):>17}")
+        print(
+            f"{'pooled':22} {len(pool['hb']):>3} {fmt(metrics(pool['hb'])):>14} {fmt(metrics(pool['ha'])):>17} | "
+            f"{len(pool['ib']):>4} {fmt(metrics(pool['ib'])):>14} {fmt(metrics(pool['ia'])):>17} | "
+            f"{'':>5} {total_s:>7.0f}"
+        )
+        print(
+            f"{'  real docs only':22} {len(pool['rb']):>3} {fmt(metrics(pool['rb'])):>14} {fmt(metrics(pool['ra'])):>17}"
+        )
         # pooled OOS separation: each fold's held-out in-scope tops vs the same model's OOS tops
         above_b = above_a = 0
         aucs_b, aucs_a = [], []
@@ -312,17 +361,21 @@ def report(results, args, questions, base_rows, in_scope, oos) -> None:
             if key not in results:
                 continue
             n = sum(1 for q in in_scope if home[q["id"]] in fold_docs)
-            b_in = sep["b_in"][start:start + n]; a_in = sep["a_in"][start:start + n]
+            b_in = sep["b_in"][start : start + n]
+            a_in = sep["a_in"][start : start + n]
             above_b += sum(t > max(sep["b_out"][idx]) for t in b_in)
             above_a += sum(t > max(sep["a_out"][idx]) for t in a_in)
             aucs_b.append((separation(b_in, sep["b_out"][idx])["auc"], n))
             aucs_a.append((separation(a_in, sep["a_out"][idx])["auc"], n))
-            start += n; idx += 1
+            start += n
+            idx += 1
         n_in = len(sep["b_in"])
         wauc = lambda xs: sum(a * n for a, n in xs) / sum(n for _, n in xs)  # noqa: E731
-        print(f"{'pooled OOS separation':22} base: {above_b / n_in:.2f} of held-out in-scope above max OOS, "
-              f"AUC {wauc(aucs_b):.2f} | adapted: {above_a / n_in:.2f}, AUC {wauc(aucs_a):.2f}  "
-              f"({len(oos_ids)} OOS questions, {n_folds} folds)")
+        print(
+            f"{'pooled OOS separation':22} base: {above_b / n_in:.2f} of held-out in-scope above max OOS, "
+            f"AUC {wauc(aucs_b):.2f} | adapted: {above_a / n_in:.2f}, AUC {wauc(aucs_a):.2f}  "
+            f"({len(oos_ids)} OOS questions, {n_folds} folds)"
+        )
     print(f"\nresults: {args.cache_dir}/results.json")
 
 

@@ -83,11 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     stall = Stall()
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as data:
-        env = dict(os.environ, POLICYBOT_FAKE_EMBEDDER="1", POLICYBOT_DATA_DIR=data, POLICYBOT_WEBCHAT="off",
-                   MicrosoftAppId=APP_ID, MicrosoftAppPassword="not-a-real-secret",
-                   HTTPS_PROXY=stall.url, https_proxy=stall.url, NO_PROXY="127.0.0.1,localhost")
-        server = subprocess.Popen([sys.executable, "-m", "adapters.cli", "serve", "--port", "0"], cwd=root, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        env = dict(
+            os.environ,
+            POLICYBOT_FAKE_EMBEDDER="1",
+            POLICYBOT_DATA_DIR=data,
+            POLICYBOT_WEBCHAT="off",
+            MicrosoftAppId=APP_ID,
+            MicrosoftAppPassword="not-a-real-secret",
+            HTTPS_PROXY=stall.url,
+            https_proxy=stall.url,
+            NO_PROXY="127.0.0.1,localhost",
+        )
+        server = subprocess.Popen(
+            [sys.executable, "-m", "adapters.cli", "serve", "--port", "0"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             base = server.stdout.readline().split()[3]
             for _ in range(600):
@@ -97,13 +111,25 @@ def main(argv: list[str] | None = None) -> int:
                 except (OSError, urllib.error.URLError):
                     time.sleep(0.1)
             forged = tokens(int(time.time()))
-            body = json.dumps({"type": "message", "id": "1", "serviceUrl": SERVICE_URL, "channelId": "msteams",
-                               "from": {"id": "29:x"}, "recipient": {"id": "28:bot"},
-                               "conversation": {"id": "a:1"}, "text": "hi"}).encode()
+            body = json.dumps(
+                {
+                    "type": "message",
+                    "id": "1",
+                    "serviceUrl": SERVICE_URL,
+                    "channelId": "msteams",
+                    "from": {"id": "29:x"},
+                    "recipient": {"id": "28:bot"},
+                    "conversation": {"id": "a:1"},
+                    "text": "hi",
+                }
+            ).encode()
 
             def send(kind: str) -> tuple[str, int, float]:
-                request = urllib.request.Request(base + "/api/messages", data=body, headers={
-                    "Content-Type": "application/json", "Authorization": "Bearer " + forged[kind]})
+                request = urllib.request.Request(
+                    base + "/api/messages",
+                    data=body,
+                    headers={"Content-Type": "application/json", "Authorization": "Bearer " + forged[kind]},
+                )
                 t = time.perf_counter()
                 try:
                     status = urllib.request.urlopen(request, timeout=60).status
@@ -125,10 +151,17 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.wait(30)
     statuses = {kind: dict(Counter(s for k, s, _ in results if k == kind)) for kind in forged}
-    print(json.dumps({"statuses": statuses,
-                      "slowest_s": {kind: round(max(t for k, _, t in results if k == kind), 3) for kind in forged},
-                      "healthz_max_s": round(max(health), 4), "key_endpoint_connections": stall.connections},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "statuses": statuses,
+                "slowest_s": {kind: round(max(t for k, _, t in results if k == kind), 3) for kind in forged},
+                "healthz_max_s": round(max(health), 4),
+                "key_endpoint_connections": stall.connections,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

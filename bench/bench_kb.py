@@ -39,27 +39,38 @@ def main() -> int:
     bot = open_policybot(data, embedder=SentenceEmbedder())
     stats = bot.index.refresh()
     views_total = len(bot.index.snapshot.vectors)
-    print(f"build index (five policies, incl. model load): {time.perf_counter() - t:.1f} s, "
-          f"{stats['total']} clauses, {stats['embedded']} texts embedded, {views_total} vectors")
+    print(
+        f"build index (five policies, incl. model load): {time.perf_counter() - t:.1f} s, "
+        f"{stats['total']} clauses, {stats['embedded']} texts embedded, {views_total} vectors"
+    )
     admin = bot.kb_admin()
 
     for name, data_bytes in (("docx", make_docx(md)), ("pdf", make_pdf(md))):
         t = time.perf_counter()
-        p = admin.preview(data_bytes, f"northbrook.{name}", organisation="Northbrook District Council", doc_id=f"nb-{name}")
+        p = admin.preview(
+            data_bytes, f"northbrook.{name}", organisation="Northbrook District Council", doc_id=f"nb-{name}"
+        )
         t_prev = time.perf_counter() - t
         r = admin.commit(p)
-        print(f"add .{name}: preview {t_prev * 1000:.0f} ms, commit+index {r.seconds:.2f} s; {r.clauses} clauses, "
-              f"{r.index['embedded']} texts embedded (new), index {r.index['total']} clauses")
+        print(
+            f"add .{name}: preview {t_prev * 1000:.0f} ms, commit+index {r.seconds:.2f} s; {r.clauses} clauses, "
+            f"{r.index['embedded']} texts embedded (new), index {r.index['total']} clauses"
+        )
         if name == "pdf":
             break
         admin.remove(f"nb-{name}")
 
-    changed = md.replace("Staff must not live-stream", "Staff must never live-stream") + "\nThis guidance is reviewed every year.\n"
+    changed = (
+        md.replace("Staff must not live-stream", "Staff must never live-stream")
+        + "\nThis guidance is reviewed every year.\n"
+    )
     t = time.perf_counter()
     p = admin.preview(changed.encode(), "northbrook-v2.md", replace="nb-pdf")
     r = admin.commit(p)
-    print(f"replace: {time.perf_counter() - t:.2f} s; {len(p.diff.changed)} changed + {len(p.diff.added)} added of "
-          f"{len(p.clauses)} clauses; {r.index['embedded']} texts embedded; index {r.index['total']} clauses")
+    print(
+        f"replace: {time.perf_counter() - t:.2f} s; {len(p.diff.changed)} changed + {len(p.diff.added)} added of "
+        f"{len(p.clauses)} clauses; {r.index['embedded']} texts embedded; index {r.index['total']} clauses"
+    )
 
     t = time.perf_counter()
     r = admin.remove("nb-pdf")

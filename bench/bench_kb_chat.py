@@ -32,13 +32,13 @@ QUESTION = "Can we use a WhatsApp group to arrange rota swaps?"
 
 
 async def one_round(n: int, warm, embedder) -> dict:
+    from fakes.harness import ServerHarness
+    from fakes.slack_api import FakeSlackAPI, file_share_event, message_im_event, press
     from kb_helpers import NORTHBROOK_MD, make_docx
 
     from bot.app import KbSettings, open_policybot
     from bot.directory import Directory
     from bot.engine import ConversationEngine
-    from fakes.harness import ServerHarness
-    from fakes.slack_api import FakeSlackAPI, file_share_event, message_im_event, press
 
     with tempfile.TemporaryDirectory() as tmp:
         bot = open_policybot(Path(tmp) / "data", embedder=embedder, settings=KbSettings())
@@ -48,8 +48,12 @@ async def one_round(n: int, warm, embedder) -> dict:
         bot.index.refresh()
         directory = Directory.load(ROOT / "config" / "directory.sample.toml")
         fake = await FakeSlackAPI().start()
-        server = await ServerHarness(bot, ConversationEngine(bot, reporting=False, directory=directory), fake,
-                                     env={"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"}).start()
+        server = await ServerHarness(
+            bot,
+            ConversationEngine(bot, reporting=False, directory=directory),
+            fake,
+            env={"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"},
+        ).start()
         try:
             md = NORTHBROOK_MD.read_text(encoding="utf-8") + f"\nThis guidance was reissued as edition {n}.\n"
             entry = fake.add_file("Northbrook guidance.docx", make_docx(md))
@@ -58,19 +62,24 @@ async def one_round(n: int, warm, embedder) -> dict:
             (prompt,) = await fake.wait_for("chat.postMessage", timeout=120)
             t_preview = time.perf_counter()
             await server.payload(press(prompt, "Publish", user=HANA))
-            await fake.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Published"),
-                                timeout=120)
+            await fake.wait_for(
+                "chat.postMessage", where=lambda c: c.params["text"].startswith("Published"), timeout=120
+            )
             t_published = time.perf_counter()
             await server.event(message_im_event(QUESTION, user=ALICE, channel=ALICE_DM))
-            (answer,) = await fake.wait_for("chat.postMessage", where=lambda c: c.params["channel"] == ALICE_DM,
-                                            timeout=120)
+            (answer,) = await fake.wait_for(
+                "chat.postMessage", where=lambda c: c.params["channel"] == ALICE_DM, timeout=120
+            )
             t_answer = time.perf_counter()
             assert "Northbrook District Council" in json.dumps(answer.params["blocks"])
         finally:
             await server.stop()
             await fake.stop()
-    return {"preview_s": t_preview - t0, "publish_to_published_s": t_published - t_preview,
-            "publish_to_live_answer_s": t_answer - t_preview}
+    return {
+        "preview_s": t_preview - t0,
+        "publish_to_published_s": t_published - t_preview,
+        "publish_to_live_answer_s": t_answer - t_preview,
+    }
 
 
 def main() -> int:

@@ -59,8 +59,12 @@ def summary_ms(values: list[float]) -> dict:
     """``{"n", "p50_ms", "p99_ms", "max_ms"}`` of durations in seconds."""
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50_ms": round(pct(values, 50) * 1000, 1), "p99_ms": round(pct(values, 99) * 1000, 1),
-            "max_ms": round(max(values) * 1000, 1)}
+    return {
+        "n": len(values),
+        "p50_ms": round(pct(values, 50) * 1000, 1),
+        "p99_ms": round(pct(values, 99) * 1000, 1),
+        "max_ms": round(max(values) * 1000, 1),
+    }
 
 
 def rss_mb() -> tuple[float | None, float]:
@@ -81,12 +85,12 @@ def rss_mb() -> tuple[float | None, float]:
 
 async def run(requests: int, real: bool, timeout: float) -> dict:
     import aiohttp
+    from fakes.harness import SECRET, ServerHarness
+    from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
     from prometheus_client.parser import text_string_to_metric_families
 
     from bot.app import open_policybot
     from bot.engine import ConversationEngine
-    from fakes.harness import SECRET, ServerHarness
-    from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
 
     embedder = None
     if not real:
@@ -99,11 +103,15 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
         bot = open_policybot(data, embedder=embedder)
         fake = await FakeSlackAPI().start()
         h = await ServerHarness(bot, ConversationEngine(bot), fake, env={"POLICYBOT_TEAMS": "off"}).start(
-            ready_timeout=600)
-        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                        cookie_jar=aiohttp.DummyCookieJar(),
-                                        timeout=aiohttp.ClientTimeout(total=timeout))
+            ready_timeout=600
+        )
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        )
         try:
+
             async def new_web_user() -> str:
                 async with session.get(h.url + "/chat/api/me") as r:
                     assert r.status == 200, r.status
@@ -111,8 +119,9 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
 
             async def web(cookie: str, text: str) -> float:
                 t0 = time.perf_counter()
-                async with session.post(h.url + "/chat/api/message", json={"text": text},
-                                        headers={"Cookie": cookie}) as r:
+                async with session.post(
+                    h.url + "/chat/api/message", json={"text": text}, headers={"Cookie": cookie}
+                ) as r:
                     body = await r.json()
                     assert r.status == 200 and body["messages"], (r.status, body)
                 return time.perf_counter() - t0
@@ -121,8 +130,9 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
                 channel = f"D{n:08d}"
                 raw = json.dumps(message_im_event(text, user=f"U{n:08d}", channel=channel))
                 sent[channel] = time.perf_counter()
-                async with session.post(h.url + "/slack/events", data=raw.encode(),
-                                        headers=signed_headers(raw, SECRET)) as r:
+                async with session.post(
+                    h.url + "/slack/events", data=raw.encode(), headers=signed_headers(raw, SECRET)
+                ) as r:
                     assert r.status == 200, r.status
                 return time.perf_counter() - sent[channel]
 
@@ -131,8 +141,9 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
             warm: dict = {}
             await asyncio.gather(*(web(cookies[i % n_web], q) for i, q in enumerate(QUESTIONS)))
             await asyncio.gather(*(slack(90_000_000 + i, q, warm) for i, q in enumerate(QUESTIONS)))
-            await fake.wait_for("chat.postMessage", count=len(warm), timeout=timeout,
-                                where=lambda c: c.params.get("channel") in warm)
+            await fake.wait_for(
+                "chat.postMessage", count=len(warm), timeout=timeout, where=lambda c: c.params.get("channel") in warm
+            )
             before, _ = rss_mb()
 
             sent: dict = {}
@@ -147,8 +158,9 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
             kinds = [k for k, _ in jobs]
             errors = [r for r in results if isinstance(r, BaseException)]
             web_done = time.perf_counter()
-            await fake.wait_for("chat.postMessage", count=len(sent), timeout=timeout,
-                                where=lambda c: c.params.get("channel") in sent)
+            await fake.wait_for(
+                "chat.postMessage", count=len(sent), timeout=timeout, where=lambda c: c.params.get("channel") in sent
+            )
             first: dict = {}
             for c in fake.calls_to("chat.postMessage"):
                 ch = c.params.get("channel")
@@ -170,7 +182,9 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
                     if s.name in ("policybot_answers_total", "policybot_abstentions_total"):
                         counted[s.name] = int(s.value)
                     elif s.name == "policybot_http_requests_total" and s.labels.get("route") in (
-                            "/chat/api/message", "/slack/events"):
+                        "/chat/api/message",
+                        "/slack/events",
+                    ):
                         key = f"requests {s.labels['route']} {s.labels['status']}"
                         counted[key] = counted.get(key, 0) + int(s.value)
         finally:
@@ -178,13 +192,22 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
             await h.stop()
             await fake.stop()
     return {
-        "benchmark": "load", "embedder": "all-MiniLM-L6-v2" if real else "fake",
-        "requests": requests, "concurrent": requests, "webchat_requests": n_web, "slack_requests": n_slack,
-        "errors": len(errors), "error_types": sorted({type(e).__name__ for e in errors}),
-        "wall_s": round(wall, 3), "throughput_rps": round(requests / wall, 1),
-        "webchat": summary_ms(web_lat), "slack_ack": summary_ms(ack_lat), "slack_answer": summary_ms(answer_lat),
+        "benchmark": "load",
+        "embedder": "all-MiniLM-L6-v2" if real else "fake",
+        "requests": requests,
+        "concurrent": requests,
+        "webchat_requests": n_web,
+        "slack_requests": n_slack,
+        "errors": len(errors),
+        "error_types": sorted({type(e).__name__ for e in errors}),
+        "wall_s": round(wall, 3),
+        "throughput_rps": round(requests / wall, 1),
+        "webchat": summary_ms(web_lat),
+        "slack_ack": summary_ms(ack_lat),
+        "slack_answer": summary_ms(answer_lat),
         "server_metrics": counted,
-        "rss_mb_before": round(before, 1) if before else None, "peak_rss_mb": round(peak, 1),
+        "rss_mb_before": round(before, 1) if before else None,
+        "peak_rss_mb": round(peak, 1),
         "cpus": os.cpu_count(),
     }
 

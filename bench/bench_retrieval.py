@@ -104,9 +104,13 @@ def bench_synthetic(n: int, real: SentenceEmbedder, questions: list[str], embed:
             index.search(q)
             lat.append((time.perf_counter() - t) * 1000)
         return {
-            "clauses": stats["total"], "vectors": len(index.snapshot.vectors), "store_s": round(t_store, 2),
-            "index_s": round(t_index, 2), "embedded_for_real": embed,
-            "search_p50_ms": round(pct(lat, 50), 2), "search_p95_ms": round(pct(lat, 95), 2),
+            "clauses": stats["total"],
+            "vectors": len(index.snapshot.vectors),
+            "store_s": round(t_store, 2),
+            "index_s": round(t_index, 2),
+            "embedded_for_real": embed,
+            "search_p50_ms": round(pct(lat, 50), 2),
+            "search_p95_ms": round(pct(lat, 95), 2),
             "search_p99_ms": round(pct(lat, 99), 2),
         }
 
@@ -134,8 +138,12 @@ def main() -> int:
                 t = time.perf_counter()
                 pb.ask(q)
                 lat.append((time.perf_counter() - t) * 1000)
-        results["warm_ask_ms"] = {"n": len(lat), "p50": round(pct(lat, 50), 2), "p95": round(pct(lat, 95), 2),
-                                  "p99": round(pct(lat, 99), 2)}
+        results["warm_ask_ms"] = {
+            "n": len(lat),
+            "p50": round(pct(lat, 50), 2),
+            "p95": round(pct(lat, 95), 2),
+            "p99": round(pct(lat, 99), 2),
+        }
         if args.latency_only:
             print(json.dumps(results, indent=2))
             return 0
@@ -144,9 +152,18 @@ def main() -> int:
         for _ in range(3):
             t = time.perf_counter()
             p = subprocess.run(
-                [sys.executable, "-m", "adapters.cli", "--data-dir", tmp, "ask", "--json",
-                 "can I accept a colleague's friend request?"],
-                cwd=ROOT, capture_output=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "adapters.cli",
+                    "--data-dir",
+                    tmp,
+                    "ask",
+                    "--json",
+                    "can I accept a colleague's friend request?",
+                ],
+                cwd=ROOT,
+                capture_output=True,
             )
             cold.append(time.perf_counter() - t)
             assert p.returncode == 0, p.stderr.decode()

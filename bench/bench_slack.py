@@ -43,10 +43,11 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def main(rounds: int, concurrency: int, real: bool) -> None:
-    from bot.app import open_policybot
-    from bot.engine import ConversationEngine
     from fakes.harness import ServerHarness
     from fakes.slack_api import FakeSlackAPI, message_im_event
+
+    from bot.app import open_policybot
+    from bot.engine import ConversationEngine
 
     embedder = None
     if not real:
@@ -64,11 +65,12 @@ async def main(rounds: int, concurrency: int, real: bool) -> None:
             for rnd in range(rounds + 1):  # round 0 warms up
                 sent = {}
                 batch = []
-                for i in range(concurrency):
+                for _ in range(concurrency):
                     n += 1
                     channel = f"D{n:08d}"
-                    batch.append((channel, message_im_event(QUESTIONS[n % len(QUESTIONS)], user=f"U{n:08d}",
-                                                            channel=channel)))
+                    batch.append(
+                        (channel, message_im_event(QUESTIONS[n % len(QUESTIONS)], user=f"U{n:08d}", channel=channel))
+                    )
 
                 async def one(channel, body):
                     sent[channel] = time.perf_counter()
@@ -78,8 +80,12 @@ async def main(rounds: int, concurrency: int, real: bool) -> None:
 
                 elapsed = await asyncio.gather(*(one(c, b) for c, b in batch))
                 channels = set(sent)
-                await fake.wait_for("chat.postMessage", count=len(channels), timeout=120,
-                                    where=lambda c: c.params.get("channel") in channels)
+                await fake.wait_for(
+                    "chat.postMessage",
+                    count=len(channels),
+                    timeout=120,
+                    where=lambda c: c.params.get("channel") in channels,
+                )
                 if rnd == 0:
                     continue
                 acks += elapsed
@@ -93,11 +99,15 @@ async def main(rounds: int, concurrency: int, real: bool) -> None:
             await h.stop()
             await fake.stop()
     ms = lambda v: f"{v * 1000:.1f}"
-    print(f"Slack benchmark: {rounds} rounds x {concurrency} concurrent signed message.im events "
-          f"({'real model' if real else 'fake embedder'}), {len(acks)} events")
+    print(
+        f"Slack benchmark: {rounds} rounds x {concurrency} concurrent signed message.im events "
+        f"({'real model' if real else 'fake embedder'}), {len(acks)} events"
+    )
     print(f"  ack latency      p50 {ms(pct(acks, 50))} ms   p99 {ms(pct(acks, 99))} ms   max {ms(max(acks))} ms")
-    print(f"  to postMessage   p50 {ms(pct(answers, 50))} ms   p99 {ms(pct(answers, 99))} ms   max {ms(max(answers))} ms"
-          f"   (mean {ms(statistics.mean(answers))} ms)")
+    print(
+        f"  to postMessage   p50 {ms(pct(answers, 50))} ms   p99 {ms(pct(answers, 99))} ms   max {ms(max(answers))} ms"
+        f"   (mean {ms(statistics.mean(answers))} ms)"
+    )
 
 
 if __name__ == "__main__":

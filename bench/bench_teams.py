@@ -56,8 +56,15 @@ def pct(values: list[float], p: float) -> float:
 
 def summary_ms(values: list[float]) -> dict:
     """``{"p50", "p99", "max", "mean"}`` of ``values`` (seconds) in milliseconds, one decimal."""
-    return {k: round(v * 1000, 1) for k, v in (("p50", pct(values, 50)), ("p99", pct(values, 99)),
-                                               ("max", max(values)), ("mean", statistics.mean(values)))}
+    return {
+        k: round(v * 1000, 1)
+        for k, v in (
+            ("p50", pct(values, 50)),
+            ("p99", pct(values, 99)),
+            ("max", max(values)),
+            ("mean", statistics.mean(values)),
+        )
+    }
 
 
 async def run(rounds: int, concurrency: int, real: bool) -> dict:
@@ -67,10 +74,11 @@ async def run(rounds: int, concurrency: int, real: bool) -> dict:
         AssertionError: a POST was not answered 201, or a reply carried no Adaptive Card.
         TimeoutError: replies did not all reach the fake Bot Connector within 300 s.
     """
-    from bot.app import open_policybot
-    from bot.engine import ConversationEngine
     from fakes.bot_connector import FakeBotConnector, message
     from fakes.harness import ServerHarness
+
+    from bot.app import open_policybot
+    from bot.engine import ConversationEngine
 
     embedder = None
     if not real:
@@ -90,8 +98,10 @@ async def run(rounds: int, concurrency: int, real: bool) -> dict:
         try:
             users = [f"29:1benchUser{i:04d}" for i in range(concurrency)]
             for rnd in range(rounds + 1):  # round 0 warms up
-                batch = [message(fake.service_url, QUESTIONS[(rnd * concurrency + i) % len(QUESTIONS)], user=u)
-                         for i, u in enumerate(users)]
+                batch = [
+                    message(fake.service_url, QUESTIONS[(rnd * concurrency + i) % len(QUESTIONS)], user=u)
+                    for i, u in enumerate(users)
+                ]
                 ids = {b["id"] for b in batch}
                 sent: dict[str, float] = {}
 

@@ -29,10 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from index import retrieve  # noqa: E402
 from bot.crossval import build_knowledge_base, cross_validate  # noqa: E402
 from bot.evaluate import evaluate, load_questions  # noqa: E402
-from index import lexicon  # noqa: E402
+from index import (
+    lexicon,  # noqa: E402
+    retrieve,  # noqa: E402
+)
 from index.embed import SentenceEmbedder, adapter_question_sets  # noqa: E402
 from knowledge.catalog import EVAL_DIR  # noqa: E402
 
@@ -56,9 +58,12 @@ def main() -> int:
     learnt = adapter_question_sets(embedder.adapter)
     real = load_questions(args.questions)
     groups = [
-        ("tuning (dev + staff)", bundled.index,
-         load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json"),
-         not {"dev", "staff"} & learnt),
+        (
+            "tuning (dev + staff)",
+            bundled.index,
+            load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json"),
+            not {"dev", "staff"} & learnt,
+        ),
         ("held-out 1", bundled.index, load_questions(EVAL_DIR / "holdout_questions.json")),
         ("held-out 2", bundled.index, load_questions(EVAL_DIR / "holdout2_questions.json")),
         ("real documents", real_kb.index, real),

@@ -38,13 +38,16 @@ def machine() -> str:
     except OSError:
         pass
     try:
-        kib = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
-                       if ln.startswith("MemTotal")))
+        kib = int(
+            next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+        )
         memory = f"{kib / 1024 / 1024:.0f} GiB"
     except (OSError, StopIteration, ValueError):
         memory = "? GiB"
-    return (f"{model}, {os.cpu_count()} CPUs, {memory}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{model}, {os.cpu_count()} CPUs, {memory}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def _fmt(values: list[float], sample: str) -> str:
@@ -81,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# {a.script} {' '.join(a.args)}".rstrip())
-    print(f"# {a.runs} runs, {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}, "
-          f"load average {load:.2f} before the first run; figures are min–median–max")
+    print(
+        f"# {a.runs} runs, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {machine()}, "
+        f"load average {load:.2f} before the first run; figures are min–median–max"
+    )
     outputs = []
     for _ in range(a.runs):
         proc = subprocess.run([sys.executable, a.script, *a.args], capture_output=True, text=True)

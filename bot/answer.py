@@ -55,8 +55,12 @@ class Answer:
                     "edition": q.citation.edition,
                     "score": round(q.score, 4),
                     "also_in": [
-                        {"clause_id": c.clause_id, "organisation": c.organisation, "document": c.document,
-                         "section": c.section}
+                        {
+                            "clause_id": c.clause_id,
+                            "organisation": c.organisation,
+                            "document": c.document,
+                            "section": c.section,
+                        }
                         for c in q.also
                     ],
                 }
@@ -95,8 +99,17 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
         for i, (other_words, other) in enumerate(kept):
             if _similar(words, other_words):
                 if cite.organisation != other.citation.organisation:
-                    kept[i] = (other_words, Quote(other.clause_id, other.text, other.lead_in, other.citation,
-                                                  other.score, other.also + (cite,)))
+                    kept[i] = (
+                        other_words,
+                        Quote(
+                            other.clause_id,
+                            other.text,
+                            other.lead_in,
+                            other.citation,
+                            other.score,
+                            other.also + (cite,),
+                        ),
+                    )
                 break
         else:
             if len(kept) < max_quotes:

@@ -59,7 +59,7 @@ class KbSettings:
     max_upload_bytes: int = 10 * 1024 * 1024
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "KbSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> KbSettings:
         """Settings from ``POLICYBOT_GAPS_KEEP_USERS``, ``POLICYBOT_NOTIFY_CHANGED_CLAUSES``,
         ``POLICYBOT_MAX_UPLOAD_MB`` in ``env`` (default ``os.environ``), through ``bot.settings.Settings``.
 
@@ -146,8 +146,9 @@ class Policybot:
         except sqlite3.Error as exc:
             log.warning("could not log the clauses of an answer: %s", type(exc).__name__)
 
-    def record_feedback(self, question: str, helpful: bool, clause_ids: Iterable[str] | None = (),
-                        user_id: str | None = None) -> bool:
+    def record_feedback(
+        self, question: str, helpful: bool, clause_ids: Iterable[str] | None = (), user_id: str | None = None
+    ) -> bool:
         """Record a Helpful / Not helpful vote on an answer.
 
         A Not helpful vote keeps ``question`` as a gap (reason ``"not_helpful"``) with the quoted
@@ -236,6 +237,8 @@ def open_policybot(
         store.sync_bundled(bundled_documents())
     if embedder is None:
         # the model path from the settings alone (an empty mapping: never the process environment)
-        embedder = SentenceEmbedder(model_path=config.model_path or bundled_model_path({}), adapter=config.adapter_dir())
+        embedder = SentenceEmbedder(
+            model_path=config.model_path or bundled_model_path({}), adapter=config.adapter_dir()
+        )
     index = KnowledgeIndex(store, embedder, data / VECTORS_NAME, mode=mode)
     return Policybot(data, store, index, settings or config.kb(), config)

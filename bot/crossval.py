@@ -39,8 +39,9 @@ if TYPE_CHECKING:
     from index.store import ClauseRecord
 
 #: a question set as ``cross_validate`` takes it: ``(set name, KnowledgeIndex, questions[, fit])``
-QuestionGroup = (tuple[str, "KnowledgeIndex", list[dict[str, Any]]]
-                 | tuple[str, "KnowledgeIndex", list[dict[str, Any]], bool])
+QuestionGroup = (
+    tuple[str, "KnowledgeIndex", list[dict[str, Any]]] | tuple[str, "KnowledgeIndex", list[dict[str, Any]], bool]
+)
 
 
 class GridPoint(TypedDict):
@@ -67,14 +68,20 @@ def _copy_embeddings(src: Path, dst: Path) -> None:
     """Copy the ``embeddings`` rows of SQLite file ``src`` into ``dst`` (both must have the table)."""
     with sqlite3.connect(dst) as db:
         db.execute("ATTACH DATABASE ? AS src", (str(src),))
-        db.execute("INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector) "
-                   "SELECT text_hash, model, dim, vector FROM src.embeddings")
+        db.execute(
+            "INSERT OR IGNORE INTO embeddings (text_hash, model, dim, vector) "
+            "SELECT text_hash, model, dim, vector FROM src.embeddings"
+        )
         db.commit()
         db.execute("DETACH DATABASE src")
 
 
-def build_knowledge_base(files: Sequence[str | Path], data_dir: str | Path | None = None,
-                         embedder: Embedder | None = None, cache_path: Path | None = None) -> Policybot:
+def build_knowledge_base(
+    files: Sequence[str | Path],
+    data_dir: str | Path | None = None,
+    embedder: Embedder | None = None,
+    cache_path: Path | None = None,
+) -> Policybot:
     """A knowledge base of the bundled policies plus ``files``, each added as a bare ``kb add`` would.
 
     Args:
@@ -105,8 +112,10 @@ def build_knowledge_base(files: Sequence[str | Path], data_dir: str | Path | Non
     cache.parent.mkdir(parents=True, exist_ok=True)
     if not cache.exists():
         with sqlite3.connect(cache) as db:
-            db.execute("CREATE TABLE embeddings (text_hash TEXT, model TEXT, dim INTEGER, vector BLOB, "
-                        "PRIMARY KEY (text_hash, model))")
+            db.execute(
+                "CREATE TABLE embeddings (text_hash TEXT, model TEXT, dim INTEGER, vector BLOB, "
+                "PRIMARY KEY (text_hash, model))"
+            )
     _copy_embeddings(data / DB_NAME, cache)
     return pb
 
@@ -184,11 +193,15 @@ class CrossValReport:
                     + f"  {rep.mrr10:.3f}   {rep.abstention_rate:6.1%}     {rep.false_abstention_rate:6.1%}"
                 )
         p = self.params
-        lines.append(f"fitted on all: keyword_weight={p.keyword_weight} expand_keywords={p.expand_keywords} "
-                     f"abstainer={p.abstainer}")
+        lines.append(
+            f"fitted on all: keyword_weight={p.keyword_weight} expand_keywords={p.expand_keywords} "
+            f"abstainer={p.abstainer}"
+        )
         for doc, n, fp in self.folds:
-            lines.append(f"  held out {doc} ({n} questions): keyword_weight={fp.keyword_weight} "
-                         f"expand_keywords={fp.expand_keywords}")
+            lines.append(
+                f"  held out {doc} ({n} questions): keyword_weight={fp.keyword_weight} "
+                f"expand_keywords={fp.expand_keywords}"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -196,8 +209,11 @@ class CrossValReport:
         return {
             "tuning": {k: v.to_json() for k, v in self.tuning.items()},
             "held_out": {k: v.to_json() for k, v in self.held_out.items()},
-            "params": {"keyword_weight": self.params.keyword_weight, "expand_keywords": self.params.expand_keywords,
-                       "abstainer": dataclasses.asdict(self.params.abstainer) if self.params.abstainer else None},
+            "params": {
+                "keyword_weight": self.params.keyword_weight,
+                "expand_keywords": self.params.expand_keywords,
+                "abstainer": dataclasses.asdict(self.params.abstainer) if self.params.abstainer else None,
+            },
         }
 
 
@@ -213,7 +229,9 @@ def _fit(results: list[list[SearchResult]], members: list[int], questions: list[
         mrr = score_results(sub, ranked).mrr10
         if mrr > best_mrr + 1e-9:
             best, best_mrr = g, mrr
-    abstainer = fit_abstainer([results[best][i].evidence for i in members], [bool(questions[i]["gold"]) for i in members])
+    abstainer = fit_abstainer(
+        [results[best][i].evidence for i in members], [bool(questions[i]["gold"]) for i in members]
+    )
     return RetrievalParams(**PARAM_GRID[best], abstention="learned", abstainer=abstainer)
 
 
@@ -221,8 +239,12 @@ def _answers(results: list[list[SearchResult]], members: list[int], params: Retr
     """The results at ``members`` ranked with ``params``' grid point, answerable as its abstainer says."""
     g = PARAM_GRID.index({"keyword_weight": params.keyword_weight, "expand_keywords": params.expand_keywords})
     assert params.abstainer is not None
-    return {i: dataclasses.replace(results[g][i], answerable=bool(results[g][i].hits)
-                                   and params.abstainer.score(results[g][i].evidence) >= 0) for i in members}
+    return {
+        i: dataclasses.replace(
+            results[g][i], answerable=bool(results[g][i].hits) and params.abstainer.score(results[g][i].evidence) >= 0
+        )
+        for i in members
+    }
 
 
 def cross_validate(groups: Sequence[QuestionGroup]) -> CrossValReport:

@@ -93,7 +93,9 @@ class Directory:
             for index, key, label in ((self._slack, p.slack_id, "Slack"), (self._teams, p.teams_id, "Teams")):
                 if key:
                     if key in index:
-                        raise DirectoryError(f"{label} id {key!r} is given to both {index[key].user_id} and {p.user_id}")
+                        raise DirectoryError(
+                            f"{label} id {key!r} is given to both {index[key].user_id} and {p.user_id}"
+                        )
                     index[key] = p
         for p in self._people.values():
             if p.manager and p.manager not in self._people:
@@ -103,7 +105,7 @@ class Directory:
 
     # ---- loading -------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path) -> "Directory":
+    def load(cls, path: str | Path) -> Directory:
         """Read a directory file (``.toml``, ``.yaml`` or ``.yml``).
 
         Raises:
@@ -135,9 +137,13 @@ class Directory:
                 roles = [roles]
             people.append(
                 Person(
-                    user_id=str(e["id"]), name=str(e["name"]), manager=e.get("manager") or None,
-                    roles=tuple(str(r) for r in roles), slack_id=e.get("slack_id") or None,
-                    teams_id=e.get("teams_id") or None, email=e.get("email") or None,
+                    user_id=str(e["id"]),
+                    name=str(e["name"]),
+                    manager=e.get("manager") or None,
+                    roles=tuple(str(r) for r in roles),
+                    slack_id=e.get("slack_id") or None,
+                    teams_id=e.get("teams_id") or None,
+                    email=e.get("email") or None,
                 )
             )
         return cls(people)

@@ -84,8 +84,14 @@ class ConversationEngine:
             reporting reads the process environment when it opens).
     """
 
-    def __init__(self, bot: Policybot, reporting: ReportingService | Literal[False] | None = None, dev: bool | None = None,
-                 directory: Directory | None = None, settings: Settings | None = None):
+    def __init__(
+        self,
+        bot: Policybot,
+        reporting: ReportingService | Literal[False] | None = None,
+        dev: bool | None = None,
+        directory: Directory | None = None,
+        settings: Settings | None = None,
+    ):
         self.bot = bot
         self.reporting_error: str | None = None
         settings = settings or getattr(bot, "config", None)
@@ -162,18 +168,31 @@ class ConversationEngine:
                     return kb_out
         except Exception as exc:  # last resort: type and code location only, never the message (it may quote a report)
             log.error("knowledge-base upkeep failed handling an inbound (%s at %s)", type(exc).__name__, _where(exc))
-            return [Outbound(kind="error", text="Sorry, something went wrong with that document. Nothing was changed; "
-                                                "please try again in a moment.")]
+            return [
+                Outbound(
+                    kind="error",
+                    text="Sorry, something went wrong with that document. Nothing was changed; "
+                    "please try again in a moment.",
+                )
+            ]
         notices: list[Outbound] = []
         if self.reporting is not None:
             try:
                 notices = self.reporting.expire_idle_draft(inbound.user_id)
                 out = self.reporting.handle(inbound)
-            except Exception as exc:  # last resort: type and code location only, never the message (it may quote a report)
+            except (
+                Exception
+            ) as exc:  # last resort: type and code location only, never the message (it may quote a report)
                 log.error("reporting failed handling an inbound (%s at %s)", type(exc).__name__, _where(exc))
-                return [Outbound(kind="error", text=(
-                    "Sorry, something went wrong with the report system. Anything you had already answered "
-                    "is saved; please try again in a moment."))]
+                return [
+                    Outbound(
+                        kind="error",
+                        text=(
+                            "Sorry, something went wrong with the report system. Anything you had already answered "
+                            "is saved; please try again in a moment."
+                        ),
+                    )
+                ]
             if out is not None:
                 return notices + out
         else:
@@ -216,8 +235,12 @@ def _where(exc: BaseException) -> str:
     return f"{Path(f.filename).name}:{f.lineno} in {f.name}"
 
 
-def open_reporting(data_dir: str | Path, policy_store: KnowledgeStore | None = None, dev: bool | None = None,
-                   settings: Settings | None = None) -> ReportingService:
+def open_reporting(
+    data_dir: str | Path,
+    policy_store: KnowledgeStore | None = None,
+    dev: bool | None = None,
+    settings: Settings | None = None,
+) -> ReportingService:
     """Open confidential reporting for ``data_dir`` with the key, directory and routing file ``settings``
     name (``bot.reporting.service.ReportingService.open``, which reads the environment, when None).
 
@@ -238,7 +261,8 @@ def open_reporting(data_dir: str | Path, policy_store: KnowledgeStore | None = N
     if dpath is None:
         raise ReportingNotConfigured(
             "confidential reporting needs a staff directory: set POLICYBOT_DIRECTORY or put directory.toml "
-            "in the data dir (see config/directory.sample.toml)")
+            "in the data dir (see config/directory.sample.toml)"
+        )
     try:
         directory = Directory.load(dpath)
         routing = RoutingConfig.load(routing_path(data_dir, settings=settings))
@@ -247,7 +271,9 @@ def open_reporting(data_dir: str | Path, policy_store: KnowledgeStore | None = N
     return ReportingService(data_dir, directory, ReportCipher(key), routing, policy_store=policy_store)
 
 
-def _find_directory(data_dir: str | Path | None, dev: bool | None, settings: Settings | None = None) -> Directory | None:
+def _find_directory(
+    data_dir: str | Path | None, dev: bool | None, settings: Settings | None = None
+) -> Directory | None:
     """The staff directory for ``data_dir`` (``bot.directory.directory_path``), or None when there is
     none or it cannot be read (logged, without its contents)."""
     from bot.directory import Directory, DirectoryError, directory_path
@@ -264,6 +290,7 @@ def _find_directory(data_dir: str | Path | None, dev: bool | None, settings: Set
     try:
         return Directory.load(path)
     except (DirectoryError, OSError) as exc:
-        log.warning("staff directory not loaded (%s): nobody can change the knowledge base from chat",
-                    type(exc).__name__)
+        log.warning(
+            "staff directory not loaded (%s): nobody can change the knowledge base from chat", type(exc).__name__
+        )
         return None

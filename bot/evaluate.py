@@ -61,7 +61,8 @@ class EvalReport:
         return "\n".join(
             [
                 f"questions: {self.n_in_scope} in scope, {self.n_out_of_scope} out of scope",
-                "  ".join(f"recall@{k}: {v:.3f}" for k, v in sorted(self.recall.items())) + f"  MRR@10: {self.mrr10:.3f}",
+                "  ".join(f"recall@{k}: {v:.3f}" for k, v in sorted(self.recall.items()))
+                + f"  MRR@10: {self.mrr10:.3f}",
                 f"out-of-scope abstained: {self.abstention_rate:.1%}   in-scope wrongly abstained: {self.false_abstention_rate:.1%}",
             ]
         )
@@ -69,9 +70,11 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         """Figures as a JSON-ready dict (no per-question rows)."""
         return {
-            "in_scope": self.n_in_scope, "out_of_scope": self.n_out_of_scope,
+            "in_scope": self.n_in_scope,
+            "out_of_scope": self.n_out_of_scope,
             **{f"recall@{k}": round(v, 4) for k, v in self.recall.items()},
-            "mrr@10": round(self.mrr10, 4), "abstention_rate": round(self.abstention_rate, 4),
+            "mrr@10": round(self.mrr10, 4),
+            "abstention_rate": round(self.abstention_rate, 4),
             "false_abstention_rate": round(self.false_abstention_rate, 4),
         }
 
@@ -86,15 +89,22 @@ def first_relevant_rank(texts: list[str], gold: list[str]) -> int | None:
     return None
 
 
-def evaluate(index: Searchable, questions: list[dict[str, Any]], ks: tuple[int, ...] = (1, 3, 5),
-             params: RetrievalParams | None = None) -> EvalReport:
+def evaluate(
+    index: Searchable,
+    questions: list[dict[str, Any]],
+    ks: tuple[int, ...] = (1, 3, 5),
+    params: RetrievalParams | None = None,
+) -> EvalReport:
     """Run ``questions`` through ``index`` (a ``KnowledgeIndex``, ranked with ``params``) and the answer composer."""
-    results = [index.search(item["q"], k=20, **({"params": params} if params is not None else {})) for item in questions]
+    results = [
+        index.search(item["q"], k=20, **({"params": params} if params is not None else {})) for item in questions
+    ]
     return score_results(questions, results, ks)
 
 
-def score_results(questions: list[dict[str, Any]], results: Sequence[SearchResult],
-                  ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
+def score_results(
+    questions: list[dict[str, Any]], results: Sequence[SearchResult], ks: tuple[int, ...] = (1, 3, 5)
+) -> EvalReport:
     """The figures for ``questions`` given one ``SearchResult`` each (same order), as ``evaluate`` reports them.
 
     Each result goes through ``bot.answer.compose`` (near-duplicates collapsed, up to 10 quotes, no cutoff);
@@ -108,8 +118,13 @@ def score_results(questions: list[dict[str, Any]], results: Sequence[SearchResul
         answer = compose(result, max_quotes=10, cutoff=None)
         # A collapsed near-duplicate counts at its quote's rank: the quote cites it under "also".
         texts = [" \n ".join([q.text] + [a.text for a in q.also]) for q in answer.quotes]
-        row = {"id": item.get("id"), "q": item["q"], "abstained": not answer.answered,
-               "top": answer.quotes[0].clause_id if answer.quotes else None, "best_cosine": round(result.best_cosine, 3)}
+        row = {
+            "id": item.get("id"),
+            "q": item["q"],
+            "abstained": not answer.answered,
+            "top": answer.quotes[0].clause_id if answer.quotes else None,
+            "best_cosine": round(result.best_cosine, 3),
+        }
         if item["gold"]:
             n_in += 1
             rank = first_relevant_rank(texts, item["gold"]) if answer.answered else None
@@ -147,8 +162,9 @@ class _UnseenVocabularyIndex:
             return self.index.search(question, k=k)
 
 
-def evaluate_unseen_vocabulary(index: Searchable, questions: list[dict[str, Any]], max_questions: int = 1,
-                               ks: tuple[int, ...] = (1, 3, 5)) -> EvalReport:
+def evaluate_unseen_vocabulary(
+    index: Searchable, questions: list[dict[str, Any]], max_questions: int = 1, ks: tuple[int, ...] = (1, 3, 5)
+) -> EvalReport:
     """``evaluate``, with each question asked as if the lexicon had not been written with it in view.
 
     The policy-vocabulary tables (``index.lexicon.RELATED`` and ``PHRASES``) were built while reading
@@ -176,8 +192,13 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bot.evaluate")
     parser.add_argument("files", nargs="*")
-    parser.add_argument("--unseen-vocabulary", type=int, default=0, metavar="N",
-                        help="drop, per question, the lexicon entries firing on at most N questions of the set")
+    parser.add_argument(
+        "--unseen-vocabulary",
+        type=int,
+        default=0,
+        metavar="N",
+        help="drop, per question, the lexicon entries firing on at most N questions of the set",
+    )
     parser.add_argument("--mode", choices=["hybrid", "dense", "keyword"], default="hybrid")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)

@@ -67,25 +67,46 @@ class Form:
     open: FormOpener | None = None
 
 
-def make_form(action_id: str, value: str, fields: Iterable[Mapping[str, Any]], title: str, submit: str = "Save",
-              errors: Mapping[str, str] | None = None, open_action: Mapping[str, str] | None = None) -> Form:
+def make_form(
+    action_id: str,
+    value: str,
+    fields: Iterable[Mapping[str, Any]],
+    title: str,
+    submit: str = "Save",
+    errors: Mapping[str, str] | None = None,
+    open_action: Mapping[str, str] | None = None,
+) -> Form:
     """A ``Form`` from plain values: each of ``fields`` a mapping with ``name`` and ``label`` and optionally
     ``value``, ``max_length`` and ``hint``; ``open_action`` ``{"action_id", "value", "label"}`` or None.
 
     Raises ``KeyError`` when a field has no ``name`` or ``label``.
     """
-    return Form(action_id=action_id, value=value, title=title, submit=submit,
-                fields=tuple(FormField(name=str(f["name"]), label=str(f["label"]), value=str(f.get("value") or ""),
-                                       max_length=f.get("max_length"), hint=f.get("hint")) for f in fields),
-                errors=dict(errors or {}),
-                open=FormOpener(open_action["action_id"], open_action["value"], open_action["label"])
-                if open_action else None)
+    return Form(
+        action_id=action_id,
+        value=value,
+        title=title,
+        submit=submit,
+        fields=tuple(
+            FormField(
+                name=str(f["name"]),
+                label=str(f["label"]),
+                value=str(f.get("value") or ""),
+                max_length=f.get("max_length"),
+                hint=f.get("hint"),
+            )
+            for f in fields
+        ),
+        errors=dict(errors or {}),
+        open=FormOpener(open_action["action_id"], open_action["value"], open_action["label"]) if open_action else None,
+    )
 
 
 def submit_value(value: str, fields: dict[str, str]) -> str:
     """The ``Action.value`` of a submitted form: JSON ``{"value": value, "fields": {name: text}}``."""
-    return json.dumps({"value": value, "fields": {str(k): ("" if v is None else str(v)) for k, v in fields.items()}},
-                      ensure_ascii=False)
+    return json.dumps(
+        {"value": value, "fields": {str(k): ("" if v is None else str(v)) for k, v in fields.items()}},
+        ensure_ascii=False,
+    )
 
 
 def read_submit(raw: str) -> tuple[str, dict[str, str]] | None:

@@ -30,7 +30,7 @@ def platform_id(directory: Directory | None, platform: Platform, user_id: str) -
     person has none (not in the directory, or not on that platform)."""
     prefix = f"{platform}:"
     if user_id.startswith(prefix):
-        return user_id[len(prefix):] or None
+        return user_id[len(prefix) :] or None
     person = directory.get(user_id) if directory is not None else None
     if person is None:
         return None

@@ -45,8 +45,12 @@ class LoginThrottle:
         per_code: distinct wrong codes before the code is locked out.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, per_client: int = MAX_LOGIN_FAILURES,
-                 per_code: int = MAX_CODE_FAILURES):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        per_client: int = MAX_LOGIN_FAILURES,
+        per_code: int = MAX_CODE_FAILURES,
+    ):
         self.clock = clock
         self.per_client, self.per_code = per_client, per_code
         # client -> (failures, monotonic time until which it is locked out)

@@ -44,8 +44,10 @@ class InboundFile:
     problem: str | None = None
 
     def __repr__(self) -> str:  # never the contents in a log or a traceback
-        return (f"InboundFile(name={self.name!r}, bytes={len(self.data)}, content_type={self.content_type!r}, "
-                f"size={self.size!r}, problem={self.problem!r})")
+        return (
+            f"InboundFile(name={self.name!r}, bytes={len(self.data)}, content_type={self.content_type!r}, "
+            f"size={self.size!r}, problem={self.problem!r})"
+        )
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,13 @@ class PullInbox:
         queues: user id -> their waiting ``Outbound``s, oldest first.
     """
 
-    def __init__(self, max_users: int = MAX_USERS_TRACKED, max_queued: int = MAX_QUEUED,
-                 live_seconds: float = LIVE_SECONDS, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        max_users: int = MAX_USERS_TRACKED,
+        max_queued: int = MAX_QUEUED,
+        live_seconds: float = LIVE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.queues: dict[str, deque[Outbound]] = {}
         self.seen = RecentUsers(max_users, lambda user: self.queues.pop(user, None))
         self.max_queued, self.live_seconds, self.clock = max_queued, live_seconds, clock

@@ -102,8 +102,16 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     fake_embedder: bool = False
 
-    @field_validator("data_dir", "model_path", "report_key", "report_key_file", "directory", "routing",
-                     "metrics_token", mode="before")
+    @field_validator(
+        "data_dir",
+        "model_path",
+        "report_key",
+        "report_key_file",
+        "directory",
+        "routing",
+        "metrics_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -188,8 +196,11 @@ class Settings(BaseSettings):
         """The knowledge-base upkeep settings (``bot.app.KbSettings``) these settings give."""
         from bot.app import KbSettings
 
-        return KbSettings(gaps_keep_users=self.gaps_keep_users, notify_changed_clauses=self.notify_changed_clauses,
-                          max_upload_bytes=self.max_upload_bytes)
+        return KbSettings(
+            gaps_keep_users=self.gaps_keep_users,
+            notify_changed_clauses=self.notify_changed_clauses,
+            max_upload_bytes=self.max_upload_bytes,
+        )
 
     def default_data_dir(self, env: Mapping[str, str] | None = None) -> Path:
         """``data_dir`` when set, else ``$XDG_DATA_HOME/policybot``, else ``~/.local/share/policybot``

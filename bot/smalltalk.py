@@ -10,22 +10,69 @@ from __future__ import annotations
 import re
 
 _NAMES = ("policybot", "bot")
-GREETINGS = frozenset({
-    "hi", "hello", "hey", "hiya", "hi there", "hello there", "hey there", "morning", "good morning",
-    "good afternoon", "good evening", "afternoon", "evening", "yo", "howdy", "greetings",
-})
-HELP = frozenset({
-    "help", "help me", "what can you do", "what do you do", "how does this work", "how do i use this",
-    "commands", "menu", "start", "get started", "options", "what are you", "who are you",
-})
-THANKS = frozenset({
-    "thanks", "thank you", "thank you very much", "thanks a lot", "many thanks", "cheers", "ta", "thx",
-    "ty", "ok thanks", "okay thanks", "great thanks", "brilliant thanks", "perfect thanks", "thanks so much",
-})
+GREETINGS = frozenset(
+    {
+        "hi",
+        "hello",
+        "hey",
+        "hiya",
+        "hi there",
+        "hello there",
+        "hey there",
+        "morning",
+        "good morning",
+        "good afternoon",
+        "good evening",
+        "afternoon",
+        "evening",
+        "yo",
+        "howdy",
+        "greetings",
+    }
+)
+HELP = frozenset(
+    {
+        "help",
+        "help me",
+        "what can you do",
+        "what do you do",
+        "how does this work",
+        "how do i use this",
+        "commands",
+        "menu",
+        "start",
+        "get started",
+        "options",
+        "what are you",
+        "who are you",
+    }
+)
+THANKS = frozenset(
+    {
+        "thanks",
+        "thank you",
+        "thank you very much",
+        "thanks a lot",
+        "many thanks",
+        "cheers",
+        "ta",
+        "thx",
+        "ty",
+        "ok thanks",
+        "okay thanks",
+        "great thanks",
+        "brilliant thanks",
+        "perfect thanks",
+        "thanks so much",
+    }
+)
 GOODBYES = frozenset({"bye", "goodbye", "bye bye", "see you", "see ya", "cya"})
 
-EXAMPLES = ("can I accept a colleague's friend request?", "can I post photos from work?",
-            "what should I do if a service user contacts me on Facebook?")
+EXAMPLES = (
+    "can I accept a colleague's friend request?",
+    "can I post photos from work?",
+    "what should I do if a service user contacts me on Facebook?",
+)
 
 
 def _normalise(text: str) -> str:
@@ -56,8 +103,10 @@ def help_text(reporting: bool) -> str:
         *[f"• {q}" for q in EXAMPLES],
     ]
     if reporting:
-        lines.append("To report a concern in confidence, type `report`: I'll ask a few questions privately, "
-                     "and you'll get a receipt. `status <receipt>` shows where your report stands.")
+        lines.append(
+            "To report a concern in confidence, type `report`: I'll ask a few questions privately, "
+            "and you'll get a receipt. `status <receipt>` shows where your report stands."
+        )
     lines.append("If the policies don't cover something, I'll say so and point you to your line manager or HR.")
     return "\n".join(lines)
 

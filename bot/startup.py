@@ -15,13 +15,17 @@ READY_WAIT = 10.0  #: seconds a message waits for the index before getting ``STA
 STARTING_TEXT = "I'm just starting up and can't answer yet. Please try again in a minute."
 
 
-async def when_ready(ready: asyncio.Event, handle: Callable[[Inbound], Awaitable[list[Outbound]]],
-                     inbound: Inbound, wait: float = READY_WAIT) -> list[Outbound]:
+async def when_ready(
+    ready: asyncio.Event,
+    handle: Callable[[Inbound], Awaitable[list[Outbound]]],
+    inbound: Inbound,
+    wait: float = READY_WAIT,
+) -> list[Outbound]:
     """``await handle(inbound)`` once ``ready`` is set; ``[Outbound(kind="text", text=STARTING_TEXT)]``
     (``handle`` not called) when it is not set within ``wait`` seconds."""
     if not ready.is_set():
         try:
             await asyncio.wait_for(ready.wait(), wait)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return [Outbound(kind="text", text=STARTING_TEXT)]
     return await handle(inbound)

@@ -67,8 +67,16 @@ class QuoteView:
     def of(cls, quote: Quote) -> QuoteView:
         """The view of a ``bot.messages.Quote`` (its text unchanged, its lead-in shortened as shown)."""
         c = quote.citation
-        return cls(quote.clause_id, quote.text, display_lead_in(quote.lead_in), c.label(),
-                   tuple(o.label() for o in quote.also), c.organisation, c.document, c.section)
+        return cls(
+            quote.clause_id,
+            quote.text,
+            display_lead_in(quote.lead_in),
+            c.label(),
+            tuple(o.label() for o in quote.also),
+            c.organisation,
+            c.document,
+            c.section,
+        )
 
     @property
     def source_line(self) -> str:
@@ -82,10 +90,18 @@ class QuoteView:
 
     def to_json(self) -> dict[str, object]:
         """A JSON-able dict: every field (``also`` as a list) plus ``source_prefix`` and ``also_prefix``."""
-        return {"text": self.text, "lead_in": self.lead_in, "citation": self.citation,
-                "organisation": self.organisation, "document": self.document, "section": self.section,
-                "clause_id": self.clause_id, "also": list(self.also),
-                "source_prefix": self.source_prefix, "also_prefix": self.also_prefix}
+        return {
+            "text": self.text,
+            "lead_in": self.lead_in,
+            "citation": self.citation,
+            "organisation": self.organisation,
+            "document": self.document,
+            "section": self.section,
+            "clause_id": self.clause_id,
+            "also": list(self.also),
+            "source_prefix": self.source_prefix,
+            "also_prefix": self.also_prefix,
+        }
 
 
 def quote_views(msg: Outbound) -> list[QuoteView]:
@@ -173,8 +189,10 @@ class FeedbackButton:
     helpful: bool
 
 
-FEEDBACK_BUTTONS = (FeedbackButton("Helpful", FEEDBACK_HELPFUL, True),
-                    FeedbackButton("Not helpful", FEEDBACK_NOT_HELPFUL, False))
+FEEDBACK_BUTTONS = (
+    FeedbackButton("Helpful", FEEDBACK_HELPFUL, True),
+    FeedbackButton("Not helpful", FEEDBACK_NOT_HELPFUL, False),
+)
 
 
 @dataclass(frozen=True)
@@ -233,8 +251,11 @@ def parse_vote(action_id: str, token: object) -> Vote | None:
     if not isinstance(data, dict):
         data = {}
     clauses = data.get("c")
-    return Vote(action_id == FEEDBACK_HELPFUL, str(data.get("q") or ""),
-                tuple(str(c) for c in clauses) if isinstance(clauses, list) else ())
+    return Vote(
+        action_id == FEEDBACK_HELPFUL,
+        str(data.get("q") or ""),
+        tuple(str(c) for c in clauses) if isinstance(clauses, list) else (),
+    )
 
 
 def thanks_text(helpful: bool) -> str:

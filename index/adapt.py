@@ -71,8 +71,15 @@ class Recipe(TypedDict):
 
 #: the shipped adapter's recipe (``train_shipped_adapter``): chosen on the bundled held-out question sets,
 #: checked on the real documents (README "Evaluation")
-SHIPPED_RECIPE: Recipe = {"lora_rank": 16, "epochs": 4, "lr": 2e-4, "batch_size": 32, "max_per_doc": 80, "seed": 0,
-                  "question_sets": ("dev", "staff")}
+SHIPPED_RECIPE: Recipe = {
+    "lora_rank": 16,
+    "epochs": 4,
+    "lr": 2e-4,
+    "batch_size": 32,
+    "max_per_doc": 80,
+    "seed": 0,
+    "question_sets": ("dev", "staff"),
+}
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,12 @@ def clause_pairs(clause: ClauseRecord) -> list[Pair]:
     out: list[Pair] = []
 
     def add(anchor: str | None, kind: str) -> None:
-        if anchor and anchor.strip() and normalise(anchor).lower() != normalise(text).lower() and len(anchor.split()) >= 2:
+        if (
+            anchor
+            and anchor.strip()
+            and normalise(anchor).lower() != normalise(text).lower()
+            and len(anchor.split()) >= 2
+        ):
             out.append(Pair(anchor.strip(), text, kind, clause.doc_id))
 
     lead = last_sentence(clause.lead_in)
@@ -320,15 +332,21 @@ def fine_tune(
     if peft_model is not None:
         model[0].auto_model = peft_model.merge_and_unload()
     stats: dict[str, Any] = {
-        "pairs": len(pairs), "steps": total, "epochs": epochs, "seconds": round(seconds, 1),
-        "first_loss": round(float(np.mean(losses[:10])), 4), "last_loss": round(float(np.mean(losses[-10:])), 4),
+        "pairs": len(pairs),
+        "steps": total,
+        "epochs": epochs,
+        "seconds": round(seconds, 1),
+        "first_loss": round(float(np.mean(losses[:10])), 4),
+        "last_loss": round(float(np.mean(losses[-10:])), 4),
         "kinds": dict(Counter(p.kind for p in pairs)),
         "trained_parameters": sum(p.numel() for p in trained),
     }
     return model, stats
 
 
-def train_shipped_adapter(out_dir: str | Path, data_dir: str | Path | None = None, log_every: int = 0) -> dict[str, Any]:
+def train_shipped_adapter(
+    out_dir: str | Path, data_dir: str | Path | None = None, log_every: int = 0
+) -> dict[str, Any]:
     """Rebuild the shipped LoRA adapter (``SHIPPED_RECIPE``) from the bundled data only.
 
     Pairs: mined from the five bundled policies (``mine_pairs``) plus the bundled ``dev`` and ``staff``
@@ -360,8 +378,16 @@ def train_shipped_adapter(out_dir: str | Path, data_dir: str | Path | None = Non
     eval_dir = Path(__file__).resolve().parent.parent / "knowledge" / "eval"
     for name in recipe["question_sets"]:
         pairs += labelled_pairs(json.loads((eval_dir / f"{name}_questions.json").read_text(encoding="utf-8")), clauses)
-    _, stats = fine_tune(pairs, out_dir, epochs=recipe["epochs"], batch_size=recipe["batch_size"], lr=recipe["lr"],
-                         seed=recipe["seed"], lora_rank=recipe["lora_rank"], log_every=log_every)
+    _, stats = fine_tune(
+        pairs,
+        out_dir,
+        epochs=recipe["epochs"],
+        batch_size=recipe["batch_size"],
+        lr=recipe["lr"],
+        seed=recipe["seed"],
+        lora_rank=recipe["lora_rank"],
+        log_every=log_every,
+    )
     stats["recipe"] = {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()}
     stats.pop("seconds", None)  # keep the file the same from run to run
     (Path(out_dir) / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
@@ -374,7 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--db", help="knowledge store (DATA_DIR/policybot.db)")
     ap.add_argument("--shipped", action="store_true", help="rebuild the shipped adapter from the bundled data only")
-    ap.add_argument("--lora", type=int, default=0, help="train rank-R LoRA adapters only and save them (0: every weight)")
+    ap.add_argument(
+        "--lora", type=int, default=0, help="train rank-R LoRA adapters only and save them (0: every weight)"
+    )
     ap.add_argument("--out", required=True, help="directory to save the adapted model to")
     ap.add_argument("--questions", nargs="*", default=[], help="labelled question sets (eval JSON format)")
     ap.add_argument("--epochs", type=int, default=1)
@@ -392,8 +420,15 @@ def main(argv: list[str] | None = None) -> int:
     pairs = mine_pairs(clauses.values(), args.max_per_doc, args.seed)
     for path in args.questions:
         pairs += labelled_pairs(json.loads(Path(path).read_text(encoding="utf-8")), clauses)
-    _, stats = fine_tune(pairs, args.out, epochs=args.epochs, seed=args.seed,
-                          max_seq_length=args.max_seq_length, log_every=20, lora_rank=args.lora)
+    _, stats = fine_tune(
+        pairs,
+        args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        max_seq_length=args.max_seq_length,
+        log_every=20,
+        lora_rank=args.lora,
+    )
     print(json.dumps(stats))
     return 0
 

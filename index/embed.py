@@ -116,7 +116,9 @@ def merge_lora(model: torch.nn.Module, adapter: str | Path) -> int:
     config = json.loads((root / "adapter_config.json").read_text(encoding="utf-8"))
     unsupported = [k for k in ("use_dora", "use_rslora", "fan_in_fan_out") if config.get(k)]
     if config.get("peft_type") != "LORA" or unsupported or config.get("bias", "none") != "none":
-        raise ValueError(f"{root}: not a plain LoRA adapter ({config.get('peft_type')}, {unsupported or config.get('bias')})")
+        raise ValueError(
+            f"{root}: not a plain LoRA adapter ({config.get('peft_type')}, {unsupported or config.get('bias')})"
+        )
     scale = float(config["lora_alpha"]) / float(config["r"])
     tensors = load_file(str(root / "adapter_model.safetensors"))
     updates = []

@@ -25,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlite_utils
 
@@ -36,7 +36,7 @@ _CREATE_TABLE = 'CREATE TABLE IF NOT EXISTS "_migrations" ("name" TEXT PRIMARY K
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def enable_wal(db: sqlite_utils.Database, timeout: float = 30.0) -> None:

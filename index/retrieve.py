@@ -77,35 +77,69 @@ _SUBJECT = (
 #: words between the subject and the modal ("employees using social networking sites should ..."); a
 #: verb or "that" there means the subject belongs to another clause ("you are reminded that care should")
 _QUALIFIER = r"(?:\s+(?!(?:that|is|are|was|were|be|been|have|has|do|does|did)\b)[\w'’/()-]+,?){0,6}?"
-_NEGATIVE = (r"should\s+not|should\s+never|shouldn't|must\s+not|must\s+never|mustn't|shall\s+not|may\s+not|"
-             r"cannot|can\s*not|will\s+not|are\s+not\s+(?:permitted|allowed)\s+to|is\s+not\s+(?:permitted|allowed)\s+to|"
-             r"(?:are|is)\s+(?:strongly\s+)?(?:advised|recommended|asked|expected)\s+not\s+to|"
-             r"(?:should|must)\s+avoid|do\s+not|does\s+not|don't|never")
-_POSITIVE = (r"should(?:\s+always)?|must(?:\s+always)?|shall|ought\s+to|need\s+to|needs\s+to|"
-             r"(?:are|is)\s+(?:strongly\s+)?(?:expected|required|advised|encouraged|recommended|asked|reminded)\s+to|"
-             r"(?:have|has)\s+(?:a\s+)?(?:responsibility|duty)\s+to|always")
+_NEGATIVE = (
+    r"should\s+not|should\s+never|shouldn't|must\s+not|must\s+never|mustn't|shall\s+not|may\s+not|"
+    r"cannot|can\s*not|will\s+not|are\s+not\s+(?:permitted|allowed)\s+to|is\s+not\s+(?:permitted|allowed)\s+to|"
+    r"(?:are|is)\s+(?:strongly\s+)?(?:advised|recommended|asked|expected)\s+not\s+to|"
+    r"(?:should|must)\s+avoid|do\s+not|does\s+not|don't|never"
+)
+_POSITIVE = (
+    r"should(?:\s+always)?|must(?:\s+always)?|shall|ought\s+to|need\s+to|needs\s+to|"
+    r"(?:are|is)\s+(?:strongly\s+)?(?:expected|required|advised|encouraged|recommended|asked|reminded)\s+to|"
+    r"(?:have|has)\s+(?:a\s+)?(?:responsibility|duty)\s+to|always"
+)
 _PERMISSIVE = r"may|can|(?:are|is)\s+(?:permitted|allowed)\s+to"
 _PREFIX = re.compile(
     r"^(?:(?:however|therefore|also|similarly|in addition|where possible)\s*,?\s+)*"
-    r"(?:it\s+is\s+(?:strongly\s+)?(?:recommended|advised|expected|suggested|important)\s+that\s+)?", re.I)
+    r"(?:it\s+is\s+(?:strongly\s+)?(?:recommended|advised|expected|suggested|important)\s+that\s+)?",
+    re.I,
+)
 _OBLIGATION = re.compile(
     rf"^{_SUBJECT}{_QUALIFIER}\s*,?\s+(?:(?:also|however|therefore|always|still),?\s+)?"
-    rf"(?:(?P<neg>{_NEGATIVE})|(?P<pos>{_POSITIVE})|(?P<may>{_PERMISSIVE}))\s+(?P<rest>.+)$", re.I)
+    rf"(?:(?P<neg>{_NEGATIVE})|(?P<pos>{_POSITIVE})|(?P<may>{_PERMISSIVE}))\s+(?P<rest>.+)$",
+    re.I,
+)
 _IMPERATIVE = re.compile(r"^(?:(?P<neg>do\s+not|don't|never|not)(?:\s+to)?|(?P<pos>always))\s+(?P<rest>.+)$", re.I)
 #: what may follow the modal before the verb: "should be required to", "should not", "not to"
 _AUXILIARY = re.compile(
     r"^(?:(?:also|always|however|therefore),?\s+)?"
-    r"(?:be\s+(?:required|expected|permitted|allowed|advised|able)\s+to\s+)?(?P<not>not\s+(?:to\s+)?)?", re.I)
+    r"(?:be\s+(?:required|expected|permitted|allowed|advised|able)\s+to\s+)?(?P<not>not\s+(?:to\s+)?)?",
+    re.I,
+)
 #: the addressee's pronouns in the first person, by the person the obligation addresses
 _SECOND_PERSON = {"you": "I", "your": "my", "yours": "mine", "yourself": "myself", "yourselves": "myself"}
-_THIRD_PLURAL = {"they": "I", "their": "my", "theirs": "mine", "them": "me", "themselves": "myself", "themself": "myself"}
-_THIRD_SINGULAR = {"he/she": "I", "he": "I", "she": "I", "his/her": "my", "his": "my", "her": "my", "him/her": "me",
-                   "him": "me", "himself/herself": "myself", "himself": "myself", "herself": "myself"}
+_THIRD_PLURAL = {
+    "they": "I",
+    "their": "my",
+    "theirs": "mine",
+    "them": "me",
+    "themselves": "myself",
+    "themself": "myself",
+}
+_THIRD_SINGULAR = {
+    "he/she": "I",
+    "he": "I",
+    "she": "I",
+    "his/her": "my",
+    "his": "my",
+    "her": "my",
+    "him/her": "me",
+    "him": "me",
+    "himself/herself": "myself",
+    "himself": "myself",
+    "herself": "myself",
+}
 _FIRST_PLURAL = {"we": "I", "our": "my", "ours": "mine", "us": "me", "ourselves": "myself"}
 #: words after which "you" is an object ("ask you to", "about you"): "me"; elsewhere "I"
-_OBJECT_POSITION = frozenset("to for with about at from of on by against into onto towards ask asks asked tell tells told let lets make makes made help helps give gives see sees contact contacts invite invites send sends".split())
+_OBJECT_POSITION = frozenset(
+    "to for with about at from of on by against into onto towards ask asks asked tell tells told let lets make makes made help helps give gives see sees contact contacts invite invites send sends".split()
+)
 _PRONOUN = re.compile(r"[A-Za-z]+(?:/[A-Za-z]+)?")
-_AGREEMENT = [(re.compile(r"\bI (are|is)\b"), "I am"), (re.compile(r"\bI were\b"), "I was"), (re.compile(r"\bI has\b"), "I have")]
+_AGREEMENT = [
+    (re.compile(r"\bI (are|is)\b"), "I am"),
+    (re.compile(r"\bI were\b"), "I was"),
+    (re.compile(r"\bI has\b"), "I have"),
+]
 
 
 def _pronouns_for(subject: str | None, rest: str) -> dict[str, str]:
@@ -136,7 +170,7 @@ def _first_person(rest: str, table: dict[str, str]) -> str:
         rep = table.get(low)
         if low == "you" and prev in _OBJECT_POSITION:
             rep = "me"
-        out += [rest[pos:m.start()], rep or m.group(0)]
+        out += [rest[pos : m.start()], rep or m.group(0)]
         pos, prev = m.end(), low
     text = "".join(out) + rest[pos:]
     for pattern, repl in _AGREEMENT:
@@ -145,19 +179,27 @@ def _first_person(rest: str, table: dict[str, str]) -> str:
 
 
 #: a first-person pledge, as acceptable-use agreements are written: "I will not disclose my password"
-_PLEDGE = re.compile(r"^I\s+(?P<modal>will|shall|must|should|agree\s+to|undertake\s+to)\s+"
-                     r"(?:(?P<neg>not|never)\s+|(?P<only>only)\s+)?(?P<rest>.+)$", re.I)
+_PLEDGE = re.compile(
+    r"^I\s+(?P<modal>will|shall|must|should|agree\s+to|undertake\s+to)\s+"
+    r"(?:(?P<neg>not|never)\s+|(?P<only>only)\s+)?(?P<rest>.+)$",
+    re.I,
+)
 #: a modal passive: "Personal email addresses must not be used for these communications"
-_PASSIVE = re.compile(r"^(?P<subject>[A-Za-z][^;:]{2,80}?)\s+(?P<modal>must|should|shall|will|may|can|cannot|could)"
-                      r"(?:\s+(?P<neg>not|never))?\s+(?:always\s+|only\s+|normally\s+|usually\s+)?be\s+(?P<rest>.+)$")
+_PASSIVE = re.compile(
+    r"^(?P<subject>[A-Za-z][^;:]{2,80}?)\s+(?P<modal>must|should|shall|will|may|can|cannot|could)"
+    r"(?:\s+(?P<neg>not|never))?\s+(?:always\s+|only\s+|normally\s+|usually\s+)?be\s+(?P<rest>.+)$"
+)
 _SUBJECT_ONLY = re.compile(rf"^{_SUBJECT}$", re.I)
 #: words that show a would-be subject is itself a clause, not a noun phrase
-_CLAUSE_WORD = re.compile(r"\b(?:is|are|was|were|be|been|that|which|who|whom|if|when|where|while|because|will|would|"
-                          r"should|must|may|might|can|could|shall|has|have|had|do|does|did|not)\b", re.I)
+_CLAUSE_WORD = re.compile(
+    r"\b(?:is|are|was|were|be|been|that|which|who|whom|if|when|where|while|because|will|would|"
+    r"should|must|may|might|can|could|shall|has|have|had|do|does|did|not)\b",
+    re.I,
+)
 
 
 def _pledge_question(s: str) -> str | None:
-    """"I will not X" -> "Can I X?"; "I will only X" -> "Can I X?"; "I will X" -> "Should I X?" (None otherwise)."""
+    """ "I will not X" -> "Can I X?"; "I will only X" -> "Can I X?"; "I will X" -> "Should I X?" (None otherwise)."""
     m = _PLEDGE.match(s)
     if not m or len(m.group("rest").split()) < 2 or m.group("rest").lower().startswith(("be ", "understand", "have ")):
         return None
@@ -198,7 +240,9 @@ _IMPERSONAL = re.compile(
     r"\bit\s+is\s+(?P<neg>not\s+|never\s+)?(?:(?:always|generally|strongly|highly)\s+)?"
     r"(?P<word>advisable|acceptable|appropriate|recommended|permitted|allowed|wise|sensible|inappropriate|unacceptable|"
     r"expected|required|essential|important|necessary)\s+(?:(?:for|that)\s+(?:all\s+)?(?:staff|employees|you|workers|"
-    r"volunteers)\s+)?to\s+(?P<rest>[^.;]+)", re.I)
+    r"volunteers)\s+)?to\s+(?P<rest>[^.;]+)",
+    re.I,
+)
 _DUTY_WORDS = frozenset({"expected", "required", "essential", "important", "necessary"})
 
 
@@ -255,7 +299,7 @@ def question_form(sentence: str) -> str | None:
     if aux and aux.group(0):
         if aux.group("not"):
             kind = "pos" if kind == "neg" else "neg"
-        rest = rest[aux.end():].strip()
+        rest = rest[aux.end() :].strip()
     if len(rest.split()) < 2:
         return None
     ask = "Should I" if kind == "pos" else "Can I"
@@ -418,7 +462,7 @@ class QueryFeatures:
     typed: dict[int, float]
     rewritten: dict[int, float]
     keyword: dict[int, float]
-    snapshot: "Snapshot"
+    snapshot: Snapshot
     keyword_plain: dict[int, float] | None = None
 
 
@@ -446,8 +490,11 @@ def abstention_features(feats: QueryFeatures, hits: list[Hit], params: Retrieval
 #: the shipped ranking and abstention settings for the shipped embedder (``SHIPPED_MODEL``), fitted by
 #: leave-one-document-out cross-validation over the bundled policies and three real uploads
 #: (``policybot eval --cross-validate``, "fitted on all"; README "Evaluation")
-DEFAULT_PARAMS = RetrievalParams(keyword_weight=0.1, expand_keywords=False,
-                                 abstainer=Abstainer(weights=(9.5191, 0.9459, 16.2283, 1.5344), bias=-11.8897))
+DEFAULT_PARAMS = RetrievalParams(
+    keyword_weight=0.1,
+    expand_keywords=False,
+    abstainer=Abstainer(weights=(9.5191, 0.9459, 16.2283, 1.5344), bias=-11.8897),
+)
 #: the same, fitted for the plain bundled model (``POLICYBOT_ADAPTER=none``)
 PLAIN_MODEL_PARAMS = RetrievalParams(abstainer=Abstainer(weights=(5.2316, 2.8378, 16.4341, 0.2382), bias=-10.4179))
 
@@ -509,7 +556,11 @@ class KnowledgeIndex:
             current = self._snapshot.vectors if self._snapshot else None
             if current is None:
                 current = VectorIndex.load(self.vector_path, self.embedder.name, self.embedder.dim, VIEWS_VERSION)
-            vectors = current.copy() if current is not None else VectorIndex(self.embedder.name, self.embedder.dim, views=VIEWS_VERSION)
+            vectors = (
+                current.copy()
+                if current is not None
+                else VectorIndex(self.embedder.name, self.embedder.dim, views=VIEWS_VERSION)
+            )
             have = vectors.ids()
             stale = sorted(have - clauses.keys())
             missing = [cid for cid in clauses if cid not in have]
@@ -558,7 +609,7 @@ class KnowledgeIndex:
         vector: np.ndarray = self.embedder.encode([question])[0]
         return vector
 
-    def search(self, question: str, k: int = 10, params: "RetrievalParams | None" = None) -> SearchResult:
+    def search(self, question: str, k: int = 10, params: RetrievalParams | None = None) -> SearchResult:
         """Rank live clauses for ``question``; returns the top ``k`` hits and the abstention verdict.
 
         ``params`` defaults to the embedder's shipped settings (``params_for``). Equivalent to ``rank(features(question), params, k)``.
@@ -567,7 +618,7 @@ class KnowledgeIndex:
         params = params or params_for(self.embedder.name)
         return self.rank(self.features(question, plain_keywords=not params.expand_keywords), params, k)
 
-    def features(self, question: str, plain_keywords: bool = False) -> "QueryFeatures":
+    def features(self, question: str, plain_keywords: bool = False) -> QueryFeatures:
         """Everything ranking needs for ``question``, computed once: embeddings and candidate scores.
 
         Dense candidates come from the question as typed (spelling fixed, related words appended:
@@ -598,8 +649,11 @@ class KnowledgeIndex:
         if self.mode in ("hybrid", "keyword"):
             keyword = {i: s for i, s in self.store.keyword_search(fts_query(expanded), SPARSE_K) if i in snap.clauses}
             if plain_keywords:
-                plain = {i: s for i, s in self.store.keyword_search(fts_query(fix_spelling(question)), SPARSE_K)
-                         if i in snap.clauses}
+                plain = {
+                    i: s
+                    for i, s in self.store.keyword_search(fts_query(fix_spelling(question)), SPARSE_K)
+                    if i in snap.clauses
+                }
         if len(qvecs):
             wanted = set(typed) | set(rewritten) | set(keyword) | set(plain or ())
             for n, qv in enumerate(qvecs):
@@ -609,7 +663,7 @@ class KnowledgeIndex:
                     _keep_best(have, snap.vectors.search_among(qv, missing).items())
         return QueryFeatures(question, expanded, qvecs, typed, rewritten, keyword, snap, plain)
 
-    def rank(self, feats: "QueryFeatures", params: "RetrievalParams | None" = None, k: int = 10) -> SearchResult:
+    def rank(self, feats: QueryFeatures, params: RetrievalParams | None = None, k: int = 10) -> SearchResult:
         """Fuse the scores in ``feats`` with ``params`` (default ``params_for(embedder name)``) and decide abstention.
 
         A clause's dense score is its best cosine over the question's embeddings (the rewritten question

@@ -30,7 +30,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,7 +43,7 @@ from knowledge.segment import segment
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def text_hash(text: str) -> str:
@@ -58,25 +58,48 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     )
     db.table("document_versions").create(
         {
-            "id": int, "doc_id": str, "version_no": int, "organisation": str, "title": str,
-            "version_label": str, "date": str, "source": str, "origin": str, "content_hash": str,
-            "text": str, "drop_lines": str, "added_at": str, "added_by": str,
+            "id": int,
+            "doc_id": str,
+            "version_no": int,
+            "organisation": str,
+            "title": str,
+            "version_label": str,
+            "date": str,
+            "source": str,
+            "origin": str,
+            "content_hash": str,
+            "text": str,
+            "drop_lines": str,
+            "added_at": str,
+            "added_by": str,
         },
         pk="id",
     )
     db.table("document_versions").create_index(["doc_id", "version_no"], unique=True)
     db.table("clauses").create(
         {
-            "id": int, "version_id": int, "doc_id": str, "clause_id": str, "ordinal": int,
-            "text": str, "heading": str, "number": str, "lead_in": str, "kind": str,
-            "context": str, "text_hash": str, "live": int,
+            "id": int,
+            "version_id": int,
+            "doc_id": str,
+            "clause_id": str,
+            "ordinal": int,
+            "text": str,
+            "heading": str,
+            "number": str,
+            "lead_in": str,
+            "kind": str,
+            "context": str,
+            "text_hash": str,
+            "live": int,
         },
         pk="id",
     )
     db.table("clauses").create_index(["version_id"])
     db.table("clauses").create_index(["live"])
     db.table("clauses").enable_fts(["context"], fts_version="FTS5", create_triggers=True, tokenize="porter")
-    db.table("embeddings").create({"text_hash": str, "model": str, "dim": int, "vector": bytes}, pk=("text_hash", "model"))
+    db.table("embeddings").create(
+        {"text_hash": str, "model": str, "dim": int, "vector": bytes}, pk=("text_hash", "model")
+    )
     db.table("meta").create({"key": str, "value": str}, pk="key")
 
 
@@ -88,8 +111,15 @@ def _m002_kb_upkeep(db: sqlite_utils.Database) -> None:
         db.execute("UPDATE document_versions SET text_hash = ? WHERE id = ?", [text_hash(row["text"]), row["id"]])
     versions.create_index(["text_hash"])
     db.table("gaps").create(
-        {"id": int, "question": str, "question_key": str, "reason": str, "created_at": str,
-         "user_id": str, "clause_ids": str},
+        {
+            "id": int,
+            "question": str,
+            "question_key": str,
+            "reason": str,
+            "created_at": str,
+            "user_id": str,
+            "clause_ids": str,
+        },
         pk="id",
     )
     db.table("gaps").create_index(["question_key"])
@@ -223,12 +253,16 @@ class ClauseDiff:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``policybot kb diff --json``)."""
+
         def brief(c: dict[str, Any]) -> dict[str, Any]:
             return {k: c.get(k) for k in ("clause_id", "number", "heading", "lead_in", "text")}
 
         return {
-            "doc_id": self.doc_id, "from_version": self.from_version, "to_version": self.to_version,
-            "added": [brief(c) for c in self.added], "removed": [brief(c) for c in self.removed],
+            "doc_id": self.doc_id,
+            "from_version": self.from_version,
+            "to_version": self.to_version,
+            "added": [brief(c) for c in self.added],
+            "removed": [brief(c) for c in self.removed],
             "changed": [{"old": brief(a), "new": brief(b)} for a, b in self.changed],
             "unchanged": self.unchanged,
         }
@@ -372,33 +406,63 @@ class KnowledgeStore:
             if expect == "existing" and (row is None or row["status"] != "active"):
                 raise KeyError(doc.doc_id)
             current = self._current_version(doc.doc_id)
-            if current is not None and row is not None and row["status"] == "active" and current["content_hash"] == doc.content_hash:
+            if (
+                current is not None
+                and row is not None
+                and row["status"] == "active"
+                and current["content_hash"] == doc.content_hash
+            ):
                 return "unchanged"
             version_no = (self._max_version(doc.doc_id) or 0) + 1
-            version_id = self.db.table("document_versions").insert(
-                {
-                    "doc_id": doc.doc_id, "version_no": version_no, "organisation": doc.organisation,
-                    "title": doc.title, "version_label": doc.version, "date": doc.date, "source": doc.source,
-                    "origin": origin, "content_hash": doc.content_hash, "text": doc.text,
-                    "drop_lines": json.dumps(list(doc.drop)), "added_at": _now(), "added_by": added_by,
-                    "text_hash": body_hash, "file_hash": file_hash,
-                }
-            ).last_pk
+            version_id = (
+                self.db.table("document_versions")
+                .insert(
+                    {
+                        "doc_id": doc.doc_id,
+                        "version_no": version_no,
+                        "organisation": doc.organisation,
+                        "title": doc.title,
+                        "version_label": doc.version,
+                        "date": doc.date,
+                        "source": doc.source,
+                        "origin": origin,
+                        "content_hash": doc.content_hash,
+                        "text": doc.text,
+                        "drop_lines": json.dumps(list(doc.drop)),
+                        "added_at": _now(),
+                        "added_by": added_by,
+                        "text_hash": body_hash,
+                        "file_hash": file_hash,
+                    }
+                )
+                .last_pk
+            )
             self.db.execute("UPDATE clauses SET live = 0 WHERE doc_id = ? AND live = 1", [doc.doc_id])
             self.db.table("clauses").insert_all(
                 {
-                    "version_id": version_id, "doc_id": doc.doc_id, "clause_id": c.clause_id,
-                    "ordinal": c.ordinal, "text": c.text, "heading": c.heading, "number": c.number,
-                    "lead_in": c.lead_in, "kind": c.kind, "context": c.context_text,
-                    "text_hash": text_hash(c.context_text), "live": 1,
+                    "version_id": version_id,
+                    "doc_id": doc.doc_id,
+                    "clause_id": c.clause_id,
+                    "ordinal": c.ordinal,
+                    "text": c.text,
+                    "heading": c.heading,
+                    "number": c.number,
+                    "lead_in": c.lead_in,
+                    "kind": c.kind,
+                    "context": c.context_text,
+                    "text_hash": text_hash(c.context_text),
+                    "live": 1,
                 }
                 for c in clauses
             )
             status = "updated" if row is not None and row["status"] == "active" else "added"
             self.db.table("documents").upsert(
                 {
-                    "doc_id": doc.doc_id, "status": "active", "current_version": version_no,
-                    "created_at": row["created_at"] if row else _now(), "updated_at": _now(),
+                    "doc_id": doc.doc_id,
+                    "status": "active",
+                    "current_version": version_no,
+                    "created_at": row["created_at"] if row else _now(),
+                    "updated_at": _now(),
                 },
                 pk="doc_id",
             )
@@ -503,7 +567,9 @@ class KnowledgeStore:
 
     def version_text(self, doc_id: str, version_no: int) -> str | None:
         """The full text of one version, or None when it does not exist."""
-        rows = self._rows("SELECT text FROM document_versions WHERE doc_id = ? AND version_no = ?", [doc_id, version_no])
+        rows = self._rows(
+            "SELECT text FROM document_versions WHERE doc_id = ? AND version_no = ?", [doc_id, version_no]
+        )
         return rows[0]["text"] if rows else None
 
     def version_clauses(self, doc_id: str, version_no: int | None = None) -> list[dict[str, Any]]:
@@ -582,9 +648,19 @@ class KnowledgeStore:
         for r in self._rows(sql):
             edition = Document(r["doc_id"], r["organisation"], r["title"], "", r["version_label"], r["date"]).edition
             out[r["id"]] = ClauseRecord(
-                id=r["id"], clause_id=r["clause_id"], doc_id=r["doc_id"], text=r["text"], heading=r["heading"],
-                number=r["number"], lead_in=r["lead_in"], kind=r["kind"], context=r["context"],
-                organisation=r["organisation"], document=r["title"], edition=edition, version_no=r["version_no"],
+                id=r["id"],
+                clause_id=r["clause_id"],
+                doc_id=r["doc_id"],
+                text=r["text"],
+                heading=r["heading"],
+                number=r["number"],
+                lead_in=r["lead_in"],
+                kind=r["kind"],
+                context=r["context"],
+                organisation=r["organisation"],
+                document=r["title"],
+                edition=edition,
+                version_no=r["version_no"],
             )
         return out
 
@@ -644,8 +720,10 @@ class KnowledgeStore:
         """Store vectors ``{text_hash: vector}`` for ``model``."""
         with self._write():
             self.db.table("embeddings").upsert_all(
-                ({"text_hash": h, "model": model, "dim": int(v.shape[0]), "vector": v.astype(np.float32).tobytes()}
-                 for h, v in items.items()),
+                (
+                    {"text_hash": h, "model": model, "dim": int(v.shape[0]), "vector": v.astype(np.float32).tobytes()}
+                    for h, v in items.items()
+                ),
                 pk=("text_hash", "model"),
             )
 
@@ -661,7 +739,12 @@ class KnowledgeStore:
 
     # ---- gaps: questions the knowledge base did not answer ------------------------------
     def add_gap(
-        self, question: str, question_key: str, reason: str, user_id: str | None = None, clause_ids: tuple[str, ...] = ()
+        self,
+        question: str,
+        question_key: str,
+        reason: str,
+        user_id: str | None = None,
+        clause_ids: tuple[str, ...] = (),
     ) -> int:
         """Keep one unanswered question. ``reason`` is ``"abstained"`` or ``"not_helpful"``.
 
@@ -672,10 +755,21 @@ class KnowledgeStore:
         if reason not in ("abstained", "not_helpful"):
             raise ValueError(f"unknown gap reason {reason!r}")
         with self._write():
-            return cast(int, self.db.table("gaps").insert(  # last_pk: the new row's integer id
-                {"question": question, "question_key": question_key, "reason": reason, "created_at": _now(),
-                 "user_id": user_id, "clause_ids": json.dumps(list(clause_ids)) if clause_ids else None}
-            ).last_pk)
+            return cast(
+                int,
+                self.db.table("gaps")
+                .insert(  # last_pk: the new row's integer id
+                    {
+                        "question": question,
+                        "question_key": question_key,
+                        "reason": reason,
+                        "created_at": _now(),
+                        "user_id": user_id,
+                        "clause_ids": json.dumps(list(clause_ids)) if clause_ids else None,
+                    }
+                )
+                .last_pk,
+            )
 
     def gap_groups(self, since_days: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Kept questions grouped by ``question_key``, most frequent first (then most recent).
@@ -688,7 +782,7 @@ class KnowledgeStore:
         params: list[str | int] = []
         if since_days is not None:
             where = "WHERE created_at >= ?"
-            params.append((datetime.now(timezone.utc) - timedelta(days=since_days)).isoformat(timespec="seconds"))
+            params.append((datetime.now(UTC) - timedelta(days=since_days)).isoformat(timespec="seconds"))
         sql = f"""
             SELECT question_key AS key, count(*) AS count,
                    sum(reason = 'abstained') AS abstained, sum(reason = 'not_helpful') AS not_helpful,
@@ -723,7 +817,7 @@ class KnowledgeStore:
         if not clauses:
             return
         now = _now()
-        cutoff = (datetime.now(timezone.utc) - timedelta(days=keep_days)).isoformat(timespec="seconds")
+        cutoff = (datetime.now(UTC) - timedelta(days=keep_days)).isoformat(timespec="seconds")
         with self._write():
             self.db.execute("DELETE FROM answers_log WHERE created_at < ?", [cutoff])
             self.db.table("answers_log").insert_all(
@@ -735,7 +829,7 @@ class KnowledgeStore:
         """Distinct user ids answered from any of ``clause_ids`` of that version in the last ``days`` days, sorted."""
         if not clause_ids:
             return []
-        cutoff = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+        cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
         users: set[str] = set()
         for i in range(0, len(clause_ids), 500):
             chunk = clause_ids[i : i + 500]

@@ -16,7 +16,6 @@ from typing import cast
 import faiss
 import numpy as np
 
-
 IVF_MIN_VECTORS = 50_000  #: from this many vectors on, exact search gives way to IVF (see ``to_ivf``)
 IVF_NPROBE = 16  #: inverted lists scanned per query once the index is IVF
 
@@ -73,7 +72,7 @@ class VectorIndex:
         """The index as what a flat one is, ``IndexIDMap(IndexFlatIP)`` (only while not ``is_ivf``)."""
         return cast(faiss.IndexIDMap, self.index)
 
-    def to_ivf(self) -> "VectorIndex":
+    def to_ivf(self) -> VectorIndex:
         """An IVF copy of this (flat) index with the same ids and vectors; k-means trained on 64 vectors a list."""
         id_map = self._id_map()
         flat = faiss.downcast_index(id_map.index)
@@ -158,7 +157,7 @@ class VectorIndex:
                 total += flat.reconstruct_n(start, min(chunk, n - start)).sum(axis=0)
         return (total / n).astype(np.float32)
 
-    def copy(self) -> "VectorIndex":
+    def copy(self) -> VectorIndex:
         """A deep copy (to build a new version while the old one serves searches)."""
         clone = faiss.clone_index(self.index)
         if isinstance(faiss.downcast_index(clone), faiss.IndexIVF):
@@ -179,7 +178,7 @@ class VectorIndex:
         os.replace(hdr_tmp, str(path) + ".json")
 
     @classmethod
-    def load(cls, path: str | Path, model: str, dim: int, views: int = 1) -> "VectorIndex | None":
+    def load(cls, path: str | Path, model: str, dim: int, views: int = 1) -> VectorIndex | None:
         """Load the index at ``path`` if it exists and was built by ``model`` with ``dim`` from ``views``; else None.
 
         A missing, unreadable or mismatched file returns None (the caller rebuilds); raises nothing.
@@ -188,7 +187,11 @@ class VectorIndex:
         header_path = Path(str(path) + ".json")
         try:
             header = json.loads(header_path.read_text())
-            if header.get("model") != model or int(header.get("dim", -1)) != dim or int(header.get("views", 1)) != views:
+            if (
+                header.get("model") != model
+                or int(header.get("dim", -1)) != dim
+                or int(header.get("views", 1)) != views
+            ):
                 return None
             index = faiss.read_index(str(path))
         except (OSError, ValueError, RuntimeError):

@@ -100,11 +100,15 @@ class KnowledgeWatcher:
             if stats.get("added") or stats.get("removed"):
                 log.info(
                     "knowledge base generation %s: index refreshed (%s added, %s removed, %s embedded, %s live)",
-                    generation, stats.get("added"), stats.get("removed"), stats.get("embedded"), stats.get("total"),
+                    generation,
+                    stats.get("added"),
+                    stats.get("removed"),
+                    stats.get("embedded"),
+                    stats.get("total"),
                 )
             return stats
 
-    def start(self) -> "KnowledgeWatcher":
+    def start(self) -> KnowledgeWatcher:
         """Check every ``interval`` seconds in a daemon thread until ``stop()``; returns self.
 
         Errors are logged (type only) and counted in ``errors``; the thread keeps going.
@@ -132,7 +136,7 @@ class KnowledgeWatcher:
             self._thread.join(timeout)
             self._thread = None
 
-    def __enter__(self) -> "KnowledgeWatcher":
+    def __enter__(self) -> KnowledgeWatcher:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

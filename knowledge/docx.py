@@ -56,7 +56,9 @@ def read_docx(data: bytes, name: str) -> Extracted:
             f"{name} is password-protected or an old-format Word file; please upload an unprotected .docx copy.",
         )
     if not data.startswith(b"PK"):
-        raise BadUpload("corrupt", f"{name} is not a valid Word (.docx) file; it may be damaged. Please re-save it and try again.")
+        raise BadUpload(
+            "corrupt", f"{name} is not a valid Word (.docx) file; it may be damaged. Please re-save it and try again."
+        )
     try:
         import docx  # python-docx
 
@@ -68,8 +70,9 @@ def read_docx(data: bytes, name: str) -> Extracted:
         raise
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, AttributeError, TypeError) as exc:
         raise BadUpload(
-            "corrupt", f"{name} could not be read as a Word document ({type(exc).__name__}); it may be damaged. "
-            "Please re-save it as .docx and try again."
+            "corrupt",
+            f"{name} could not be read as a Word document ({type(exc).__name__}); it may be damaged. "
+            "Please re-save it as .docx and try again.",
         ) from None
     except Exception as exc:  # lxml and python-docx raise a variety of errors on broken files
         log.info("%s: unreadable Word document", name, exc_info=True)
@@ -82,7 +85,11 @@ def read_docx(data: bytes, name: str) -> Extracted:
     lines = reader.lines
     first_page = "\n".join(lines[: reader.cover_end]) if reader.cover_end is not None else ""
     return Extracted(
-        text="\n".join(lines) + "\n", kind=".docx", title=reader.title, warnings=warnings, meta=meta,
+        text="\n".join(lines) + "\n",
+        kind=".docx",
+        title=reader.title,
+        warnings=warnings,
+        meta=meta,
         first_page=first_page,
     )
 
@@ -391,7 +398,10 @@ class _DocxReader:
             return False
         num_id = numpr.find(qn("w:numId"))
         ilvl = numpr.find(qn("w:ilvl"))
-        key = (num_id.get(qn("w:val")) if num_id is not None else None, ilvl.get(qn("w:val")) if ilvl is not None else "0")
+        key = (
+            num_id.get(qn("w:val")) if num_id is not None else None,
+            ilvl.get(qn("w:val")) if ilvl is not None else "0",
+        )
         return key in self.bullets
 
 

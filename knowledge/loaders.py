@@ -23,10 +23,8 @@ short ``code`` (``"unsupported_type"``, ``"too_large"``, ``"empty"``, ``"encrypt
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,7 +223,9 @@ def _read_text(data: bytes, name: str, kind: str) -> Extracted:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             text = data.decode("cp1252", errors="replace")
-            warnings.append("The file is not UTF-8; it was read as Windows-1252. Check accented letters in the preview.")
+            warnings.append(
+                "The file is not UTF-8; it was read as Windows-1252. Check accented letters in the preview."
+            )
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     from knowledge.markup import read_markup
 
@@ -242,7 +242,12 @@ def _first_line_title(text: str) -> str | None:
         line = line.strip().lstrip("#").strip()
         if not line:
             continue
-        if len(line) <= 120 and len(line.split()) <= 16 and not line.endswith((".", ":", ";", ",")) and "\t" not in line:
+        if (
+            len(line) <= 120
+            and len(line.split()) <= 16
+            and not line.endswith((".", ":", ";", ","))
+            and "\t" not in line
+        ):
             return line
         return None
     return None

@@ -31,8 +31,24 @@ _FOOTNOTE = re.compile(r"^\.\.\s+\[([^\]]+)\]\s*(.*)$")
 _FIELD = re.compile(r"^:([^:]{1,40}):\s*(.*)$")
 _LIST = re.compile(r"^(?:[-*+•]\s+|(?:\d+|[a-zA-Z]|#)[.)]\s+|\((?:\d+|[a-zA-Z])\)\s+)")
 _ADMONITIONS = {
-    "note", "warning", "important", "tip", "hint", "caution", "attention", "danger", "error",
-    "admonition", "topic", "sidebar", "rubric", "epigraph", "highlights", "pull-quote", "compound", "container",
+    "note",
+    "warning",
+    "important",
+    "tip",
+    "hint",
+    "caution",
+    "attention",
+    "danger",
+    "error",
+    "admonition",
+    "topic",
+    "sidebar",
+    "rubric",
+    "epigraph",
+    "highlights",
+    "pull-quote",
+    "compound",
+    "container",
 }
 _ROLE = re.compile(r":[\w.+-]+:`([^`]+)`")
 _LINK = re.compile(r"`([^`<]+?)\s*<([^>`]+)>`__?")
@@ -114,8 +130,13 @@ def _sections(lines: list[str], rst: bool) -> tuple[list[str], str | None, bool]
                 i += 3
                 continue
         if (
-            stripped and not rule and prev_blank and i + 1 < n and not line.startswith((" ", "\t"))
-            and len(stripped) <= 120 and not _LIST.match(stripped)
+            stripped
+            and not rule
+            and prev_blank
+            and i + 1 < n
+            and not line.startswith((" ", "\t"))
+            and len(stripped) <= 120
+            and not _LIST.match(stripped)
         ):
             under = _ADORNMENT.match(lines[i + 1].rstrip())
             if under and len(lines[i + 1].strip()) >= min(len(stripped), max(3, int(0.7 * len(stripped)))):

@@ -67,22 +67,90 @@ _ORG_LINE = re.compile(rf"^(?:The\s+)?((?:{_ORG_WORD}\s+){{0,9}}{_ORG_SUFFIX})(?
 _ORG_IN_TEXT = re.compile(
     rf"\b((?:[A-Z][\w'’&.-]*\s+)(?:(?:of|and|for|the|&|upon|on)\s+|[A-Z][\w'’&.-]*\s+){{0,6}}?{_ORG_SUFFIX})\b"
 )
-_NAMED_ABBR = re.compile(r"\b((?:[A-Z][\w'’&-]*|of|and|for|the|&|in|on)(?:\s+(?:[A-Z][\w'’&-]*|of|and|for|the|&|in|on)){1,9})\s+\(([A-Z][A-Za-z&]{1,9})\)")
+_NAMED_ABBR = re.compile(
+    r"\b((?:[A-Z][\w'’&-]*|of|and|for|the|&|in|on)(?:\s+(?:[A-Z][\w'’&-]*|of|and|for|the|&|in|on)){1,9})\s+\(([A-Z][A-Za-z&]{1,9})\)"
+)
 _DOC_KIND = re.compile(
     r"\b(?:polic(?:y|ies)|procedures?|guidance|guidelines?|guide|codes? of (?:conduct|practice)|handbook|protocol|"
     r"statement|framework|strategy|charter|rules|standards|agreement|plan|arrangements)\b",
     re.I,
 )
 _GENERIC_NAME_WORDS = {
-    "the", "of", "and", "for", "a", "an", "on", "in", "to", "policy", "policies", "procedure", "procedures", "guidance",
-    "guide", "final", "draft", "copy", "new", "updated", "update", "version", "ver", "rev", "revised", "amended",
-    "approved", "signed", "latest", "current", "doc", "docx", "pdf", "txt", "md", "document", "file", "staff",
-    "employee", "employees", "handbook", "section", "template", "website", "web", "public", "issue", "edition",
-    "uk", "gb", "en", "reviewed", "review", "ratified", "adopted", "agreed", "clean", "tracked", "v",
+    "the",
+    "of",
+    "and",
+    "for",
+    "a",
+    "an",
+    "on",
+    "in",
+    "to",
+    "policy",
+    "policies",
+    "procedure",
+    "procedures",
+    "guidance",
+    "guide",
+    "final",
+    "draft",
+    "copy",
+    "new",
+    "updated",
+    "update",
+    "version",
+    "ver",
+    "rev",
+    "revised",
+    "amended",
+    "approved",
+    "signed",
+    "latest",
+    "current",
+    "doc",
+    "docx",
+    "pdf",
+    "txt",
+    "md",
+    "document",
+    "file",
+    "staff",
+    "employee",
+    "employees",
+    "handbook",
+    "section",
+    "template",
+    "website",
+    "web",
+    "public",
+    "issue",
+    "edition",
+    "uk",
+    "gb",
+    "en",
+    "reviewed",
+    "review",
+    "ratified",
+    "adopted",
+    "agreed",
+    "clean",
+    "tracked",
+    "v",
 }
 _GENERIC_TITLES = {
-    "untitled", "document", "title", "normal", "template", "word document", "pdf document", "presentation",
-    "slide 1", "microsoft word document", "new document", "blank", "draft", "untitled document",
+    "untitled",
+    "document",
+    "title",
+    "normal",
+    "template",
+    "word document",
+    "pdf document",
+    "presentation",
+    "slide 1",
+    "microsoft word document",
+    "new document",
+    "blank",
+    "draft",
+    "untitled document",
 }
 _ORG_LABEL = (
     r"(?:council|school|academy|college|organi[sz]ation|company|employer|trust|federation|authority|setting|"
@@ -195,8 +263,12 @@ def infer_details(extracted: Extracted, filename: str) -> Details:
     version = fields.get("version") or _version_from_lines(head) or _clean_version(meta.get("version"))
     if version:
         details.version = version
-        details.sources["version"] = FROM_PROPERTIES if version == _clean_version(meta.get("version")) and not (
-            fields.get("version") or _version_from_lines(head)) else FROM_FIRST_PAGE
+        details.sources["version"] = (
+            FROM_PROPERTIES
+            if version == _clean_version(meta.get("version"))
+            and not (fields.get("version") or _version_from_lines(head))
+            else FROM_FIRST_PAGE
+        )
     date = fields.get("date") or _date_from_lines(head)
     if date:
         details.date, details.sources["date"] = date, FROM_FIRST_PAGE
@@ -233,7 +305,9 @@ def _label_kind(label: str) -> tuple[str, int] | None:
     low = label.lower().strip(" .")
     if len(low.split()) > 6:
         return None
-    if re.search(r"\b(?:next|due|expir\w*|renewal|until|deadline)\b", low) or re.fullmatch(r"review date|date for review", low):
+    if re.search(r"\b(?:next|due|expir\w*|renewal|until|deadline)\b", low) or re.fullmatch(
+        r"review date|date for review", low
+    ):
         return None
     if re.search(r"\b(?:title|policy name|document name|name of (?:the )?(?:policy|document|procedure))\b", low):
         return ("title", 1)
@@ -322,8 +396,13 @@ def _title_from_lines(head: list[_Line]) -> str | None:
         joined = t
         if not kind and i + 1 < len(head):  # "Online Safety" / "Policy"
             nxt = head[i + 1]
-            if (nxt.level == line.level and len(nxt.text.split()) <= 4 and _DOC_KIND.search(nxt.text)
-                    and _title_like(nxt.text) and not _org_name(nxt.text)):
+            if (
+                nxt.level == line.level
+                and len(nxt.text.split()) <= 4
+                and _DOC_KIND.search(nxt.text)
+                and _title_like(nxt.text)
+                and not _org_name(nxt.text)
+            ):
                 joined, kind = f"{t} {nxt.text}", True
         if kind:
             score += 3
@@ -359,7 +438,11 @@ def _initials_match(name: str, abbr: str) -> bool:
     words = [w for w in re.findall(r"[\w'’&-]+", name) if w[:1].isupper()]
     initials = "".join(w[0] for w in words).upper()
     caps = "".join(c for c in abbr if c.isupper() or c == "&").replace("&", "")
-    return len(caps) >= 2 and len(words) >= 2 and (initials == caps or (caps in initials and len(caps) >= len(initials) - 1))
+    return (
+        len(caps) >= 2
+        and len(words) >= 2
+        and (initials == caps or (caps in initials and len(caps) >= len(initials) - 1))
+    )
 
 
 def _org_from_lines(head: list[_Line], title: str) -> str | None:
@@ -474,7 +557,13 @@ def _real_meta_title(meta: dict[str, str], text: str) -> str | None:
     if not raw:
         return None
     t = re.sub(r"^Microsoft\s+\w+\s*-\s*", "", raw)
-    if t != raw or re.search(r"\.(?:docx?|dotx?|pdf|rtf|odt|txt|md|pages)$", t, re.I) or "\\" in t or "/" in t and " " not in t:
+    if (
+        t != raw
+        or re.search(r"\.(?:docx?|dotx?|pdf|rtf|odt|txt|md|pages)$", t, re.I)
+        or "\\" in t
+        or "/" in t
+        and " " not in t
+    ):
         return None  # "Microsoft Word - policy.docx", a file name or a path
     low = t.lower().strip()
     template = re.sub(r"\.\w+$", "", meta.get("template") or "").lower()

@@ -87,10 +87,21 @@ def read_pdf(data: bytes, name: str) -> Extracted:
         meta = pdf_metadata(reader)
     except BadUpload:
         raise
-    except (PdfReadError, PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
+    except (
+        PdfReadError,
+        PyPdfError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        OSError,
+        RecursionError,
+    ) as exc:
         raise BadUpload(
-            "corrupt", f"{name} could not be read as a PDF ({type(exc).__name__}); it may be damaged. "
-            "Please export it again and retry."
+            "corrupt",
+            f"{name} could not be read as a PDF ({type(exc).__name__}); it may be damaged. "
+            "Please export it again and retry.",
         ) from None
     except Exception as exc:  # pypdf raises a variety of errors on broken files
         log.info("%s: unreadable PDF", name, exc_info=True)
@@ -324,8 +335,11 @@ def rebuild_mark_table(lines: list[list[tuple[str, float, float, bool]]]) -> str
     marked = [k for k, line in enumerate(lines) if _trailing_marks(line)]
     if len(marked) < _MIN_MARK_ROWS:
         return None
-    rotated = [k for k, line in enumerate(lines) if line and any(p.strip() for p, *_ in line)
-               and all(r for p, _, _, r in line if p.strip()) and k < marked[-1]]
+    rotated = [
+        k
+        for k, line in enumerate(lines)
+        if line and any(p.strip() for p, *_ in line) and all(r for p, _, _, r in line if p.strip()) and k < marked[-1]
+    ]
     first, last = (rotated[0] if rotated else marked[0]), marked[-1]
     if not rotated:
         out = texts[:first]
@@ -384,7 +398,7 @@ def rebuild_mark_table(lines: list[list[tuple[str, float, float, bool]]]) -> str
                 close()
             cur_labels.append((label, next(f[1] for f in label_frags if f[0].strip())))
             prev_y = y
-        for piece, x, _, _ in line[len(line) - n:] if n else []:
+        for piece, x, _, _ in line[len(line) - n :] if n else []:
             if piece.strip():
                 col = min(range(len(centres)), key=lambda c: abs(x + 3 - (centres[c] - 4)))
                 cur_marks.setdefault(col, []).append(piece.strip())
@@ -405,7 +419,10 @@ def rebuild_mark_table(lines: list[list[tuple[str, float, float, bool]]]) -> str
 
 def _row_gap(lines: list[list[tuple[str, float, float, bool]]], first: int, last: int) -> float:
     """The usual distance (points) between two wrapped lines of one cell: the smallest baseline step in the table."""
-    ys = [next(f[2] for f in line if f[0].strip()) for line in lines[first : last + 1]
-          if line and any(f[0].strip() for f in line) and not line[0][3]]
+    ys = [
+        next(f[2] for f in line if f[0].strip())
+        for line in lines[first : last + 1]
+        if line and any(f[0].strip() for f in line) and not line[0][3]
+    ]
     steps = [a - b for a, b in zip(ys, ys[1:]) if a - b > 1]
     return min(steps) if steps else 12.0

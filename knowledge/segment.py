@@ -122,7 +122,13 @@ def field_block_lines(lines: list[str]) -> set[int]:
 
     def is_field(line: str) -> bool:
         m = _FIELD.match(line)
-        return m is not None and len(m.group(1).split()) <= 4 and not _BULLET.match(line) and _CELL_SEP not in line and _split_number(line)[0] is None
+        return (
+            m is not None
+            and len(m.group(1).split()) <= 4
+            and not _BULLET.match(line)
+            and _CELL_SEP not in line
+            and _split_number(line)[0] is None
+        )
 
     out: set[int] = set()
     i = 0
@@ -215,7 +221,9 @@ def contents_lines(lines: list[str]) -> set[int]:
             refs = [k for k in run if _PAGE_REF.search(bm.group(1) if (bm := _BULLET.match(lines[k])) else lines[k])]
             # a page reference at the end of a bullet's text is one at the end of its line: every k in refs matches
             pages = [int(pm.group(1)) for k in refs if (pm := _PAGE_REF.search(lines[k]))]
-            rising = sum(a <= b for a, b in zip(pages, pages[1:])) >= 0.8 * (len(pages) - 1) if len(pages) > 1 else False
+            rising = (
+                sum(a <= b for a, b in zip(pages, pages[1:])) >= 0.8 * (len(pages) - 1) if len(pages) > 1 else False
+            )
             if len(refs) >= 3 and len(refs) >= 0.5 * len(run) and rising:
                 drop.update(range(refs[0], refs[-1] + 1))
             elif len(run) >= 4 and not introduced:
@@ -260,11 +268,14 @@ def segment(doc: Document) -> list[Clause]:
             stack[:] = [(None, text)]
         else:
             key = _number_key(number)
-            while stack and not (stack[-1][0] and len(stack[-1][0]) < len(key) and key[: len(stack[-1][0])] == stack[-1][0]):
+            while stack and not (
+                stack[-1][0] and len(stack[-1][0]) < len(key) and key[: len(stack[-1][0])] == stack[-1][0]
+            ):
                 stack.pop()
             stack.append((key, text))
         heading = " › ".join(t for _, t in stack)
         heading_number = number
+
     lead_in: str | None = None  # the active lead-in text
     lead_number: str | None = None  # its clause number, if it has one
     lead_quotes_only = False  # a ';' lead-in ("... states;") takes quotations only
@@ -303,7 +314,11 @@ def segment(doc: Document) -> list[Clause]:
         if not content:
             continue
         labelled = None if bullet else _LABELLED.match(content)
-        if labelled and content[0].isupper() and (not labelled.group(2) or _is_heading(labelled.group(2), numbered=True)):
+        if (
+            labelled
+            and content[0].isupper()
+            and (not labelled.group(2) or _is_heading(labelled.group(2), numbered=True))
+        ):
             open_heading(content.rstrip(":").rstrip(), labelled.group(1))
             lead_in = lead_number = None
             continue
@@ -327,7 +342,13 @@ def segment(doc: Document) -> list[Clause]:
                 if ends_lead:
                     lead_in, lead_number, lead_quotes_only = body, number, body.endswith(";")
                 continue
-            if lead_in and not lead_number and not lead_quotes_only and not body.endswith(".") and len(body.split()) <= 16:
+            if (
+                lead_in
+                and not lead_number
+                and not lead_quotes_only
+                and not body.endswith(".")
+                and len(body.split()) <= 16
+            ):
                 # "1. Bringing the County Council into disrepute" under "... these may include:"
                 emit(body, number, "item", lead_in)
                 continue
@@ -337,7 +358,12 @@ def segment(doc: Document) -> list[Clause]:
                 open_heading(f"{number}{sep}{body.rstrip(':').rstrip()}", number)
                 lead_in = lead_number = None
                 continue
-            if "." not in number and heading_number and heading_number.isdigit() and int(number) == int(heading_number) + 1:
+            if (
+                "." not in number
+                and heading_number
+                and heading_number.isdigit()
+                and int(number) == int(heading_number) + 1
+            ):
                 # "5. What action you can take. You can report ..." opens section 5 as well.
                 first = body.split(". ", 1)[0]
                 if len(first.split()) <= 8:

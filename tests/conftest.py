@@ -27,8 +27,7 @@ def restore_logging():
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items()
-              if isinstance(lg, logging.Logger)}
+    levels = {name: lg.level for name, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
     yield
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -122,7 +121,20 @@ def reporting(fake_bot, directory):
     from bot.reporting.routing import RoutingConfig
     from bot.reporting.service import ReportingService
 
-    svc = ReportingService(fake_bot.data_dir, directory, ReportCipher(bytes(range(32))),
-                           RoutingConfig.load(ROOT / "config" / "routing.toml"), policy_store=fake_bot.store)
+    svc = ReportingService(
+        fake_bot.data_dir,
+        directory,
+        ReportCipher(bytes(range(32))),
+        RoutingConfig.load(ROOT / "config" / "routing.toml"),
+        policy_store=fake_bot.store,
+    )
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def clock():
+    """A ``test_report_support.FakeClock`` at its ``START`` (tests advance it by hand)."""
+    from test_report_support import FakeClock
+
+    return FakeClock()

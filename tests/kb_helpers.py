@@ -62,7 +62,9 @@ def _pdf_escape(s: str) -> bytes:
     return b.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
-def make_pdf(md: str, width: int = 88, lines_per_page: int = 40, title: str | None = None, footer: bool = True) -> bytes:
+def make_pdf(
+    md: str, width: int = 88, lines_per_page: int = 40, title: str | None = None, footer: bool = True
+) -> bytes:
     """A valid multi-page PDF of ``md``: paragraphs wrapped at ``width`` characters, bullets as "•",
     headings as their own lines, a running footer ``"Northbrook DC - page N"`` when ``footer``.
     """

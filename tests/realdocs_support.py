@@ -17,8 +17,10 @@ PDF = REALDOCS / "decoy_school_online_safety_policy_2018.pdf"
 DOCX = REALDOCS / "mpwec_whistleblowing_policy_2025.docx"
 TXT = REALDOCS / "lexden_montessori_whistle_blowing.txt"
 
-needs_realdocs = pytest.mark.skipif(not (PDF.exists() and DOCX.exists() and TXT.exists() and QUESTIONS.exists()),
-                                    reason="shared/realdocs and shared/eval are not beside the repository")
+needs_realdocs = pytest.mark.skipif(
+    not (PDF.exists() and DOCX.exists() and TXT.exists() and QUESTIONS.exists()),
+    reason="shared/realdocs and shared/eval are not beside the repository",
+)
 
 
 def gold_snippet_misses(by_name: dict) -> tuple[int, list[tuple[str, str]]]:

@@ -142,16 +142,32 @@ def test_a_lora_training_saves_the_adapter_alone_and_serving_reproduces_it(tmp_p
     base model by its hub name, and the embedder that merges it (``merge_lora``) embeds as the trained model."""
     from index.adapt import Pair, fine_tune
 
-    pairs = [Pair("can I give my login to a colleague?", "Users must not allow other users to access the systems "
-                  "using their log on details.", "labelled", "d"),
-             Pair("who investigates a concern?", "An impartial investigator appointed by the Whistleblowing Officer "
-                  "will carry out the investigation.", "labelled", "d"),
-             Pair("can parents film the nativity?", "Parents are welcome to take videos of their children at school "
-                  "events for their own personal use.", "labelled", "d")]
+    pairs = [
+        Pair(
+            "can I give my login to a colleague?",
+            "Users must not allow other users to access the systems using their log on details.",
+            "labelled",
+            "d",
+        ),
+        Pair(
+            "who investigates a concern?",
+            "An impartial investigator appointed by the Whistleblowing Officer will carry out the investigation.",
+            "labelled",
+            "d",
+        ),
+        Pair(
+            "can parents film the nativity?",
+            "Parents are welcome to take videos of their children at school events for their own personal use.",
+            "labelled",
+            "d",
+        ),
+    ]
     model, stats = fine_tune(pairs, tmp_path / "adapter", epochs=2, batch_size=3, lr=1e-3, lora_rank=2, threads=2)
     saved = sorted(p.name for p in (tmp_path / "adapter").iterdir())
     assert "adapter_model.safetensors" in saved and "model.safetensors" not in saved
-    assert json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == MODEL_NAME
+    assert (
+        json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == MODEL_NAME
+    )
     assert 0 < stats["trained_parameters"] < 100_000
     texts = [p.anchor for p in pairs] + [p.positive for p in pairs]
     served = SentenceEmbedder(adapter=tmp_path / "adapter").encode(texts)

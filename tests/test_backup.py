@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_report_support import KEY, WHAT, clock, make_engine, make_service, receipt_in, report_through  # noqa: F401
+from test_report_support import KEY, WHAT, make_engine, make_service, receipt_in, report_through
 
 from adapters.cli import main
 from adapters.cli.backup import BackupError, backup, find_databases
@@ -171,7 +171,9 @@ def test_the_backup_is_outside_the_backup_when_dest_is_in_the_data_dir(live):
     second = backup(bot.data_dir, bot.data_dir / "backups").path
     assert first != second
     assert not any("backups" in str(p.relative_to(second)) for p in second.rglob("*"))
-    assert all(bot.data_dir / "backups" not in p.parents for p in find_databases(bot.data_dir, skip=bot.data_dir / "backups"))
+    assert all(
+        bot.data_dir / "backups" not in p.parents for p in find_databases(bot.data_dir, skip=bot.data_dir / "backups")
+    )
 
 
 @pytest.mark.parametrize("journal", ["wal", "delete"])

@@ -86,8 +86,9 @@ async def test_slack_dm_channel_ids_are_kept_for_the_most_recently_used_users(mo
     from adapters import slack
 
     monkeypatch.setattr(slack, "DM_CACHE_SIZE", 2)
-    settings = slack.slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s",
-                                     "SLACK_API_URL": "http://127.0.0.1:9/api/"})
+    settings = slack.slack_settings(
+        {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    )
     channel = slack.SlackChannel(types.SimpleNamespace(), settings)
     opened = []
 
@@ -111,8 +112,9 @@ async def test_webchat_remembers_the_most_recent_users_and_drops_the_queue_of_on
     from bot import pull_inbox
 
     monkeypatch.setattr(webchat, "MAX_USERS_TRACKED", 2)
-    channel = webchat.WebChatChannel(types.SimpleNamespace(), webchat.WebChatSettings("loopback"),
-                                     pages={n: b"" for n in webchat.STATIC_FILES})
+    channel = webchat.WebChatChannel(
+        types.SimpleNamespace(), webchat.WebChatSettings("loopback"), pages={n: b"" for n in webchat.STATIC_FILES}
+    )
 
     async def push(user):
         return await channel.deliver(user, Outbound(kind="text", text="hi", to_user=user))

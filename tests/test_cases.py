@@ -13,7 +13,6 @@ from test_report_support import (
     ROUTING,
     SAMPLE_DIRECTORY,
     WHAT,
-    clock,
     make_engine,
     make_service,
     press,
@@ -61,8 +60,14 @@ def test_receipts_are_80_bit_typable_and_distinct():
 def test_receipt_normalisation():
     r = "R-7K3F-9QX2-M4TB-0A1Z"
     sym = "7K3F9QX2M4TB0A1Z"
-    for typed in (r, r.lower(), "r 7k3f 9qx2 m4tb 0a1z", "7K3F9QX2M4TB0A1Z", "R-7K3F-9QX2-M4TB-OA1Z",
-                  " R-7K3F-9QX2-M4TB-0AIZ "):
+    for typed in (
+        r,
+        r.lower(),
+        "r 7k3f 9qx2 m4tb 0a1z",
+        "7K3F9QX2M4TB0A1Z",
+        "R-7K3F-9QX2-M4TB-OA1Z",
+        " R-7K3F-9QX2-M4TB-0AIZ ",
+    ):
         assert normalize_receipt(typed) == sym, typed
     for bad in ("", "R-7K3F-9QX2-M4TB", "R-7K3F-9QX2-M4TB-0A1U", "C-00001", None):
         assert normalize_receipt(bad) is None
@@ -300,9 +305,21 @@ def test_fifty_concurrent_submissions(fake_bot, clock):
     people = [Person("boss", "Boss Person"), Person("hr1", "Hr Person", roles=("hr",))]
     people += [Person(f"u{i:02d}", f"User {i:02d}", manager="boss") for i in range(50)]
     svc = make_service(fake_bot.data_dir, store=fake_bot.store, clock=clock, directory=Directory(people))
-    drafts = [Draft(reporter_id=f"u{i:02d}", category="bullying", what=f"Incident number {i}", when=None,
-                    when_text="not sure", where="Teams chat", handler_id="boss", handler_role="manager",
-                    identity="confidential", route_key="bullying") for i in range(50)]
+    drafts = [
+        Draft(
+            reporter_id=f"u{i:02d}",
+            category="bullying",
+            what=f"Incident number {i}",
+            when=None,
+            when_text="not sure",
+            where="Teams chat",
+            handler_id="boss",
+            handler_role="manager",
+            identity="confidential",
+            route_key="bullying",
+        )
+        for i in range(50)
+    ]
     results, errors = [None] * 50, []
     barrier = threading.Barrier(50)
 
@@ -348,8 +365,9 @@ def cli_env(fake_bot, monkeypatch, clock):
     from bot.engine import ConversationEngine
     from bot.reporting.service import ReportingService
 
-    engine = ConversationEngine(fake_bot, reporting=ReportingService.open(fake_bot.data_dir, fake_bot.store,
-                                                                          clock=clock))
+    engine = ConversationEngine(
+        fake_bot, reporting=ReportingService.open(fake_bot.data_dir, fake_bot.store, clock=clock)
+    )
     receipt = receipt_in(report_through(engine)[-1])
     return str(fake_bot.data_dir), receipt
 
@@ -372,8 +390,9 @@ def test_cli_cases_role_checks(cli_env, capsys):
     assert code == 0 and "acknowledged" in out
     code, out, err = cli(capsys, "--data-dir", data, "cases", "close", "C-00001", "--as", "bob", "--outcome", "")
     assert code == 2 and "outcome" in err
-    code, out, err = cli(capsys, "--data-dir", data, "cases", "close", "C-00001", "--as", "bob",
-                         "--outcome", "Advice given")
+    code, out, err = cli(
+        capsys, "--data-dir", data, "cases", "close", "C-00001", "--as", "bob", "--outcome", "Advice given"
+    )
     assert code == 0 and "closed" in out
     code, out, err = cli(capsys, "--data-dir", data, "cases", "audit", "--as", "bob")
     assert code == 2

@@ -36,7 +36,10 @@ def test_json_lines_from_stdin(tmp_path):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.decode().splitlines()
     assert [json.loads(l)["question"] for l in lines] == [
-        "Can I post pictures of service users?", "Who do I tell about press contact?", "What is LinkedIn?"]
+        "Can I post pictures of service users?",
+        "Who do I tell about press contact?",
+        "What is LinkedIn?",
+    ]
 
 
 @pytest.mark.parametrize(

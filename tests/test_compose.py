@@ -43,7 +43,7 @@ def dockerfile_lines() -> list[str]:
 
 
 def instructions(name: str) -> list[str]:
-    return [ln[len(name) + 1:].strip() for ln in dockerfile_lines() if ln.upper().startswith(name + " ")]
+    return [ln[len(name) + 1 :].strip() for ln in dockerfile_lines() if ln.upper().startswith(name + " ")]
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -91,8 +91,14 @@ def test_secrets_come_from_an_env_file_that_is_never_committed():
     assert "deploy.env" in (ROOT / ".gitignore").read_text().split()
     assert "deploy.env" in (ROOT / ".dockerignore").read_text().split()  # not even in the build context
     assert ENV_EXAMPLE.exists()
-    secrets = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "POLICYBOT_REPORT_KEY", "MicrosoftAppPassword",
-               "POLICYBOT_WEBCHAT_SECRET", "POLICYBOT_METRICS_TOKEN"}
+    secrets = {
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "POLICYBOT_REPORT_KEY",
+        "MicrosoftAppPassword",
+        "POLICYBOT_WEBCHAT_SECRET",
+        "POLICYBOT_METRICS_TOKEN",
+    }
     assert secrets.isdisjoint(svc.get("environment") or {})  # secrets only in the env file
 
 
@@ -194,8 +200,14 @@ def run_config(binary: list[str], env_file: Path | None, cwd: Path) -> subproces
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLICYBOT_", "COMPOSE_"))}
     if env_file is not None:
         env["POLICYBOT_ENV_FILE"] = str(env_file)
-    return subprocess.run([*binary, "-f", str(COMPOSE), "--project-directory", str(cwd), "config"],
-                          capture_output=True, text=True, env=env, timeout=120, cwd=cwd)
+    return subprocess.run(
+        [*binary, "-f", str(COMPOSE), "--project-directory", str(cwd), "config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def test_docker_compose_config_validates_the_file(tmp_path):

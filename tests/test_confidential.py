@@ -33,8 +33,7 @@ SECRET_WHEN = "yesterday 3pm"
 SECRET_QUESTION = "Quixotic-Marmalade-4412: which device did you use?"
 SECRET_REPLY = "Vermilion-Ocelot-9090 was the phone"
 SECRET_OUTCOME = "Obsidian-Pelican-5151 outcome recorded"
-MARKERS = ["Zanzibar-Quokka-7731", "zanzibar-quokka-7731", "Quixotic-Marmalade", "Vermilion-Ocelot",
-           "Obsidian-Pelican"]
+MARKERS = ["Zanzibar-Quokka-7731", "zanzibar-quokka-7731", "Quixotic-Marmalade", "Vermilion-Ocelot", "Obsidian-Pelican"]
 
 
 def _all_bytes(data_dir):
@@ -119,8 +118,13 @@ def test_ciphertext_is_bound_to_its_context():
 # ---- keys -----------------------------------------------------------------------------------------
 @pytest.fixture
 def clean_env(monkeypatch):
-    for var in ("POLICYBOT_REPORT_KEY", "POLICYBOT_REPORT_KEY_FILE", "POLICYBOT_DEV", "POLICYBOT_DIRECTORY",
-                "POLICYBOT_ROUTING"):
+    for var in (
+        "POLICYBOT_REPORT_KEY",
+        "POLICYBOT_REPORT_KEY_FILE",
+        "POLICYBOT_DEV",
+        "POLICYBOT_DIRECTORY",
+        "POLICYBOT_ROUTING",
+    ):
         monkeypatch.delenv(var, raising=False)
     return monkeypatch
 

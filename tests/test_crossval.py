@@ -29,8 +29,12 @@ MD = DATA / "northbrook_social_media_guidance.md"
 
 
 def _ev(best, typed=None, mean=None, cov=0.5):
-    return {"best_cosine": best, "best_typed": best if typed is None else typed,
-            "mean_top10": best - 0.1 if mean is None else mean, "coverage": cov}
+    return {
+        "best_cosine": best,
+        "best_typed": best if typed is None else typed,
+        "mean_top10": best - 0.1 if mean is None else mean,
+        "coverage": cov,
+    }
 
 
 def test_fit_abstainer_separates_in_scope_from_out_of_scope():
@@ -71,7 +75,10 @@ def test_cross_validate_holds_each_question_out_once(fake_bot):
     held_out_docs = [doc for doc, _, _ in report.folds]
     assert set(held_out_docs) <= {"medway", "forest-federation", "cwm-taf", "wbc", "wfcs"} and len(held_out_docs) >= 4
     assert sum(n for _, n, _ in report.folds) == len(dev) + len(staff)
-    assert {"keyword_weight": report.params.keyword_weight, "expand_keywords": report.params.expand_keywords} in PARAM_GRID
+    assert {
+        "keyword_weight": report.params.keyword_weight,
+        "expand_keywords": report.params.expand_keywords,
+    } in PARAM_GRID
     assert report.params.abstainer is not None
     text = report.summary()
     assert "held-out" in text and "tuning" in text and "held out wbc" in text
@@ -84,10 +91,12 @@ def test_questions_the_embedder_learnt_are_answered_but_never_fitted_on(fake_bot
     dev = load_questions(EVAL_DIR / "dev_questions.json")
     staff = load_questions(EVAL_DIR / "staff_questions.json")
     alone = cross_validate([("staff", fake_bot.index, staff)])
-    learnt = cross_validate([("dev", fake_bot.index, [q for q in dev if q["gold"]], False),
-                             ("staff", fake_bot.index, staff)])
-    fitted_on_both = cross_validate([("dev", fake_bot.index, [q for q in dev if q["gold"]]),
-                                     ("staff", fake_bot.index, staff)])
+    learnt = cross_validate(
+        [("dev", fake_bot.index, [q for q in dev if q["gold"]], False), ("staff", fake_bot.index, staff)]
+    )
+    fitted_on_both = cross_validate(
+        [("dev", fake_bot.index, [q for q in dev if q["gold"]]), ("staff", fake_bot.index, staff)]
+    )
     assert learnt.params == alone.params != fitted_on_both.params
     assert learnt.held_out["dev"].n_in_scope == sum(1 for q in dev if q["gold"])  # answered all the same
     with_oos = cross_validate([("dev", fake_bot.index, dev, False), ("staff", fake_bot.index, staff)])
@@ -109,16 +118,28 @@ def test_build_knowledge_base_adds_files_bare_and_reuses_the_embedding_cache(tmp
 
 
 def _run(args, tmp_path):
-    env = dict(os.environ, POLICYBOT_FAKE_EMBEDDER="1", HF_HUB_OFFLINE="1", XDG_CACHE_HOME=str(tmp_path / "cache"),
-               POLICYBOT_DATA_DIR=str(tmp_path / "data"))
-    return subprocess.run([sys.executable, "-m", "adapters.cli", "eval", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    env = dict(
+        os.environ,
+        POLICYBOT_FAKE_EMBEDDER="1",
+        HF_HUB_OFFLINE="1",
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        POLICYBOT_DATA_DIR=str(tmp_path / "data"),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "eval", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_eval_with_docs_asks_a_throwaway_knowledge_base(tmp_path):
     qfile = tmp_path / "q.json"
-    qfile.write_text(json.dumps([{"id": "n1", "q": "can I post photos of residents?", "gold": ["photos"]},
-                                 {"id": "n2", "q": "when is payday", "gold": []}]))
+    qfile.write_text(
+        json.dumps(
+            [
+                {"id": "n1", "q": "can I post photos of residents?", "gold": ["photos"]},
+                {"id": "n2", "q": "when is payday", "gold": []},
+            ]
+        )
+    )
     p = _run([str(qfile), "--with-docs", str(MD)], tmp_path)
     assert p.returncode == 0, p.stderr
     assert "[hybrid + 1 document(s)] q.json" in p.stdout and "questions: 1 in scope, 1 out of scope" in p.stdout

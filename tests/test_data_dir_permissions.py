@@ -57,9 +57,19 @@ def test_files_created_later_by_the_cli_are_owner_only(tmp_path):
     data = tmp_path / "data"
     env = dict(os.environ, POLICYBOT_FAKE_EMBEDDER="1", POLICYBOT_DATA_DIR=str(data))
     for argv in (["index", "build"], ["kb", "list"], ["ask", "Can I accept a friend request from a pupil?"]):
-        subprocess.run([sys.executable, "-c", "import os, sys; os.umask(0o022);"
-                        "from adapters.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
-                       cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import os, sys; os.umask(0o022);from adapters.cli import main; sys.exit(main(sys.argv[1:]))",
+                *argv,
+            ],
+            cwd=REPO,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     created = [p for p in data.rglob("*") if p.is_file()]
     assert any(p.name == "policybot.db" for p in created)
     assert len(created) >= 2  # the database and the index snapshot at least

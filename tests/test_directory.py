@@ -49,15 +49,20 @@ def test_yaml_directory_is_equivalent(tmp_path, sample):
     assert loaded.people() == sample.people()
 
 
-@pytest.mark.parametrize("body,needle", [
-    ('[[person]]\nid = "a"\nname = "A"\n[[person]]\nid = "a"\nname = "B"\n', "duplicate person id"),
-    ('[[person]]\nid = "a"\nname = "A"\nmanager = "ghost"\n', "not in the directory"),
-    ('[[person]]\nid = "a"\nname = "A"\nslack_id = "U1"\n[[person]]\nid = "b"\nname = "B"\nslack_id = "U1"\n',
-     "Slack id"),
-    ('[[person]]\nid = "a"\nname = "A"\nroles = ["boss"]\n', "unknown role"),
-    ('[[person]]\nname = "A"\n', "needs at least an id"),
-    ("this is = = not toml", "not a valid directory"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ('[[person]]\nid = "a"\nname = "A"\n[[person]]\nid = "a"\nname = "B"\n', "duplicate person id"),
+        ('[[person]]\nid = "a"\nname = "A"\nmanager = "ghost"\n', "not in the directory"),
+        (
+            '[[person]]\nid = "a"\nname = "A"\nslack_id = "U1"\n[[person]]\nid = "b"\nname = "B"\nslack_id = "U1"\n',
+            "Slack id",
+        ),
+        ('[[person]]\nid = "a"\nname = "A"\nroles = ["boss"]\n', "unknown role"),
+        ('[[person]]\nname = "A"\n', "needs at least an id"),
+        ("this is = = not toml", "not a valid directory"),
+    ],
+)
 def test_bad_directories_are_refused_clearly(tmp_path, body, needle):
     path = tmp_path / "directory.toml"
     path.write_text(body)

@@ -26,20 +26,59 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = 150  #: per test; about a second of requests each on 2 cores
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
-ACTION_IDS = ["report:start", "report:handler", "report:when", "report:submit", "report:identity", "report:cancel",
-              "report:edit", "report:category", "case:ack", "case:ask", "case:close", "case:reply", "kb:edit",
-              "kb:save_details", "kb:publish", "kb:cancel", "pb_feedback_helpful", "pb_feedback_not_helpful", "pb_f",
-              "pb_text", "x"]
+ACTION_IDS = [
+    "report:start",
+    "report:handler",
+    "report:when",
+    "report:submit",
+    "report:identity",
+    "report:cancel",
+    "report:edit",
+    "report:category",
+    "case:ack",
+    "case:ask",
+    "case:close",
+    "case:reply",
+    "kb:edit",
+    "kb:save_details",
+    "kb:publish",
+    "kb:cancel",
+    "pb_feedback_helpful",
+    "pb_feedback_not_helpful",
+    "pb_f",
+    "pb_text",
+    "x",
+]
 CALLBACKS = ["pb_modal", "pb_input_modal", "pb_done", "pb_form", "x", ""]
 
-scalars = st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=30)
-json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=3) | st.dictionaries(
-    st.text(max_size=10), kids, max_size=3), max_leaves=12)
-texts = st.sampled_from(["report a concern", "help", "status R-0000-0000-0000-0000", "cancel", "hi", "kb list",
-                         "Can I accept a friend request from a pupil?", "", "yes", "1"]) | st.text(max_size=60)
+scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=30)
+json_values = st.recursive(
+    scalars,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=10), kids, max_size=3),
+    max_leaves=12,
+)
+texts = st.sampled_from(
+    [
+        "report a concern",
+        "help",
+        "status R-0000-0000-0000-0000",
+        "cancel",
+        "hi",
+        "kb list",
+        "Can I accept a friend request from a pupil?",
+        "",
+        "yes",
+        "1",
+    ]
+) | st.text(max_size=60)
 ids = st.sampled_from(["U0000042", "U0000043", "D0000042", "C0000001", "alice", "bob", "hana"]) | json_values
 
 
@@ -49,11 +88,13 @@ def maybe(strategy):
 
 
 def shaped(required: dict, optional: dict):
-    return st.fixed_dictionaries({k: maybe(v) for k, v in required.items()},
-                                 optional={k: maybe(v) for k, v in optional.items()})
+    return st.fixed_dictionaries(
+        {k: maybe(v) for k, v in required.items()}, optional={k: maybe(v) for k, v in optional.items()}
+    )
 
 
 # -- the server, in its own thread --------------------------------------------------------------------
+
 
 class LiveServer:
     """The server under test and its fakes on loopback ports, in a background event loop."""
@@ -66,7 +107,7 @@ class LiveServer:
     def call(self, coro, timeout: float = 120):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self.thread.start()
         self.call(self._start())
         for _ in range(3000):
@@ -127,36 +168,105 @@ def assert_no_5xx(status: int, what) -> None:
 
 # -- Slack ----------------------------------------------------------------------------------------
 
-events = shaped({"type": st.sampled_from(["event_callback", "url_verification", "app_rate_limited", "x"])}, {
-    "token": st.text(max_size=5), "team_id": ids, "api_app_id": ids, "challenge": st.text(max_size=20),
-    "event_id": st.text(min_size=1, max_size=12), "event_time": st.integers(0, 2**34),
-    "authorizations": json_values,
-    "event": shaped({"type": st.sampled_from(["message", "app_mention", "app_home_opened", "member_joined_channel",
-                                              "file_shared", "reaction_added", "x"])}, {
-        "user": ids, "channel": ids, "text": texts, "ts": st.sampled_from(["1700000000.000100", "x", ""]),
-        "channel_type": st.sampled_from(["im", "channel", "group", "mpim", "app_home"]),
-        "subtype": st.sampled_from(["bot_message", "message_changed", "file_share", "thread_broadcast"]),
-        "thread_ts": st.sampled_from(["1700000000.000100", ""]), "bot_id": ids, "files": json_values,
-        "tab": st.sampled_from(["home", "messages"]), "blocks": json_values}),
-})
-actions = shaped({"action_id": st.sampled_from(ACTION_IDS)}, {
-    "value": st.text(max_size=40) | st.sampled_from(["C-00001", "R-0000-0000-0000-0000", "yes", "no"]),
-    "type": st.sampled_from(["button", "static_select", "plain_text_input"]), "block_id": st.text(max_size=8),
-    "selected_option": json_values, "action_ts": st.text(max_size=20)})
-view = shaped({"callback_id": st.sampled_from(CALLBACKS)}, {
-    "id": st.text(max_size=8), "private_metadata": st.text(max_size=60) | st.just('{"kind": "report"}'),
-    "state": st.fixed_dictionaries({"values": st.dictionaries(st.text(max_size=5), st.dictionaries(
-        st.sampled_from(ACTION_IDS), json_values, max_size=2), max_size=3)}), "blocks": json_values})
-interactive = shaped({"type": st.sampled_from(["block_actions", "view_submission", "view_closed", "shortcut",
-                                               "message_action", "block_suggestion", "x"])}, {
-    "user": st.fixed_dictionaries({"id": ids}), "team": st.fixed_dictionaries({"id": ids}),
-    "trigger_id": st.text(min_size=1, max_size=12), "actions": st.lists(actions, max_size=2), "view": view,
-    "callback_id": st.sampled_from(CALLBACKS), "container": json_values, "channel": st.fixed_dictionaries({"id": ids}),
-    "message": json_values, "response_url": st.just("http://127.0.0.1:9/hook"), "api_app_id": ids})
-commands = st.fixed_dictionaries({"command": st.sampled_from(["/policy", "/report", "/policybot", "/x", ""])}, optional={
-    "text": texts, "user_id": st.sampled_from(["U0000042", "U0000043", ""]), "channel_id": st.sampled_from(
-        ["D0000042", "C0000001", ""]), "trigger_id": st.text(max_size=12), "team_id": st.text(max_size=8),
-    "channel_name": st.sampled_from(["directmessage", "general"]), "response_url": st.just("http://127.0.0.1:9/hook")})
+events = shaped(
+    {"type": st.sampled_from(["event_callback", "url_verification", "app_rate_limited", "x"])},
+    {
+        "token": st.text(max_size=5),
+        "team_id": ids,
+        "api_app_id": ids,
+        "challenge": st.text(max_size=20),
+        "event_id": st.text(min_size=1, max_size=12),
+        "event_time": st.integers(0, 2**34),
+        "authorizations": json_values,
+        "event": shaped(
+            {
+                "type": st.sampled_from(
+                    [
+                        "message",
+                        "app_mention",
+                        "app_home_opened",
+                        "member_joined_channel",
+                        "file_shared",
+                        "reaction_added",
+                        "x",
+                    ]
+                )
+            },
+            {
+                "user": ids,
+                "channel": ids,
+                "text": texts,
+                "ts": st.sampled_from(["1700000000.000100", "x", ""]),
+                "channel_type": st.sampled_from(["im", "channel", "group", "mpim", "app_home"]),
+                "subtype": st.sampled_from(["bot_message", "message_changed", "file_share", "thread_broadcast"]),
+                "thread_ts": st.sampled_from(["1700000000.000100", ""]),
+                "bot_id": ids,
+                "files": json_values,
+                "tab": st.sampled_from(["home", "messages"]),
+                "blocks": json_values,
+            },
+        ),
+    },
+)
+actions = shaped(
+    {"action_id": st.sampled_from(ACTION_IDS)},
+    {
+        "value": st.text(max_size=40) | st.sampled_from(["C-00001", "R-0000-0000-0000-0000", "yes", "no"]),
+        "type": st.sampled_from(["button", "static_select", "plain_text_input"]),
+        "block_id": st.text(max_size=8),
+        "selected_option": json_values,
+        "action_ts": st.text(max_size=20),
+    },
+)
+view = shaped(
+    {"callback_id": st.sampled_from(CALLBACKS)},
+    {
+        "id": st.text(max_size=8),
+        "private_metadata": st.text(max_size=60) | st.just('{"kind": "report"}'),
+        "state": st.fixed_dictionaries(
+            {
+                "values": st.dictionaries(
+                    st.text(max_size=5),
+                    st.dictionaries(st.sampled_from(ACTION_IDS), json_values, max_size=2),
+                    max_size=3,
+                )
+            }
+        ),
+        "blocks": json_values,
+    },
+)
+interactive = shaped(
+    {
+        "type": st.sampled_from(
+            ["block_actions", "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion", "x"]
+        )
+    },
+    {
+        "user": st.fixed_dictionaries({"id": ids}),
+        "team": st.fixed_dictionaries({"id": ids}),
+        "trigger_id": st.text(min_size=1, max_size=12),
+        "actions": st.lists(actions, max_size=2),
+        "view": view,
+        "callback_id": st.sampled_from(CALLBACKS),
+        "container": json_values,
+        "channel": st.fixed_dictionaries({"id": ids}),
+        "message": json_values,
+        "response_url": st.just("http://127.0.0.1:9/hook"),
+        "api_app_id": ids,
+    },
+)
+commands = st.fixed_dictionaries(
+    {"command": st.sampled_from(["/policy", "/report", "/policybot", "/x", ""])},
+    optional={
+        "text": texts,
+        "user_id": st.sampled_from(["U0000042", "U0000043", ""]),
+        "channel_id": st.sampled_from(["D0000042", "C0000001", ""]),
+        "trigger_id": st.text(max_size=12),
+        "team_id": st.text(max_size=8),
+        "channel_name": st.sampled_from(["directmessage", "general"]),
+        "response_url": st.just("http://127.0.0.1:9/hook"),
+    },
+)
 
 
 def _form(fields: dict) -> bytes:
@@ -168,9 +278,20 @@ slack_bodies = st.one_of(
     interactive.map(lambda p: (_form({"payload": p}), "application/x-www-form-urlencoded")),
     commands.map(lambda c: (_form(c), "application/x-www-form-urlencoded")),
     st.binary(max_size=200).map(lambda b: (b, "application/json")),
-    st.sampled_from([b"{bad", b"payload=x", b"[1]", b"\xff\xfe", b"[" * 5000, b"payload=%5B1%5D", b"payload=" +
-                     urllib.parse.quote('{"type": 5}').encode(), b"command=", b"", b"null"]).map(
-        lambda b: (b, "application/x-www-form-urlencoded")),
+    st.sampled_from(
+        [
+            b"{bad",
+            b"payload=x",
+            b"[1]",
+            b"\xff\xfe",
+            b"[" * 5000,
+            b"payload=%5B1%5D",
+            b"payload=" + urllib.parse.quote('{"type": 5}').encode(),
+            b"command=",
+            b"",
+            b"null",
+        ]
+    ).map(lambda b: (b, "application/x-www-form-urlencoded")),
 )
 
 
@@ -183,13 +304,25 @@ def test_signed_slack_bodies_never_get_5xx(live, body_and_type):
     assert_no_5xx(status, body[:200])
 
 
-forged_headers = st.fixed_dictionaries({}, optional={
-    "X-Slack-Request-Timestamp": st.sampled_from(["²", "1e9", "-1", " 1", "00", "9" * 40]) | st.integers(
-        -10**6, 10**6).map(lambda d: str(int(time.time()) + d)) | st.text(max_size=12),
-    "X-Slack-Signature": st.sampled_from(["v0=", "v0=zz", "v0=" + "é" * 64, "v1=" + "0" * 64]) | st.text(max_size=70),
-    "Content-Type": st.sampled_from(["application/json", "application/x-www-form-urlencoded",
-                                     "application/json; charset=x-nope", "text/plain", "multipart/form-data"]),
-})
+forged_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "X-Slack-Request-Timestamp": st.sampled_from(["²", "1e9", "-1", " 1", "00", "9" * 40])
+        | st.integers(-(10**6), 10**6).map(lambda d: str(int(time.time()) + d))
+        | st.text(max_size=12),
+        "X-Slack-Signature": st.sampled_from(["v0=", "v0=zz", "v0=" + "é" * 64, "v1=" + "0" * 64])
+        | st.text(max_size=70),
+        "Content-Type": st.sampled_from(
+            [
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "application/json; charset=x-nope",
+                "text/plain",
+                "multipart/form-data",
+            ]
+        ),
+    },
+)
 
 
 @FUZZ
@@ -203,38 +336,71 @@ def test_unsigned_or_forged_slack_requests_are_refused(live, body_and_type, head
 
 # -- Teams (Emulator mode) ----------------------------------------------------------------------------
 
+
 def activities(service_url: str):
-    return shaped({"type": st.sampled_from(["message", "invoke", "conversationUpdate", "messageReaction",
-                                            "installationUpdate", "event", "typing", "endOfConversation", "x"])}, {
-        "id": st.text(min_size=1, max_size=10), "text": texts, "serviceUrl": st.just(service_url) | st.sampled_from(
-            ["", "not a url", "ftp://x", "http://", "http://example.invalid/"]),
-        "channelId": st.sampled_from(["msteams", "emulator", "webchat"]),
-        "from": shaped({"id": ids}, {"name": st.text(max_size=10), "aadObjectId": st.text(max_size=10)}),
-        "recipient": shaped({"id": st.just("bot")}, {"name": st.text(max_size=5)}),
-        "conversation": shaped({"id": st.sampled_from(["conv-1", "a:1", ""])}, {
-            "conversationType": st.sampled_from(["personal", "channel", "groupChat"]),
-            "tenantId": st.text(max_size=8), "isGroup": st.booleans()}),
-        "value": json_values | st.fixed_dictionaries({"action": st.sampled_from(ACTION_IDS)}, optional={
-            "value": st.text(max_size=20), "pb_text": texts}),
-        "name": st.sampled_from(["adaptiveCard/action", "task/fetch", "task/submit", "x"]),
-        "replyToId": st.text(max_size=8), "membersAdded": st.lists(st.fixed_dictionaries({"id": ids}), max_size=2),
-        "attachments": json_values, "entities": json_values, "channelData": json_values, "locale": st.text(max_size=6),
-        "timestamp": st.sampled_from(["2026-12-02T10:00:00Z", "x"]),
-    })
+    return shaped(
+        {
+            "type": st.sampled_from(
+                [
+                    "message",
+                    "invoke",
+                    "conversationUpdate",
+                    "messageReaction",
+                    "installationUpdate",
+                    "event",
+                    "typing",
+                    "endOfConversation",
+                    "x",
+                ]
+            )
+        },
+        {
+            "id": st.text(min_size=1, max_size=10),
+            "text": texts,
+            "serviceUrl": st.just(service_url)
+            | st.sampled_from(["", "not a url", "ftp://x", "http://", "http://example.invalid/"]),
+            "channelId": st.sampled_from(["msteams", "emulator", "webchat"]),
+            "from": shaped({"id": ids}, {"name": st.text(max_size=10), "aadObjectId": st.text(max_size=10)}),
+            "recipient": shaped({"id": st.just("bot")}, {"name": st.text(max_size=5)}),
+            "conversation": shaped(
+                {"id": st.sampled_from(["conv-1", "a:1", ""])},
+                {
+                    "conversationType": st.sampled_from(["personal", "channel", "groupChat"]),
+                    "tenantId": st.text(max_size=8),
+                    "isGroup": st.booleans(),
+                },
+            ),
+            "value": json_values
+            | st.fixed_dictionaries(
+                {"action": st.sampled_from(ACTION_IDS)}, optional={"value": st.text(max_size=20), "pb_text": texts}
+            ),
+            "name": st.sampled_from(["adaptiveCard/action", "task/fetch", "task/submit", "x"]),
+            "replyToId": st.text(max_size=8),
+            "membersAdded": st.lists(st.fixed_dictionaries({"id": ids}), max_size=2),
+            "attachments": json_values,
+            "entities": json_values,
+            "channelData": json_values,
+            "locale": st.text(max_size=6),
+            "timestamp": st.sampled_from(["2026-12-02T10:00:00Z", "x"]),
+        },
+    )
 
 
 @FUZZ
 @given(st.data())
 def test_teams_activities_never_get_5xx(live, data):
     activity = data.draw(activities(live.connector.service_url))
-    status, _ = live.request("POST", "/api/messages", json.dumps(activity).encode(),
-                             {"Content-Type": "application/json"})
+    status, _ = live.request(
+        "POST", "/api/messages", json.dumps(activity).encode(), {"Content-Type": "application/json"}
+    )
     assert_no_5xx(status, activity)
 
 
 @FUZZ
-@given(st.binary(max_size=300) | st.sampled_from([b"[" * 5000, b'{"type": "message"', b"\xff", b"[]", b"{}"]),
-       st.sampled_from(["application/json", "application/json; charset=x-nope", "text/plain", ""]))
+@given(
+    st.binary(max_size=300) | st.sampled_from([b"[" * 5000, b'{"type": "message"', b"\xff", b"[]", b"{}"]),
+    st.sampled_from(["application/json", "application/json; charset=x-nope", "text/plain", ""]),
+)
 def test_malformed_teams_bodies_get_4xx(live, body, content_type):
     status, _ = live.request("POST", "/api/messages", body, {"Content-Type": content_type} if content_type else {})
     assert 400 <= status < 500 or status in (200, 201), f"{status} for {body[:100]!r}"
@@ -242,13 +408,31 @@ def test_malformed_teams_bodies_get_4xx(live, body, content_type):
 
 # -- web chat -----------------------------------------------------------------------------------------
 
-WEBCHAT_ROUTES = [("GET", "/chat/api/me"), ("POST", "/chat/api/login"), ("POST", "/chat/api/logout"),
-                  ("POST", "/chat/api/identity"), ("POST", "/chat/api/start"), ("POST", "/chat/api/message"),
-                  ("GET", "/chat/api/inbox"), ("POST", "/chat/api/feedback")]
+WEBCHAT_ROUTES = [
+    ("GET", "/chat/api/me"),
+    ("POST", "/chat/api/login"),
+    ("POST", "/chat/api/logout"),
+    ("POST", "/chat/api/identity"),
+    ("POST", "/chat/api/start"),
+    ("POST", "/chat/api/message"),
+    ("GET", "/chat/api/inbox"),
+    ("POST", "/chat/api/feedback"),
+]
 webchat_bodies = st.one_of(
-    shaped({}, {"text": texts, "action_id": st.sampled_from(ACTION_IDS), "value": st.text(max_size=30),
-                "user_id": ids, "code": st.text(max_size=10), "helpful": st.booleans(), "question": texts,
-                "clause_ids": json_values, "form": json_values}).map(lambda b: json.dumps(b).encode()),
+    shaped(
+        {},
+        {
+            "text": texts,
+            "action_id": st.sampled_from(ACTION_IDS),
+            "value": st.text(max_size=30),
+            "user_id": ids,
+            "code": st.text(max_size=10),
+            "helpful": st.booleans(),
+            "question": texts,
+            "clause_ids": json_values,
+            "form": json_values,
+        },
+    ).map(lambda b: json.dumps(b).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=200),
     st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b"\xff\xfe", b"1" * 5000]),
@@ -265,15 +449,23 @@ def session_cookie(live):
     cookie = resp.getheader("Set-Cookie", "").split(";", 1)[0]
     conn.close()
     origin = f"http://127.0.0.1:{live.port}"
-    status, _ = live.request("POST", "/chat/api/identity", json.dumps({"user_id": "alice"}).encode(),
-                             {"Content-Type": "application/json", "Cookie": cookie, "Origin": origin})
+    status, _ = live.request(
+        "POST",
+        "/chat/api/identity",
+        json.dumps({"user_id": "alice"}).encode(),
+        {"Content-Type": "application/json", "Cookie": cookie, "Origin": origin},
+    )
     assert cookie and status == 200
     return cookie
 
 
 @FUZZ
-@given(st.sampled_from(WEBCHAT_ROUTES), webchat_bodies, st.booleans(),
-       st.sampled_from(["application/json", "application/json; charset=x-nope", "text/plain"]))
+@given(
+    st.sampled_from(WEBCHAT_ROUTES),
+    webchat_bodies,
+    st.booleans(),
+    st.sampled_from(["application/json", "application/json; charset=x-nope", "text/plain"]),
+)
 def test_webchat_api_never_gets_5xx(live, session_cookie, route, body, signed_in, content_type):
     method, path = route
     headers = {"Content-Type": content_type, "Origin": f"http://127.0.0.1:{live.port}"}

@@ -19,8 +19,13 @@ def test_abstentions_are_kept_without_user_ids_by_default(fake_bot):
     answer = fake_bot.ask(OFF_TOPIC, user_id="alice")
     assert not answer.answered
     assert rows(fake_bot) == [
-        {"question": OFF_TOPIC, "question_key": "xylophone quokka zebra", "reason": "abstained",
-         "user_id": None, "clause_ids": None}
+        {
+            "question": OFF_TOPIC,
+            "question_key": "xylophone quokka zebra",
+            "reason": "abstained",
+            "user_id": None,
+            "clause_ids": None,
+        }
     ]
 
 
@@ -49,15 +54,24 @@ def test_env_setting_is_read_when_the_data_dir_is_opened(tmp_path, monkeypatch):
 
 def test_feedback(fake_bot):
     assert fake_bot.record_feedback("Can I post photos of residents?", helpful=True, clause_ids=["wbc:031"]) is False
-    assert fake_bot.record_feedback("Can I post photos of residents?", helpful=False, clause_ids=["wbc:031", "medway:022"]) is True
+    assert (
+        fake_bot.record_feedback("Can I post photos of residents?", helpful=False, clause_ids=["wbc:031", "medway:022"])
+        is True
+    )
     (row,) = rows(fake_bot)
-    assert row["reason"] == "not_helpful" and row["clause_ids"] == '["wbc:031", "medway:022"]' and row["user_id"] is None
+    assert (
+        row["reason"] == "not_helpful" and row["clause_ids"] == '["wbc:031", "medway:022"]' and row["user_id"] is None
+    )
 
 
 def test_groups_with_counts_most_frequent_first(fake_bot):
     # questions the fake embedder abstains on ("can I ..." would match clauses' question-form views)
-    asked = ["Where do I park my bike at the depot?", "where do i park my bike at the depot",
-             "WHERE DO I PARK MY BIKE AT THE DEPOT??", OFF_TOPIC]
+    asked = [
+        "Where do I park my bike at the depot?",
+        "where do i park my bike at the depot",
+        "WHERE DO I PARK MY BIKE AT THE DEPOT??",
+        OFF_TOPIC,
+    ]
     for q in asked:
         assert not fake_bot.ask(q).answered, q
     fake_bot.record_feedback("Where do I park my bike at the depot", helpful=False)
@@ -68,8 +82,9 @@ def test_groups_with_counts_most_frequent_first(fake_bot):
     ]
     assert groups[0].question == "Where do I park my bike at the depot"  # the latest wording
     text = format_gaps(groups)
-    assert text.splitlines()[1].strip().startswith(
-        "4×  Where do I park my bike at the depot  (3 no answer, 1 not helpful")
+    assert (
+        text.splitlines()[1].strip().startswith("4×  Where do I park my bike at the depot  (3 no answer, 1 not helpful")
+    )
     assert fake_bot.gaps.groups(limit=1) == groups[:1]
     assert fake_bot.gaps.groups(since_days=1) == groups
 

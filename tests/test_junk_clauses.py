@@ -60,18 +60,38 @@ def test_not_form_lines(line):
 
 
 def test_fragments():
-    for t in ["responsibly", "and safely", "is not working.", "tidy and pack", "(Impact", "level (low, medium, high)",
-              "passwords)", "in last 12 months"]:
+    for t in [
+        "responsibly",
+        "and safely",
+        "is not working.",
+        "tidy and pack",
+        "(Impact",
+        "level (low, medium, high)",
+        "passwords)",
+        "in last 12 months",
+    ]:
         assert is_fragment(t), t
-    for t in ["Accurate", "I will not try to upload or download files or programs.", "are responsible for ensuring that:",
-              "(see appendix)", "www.example.org/safety", "and this is a longer piece of a sentence here",
-              "e-mail help@example.org"]:
+    for t in [
+        "Accurate",
+        "I will not try to upload or download files or programs.",
+        "are responsible for ensuring that:",
+        "(see appendix)",
+        "www.example.org/safety",
+        "and this is a longer piece of a sentence here",
+        "e-mail help@example.org",
+    ]:
         assert not is_fragment(t), t
 
 
 def test_field_block_needs_three_label_value_lines_in_a_row():
-    lines = ["Owner: Jo Bloggs", "Applies to: All staff and volunteers.", "Version No: 2", "Introduction",
-             "Purpose: why this exists", "Some sentence here."]
+    lines = [
+        "Owner: Jo Bloggs",
+        "Applies to: All staff and volunteers.",
+        "Version No: 2",
+        "Introduction",
+        "Purpose: why this exists",
+        "Some sentence here.",
+    ]
     assert field_block_lines(lines) == {0, 1, 2}
     assert field_block_lines(["- Owner: Jo", "- Version: 2", "- Date: May"]) == set()  # bullets are never fields
 
@@ -80,18 +100,22 @@ def test_field_block_needs_three_label_value_lines_in_a_row():
 
 
 def test_form_lines_are_dropped_and_open_no_section():
-    text = "\n".join([
-        "Agreement",
-        "I will keep my password safe and secure.",
-        "Signed (child):……………………………………………",
-        "Date: …………………………………………..",
-        "Name of pupil: _____",
-        "Group ........................ Date ........................",
-        "Contents of the bag must be checked by staff before a trip.",
-    ])
+    text = "\n".join(
+        [
+            "Agreement",
+            "I will keep my password safe and secure.",
+            "Signed (child):……………………………………………",
+            "Date: …………………………………………..",
+            "Name of pupil: _____",
+            "Group ........................ Date ........................",
+            "Contents of the bag must be checked by staff before a trip.",
+        ]
+    )
     cs = clauses(text)
-    assert [c.text for c in cs] == ["I will keep my password safe and secure.",
-                                    "Contents of the bag must be checked by staff before a trip."]
+    assert [c.text for c in cs] == [
+        "I will keep my password safe and secure.",
+        "Contents of the bag must be checked by staff before a trip.",
+    ]
     assert cs[1].section == "Agreement"  # the form lines did not become a heading
 
 
@@ -134,21 +158,23 @@ def test_picture_table_cells_are_not_clauses():
 
 
 def test_table_header_fragments_are_not_clauses():
-    text = "\n".join([
-        "Risk assessments are an ongoing process and should result in an Information Risk Actions Form (example below):",
-        "Risk ID Information Asset",
-        "affected",
-        "Protective",
-        "Marking",
-        "(Impact",
-        "Level)",
-        "Likelihood Overall risk",
-        "level (low, medium, high)",
-        "Action(s) to",
-        "minimise risk",
-        "Secure storage",
-        "Access to protected data will be controlled according to the role of the user.",
-    ])
+    text = "\n".join(
+        [
+            "Risk assessments are an ongoing process and should result in an Information Risk Actions Form (example below):",
+            "Risk ID Information Asset",
+            "affected",
+            "Protective",
+            "Marking",
+            "(Impact",
+            "Level)",
+            "Likelihood Overall risk",
+            "level (low, medium, high)",
+            "Action(s) to",
+            "minimise risk",
+            "Secure storage",
+            "Access to protected data will be controlled according to the role of the user.",
+        ]
+    )
     assert texts(text) == [
         "Risk assessments are an ongoing process and should result in an Information Risk Actions Form (example below):",
         "Access to protected data will be controlled according to the role of the user.",
@@ -156,35 +182,45 @@ def test_table_header_fragments_are_not_clauses():
 
 
 def test_a_list_without_bullets_keeps_its_short_items():
-    text = "\n".join([
-        "Governors",
+    text = "\n".join(
+        [
+            "Governors",
+            "A member of the Governing Body has taken on the role of Online Safety Governor. The role will include:",
+            "regular meetings",
+            "monitoring of logs",
+            "Other duties",
+            "see the handbook",
+        ]
+    )
+    assert texts(text) == [
         "A member of the Governing Body has taken on the role of Online Safety Governor. The role will include:",
         "regular meetings",
         "monitoring of logs",
-        "Other duties",
-        "see the handbook",
-    ])
-    assert texts(text) == [
-        "A member of the Governing Body has taken on the role of Online Safety Governor. The role will include:",
-        "regular meetings", "monitoring of logs",
     ]
     # after a heading-shaped line ending in ":" as well
     cs = clauses("The role of the Governor will include:\nregular meetings\nmonitoring of logs\n")
-    assert [(c.text, c.section) for c in cs] == [("regular meetings", "The role of the Governor will include"),
-                                                 ("monitoring of logs", "The role of the Governor will include")]
+    assert [(c.text, c.section) for c in cs] == [
+        ("regular meetings", "The role of the Governor will include"),
+        ("monitoring of logs", "The role of the Governor will include"),
+    ]
 
 
 def test_short_bullets_and_links_stay():
-    text = "\n".join([
-        "Useful links",
-        "www.thinkuknow.co.uk",
-        "The data must be:",
-        "- accurate",
-        "- secure",
-    ])
+    text = "\n".join(
+        [
+            "Useful links",
+            "www.thinkuknow.co.uk",
+            "The data must be:",
+            "- accurate",
+            "- secure",
+        ]
+    )
     cs = clauses(text)
-    assert [(c.text, c.lead_in) for c in cs] == [("www.thinkuknow.co.uk", None), ("accurate", "The data must be:"),
-                                                 ("secure", "The data must be:")]
+    assert [(c.text, c.lead_in) for c in cs] == [
+        ("www.thinkuknow.co.uk", None),
+        ("accurate", "The data must be:"),
+        ("secure", "The data must be:"),
+    ]
 
 
 COVER = [
@@ -231,9 +267,11 @@ def _pdf() -> bytes:
     doc.set_xy(20, 52)
     doc.cell(0, 6, "Signed: ..............................  Date: ..............................")
     # a picture table: three cells side by side, each a few short lines
-    cells = [["I will ask a", "teacher before", "using the", "computers."],
-             ["I will keep", "my password", "secret and", "safe."],
-             ["I will tell an", "adult if I see", "something that", "upsets me."]]
+    cells = [
+        ["I will ask a", "teacher before", "using the", "computers."],
+        ["I will keep", "my password", "secret and", "safe."],
+        ["I will tell an", "adult if I see", "something that", "upsets me."],
+    ]
     for k, lines in enumerate(cells):
         for n, line in enumerate(lines):
             doc.set_xy(20 + 60 * k, 70 + 6 * n)
@@ -302,9 +340,20 @@ def real_pdf():
 def test_real_pdf_has_no_form_lines_picture_cells_or_header_fragments(real_pdf):
     e, cs = real_pdf
     got = [c.text for c in cs]
-    for junk in ["Date: …………………………………………..", "responsibly", "and safely", "tidy and pack", "is not working.",
-                 "(Impact", "level (low, medium, high)", "affected", "minimise risk", "need", "in last 12 months",
-                 "passwords)"]:
+    for junk in [
+        "Date: …………………………………………..",
+        "responsibly",
+        "and safely",
+        "tidy and pack",
+        "is not working.",
+        "(Impact",
+        "level (low, medium, high)",
+        "affected",
+        "minimise risk",
+        "need",
+        "in last 12 months",
+        "passwords)",
+    ]:
         assert junk not in got, junk
     for c in cs:
         assert not is_form_line(c.text), c.text

@@ -142,8 +142,9 @@ def test_two_previews_of_one_file_commit_only_once(fake_bot, admin):
 
 
 REPLACED = (
-    MD.replace("Staff must not live-stream", "Staff must never live-stream")
-    .replace("Staff who leave the team must be removed from the group by the manager on their last working day.\n", "")
+    MD.replace("Staff must not live-stream", "Staff must never live-stream").replace(
+        "Staff who leave the team must be removed from the group by the manager on their last working day.\n", ""
+    )
     + "\nThis guidance is reviewed every year by the HR Policy Team.\n"
 )
 
@@ -193,7 +194,9 @@ def test_replace_refusals(fake_bot, admin):
 def test_stale_preview_is_refused(fake_bot, admin):
     admin.commit(admin.preview(MD.encode(), "nb.md", organisation=ORG, doc_id="northbrook"))
     p1 = admin.preview(REPLACED.encode(), "a.md", replace="northbrook")
-    admin.commit(admin.preview((REPLACED + "\nAnother new paragraph for staff.\n").encode(), "b.md", replace="northbrook"))
+    admin.commit(
+        admin.preview((REPLACED + "\nAnother new paragraph for staff.\n").encode(), "b.md", replace="northbrook")
+    )
     with pytest.raises(BadUpload) as exc:
         admin.commit(p1)
     assert exc.value.code == "stale"
@@ -318,11 +321,17 @@ def test_notify_is_off_by_default_and_logs_nothing(fake_bot, admin):
 
 
 def test_helpers():
-    assert slugify("Northbrook District Council: Social Media Guidance for Staff (2025)") == "northbrook-district-council-social-media"
+    assert (
+        slugify("Northbrook District Council: Social Media Guidance for Staff (2025)")
+        == "northbrook-district-council-social-media"
+    )
     assert slugify("***") == "document"
     assert clean_version("v2.1") == "2.1" and clean_version("Version 3") == "3" and clean_version("D3") == "D3"
     assert clean_version("  ") is None
-    assert default_doc_id("Northbrook District Council", "Social Media Guidance for Staff") == "northbrook-social-media-guidance-for-staff"
+    assert (
+        default_doc_id("Northbrook District Council", "Social Media Guidance for Staff")
+        == "northbrook-social-media-guidance-for-staff"
+    )
     assert default_doc_id(DEFAULT_ORGANISATION, "Email rules") == "email-rules"
     assert default_doc_id("Medway Council", "Medway code") == "medway-code"
 
@@ -344,16 +353,28 @@ def test_a_failed_index_refresh_does_not_undo_or_hide_the_committed_change(fake_
 # ---- editing a held preview's details -------------------------------------------------------
 def test_edit_preview_corrects_the_details_and_the_citations_follow(fake_bot, admin):
     p = admin.preview(MD.encode(), "nb.md", user_id="hana")
-    assert p.sources == {"title": "document", "organisation": "document", "version": "version number",
-                         "date": "upload date"}
-    q = admin.edit_preview(p.token, "hana", title=" Social  media rules ", organisation="Southfield Borough Council",
-                           date="March 2026")
+    assert p.sources == {
+        "title": "document",
+        "organisation": "document",
+        "version": "version number",
+        "date": "upload date",
+    }
+    q = admin.edit_preview(
+        p.token, "hana", title=" Social  media rules ", organisation="Southfield Borough Council", date="March 2026"
+    )
     assert q.token != p.token and q.action == "add" and q.version_no == 1
     assert (q.document.title, q.document.organisation, q.document.version, q.document.date) == (
-        "Social media rules", "Southfield Borough Council", "1", "March 2026")
+        "Social media rules",
+        "Southfield Borough Council",
+        "1",
+        "March 2026",
+    )
     assert q.doc_id == "southfield-social-media-rules"
     assert [c.text for c in q.clauses] == [c.text for c in p.clauses]
-    assert [c.clause_id for c in q.clauses][:2] == ["southfield-social-media-rules:001", "southfield-social-media-rules:002"]
+    assert [c.clause_id for c in q.clauses][:2] == [
+        "southfield-social-media-rules:001",
+        "southfield-social-media-rules:002",
+    ]
     assert q.sources == {"title": "edited", "organisation": "edited", "version": "version number", "date": "edited"}
     assert not any("Organisation taken from the document" in w for w in q.warnings)
     assert q.citation_line() == "Citations will read: Southfield Borough Council — Social media rules (v 1, March 2026)"
@@ -376,10 +397,17 @@ def test_edit_preview_keeps_a_given_id_and_a_replace_s_id(fake_bot, admin):
     assert fake_bot.store.document("nb")["title"] == "Social media rules"
 
 
-@pytest.mark.parametrize("kw,field", [
-    ({"title": ""}, "title"), ({"title": "  \t "}, "title"), ({"organisation": "x" * 500}, "organisation"),
-    ({"version": "1\n2"}, "version"), ({"date": "March\x002026"}, "date"), ({"title": "a\u202eb"}, "title"),
-])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"title": ""}, "title"),
+        ({"title": "  \t "}, "title"),
+        ({"organisation": "x" * 500}, "organisation"),
+        ({"version": "1\n2"}, "version"),
+        ({"date": "March\x002026"}, "date"),
+        ({"title": "a\u202eb"}, "title"),
+    ],
+)
 def test_edit_preview_refuses_bad_values_and_changes_nothing(fake_bot, admin, kw, field):
     p = admin.preview(MD.encode(), "nb.md", user_id="hana")
     with pytest.raises(BadUpload) as exc:

@@ -31,8 +31,9 @@ DOC_ID = "northbrook-social-media-guidance-for-staff"
 LIVE_Q = "Staff must not live-stream from council buildings"
 ROTA_Q = "Can we use a WhatsApp group to arrange rota swaps?"
 REPLACED = (
-    MD.replace("Staff must not live-stream", "Staff must never live-stream")
-    .replace("Staff who leave the team must be removed from the group by the manager on their last working day.\n", "")
+    MD.replace("Staff must not live-stream", "Staff must never live-stream").replace(
+        "Staff who leave the team must be removed from the group by the manager on their last working day.\n", ""
+    )
     + "\nThis guidance is reviewed every year by the HR Policy Team.\n"
 )
 
@@ -55,8 +56,9 @@ def upload(engine, data: bytes, name: str, user="hana", private=True, caption=""
 
 def press(engine, msg, label: str, user="hana"):
     choice = next(c for c in msg.choices if c.label == label)
-    return engine.handle(Inbound(user_id=user, conversation_id="dm", source="action",
-                                 action=Action(choice.action_id, choice.value)))
+    return engine.handle(
+        Inbound(user_id=user, conversation_id="dm", source="action", action=Action(choice.action_id, choice.value))
+    )
 
 
 def say(engine, text: str, user="hana", private=True):
@@ -226,8 +228,12 @@ def test_two_previews_of_one_file_publish_only_once(fake_bot, engine):
 def test_a_file_with_the_same_title_is_offered_as_a_new_version(fake_bot, engine):
     press(engine, upload(engine, make_docx(MD), "nb.docx")[0], "Publish")
     (prompt,) = upload(engine, make_docx(REPLACED), "nb-2026.docx")
-    assert [c.label for c in prompt.choices] == ["Publish as a new version", "Add as a separate document", "Edit details",
-                                                 "Cancel"]
+    assert [c.label for c in prompt.choices] == [
+        "Publish as a new version",
+        "Add as a separate document",
+        "Edit details",
+        "Cancel",
+    ]
     assert f"This looks like a new version of {DOC_ID}" in prompt.text
     assert "1 added, 1 removed, 1 changed" in prompt.text  # the change against version 1
     (done,) = press(engine, prompt, "Publish as a new version")
@@ -326,8 +332,9 @@ def test_change_notices_go_privately_to_people_answered_from_a_changed_clause(fa
     done, notice = out
     assert "1 person(s) answered from a changed clause in the last 30 days will be told privately." in done.text
     assert notice.to_user == "alice" and notice.kind == "text"
-    assert notice.text.startswith("Policy update: “Social Media Guidance for Staff” (Northbrook District Council) "
-                                  "has a new version (v 2, added ")
+    assert notice.text.startswith(
+        "Policy update: “Social Media Guidance for Staff” (Northbrook District Council) has a new version (v 2, added "
+    )
     assert (notice.document, notice.document_version) == (DOC_ID, 2)
 
 
@@ -336,9 +343,13 @@ def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
     from bot.reporting.routing import RoutingConfig
     from bot.reporting.service import ReportingService
 
-    svc = ReportingService(fake_bot.data_dir, Directory.load(ROOT / "config" / "directory.sample.toml"),
-                           ReportCipher(bytes(range(32))), RoutingConfig.load(ROOT / "config" / "routing.toml"),
-                           policy_store=fake_bot.store)
+    svc = ReportingService(
+        fake_bot.data_dir,
+        Directory.load(ROOT / "config" / "directory.sample.toml"),
+        ReportCipher(bytes(range(32))),
+        RoutingConfig.load(ROOT / "config" / "routing.toml"),
+        policy_store=fake_bot.store,
+    )
     try:
         fake_bot.index.refresh()
         engine = ConversationEngine(fake_bot, reporting=svc)
@@ -357,21 +368,31 @@ def test_change_notices_are_queued_in_the_outbox_when_reporting_is_on(fake_bot):
 
 # -- Edit details --------------------------------------------------------------------------------------
 
+
 def save(engine, form_msg, user="hana", **fields):
     form = form_msg.form
     values = {f.name: f.value for f in form.fields} | fields
-    return engine.handle(Inbound(user_id=user, conversation_id="dm", source="action",
-                                 action=Action(form.action_id, submit_value(form.value, values))))
+    return engine.handle(
+        Inbound(
+            user_id=user,
+            conversation_id="dm",
+            source="action",
+            action=Action(form.action_id, submit_value(form.value, values)),
+        )
+    )
 
 
 def test_the_preview_says_how_citations_will_read_and_where_each_detail_came_from(fake_bot, engine):
     (prompt,) = upload(engine, make_docx(MD), "nb.docx")
     head = prompt.text.split("\n")
-    assert head[0].startswith("Citations will read: Northbrook District Council — Social Media Guidance for Staff "
-                              "(v 1, added ")
-    assert head[1:4] == ["Title: Social Media Guidance for Staff (from the document)",
-                         "Organisation: Northbrook District Council (from the document)",
-                         "Version: 1 (default: the version number)"]
+    assert head[0].startswith(
+        "Citations will read: Northbrook District Council — Social Media Guidance for Staff (v 1, added "
+    )
+    assert head[1:4] == [
+        "Title: Social Media Guidance for Staff (from the document)",
+        "Organisation: Northbrook District Council (from the document)",
+        "Version: 1 (default: the version number)",
+    ]
     assert head[4].startswith("Date: added ") and head[4].endswith("(default: the upload date)")
     assert prompt.choices_note is None and UNSPECIFIED_ORG_WARNING not in prompt.text
     assert prompt.keep_choices == (ACTION_EDIT,)
@@ -379,7 +400,7 @@ def test_the_preview_says_how_citations_will_read_and_where_each_detail_came_fro
 
 def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, engine):
     (prompt,) = upload(engine, b"Staff must not use personal email for council business.\n", "email_rules.txt")
-    assert prompt.text.startswith(f"Citations will read: Unspecified organisation — Email rules (v 1, added ")
+    assert prompt.text.startswith("Citations will read: Unspecified organisation — Email rules (v 1, added ")
     assert "Organisation: Unspecified organisation (default: none found)" in prompt.text
     assert prompt.choices_note == UNSPECIFIED_ORG_WARNING and UNSPECIFIED_ORG_WARNING in prompt.text
     (form,) = press(engine, prompt, "Edit details")
@@ -396,15 +417,19 @@ def test_hr_edits_the_organisation_publishes_and_answers_cite_it(fake_bot, engin
     form = form_msg.form
     assert form.action_id == ACTION_SAVE_DETAILS and form.submit == "Save"
     assert {f.name: f.value for f in form.fields} == {
-        "title": "Social Media Guidance for Staff", "organisation": "Northbrook District Council", "version": "1",
-        "date": form.fields[3].value}
+        "title": "Social Media Guidance for Staff",
+        "organisation": "Northbrook District Council",
+        "version": "1",
+        "date": form.fields[3].value,
+    }
     assert form.fields[3].value.startswith("added ")
     assert kb_state(fake_bot) == before  # opening the form changes nothing
 
     (edited,) = save(engine, form_msg, organisation="  Southfield   Borough Council ", version="v2.1")
     assert edited.kind == "prompt" and [c.label for c in edited.choices] == ["Publish", "Edit details", "Cancel"]
-    assert edited.text.startswith("Citations will read: Southfield Borough Council — Social Media Guidance for Staff "
-                                  "(v 2.1, added ")
+    assert edited.text.startswith(
+        "Citations will read: Southfield Borough Council — Social Media Guidance for Staff (v 2.1, added "
+    )
     assert "id: southfield-social-media-guidance-for-staff" in edited.text  # the id follows the organisation
     assert LIVE_Q in edited.text  # the clauses keep their text
     assert kb_state(fake_bot) == before
@@ -418,11 +443,14 @@ def test_hr_edits_the_organisation_publishes_and_answers_cite_it(fake_bot, engin
     assert top.citation.edition.startswith("v 2.1, added ")
 
 
-@pytest.mark.parametrize("fields,field,message", [
-    ({"title": "   "}, "title", "Title cannot be empty."),
-    ({"organisation": "x" * 500}, "organisation", "Organisation is 500 characters; the most is 200."),
-    ({"date": "March\n2026"}, "date", "Date must be one line of plain text"),
-])
+@pytest.mark.parametrize(
+    "fields,field,message",
+    [
+        ({"title": "   "}, "title", "Title cannot be empty."),
+        ({"organisation": "x" * 500}, "organisation", "Organisation is 500 characters; the most is 200."),
+        ({"date": "March\n2026"}, "date", "Date must be one line of plain text"),
+    ],
+)
 def test_invalid_details_show_the_form_again_and_change_nothing(fake_bot, engine, fields, field, message):
     (prompt,) = upload(engine, make_docx(MD), "nb.docx")
     (form_msg,) = press(engine, prompt, "Edit details")
@@ -455,7 +483,8 @@ def test_editing_a_new_version_prompt_edits_both_choices(fake_bot, engine):
     (form_msg,) = press(engine, prompt, "Edit details")
     (edited,) = save(engine, form_msg, version="2026", date="January 2026")
     assert [c.label for c in edited.choices][:2] == ["Publish as a new version", "Add as a separate document"]
-    assert edited.text.startswith("Citations will read: Northbrook District Council — Social Media Guidance for Staff "
-                                  "(v 2026, January 2026).")
+    assert edited.text.startswith(
+        "Citations will read: Northbrook District Council — Social Media Guidance for Staff (v 2026, January 2026)."
+    )
     (done,) = press(engine, edited, "Publish as a new version")
     assert f"is live as the new version: {DOC_ID}, version 2, 12 clause(s), edition v 2026, January 2026." in done.text

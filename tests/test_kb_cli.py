@@ -49,7 +49,10 @@ def test_add_list_show_replace_diff_remove(tmp_path, files):
     assert "Staff must not live-stream from council buildings" in p.out
     assert [d["doc_id"] for d in kb_state(data)] == ["cwm-taf", "forest-federation", "medway", "wbc", "wfcs"]
 
-    p = run(["kb", "add", files / "northbrook.docx", "--organisation", ORG, "--id", "northbrook", "--version", "2025.1"], data)
+    p = run(
+        ["kb", "add", files / "northbrook.docx", "--organisation", ORG, "--id", "northbrook", "--version", "2025.1"],
+        data,
+    )
     assert p.returncode == 0, p.err
     assert "Added northbrook version 1: 12 clause(s) live." in p.out
     assert "(v 2025.1, added " in p.out
@@ -227,11 +230,14 @@ def test_add_shows_the_details_and_where_each_came_from_before_committing(tmp_pa
     assert obj["sources"]["title"] == "document"
 
 
-@pytest.mark.parametrize("flag,value,needle", [
-    ("--title", "", "--title: Title cannot be empty."),
-    ("--organisation", "N" * 500, "--organisation: Organisation is 500 characters; the most is 200."),
-    ("--date", "March\n2026", "--date: Date must be one line of plain text"),
-])
+@pytest.mark.parametrize(
+    "flag,value,needle",
+    [
+        ("--title", "", "--title: Title cannot be empty."),
+        ("--organisation", "N" * 500, "--organisation: Organisation is 500 characters; the most is 200."),
+        ("--date", "March\n2026", "--date: Date must be one line of plain text"),
+    ],
+)
 def test_bad_detail_flags_exit_2_and_change_nothing(tmp_path, files, flag, value, needle):
     data = tmp_path / "data"
     before = kb_state(data)

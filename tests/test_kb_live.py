@@ -25,7 +25,9 @@ FIVE = ("d01", "d03", "d07", "d08")  # dev questions the five bundled policies a
 def _cli(args, data_dir):
     env = dict(os.environ, POLICYBOT_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1")
     env.pop("POLICYBOT_FAKE_EMBEDDER", None)
-    p = subprocess.run([sys.executable, "-m", "adapters.cli", *map(str, args)], capture_output=True, env=env, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *map(str, args)], capture_output=True, env=env, timeout=600
+    )
     assert p.returncode == 0, p.stderr.decode()
     return p.stdout.decode()
 

@@ -34,13 +34,20 @@ ALICE, ALICE_DM = "U0ALICE001", "D0ALICE001"
 
 
 def cli(args, data_dir, notify: bool):
-    env = dict(os.environ, POLICYBOT_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", POLICYBOT_FAKE_EMBEDDER="1",
-               POLICYBOT_REPORT_KEY=base64.urlsafe_b64encode(KEY).decode(), POLICYBOT_DIRECTORY=str(SAMPLE))
+    env = dict(
+        os.environ,
+        POLICYBOT_DATA_DIR=str(data_dir),
+        HF_HUB_OFFLINE="1",
+        POLICYBOT_FAKE_EMBEDDER="1",
+        POLICYBOT_REPORT_KEY=base64.urlsafe_b64encode(KEY).decode(),
+        POLICYBOT_DIRECTORY=str(SAMPLE),
+    )
     env.pop("POLICYBOT_NOTIFY_CHANGED_CLAUSES", None)
     if notify:
         env["POLICYBOT_NOTIFY_CHANGED_CLAUSES"] = "1"
-    p = subprocess.run([sys.executable, "-m", "adapters.cli", *map(str, args)], capture_output=True, env=env,
-                       timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *map(str, args)], capture_output=True, env=env, timeout=300
+    )
     assert p.returncode == 0, p.stderr.decode()
     return p.stdout.decode()
 
@@ -49,11 +56,21 @@ async def run_scenario(tmp_path, fake_slack, notify: bool):
     """kb add (CLI) -> alice asks in Slack -> kb replace (CLI); returns (replace output, server, reporting)."""
     data = tmp_path / "data"
     bot = open_policybot(data, embedder=FakeEmbedder(), settings=KbSettings(notify_changed_clauses=notify))
-    reporting = ReportingService(data, Directory.load(SAMPLE), ReportCipher(KEY), RoutingConfig.load(
-        ROOT / "config" / "routing.toml"), policy_store=bot.store)
-    server = await ServerHarness(bot, ConversationEngine(bot, reporting=reporting), fake_slack,
-                                 env={"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"},
-                                 watch_interval=0.1, outbox_interval=0.1).start()
+    reporting = ReportingService(
+        data,
+        Directory.load(SAMPLE),
+        ReportCipher(KEY),
+        RoutingConfig.load(ROOT / "config" / "routing.toml"),
+        policy_store=bot.store,
+    )
+    server = await ServerHarness(
+        bot,
+        ConversationEngine(bot, reporting=reporting),
+        fake_slack,
+        env={"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"},
+        watch_interval=0.1,
+        outbox_interval=0.1,
+    ).start()
     docx = tmp_path / "nb.docx"
     docx.write_bytes(make_docx(MD))
     cli(["kb", "add", docx], data, notify)
@@ -74,15 +91,20 @@ async def test_a_replace_on_the_command_line_is_told_to_staff_by_the_running_ser
     result, server, reporting = await run_scenario(tmp_path, fake_slack, notify=True)
     try:
         assert result["notify_users"] == ["alice"] and result["notices_queued"] == 1
-        (notice,) = await fake_slack.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith(
-            "Policy update"))
+        (notice,) = await fake_slack.wait_for(
+            "chat.postMessage", where=lambda c: c.params["text"].startswith("Policy update")
+        )
         assert notice.params["channel"] == ALICE_DM
-        assert notice.params["text"].startswith("Policy update: “Social Media Guidance for Staff” (Northbrook District "
-                                                "Council) has a new version (v 2, added ")
+        assert notice.params["text"].startswith(
+            "Policy update: “Social Media Guidance for Staff” (Northbrook District "
+            "Council) has a new version (v 2, added "
+        )
         await fake_slack.settle(0.3)
         assert reporting.outbox.undelivered() == []  # sent once and marked delivered
-        assert len([c for c in fake_slack.calls_to("chat.postMessage")
-                    if c.params["text"].startswith("Policy update")]) == 1
+        assert (
+            len([c for c in fake_slack.calls_to("chat.postMessage") if c.params["text"].startswith("Policy update")])
+            == 1
+        )
     finally:
         await server.stop()
         reporting.close()

@@ -34,19 +34,38 @@ USER, DM = "U0000042", "D0000042"
 
 
 def _env(data_dir, fake: FakeSlackAPI) -> dict:
-    env = dict(os.environ, POLICYBOT_DATA_DIR=str(data_dir), HF_HUB_OFFLINE="1", SLACK_BOT_TOKEN=TOKEN,
-               SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url, POLICYBOT_TEAMS="off",
-               POLICYBOT_WEBCHAT="off")
-    for name in ("POLICYBOT_FAKE_EMBEDDER", "POLICYBOT_REPORT_KEY", "POLICYBOT_REPORT_KEY_FILE", "POLICYBOT_DEV",
-                 "POLICYBOT_DIRECTORY"):
+    env = dict(
+        os.environ,
+        POLICYBOT_DATA_DIR=str(data_dir),
+        HF_HUB_OFFLINE="1",
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.api_url,
+        POLICYBOT_TEAMS="off",
+        POLICYBOT_WEBCHAT="off",
+    )
+    for name in (
+        "POLICYBOT_FAKE_EMBEDDER",
+        "POLICYBOT_REPORT_KEY",
+        "POLICYBOT_REPORT_KEY_FILE",
+        "POLICYBOT_DEV",
+        "POLICYBOT_DIRECTORY",
+    ):
         env.pop(name, None)
     return env
 
 
 async def _cli(args, env) -> tuple[str, float]:
     """Run ``policybot ARGS`` as its own process; returns (stdout, the moment it exited)."""
-    p = await asyncio.create_subprocess_exec(sys.executable, "-m", "adapters.cli", *map(str, args), env=env,
-                                             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    p = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        *map(str, args),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(p.communicate(), 600)
     assert p.returncode == 0, err.decode()
     return out.decode(), time.perf_counter()
@@ -62,15 +81,20 @@ class Asker:
         """The answer's quoted text (unescaped, normalised), "" when the bot found no guidance."""
         n = len(self.fake.calls_to("chat.postMessage"))
         raw = json.dumps(message_im_event(question, user=USER, channel=DM))
-        async with self.session.post(self.url + "/slack/events", data=raw.encode(),
-                                     headers=signed_headers(raw, SECRET)) as r:
+        async with self.session.post(
+            self.url + "/slack/events", data=raw.encode(), headers=signed_headers(raw, SECRET)
+        ) as r:
             assert r.status == 200
         posts = await self.fake.wait_for("chat.postMessage", n + 1, timeout=60)
         blocks = posts[n].params.get("blocks") or []
-        quotes = [b["text"]["text"] for b in blocks if b.get("type") == "section"
-                  and b["text"]["text"].startswith(">")]
-        sources = [el["text"] for b in blocks if b.get("type") == "context" for el in b.get("elements", [])
-                   if el.get("text", "").startswith("Source: ")]
+        quotes = [b["text"]["text"] for b in blocks if b.get("type") == "section" and b["text"]["text"].startswith(">")]
+        sources = [
+            el["text"]
+            for b in blocks
+            if b.get("type") == "context"
+            for el in b.get("elements", [])
+            if el.get("text", "").startswith("Source: ")
+        ]
         text = " ".join(re.sub(r"^> ?", "", line) for q in quotes for line in q.split("\n"))
         return normalise(html.unescape(text) + " " + " ".join(html.unescape(s) for s in sources)).lower()
 
@@ -92,8 +116,18 @@ async def test_done_when_through_a_running_policybot_serve(tmp_path):
     fake = await FakeSlackAPI().start()
     env = _env(data, fake)
     server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "adapters.cli", "serve", "--host", "127.0.0.1", "--port", "0", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "adapters.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     session = aiohttp.ClientSession()
     try:
         line = (await asyncio.wait_for(server.stdout.readline(), 120)).decode()
@@ -145,7 +179,7 @@ async def test_done_when_through_a_running_policybot_serve(tmp_path):
             server.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(server.wait(), 30)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 server.kill()
                 await server.wait()
         await fake.stop()

@@ -98,7 +98,8 @@ async def test_hr_shares_a_docx_previews_publishes_and_staff_get_it_as_the_answe
     (answer,) = await fake_slack.wait_for("chat.postMessage", where=in_dm(ALICE_DM))
     assert "WhatsApp group to arrange rota swaps" in texts(answer.params["blocks"])
     assert "Source: Northbrook District Council — Social Media Guidance for Staff (v 1, added" in texts(
-        answer.params["blocks"])
+        answer.params["blocks"]
+    )
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "live-stream" not in logged and "WhatsApp" not in logged  # neither the document nor the question
 
@@ -124,8 +125,9 @@ async def test_staff_are_refused_and_their_file_is_never_downloaded(fake_bot, fa
     assert kb_state(fake_bot) == before
 
 
-async def test_a_file_shared_with_a_mention_in_a_channel_is_refused_there_without_a_download(fake_bot, fake_slack,
-                                                                                            server):
+async def test_a_file_shared_with_a_mention_in_a_channel_is_refused_there_without_a_download(
+    fake_bot, fake_slack, server
+):
     before = kb_state(fake_bot)
     entry = fake_slack.add_file("nb.docx", make_docx(MD), DOCX)
     body = app_mention_event("here is the new policy", user=HANA, channel="C0000007", ts="1700000000.000100")
@@ -163,8 +165,13 @@ async def test_a_file_larger_than_it_claims_is_cut_off_at_the_limit(fake_bot, fa
 
 
 async def test_the_token_is_never_sent_outside_slack(fake_bot, fake_slack, server):
-    entry = {"id": "F1", "name": "nb.docx", "mimetype": DOCX, "size": 1000,
-             "url_private_download": "https://files.example.org/nb.docx"}
+    entry = {
+        "id": "F1",
+        "name": "nb.docx",
+        "mimetype": DOCX,
+        "size": 1000,
+        "url_private_download": "https://files.example.org/nb.docx",
+    }
     await server.event(file_share_event([entry], user=HANA, channel=HANA_DM))
     (reply,) = await fake_slack.wait_for("chat.postMessage")
     assert reply.params["text"] == "I couldn't download nb.docx, so nothing was changed. Please send it again."
@@ -180,8 +187,9 @@ BAD = [
 
 
 @pytest.mark.parametrize("name,data,mimetype,message", BAD)
-async def test_bad_files_get_a_clear_message_and_change_nothing(fake_bot, fake_slack, server, name, data, mimetype,
-                                                                message):
+async def test_bad_files_get_a_clear_message_and_change_nothing(
+    fake_bot, fake_slack, server, name, data, mimetype, message
+):
     if data is None:
         data = encrypt_pdf(make_pdf(MD))
     elif data == "empty":
@@ -226,12 +234,16 @@ async def test_a_replace_tells_staff_answered_from_a_changed_clause_in_their_dm(
         prompt = (await fake_slack.wait_for("chat.postMessage", 3, where=in_dm(HANA_DM)))[-1]
         assert "This looks like a new version of" in prompt.params["text"]
         await h.payload(press(prompt, "Publish as a new version", user=HANA))
-        notice = (await fake_slack.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith(
-            "Policy update")))[0]
+        notice = (
+            await fake_slack.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Policy update"))
+        )[0]
         assert notice.params["channel"] == ALICE_DM and "has a new version (v 2, added " in notice.params["text"]
         await fake_slack.settle(0.3)
-        assert not [c for c in fake_slack.calls_to("chat.postMessage")
-                    if c.params["text"].startswith("Policy update") and c.params["channel"] != ALICE_DM]
+        assert not [
+            c
+            for c in fake_slack.calls_to("chat.postMessage")
+            if c.params["text"].startswith("Policy update") and c.params["channel"] != ALICE_DM
+        ]
     finally:
         await h.stop()
 
@@ -240,8 +252,12 @@ async def test_without_the_setting_nobody_is_told(fake_bot, fake_slack, server):
     await preview_and_publish(server, fake_slack)
     await server.event(message_im_event(LIVE_Q, user=ALICE, channel=ALICE_DM))
     await fake_slack.wait_for("chat.postMessage", where=in_dm(ALICE_DM))
-    await share(server, fake_slack, "nb-2026.docx",
-                make_docx(MD.replace("Staff must not live-stream", "Staff must never live-stream")))
+    await share(
+        server,
+        fake_slack,
+        "nb-2026.docx",
+        make_docx(MD.replace("Staff must not live-stream", "Staff must never live-stream")),
+    )
     prompt = (await fake_slack.wait_for("chat.postMessage", 3, where=in_dm(HANA_DM)))[-1]
     await server.payload(press(prompt, "Publish as a new version", user=HANA))
     await fake_slack.wait_for("chat.postMessage", 2, where=lambda c: c.params["text"].startswith("Published"))
@@ -251,6 +267,7 @@ async def test_without_the_setting_nobody_is_told(fake_bot, fake_slack, server):
 
 
 # -- Edit details ----------------------------------------------------------------------------------------
+
 
 def inputs_of(view) -> dict:
     return {b["block_id"]: b["element"].get("initial_value") for b in view["blocks"] if b.get("type") == "input"}
@@ -264,8 +281,9 @@ async def open_edit_form(server, fake, prompt, user=HANA):
     return opened.result["view"]
 
 
-async def test_hr_edits_the_details_in_a_modal_publishes_and_answers_cite_the_new_organisation(fake_bot, fake_slack,
-                                                                                               server):
+async def test_hr_edits_the_details_in_a_modal_publishes_and_answers_cite_the_new_organisation(
+    fake_bot, fake_slack, server
+):
     before = kb_state(fake_bot)
     await share(server, fake_slack, "Northbrook guidance.docx", make_docx(MD))
     (prompt,) = await fake_slack.wait_for("chat.postMessage")
@@ -298,13 +316,17 @@ async def test_hr_edits_the_details_in_a_modal_publishes_and_answers_cite_the_ne
     await server.event(message_im_event(ROTA_Q, user=ALICE, channel=ALICE_DM))
     (answer,) = await fake_slack.wait_for("chat.postMessage", where=in_dm(ALICE_DM))
     assert "Source: Southfield Borough Council — Social Media Guidance for Staff (v 1, added" in texts(
-        answer.params["blocks"])
+        answer.params["blocks"]
+    )
 
 
-@pytest.mark.parametrize("values,errors", [
-    ({"pb_f_title": "   "}, {"pb_f_title": "Title cannot be empty."}),
-    ({"pb_f_organisation": "N" * 500}, {"pb_f_organisation": "Organisation is 500 characters; the most is 200."}),
-])
+@pytest.mark.parametrize(
+    "values,errors",
+    [
+        ({"pb_f_title": "   "}, {"pb_f_title": "Title cannot be empty."}),
+        ({"pb_f_organisation": "N" * 500}, {"pb_f_organisation": "Organisation is 500 characters; the most is 200."}),
+    ],
+)
 async def test_invalid_details_come_back_on_the_field_and_change_nothing(fake_bot, fake_slack, server, values, errors):
     before = kb_state(fake_bot)
     await share(server, fake_slack, "Northbrook guidance.docx", make_docx(MD))
@@ -338,8 +360,13 @@ async def test_someone_who_is_not_hr_cannot_edit(fake_bot, fake_slack, server):
 
 
 async def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, fake_slack, server):
-    await share(server, fake_slack, "email rules.txt", b"Staff must not use personal email for council business.\n",
-                "text/plain")
+    await share(
+        server,
+        fake_slack,
+        "email rules.txt",
+        b"Staff must not use personal email for council business.\n",
+        "text/plain",
+    )
     (prompt,) = await fake_slack.wait_for("chat.postMessage")
     blocks = prompt.params["blocks"]
     at = next(i for i, b in enumerate(blocks) if b["type"] == "actions")

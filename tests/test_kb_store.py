@@ -96,7 +96,10 @@ def test_diff_between_versions(store):
     assert (d.from_version, d.to_version) == (1, 2)
     assert d.unchanged == 1  # press contact: moved, not changed
     assert [(a["text"], b["text"]) for a, b in d.changed] == [
-        ("Staff must not post photographs of residents.", "Staff must never post photographs of residents or their families.")
+        (
+            "Staff must not post photographs of residents.",
+            "Staff must never post photographs of residents or their families.",
+        )
     ]
     assert [c["text"] for c in d.removed] == ["Staff must not share passwords with anyone."]
     assert [c["text"] for c in d.added] == ["Staff may use approved messaging apps for rota swaps."]
@@ -115,7 +118,7 @@ def test_diff_of_a_single_version_says_so(store):
 
 def test_diff_clauses_pairs_best_matches_and_ignores_white_space():
     old = [{"text": "A b c d e f."}, {"text": "Quite different text here."}, {"text": "Same “quoted” text."}]
-    new = [{"text": "Same \"quoted\"   text."}, {"text": "A b c d e f g."}, {"text": "Brand new."}]
+    new = [{"text": 'Same "quoted"   text.'}, {"text": "A b c d e f g."}, {"text": "Brand new."}]
     added, removed, changed, unchanged = diff_clauses(old, new)
     assert unchanged == 1
     assert changed == [(old[0], new[1])]
@@ -126,8 +129,12 @@ def test_migration_002_upgrades_an_existing_database(tmp_path, monkeypatch):
     path = tmp_path / "old.db"
     monkeypatch.setattr(store_mod, "MIGRATIONS", store_mod.MIGRATIONS[:1])
     old = KnowledgeStore(path)
-    old.db["documents"].insert({"doc_id": "x", "status": "active", "current_version": 1, "created_at": "t", "updated_at": "t"})
-    old.db["document_versions"].insert({"doc_id": "x", "version_no": 1, "organisation": "O", "title": "T", "text": "Some text."})
+    old.db["documents"].insert(
+        {"doc_id": "x", "status": "active", "current_version": 1, "created_at": "t", "updated_at": "t"}
+    )
+    old.db["document_versions"].insert(
+        {"doc_id": "x", "version_no": 1, "organisation": "O", "title": "T", "text": "Some text."}
+    )
     old.db.conn.commit()
     assert "gaps" not in old.db.table_names()
     monkeypatch.undo()

@@ -56,8 +56,9 @@ def in_chat(conv):
 
 async def attach(server, connector, name, data, user=HANA, text="", emulator=False, n=1):
     url = connector.add_file(name, data)
-    r = await server.activity(file_message(connector.service_url, [(name, url)], user=user, text=text,
-                                           emulator=emulator))
+    r = await server.activity(
+        file_message(connector.service_url, [(name, url)], user=user, text=text, emulator=emulator)
+    )
     assert r.status in (200, 201)
     return (await connector.wait_for(in_chat(f"a:1on1-{user}"), count=n))[-1]
 
@@ -161,10 +162,10 @@ async def test_a_replace_notice_reaches_staff_in_their_personal_chat(fake_bot, c
         await connector.wait_for(in_chat(ALICE_CHAT))
         replaced = make_docx(MD.replace("Staff must not live-stream", "Staff must never live-stream"))
         prompt = await attach(h, connector, "nb-2026.docx", replaced, n=3)
-        assert prompt.buttons == ["Publish as a new version", "Add as a separate document", "Edit details",
-                                  "Cancel"]
-        await h.activity(submit(connector.service_url, prompt.data("Publish as a new version"), user=HANA,
-                                reply_to=prompt.id))
+        assert prompt.buttons == ["Publish as a new version", "Add as a separate document", "Edit details", "Cancel"]
+        await h.activity(
+            submit(connector.service_url, prompt.data("Publish as a new version"), user=HANA, reply_to=prompt.id)
+        )
         (notice,) = await connector.wait_for(lambda p: p.text.startswith("Policy update"))
         assert notice.conversation_id == ALICE_CHAT and notice.kind == "send"  # proactive, not a reply
         assert "has a new version (v 2, added " in notice.text
@@ -189,8 +190,10 @@ def test_only_named_file_attachments_count():
     from botbuilder.schema import Activity
 
     body = file_message("http://127.0.0.1:1/", [("a.docx", "https://x.example/a")], text="hi")
-    body["attachments"] += [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {}},
-                            {"contentType": "image/png", "contentUrl": "https://x.example/pasted.png"}]
+    body["attachments"] += [
+        {"contentType": "application/vnd.microsoft.card.adaptive", "content": {}},
+        {"contentType": "image/png", "contentUrl": "https://x.example/pasted.png"},
+    ]
     activity = Activity().deserialize(body)
     assert file_attachments(activity) == [("a.docx", "https://x.example/a", None)]
     assert file_attachments(Activity().deserialize(message("http://127.0.0.1:1/", "hello"))) == []
@@ -212,17 +215,20 @@ async def test_with_an_app_id_only_https_links_are_fetched(connector):
 
 # -- Edit details --------------------------------------------------------------------------------------
 
+
 async def open_edit_card(server, connector, prompt, n=2):
     await server.activity(submit(connector.service_url, prompt.data("Edit details"), user=HANA, reply_to=prompt.id))
     return (await connector.wait_for(in_chat(HANA_CHAT), count=n))[-1]
 
 
-async def test_hr_edits_the_details_on_a_card_publishes_and_answers_cite_the_new_organisation(fake_bot, connector,
-                                                                                              server):
+async def test_hr_edits_the_details_on_a_card_publishes_and_answers_cite_the_new_organisation(
+    fake_bot, connector, server
+):
     before = kb_state(fake_bot)
     prompt = await attach(server, connector, "Northbrook guidance.docx", make_docx(MD))
-    assert prompt.text.startswith("Citations will read: Northbrook District Council — Social Media Guidance for "
-                                  "Staff (v 1, added ")
+    assert prompt.text.startswith(
+        "Citations will read: Northbrook District Council — Social Media Guidance for Staff (v 1, added "
+    )
     form = await open_edit_card(server, connector, prompt)
     fields = form.inputs
     assert list(fields) == ["pb_f_title", "pb_f_organisation", "pb_f_version", "pb_f_date"]
@@ -234,8 +240,9 @@ async def test_hr_edits_the_details_on_a_card_publishes_and_answers_cite_the_new
     typed = dict(fields, pb_f_organisation="Southfield Borough Council")
     await server.activity(submit(connector.service_url, form.data("Save"), user=HANA, reply_to=form.id, inputs=typed))
     updated = (await connector.wait_for(in_chat(HANA_CHAT), count=3))[-1]
-    assert updated.text.startswith("Citations will read: Southfield Borough Council — Social Media Guidance for Staff "
-                                   "(v 1, added ")
+    assert updated.text.startswith(
+        "Citations will read: Southfield Borough Council — Social Media Guidance for Staff (v 1, added "
+    )
     assert updated.buttons == ["Publish", "Edit details", "Cancel"]
     assert kb_state(fake_bot) == before
 
@@ -247,23 +254,40 @@ async def test_hr_edits_the_details_on_a_card_publishes_and_answers_cite_the_new
     assert "Source: Southfield Borough Council — Social Media Guidance for Staff (v 1, added" in answer.text
 
 
-@pytest.mark.parametrize("field,typed,error", [
-    ("pb_f_title", "", "Title cannot be empty."),
-    ("pb_f_organisation", "N" * 500, "Organisation is 500 characters; the most is 200."),
-])
+@pytest.mark.parametrize(
+    "field,typed,error",
+    [
+        ("pb_f_title", "", "Title cannot be empty."),
+        ("pb_f_organisation", "N" * 500, "Organisation is 500 characters; the most is 200."),
+    ],
+)
 async def test_invalid_details_show_the_card_again_with_the_field_s_error_and_change_nothing(
-        fake_bot, connector, server, field, typed, error):
+    fake_bot, connector, server, field, typed, error
+):
     before = kb_state(fake_bot)
     prompt = await attach(server, connector, "Northbrook guidance.docx", make_docx(MD))
     form = await open_edit_card(server, connector, prompt)
-    await server.activity(submit(connector.service_url, form.data("Save"), user=HANA, reply_to=form.id,
-                                 inputs=dict(form.inputs, **{field: typed})))
+    await server.activity(
+        submit(
+            connector.service_url,
+            form.data("Save"),
+            user=HANA,
+            reply_to=form.id,
+            inputs=dict(form.inputs, **{field: typed}),
+        )
+    )
     again = (await connector.wait_for(in_chat(HANA_CHAT), count=3))[-1]
     assert again.buttons == ["Save"] and again.inputs[field] == typed  # as typed, to correct
     body = again.cards[-1]["body"]
     at = next(i for i, el in enumerate(body) if el.get("id") == field)
-    assert body[at + 1] == {"type": "TextBlock", "text": error, "color": "Attention", "wrap": True, "size": "Small",
-                            "spacing": "Small"}
+    assert body[at + 1] == {
+        "type": "TextBlock",
+        "text": error,
+        "color": "Attention",
+        "wrap": True,
+        "size": "Small",
+        "spacing": "Small",
+    }
     assert kb_state(fake_bot) == before
     await server.activity(submit(connector.service_url, prompt.data("Publish"), user=HANA, reply_to=prompt.id))
     (done,) = await connector.wait_for(lambda p: p.text.startswith("Published"))
@@ -277,8 +301,14 @@ async def test_someone_who_is_not_hr_cannot_edit(fake_bot, connector, server):
     await server.activity(submit(connector.service_url, prompt.data("Edit details"), user=ALICE))
     (refused,) = await connector.wait_for(in_chat(ALICE_CHAT))
     assert refused.text.startswith("Only HR") and not refused.inputs
-    await server.activity(submit(connector.service_url, form.data("Save"), user=ALICE,
-                                 inputs=dict(form.inputs, pb_f_organisation="Alice's Council")))
+    await server.activity(
+        submit(
+            connector.service_url,
+            form.data("Save"),
+            user=ALICE,
+            inputs=dict(form.inputs, pb_f_organisation="Alice's Council"),
+        )
+    )
     refused = (await connector.wait_for(in_chat(ALICE_CHAT), count=2))[-1]
     assert refused.text.startswith("Only HR")
     await server.activity(submit(connector.service_url, prompt.data("Publish"), user=HANA, reply_to=prompt.id))
@@ -287,7 +317,9 @@ async def test_someone_who_is_not_hr_cannot_edit(fake_bot, connector, server):
 
 
 async def test_a_default_organisation_is_a_warning_beside_publish(fake_bot, connector, server):
-    prompt = await attach(server, connector, "email rules.txt", b"Staff must not use personal email for council business.\n")
+    prompt = await attach(
+        server, connector, "email rules.txt", b"Staff must not use personal email for council business.\n"
+    )
     body = prompt.cards[-1]["body"]
     at = next(i for i, el in enumerate(body) if el["type"] == "ActionSet")
     assert body[at - 1]["color"] == "Warning" and "no organisation was found" in body[at - 1]["text"]

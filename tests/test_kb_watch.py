@@ -18,7 +18,9 @@ FIVE_Q = "Never post pictures of service users or colleagues"
 
 def cli(args, data_dir):
     env = dict(os.environ, POLICYBOT_DATA_DIR=str(data_dir), POLICYBOT_FAKE_EMBEDDER="1", HF_HUB_OFFLINE="1")
-    p = subprocess.run([sys.executable, "-m", "adapters.cli", *map(str, args)], capture_output=True, env=env, timeout=180)
+    p = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *map(str, args)], capture_output=True, env=env, timeout=180
+    )
     assert p.returncode == 0, p.stderr.decode()
     return p.stdout.decode()
 
@@ -95,8 +97,13 @@ def test_questions_never_fail_while_the_knowledge_base_changes(tmp_path):
         text = NORTHBROOK_MD.read_text(encoding="utf-8")
         for i in range(4):
             admin.commit(admin.preview(text.encode(), "nb.md", doc_id=f"northbrook-{i}"))
-            admin.commit(admin.preview((text + f"\nReview number {i} of this guidance is due.\n").encode(),
-                                       "nb2.md", replace=f"northbrook-{i}"))
+            admin.commit(
+                admin.preview(
+                    (text + f"\nReview number {i} of this guidance is due.\n").encode(),
+                    "nb2.md",
+                    replace=f"northbrook-{i}",
+                )
+            )
             admin.remove(f"northbrook-{i}")
             time.sleep(0.05)
     finally:

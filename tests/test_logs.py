@@ -45,8 +45,17 @@ def test_unsafe_extras_are_dropped_and_long_values_cut(restore_logging):
     buf = io.StringIO()
     setup_logging(fmt="json", level="INFO", stream=buf)
     logging.getLogger("policybot.test").warning(
-        "report step", extra={"event": "report_step", "text": WHAT, "user_id": "alice", "reporter": "alice",
-                              "what": WHAT, "step": "x" * 500, "count": 3})
+        "report step",
+        extra={
+            "event": "report_step",
+            "text": WHAT,
+            "user_id": "alice",
+            "reporter": "alice",
+            "what": WHAT,
+            "step": "x" * 500,
+            "count": 3,
+        },
+    )
     (line,) = json_lines(buf.getvalue())
     assert set(line) == {"ts", "level", "logger", "msg", "event", "step", "count"}
     assert len(line["step"]) == 200 and line["count"] == 3
@@ -92,8 +101,16 @@ def test_json_formatter_is_one_line_per_record():
 
 #: ids as a forger would send them: a new line with a fake record, a terminal escape, bidi overrides,
 #: a zero-width joiner, a line separator, a NUL and a backslash escape that would read as a newline
-HOSTILE_IDS = ["U123\n2026-12-02 10:00:00,000 INFO policybot.slack HR signed in", "U1\x1b[31mred",
-               "U1\u202egnp.exe", "U1\u2066x\u2069", "U\u200d1", "U1\u2028next", "U1\x00", "U1\\nfake"]
+HOSTILE_IDS = [
+    "U123\n2026-12-02 10:00:00,000 INFO policybot.slack HR signed in",
+    "U1\x1b[31mred",
+    "U1\u202egnp.exe",
+    "U1\u2066x\u2069",
+    "U\u200d1",
+    "U1\u2028next",
+    "U1\x00",
+    "U1\\nfake",
+]
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
@@ -135,10 +152,16 @@ async def test_a_whole_report_through_the_server_logs_no_content_or_reporter(tmp
     """``policybot serve --dev`` with JSON logs at DEBUG: alice reports through the web chat, bob
     acknowledges, the server stops; every stderr line is JSON and none carries the report or alice."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "Microsoft", "POLICYBOT_"))}
-    env.update(POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1", POLICYBOT_TEAMS="off",
-               POLICYBOT_LOG_FORMAT="json", POLICYBOT_LOG_LEVEL="DEBUG")
-    proc = await asyncio.create_subprocess_exec(*CLI, "serve", "--port", "0", "--dev", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    env.update(
+        POLICYBOT_DATA_DIR=str(tmp_path),
+        POLICYBOT_FAKE_EMBEDDER="1",
+        POLICYBOT_TEAMS="off",
+        POLICYBOT_LOG_FORMAT="json",
+        POLICYBOT_LOG_LEVEL="DEBUG",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--port", "0", "--dev", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         url = line.split()[3]

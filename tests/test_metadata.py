@@ -3,14 +3,16 @@ field lines; and knowledge.markup / knowledge.docx on the structures they exist 
 
 import io
 
-from kb_helpers import NORTHBROOK_MD, make_docx, make_pdf
+from kb_helpers import NORTHBROOK_MD, make_pdf
 
 from knowledge.loaders import Extracted, extract
 from knowledge.markup import read_markup
 from knowledge.metadata import infer_details
 
 MD = NORTHBROOK_MD.read_text(encoding="utf-8")
-BODY = "Staff must report concerns to their manager without delay.\n\nManagers must record every concern they receive.\n"
+BODY = (
+    "Staff must report concerns to their manager without delay.\n\nManagers must record every concern they receive.\n"
+)
 
 
 def cover_docx(cover: list[tuple[str, bool, int | None]], body: list[str], **props) -> bytes:
@@ -39,14 +41,27 @@ def details(data: bytes, name: str):
 
 def test_docx_cover_with_a_council_name_and_edition():
     data = cover_docx(
-        [("Northbrook District Council", True, 20), ("Lone Working Policy", True, 20), ("Version 2.1", False, None),
-         ("Approved: 14 March 2024", False, None)],
+        [
+            ("Northbrook District Council", True, 20),
+            ("Lone Working Policy", True, 20),
+            ("Version 2.1", False, None),
+            ("Approved: 14 March 2024", False, None),
+        ],
         ["Staff who work alone must tell a colleague where they are going and when they will be back."],
     )
     d = details(data, "lone_working.docx")
     assert (d.title, d.organisation, d.version, d.date) == (
-        "Lone Working Policy", "Northbrook District Council", "2.1", "14 March 2024")
-    assert d.sources == {"title": "first page", "organisation": "first page", "version": "first page", "date": "first page"}
+        "Lone Working Policy",
+        "Northbrook District Council",
+        "2.1",
+        "14 March 2024",
+    )
+    assert d.sources == {
+        "title": "first page",
+        "organisation": "first page",
+        "version": "first page",
+        "date": "first page",
+    }
 
 
 def test_docx_core_properties_give_the_title_unless_it_is_a_file_or_template_name():
@@ -128,12 +143,20 @@ def test_rst_titles_directives_and_wrapped_paragraphs():
     text, title, _ = read_markup(rst, ".txt")
     lines = [l for l in text.splitlines() if l]
     assert title == "Conduct"
-    assert lines == ["# Conduct", "## Gifts", "Staff must not accept gifts worth more than 25 pounds.",
-                     "Record every gift.", "### Hospitality", "- declare it within a week"]
+    assert lines == [
+        "# Conduct",
+        "## Gifts",
+        "Staff must not accept gifts worth more than 25 pounds.",
+        "Record every gift.",
+        "### Hospitality",
+        "- declare it within a week",
+    ]
 
 
 def test_markdown_setext_headings_and_unchanged_plain_markdown():
-    text, title, _ = read_markup("Lone Working\n============\n\nIntro text here.\n\nScope\n-----\n\nAll staff.\n", ".md")
+    text, title, _ = read_markup(
+        "Lone Working\n============\n\nIntro text here.\n\nScope\n-----\n\nAll staff.\n", ".md"
+    )
     assert text.splitlines()[0] == "# Lone Working" and "## Scope" in text.splitlines()
     assert read_markup(MD, ".md")[0] == MD
 

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from fakes.harness import ServerHarness
 from prometheus_client.parser import text_string_to_metric_families
-from test_report_support import FLOW, WHAT, WHERE, clock, make_engine, receipt_in  # noqa: F401
+from test_report_support import FLOW, WHAT, WHERE, make_engine, receipt_in
 
 from adapters.metrics import LATENCY_BUCKETS, METRICS_TOKEN_ENV, metrics_of
 
@@ -84,14 +84,16 @@ async def test_requests_are_counted_by_route_template_with_latency_buckets(serve
     assert (await h.get("/no/such/page-alice-secret")).status == 404
     samples = parse(await scrape(h))
     assert value(samples, "policybot_http_requests_total", route="/healthz", method="GET", status="200") >= 3
-    assert value(samples, "policybot_http_requests_total", route="/chat/static/app.js", method="GET",
-                 status="200") == 1
+    assert value(samples, "policybot_http_requests_total", route="/chat/static/app.js", method="GET", status="200") == 1
     assert value(samples, "policybot_http_requests_total", route="unmatched", method="GET", status="404") == 1
     routes = {dict(labels).get("route") for (name, labels) in samples if name == "policybot_http_requests_total"}
     assert not any("page-alice-secret" in r for r in routes)
 
-    buckets = [(float(dict(lb)["le"]), v) for (name, lb), v in samples.items()
-               if name == "policybot_http_request_duration_seconds_bucket" and dict(lb)["route"] == "/healthz"]
+    buckets = [
+        (float(dict(lb)["le"]), v)
+        for (name, lb), v in samples.items()
+        if name == "policybot_http_request_duration_seconds_bucket" and dict(lb)["route"] == "/healthz"
+    ]
     buckets.sort()
     assert [b for b, _ in buckets] == [*LATENCY_BUCKETS, float("inf")]
     counts = [v for _, v in buckets]
@@ -106,8 +108,11 @@ async def test_requests_are_counted_by_route_template_with_latency_buckets(serve
     assert value(samples, "process_resident_memory_bytes") > 0
     # The peak (VmHWM) is read a moment before prometheus_client reads the current RSS; the process may grow
     # by a few pages in between, so the peak is compared with 1 MiB of slack.
-    assert value(samples, "policybot_process_peak_resident_memory_bytes") + 2**20 >= value(
-        samples, "process_resident_memory_bytes") > 0
+    assert (
+        value(samples, "policybot_process_peak_resident_memory_bytes") + 2**20
+        >= value(samples, "process_resident_memory_bytes")
+        > 0
+    )
 
 
 async def test_answers_and_abstentions_after_real_questions(server):
@@ -121,8 +126,7 @@ async def test_answers_and_abstentions_after_real_questions(server):
     assert value(samples, "policybot_messages_total", kind="answer") == 2
     assert value(samples, "policybot_messages_total", kind="no_answer") == 1
     assert value(samples, "policybot_engine_duration_seconds_count") == 3
-    assert value(samples, "policybot_http_requests_total", route="/chat/api/message", method="POST",
-                 status="200") == 3
+    assert value(samples, "policybot_http_requests_total", route="/chat/api/message", method="POST", status="200") == 3
     assert value(samples, "policybot_http_request_duration_seconds_count", route="/chat/api/message") == 3
 
 
@@ -187,13 +191,30 @@ async def test_no_label_or_value_carries_message_text_or_user_ids(server):
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             labels += s.labels.items()
-    needles = [WHAT[:30], "Quimby", "facebook.com", WHERE[:20], receipt, receipt[2:], "alice", "Alice", "bob",
-               me["user_id"], me["user_id"].split(":")[-1], "sourdough", "pictures of service users"]
+    needles = [
+        WHAT[:30],
+        "Quimby",
+        "facebook.com",
+        WHERE[:20],
+        receipt,
+        receipt[2:],
+        "alice",
+        "Alice",
+        "bob",
+        me["user_id"],
+        me["user_id"].split(":")[-1],
+        "sourdough",
+        "pictures of service users",
+    ]
     for needle in needles:
         assert needle not in text, needle
     routes = {r.resource.canonical for r in h.app.router.routes() if r.resource is not None} | {"unmatched"}
-    allowed = {"route": routes, "method": {"GET", "POST", "HEAD"}, "channel": {"webchat"},
-               "kind": {"answer", "no_answer", "prompt", "text", "notification", "error"}}
+    allowed = {
+        "route": routes,
+        "method": {"GET", "POST", "HEAD"},
+        "channel": {"webchat"},
+        "kind": {"answer", "no_answer", "prompt", "text", "notification", "error"},
+    }
     for name, v in labels:
         if name == "status":
             assert v.isdigit(), v

@@ -34,6 +34,7 @@ def recording(calls: list, name: str, body=None):
         calls.append(name)
         if body:
             body(db)
+
     return fn
 
 
@@ -59,7 +60,9 @@ def test_applies_pending_migrations_in_order_once_and_records_them(tmp_path):
     con = sqlite3.connect(str(path))
     # the layout both earlier runners created: name TEXT PRIMARY KEY, applied_at TEXT
     assert [r[1:] for r in con.execute("PRAGMA table_info(_migrations)")] == [
-        ("name", "TEXT", 0, None, 1), ("applied_at", "TEXT", 0, None, 0)]
+        ("name", "TEXT", 0, None, 1),
+        ("applied_at", "TEXT", 0, None, 0),
+    ]
     rows = con.execute("SELECT name, applied_at FROM _migrations ORDER BY rowid").fetchall()
     assert [n for n, _ in rows] == ["001_a", "002_b", "003_c"]
     assert all(datetime.fromisoformat(at).utcoffset().total_seconds() == 0 for _, at in rows)
@@ -186,8 +189,10 @@ def test_two_connections_opening_a_new_file_at_once_apply_each_migration_once(tm
         assert first_inside.wait(30)
         db.conn.set_trace_callback(lambda sql: sql.startswith("BEGIN") and second_waits.set())
 
-    threads = [threading.Thread(target=opener, args=("first",)),
-               threading.Thread(target=opener, args=("second", second_setup))]
+    threads = [
+        threading.Thread(target=opener, args=("first",)),
+        threading.Thread(target=opener, args=("second", second_setup)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -232,8 +237,10 @@ def test_two_processes_opening_a_new_file_at_once_apply_each_migration_once(tmp_
     ctx = multiprocessing.get_context("spawn")
     start, inside, out = ctx.Barrier(2), ctx.Event(), ctx.Queue()
     # the second starts once the first is inside 001_a, so it reads "nothing applied" and then waits
-    procs = [ctx.Process(target=_process_opener, args=(str(path), str(log), start, inside, second, out))
-             for second in (False, True)]
+    procs = [
+        ctx.Process(target=_process_opener, args=(str(path), str(log), start, inside, second, out))
+        for second in (False, True)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=120) for _ in procs]
@@ -373,10 +380,14 @@ def test_a_teams_contact_store_from_before_migrations_keeps_its_contacts(tmp_pat
 
     path = tmp_path / "teams.db"
     old = sqlite_utils.Database(sqlite3.connect(str(path)))  # what ContactStore created before: the table only
-    old["contacts"].create({f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
-                           pk="user_id", if_not_exists=True)
-    old["contacts"].insert({"user_id": "alice", "teams_user_id": "29:a", "authenticated": 1,
-                            "updated_at": "2025-01-01T00:00:00+00:00"})
+    old["contacts"].create(
+        {f: (int if f == "authenticated" else str) for f in Contact.__dataclass_fields__},
+        pk="user_id",
+        if_not_exists=True,
+    )
+    old["contacts"].insert(
+        {"user_id": "alice", "teams_user_id": "29:a", "authenticated": 1, "updated_at": "2025-01-01T00:00:00+00:00"}
+    )
     old.conn.commit()
     old.conn.close()
     contacts_sql = [r for r in schema(path) if r[2] == "contacts"]
@@ -400,8 +411,7 @@ def test_two_openers_of_a_new_real_database_at_once_both_succeed(tmp_path, name)
     from bot.reporting.cases import open_cases_db
     from index.store import open_db
 
-    opener = {"policybot.db": open_db, "cases.db": open_cases_db,
-              "teams.db": lambda p: ContactStore(p)._db}[name]
+    opener = {"policybot.db": open_db, "cases.db": open_cases_db, "teams.db": lambda p: ContactStore(p)._db}[name]
     for attempt in range(8):
         path = tmp_path / str(attempt) / name
         path.parent.mkdir()

@@ -17,8 +17,16 @@ pytestmark = pytest.mark.skipif(not REALDOCS.is_dir(), reason="the real document
 
 #: headings of the MPWEC policy, typed as bold + underlined Normal paragraphs (no heading styles)
 MPWEC_HEADINGS = [
-    "Introduction", "Principles", "What to Report", "How to Raise a Concern", "Investigation Procedure",
-    "Protection and Support", "Roles and Responsibilities", "Record Keeping and Review", "Communication", "Declaration",
+    "Introduction",
+    "Principles",
+    "What to Report",
+    "How to Raise a Concern",
+    "Investigation Procedure",
+    "Protection and Support",
+    "Roles and Responsibilities",
+    "Record Keeping and Review",
+    "Communication",
+    "Declaration",
 ]
 
 

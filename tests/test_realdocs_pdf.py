@@ -5,7 +5,6 @@ The real file is ``shared/realdocs/decoy_school_online_safety_policy_2018.pdf`` 
 symbol-font bullets). The PDFs written here (fpdf2) check the same rules on layouts nobody tuned for.
 """
 
-import json
 import re
 from pathlib import Path
 
@@ -141,8 +140,14 @@ BODY = [
     ("h", "Appendix A Contacts"),
     ("p", "The service desk can be reached by telephone during office hours."),
 ]
-CONTENTS = [("Section 1 - Purpose", 2), ("1.1 Who it covers", 2), ("Section 2 - Acceptable use", 3),
-            ("2.1 Passwords", 3), ("2.2 Email", 3), ("Appendix A Contacts", 4)]
+CONTENTS = [
+    ("Section 1 - Purpose", 2),
+    ("1.1 Who it covers", 2),
+    ("Section 2 - Acceptable use", 3),
+    ("2.1 Passwords", 3),
+    ("2.2 Email", 3),
+    ("Appendix A Contacts", 4),
+]
 
 
 def _pdf(pages: list[list[tuple[str, str]]], header: str | None, footer: str | None, vary: bool = False) -> bytes:
@@ -189,7 +194,9 @@ FOOTER = "Acme Learning Trust, 1 Mill Lane, Anytown AN1 2BC. Registered charity 
 
 
 def test_synthetic_header_footer_and_contents_are_not_clauses():
-    e = extract(_pdf(_pages_with_contents(), "Acme Learning Trust - Staff ICT Handbook v{n}", FOOTER, vary=True), "h.pdf")
+    e = extract(
+        _pdf(_pages_with_contents(), "Acme Learning Trust - Staff ICT Handbook v{n}", FOOTER, vary=True), "h.pdf"
+    )
     clauses = segment(Document("acme", "Acme", "Handbook", e.text))
     texts = [c.text for c in clauses]
     assert texts[0] == "This handbook sets out what the Trust expects of every member of staff who uses its computers."
@@ -210,9 +217,9 @@ def test_synthetic_numbered_headings_become_section_paths():
         "Section 2 - Acceptable use › 2.1 Passwords"
     )
     assert by_text["Lock the screen whenever you leave your desk."].section == "Section 2 - Acceptable use › 2.2 Email"
-    assert by_text["It covers employees, agency workers and volunteers whether they work on site or at home."].section == (
-        "Section 1 - Purpose › 1.1 Who it covers"
-    )
+    assert by_text[
+        "It covers employees, agency workers and volunteers whether they work on site or at home."
+    ].section == ("Section 1 - Purpose › 1.1 Who it covers")
     assert by_text["The service desk can be reached by telephone during office hours."].section == "Appendix A Contacts"
     assert not any(c.text.startswith(("2.1", "Section", "Appendix")) for c in clauses)
 
@@ -247,7 +254,10 @@ def test_running_lines_are_found_at_page_edges_with_digits_folded():
 
 def test_private_use_bullet_glyphs_at_line_start():
     assert page_text_lines("\uf0b7 first\n\uf0a7second\n\uf076  third\nplain \uf0b7 inside") == [
-        "• first", "• second", "• third", "plain \uf0b7 inside"
+        "• first",
+        "• second",
+        "• third",
+        "plain \uf0b7 inside",
     ]
     doc = Document("t", "O", "T", "Staff must:\n\uf0b7 lock screens\n\ue001 report losses\n")
     cs = segment(doc)
@@ -266,11 +276,33 @@ def test_contents_with_page_numbers_and_with_repeated_headings():
         "Keep work email for work.",
     ]
     assert contents_lines(text) == {1, 2, 3}
-    no_numbers = ["Contents", "Scope", "Roles", "Reporting", "Glossary", "Scope",
-                  "This policy covers all staff.", "Roles", "Managers approve access.", "Reporting",
-                  "Report incidents at once.", "Glossary", "A term is a word."]
+    no_numbers = [
+        "Contents",
+        "Scope",
+        "Roles",
+        "Reporting",
+        "Glossary",
+        "Scope",
+        "This policy covers all staff.",
+        "Roles",
+        "Managers approve access.",
+        "Reporting",
+        "Report incidents at once.",
+        "Glossary",
+        "A term is a word.",
+    ]
     assert contents_lines(no_numbers) == {0, 1, 2, 3, 4}  # up to the last entry that comes back later
     # a list a sentence introduces is content, even when its items are headings too
-    lst = ["This policy has three parts, which are set out below:", "Scope", "Roles", "Reporting",
-           "Scope", "This policy covers all staff.", "Roles", "Managers approve.", "Reporting", "Report at once."]
+    lst = [
+        "This policy has three parts, which are set out below:",
+        "Scope",
+        "Roles",
+        "Reporting",
+        "Scope",
+        "This policy covers all staff.",
+        "Roles",
+        "Managers approve.",
+        "Reporting",
+        "Report at once.",
+    ]
     assert contents_lines(lst) == set()

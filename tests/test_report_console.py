@@ -61,8 +61,12 @@ def test_console_resumes_an_unfinished_report(fake_bot):
 
 
 def test_render_of_free_text_prompt_and_choices():
-    msg = Outbound(kind="prompt", text="When?", input_hint="text",
-                   choices=[Choice("Not sure", "report:when", "unknown"), Choice("Cancel", "report:cancel")])
+    msg = Outbound(
+        kind="prompt",
+        text="When?",
+        input_hint="text",
+        choices=[Choice("Not sure", "report:when", "unknown"), Choice("Cancel", "report:cancel")],
+    )
     assert render(msg) == "When?\n  (or type: not sure | cancel)"
     msg.input_hint = None
     assert render(msg) == "When?\n  [1] Not sure\n  [2] Cancel"
@@ -91,8 +95,17 @@ def run_chat(data_dir, user, stdin, dev=True):
 
 
 def test_done_when_scenario_as_policybot_chat_processes(tmp_path):
-    answers = ["report", "2", WHAT, "yesterday 3pm", "Facebook https://www.facebook.com/x", "1", "confidential",
-               "submit", "quit"]
+    answers = [
+        "report",
+        "2",
+        WHAT,
+        "yesterday 3pm",
+        "Facebook https://www.facebook.com/x",
+        "1",
+        "confidential",
+        "submit",
+        "quit",
+    ]
     alice = run_chat(tmp_path, "alice", "\n".join(answers) + "\n")
     receipt = RECEIPT_RE.search(alice).group(0)
     assert (tmp_path / "report.key").exists()

@@ -4,7 +4,7 @@ and guidance quotes, editing, cancel, expiry, crash-resume and the entry points.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from test_report_support import (
@@ -12,7 +12,6 @@ from test_report_support import (
     WHAT,
     WHERE,
     FakeClock,
-    clock,
     last_prompt,
     make_engine,
     make_service,
@@ -45,14 +44,33 @@ def draft_of(engine, user="alice"):
 
 
 def complete_draft(step=S.REVIEW, editing=False) -> Draft:
-    return Draft(reporter_id="alice", step=step, category="bullying", what="x", when=None, when_text="not sure",
-                 where="none", handler_id="bob", handler_role="manager", identity="named", route_key="bullying",
-                 editing=editing)
+    return Draft(
+        reporter_id="alice",
+        step=step,
+        category="bullying",
+        what="x",
+        when=None,
+        when_text="not sure",
+        where="none",
+        handler_id="bob",
+        handler_role="manager",
+        identity="named",
+        route_key="bullying",
+        editing=editing,
+    )
 
 
 # ---- the state machine -------------------------------------------------------------------------
-EDIT_ONLY = {(S.CATEGORY, S.REVIEW), (S.CATEGORY, S.HANDLER), (S.WHAT, S.REVIEW), (S.WHAT, S.HANDLER),
-             (S.WHEN, S.REVIEW), (S.WHERE, S.REVIEW), (S.HANDLER, S.REVIEW), (S.HANDLER_NAME, S.REVIEW)}
+EDIT_ONLY = {
+    (S.CATEGORY, S.REVIEW),
+    (S.CATEGORY, S.HANDLER),
+    (S.WHAT, S.REVIEW),
+    (S.WHAT, S.HANDLER),
+    (S.WHEN, S.REVIEW),
+    (S.WHERE, S.REVIEW),
+    (S.HANDLER, S.REVIEW),
+    (S.HANDLER_NAME, S.REVIEW),
+}
 
 
 @pytest.mark.parametrize("src,dst", list(itertools.product(list(S), list(S))))
@@ -80,8 +98,17 @@ def test_every_transition_legal_or_illegal(src, dst, editing):
         assert d.step == src
 
 
-@pytest.mark.parametrize("step,nxt", [(S.CATEGORY, S.WHAT), (S.WHAT, S.WHEN), (S.WHEN, S.WHERE),
-                                      (S.WHERE, S.HANDLER), (S.HANDLER, S.IDENTITY), (S.IDENTITY, S.REVIEW)])
+@pytest.mark.parametrize(
+    "step,nxt",
+    [
+        (S.CATEGORY, S.WHAT),
+        (S.WHAT, S.WHEN),
+        (S.WHEN, S.WHERE),
+        (S.WHERE, S.HANDLER),
+        (S.HANDLER, S.IDENTITY),
+        (S.IDENTITY, S.REVIEW),
+    ],
+)
 def test_a_step_cannot_be_left_unanswered(step, nxt):
     d = Draft(reporter_id="alice", step=step)
     with pytest.raises(IllegalTransition):
@@ -207,12 +234,15 @@ def test_links_limit(engine):
     assert step_of(out) == "handler"
 
 
-@pytest.mark.parametrize("typed,iso", [
-    ("yesterday 3pm", "2025-03-11T15:00:00+00:00"),
-    ("2 days ago", "2025-03-10T10:00:00+00:00"),
-    ("11/03/2025 09:30", "2025-03-11T09:30:00+00:00"),
-    ("this morning", None),  # any reading is fine, as long as it is today and not in the future
-])
+@pytest.mark.parametrize(
+    "typed,iso",
+    [
+        ("yesterday 3pm", "2025-03-11T15:00:00+00:00"),
+        ("2 days ago", "2025-03-10T10:00:00+00:00"),
+        ("11/03/2025 09:30", "2025-03-11T09:30:00+00:00"),
+        ("this morning", None),  # any reading is fine, as long as it is today and not in the future
+    ],
+)
 def test_when_reads_natural_forms_against_the_injected_now(engine, typed, iso):
     for a in ["report", "1", WHAT]:
         say(engine, "alice", a)
@@ -222,11 +252,11 @@ def test_when_reads_natural_forms_against_the_injected_now(engine, typed, iso):
     when = datetime.fromisoformat(d.when)
     if iso:
         assert d.when == iso
-    assert when <= datetime(2025, 3, 12, 10, 0, tzinfo=timezone.utc)
+    assert when <= datetime(2025, 3, 12, 10, 0, tzinfo=UTC)
 
 
 def test_when_summer_time_uses_the_configured_zone(fake_bot):
-    clock = FakeClock(datetime(2025, 7, 2, 9, 0, tzinfo=timezone.utc))  # 10:00 in London (BST)
+    clock = FakeClock(datetime(2025, 7, 2, 9, 0, tzinfo=UTC))  # 10:00 in London (BST)
     engine = make_engine(fake_bot, clock=clock)
     for a in ["report", "1", WHAT, "yesterday 3pm"]:
         say(engine, "alice", a)
@@ -262,19 +292,25 @@ def test_evidence_guidance_is_quoted_verbatim_from_the_store(engine, fake_bot):
     quotes = [q for m in out for q in m.quotes]
     texts = [q.text for q in quotes]
     assert "logging any incidents" in texts
-    assert ("noting the dates, times and content of messages and, where possible, the sender’s identity or web "
-            "address.") in texts
-    assert any(t.startswith("Taking an accurate copy of the whole web page address") and
-               "Saving evidence of texts and images on the device itself is useful. It is important they are not "
-               "deleted." in t for t in texts)
+    assert (
+        "noting the dates, times and content of messages and, where possible, the sender’s identity or web address."
+    ) in texts
+    assert any(
+        t.startswith("Taking an accurate copy of the whole web page address")
+        and "Saving evidence of texts and images on the device itself is useful. It is important they are not deleted."
+        in t
+        for t in texts
+    )
     assert set(texts) <= live_texts(fake_bot)
     assert all(q.citation.organisation.startswith("The Forest Federation") for q in quotes)
     assert all(q.citation.section == "5. What action you can take" for q in quotes)
 
 
-LADO = ("Some cases may raise allegations against staff and in such cases, immediate referral should be made via "
-        "the First Response Team to one of the Local Authority Designated Officers (LADO) who will provide initial "
-        "advice and guidance.")
+LADO = (
+    "Some cases may raise allegations against staff and in such cases, immediate referral should be made via "
+    "the First Response Team to one of the Local Authority Designated Officers (LADO) who will provide initial "
+    "advice and guidance."
+)
 
 
 def test_safeguarding_concern_quotes_lado_and_goes_to_the_safeguarding_lead(engine):
@@ -307,8 +343,9 @@ def test_press_contact_quotes_cwm_taf_with_its_lead_in(engine):
     say(engine, "alice", "report")
     out = say(engine, "alice", "4")
     q = [q for m in out for q in m.quotes]
-    assert q[0].text.startswith("If they receive press or media contact regarding the content of their personal web "
-                                "page")
+    assert q[0].text.startswith(
+        "If they receive press or media contact regarding the content of their personal web page"
+    )
     assert q[0].lead_in == "Employees should notify their manager:"
     assert q[0].citation.organisation.startswith("Cwm Taf")
     for a in [WHAT, "yesterday", WHERE]:
@@ -474,8 +511,9 @@ def test_resume_after_a_crash_between_steps(fake_bot, clock, crash_after):
 
 
 # ---- entry points ------------------------------------------------------------------------------
-@pytest.mark.parametrize("text", ["report", "Report", "I want to report something", "report a concern",
-                                  "I'd like to report something."])
+@pytest.mark.parametrize(
+    "text", ["report", "Report", "I want to report something", "report a concern", "I'd like to report something."]
+)
 def test_entry_phrases_start_the_flow(engine, text):
     out = say(engine, "alice", text)
     assert step_of(out) == "category"
@@ -512,12 +550,15 @@ def test_how_do_i_report_is_a_question_with_a_report_choice(engine):
     assert step_of(out) == "category" and "may be: Cyber-bullying" in last_prompt(out).text
 
 
-@pytest.mark.parametrize("question,hint", [
-    ("A service user sent me a friend request on facebook, what should I do?", "service_user_contact"),
-    ("A service user is seeking to clone my profile", "impersonation"),
-    ("A journalist contacted me about my Facebook posts", "press"),
-    ("What action can I take about cyber bullying?", "bullying"),
-])
+@pytest.mark.parametrize(
+    "question,hint",
+    [
+        ("A service user sent me a friend request on facebook, what should I do?", "service_user_contact"),
+        ("A service user is seeking to clone my profile", "impersonation"),
+        ("A journalist contacted me about my Facebook posts", "press"),
+        ("What action can I take about cyber bullying?", "bullying"),
+    ],
+)
 def test_report_choice_on_reportable_answers(engine, question, hint):
     out = say(engine, "alice", question)
     assert out[0].kind == "answer"

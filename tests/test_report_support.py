@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIRECTORY = ROOT / "config" / "directory.sample.toml"
 ROUTING = ROOT / "config" / "routing.toml"
-START = datetime(2025, 3, 12, 10, 0, tzinfo=timezone.utc)  # a Wednesday; London is on GMT (UTC+0)
+START = datetime(2025, 3, 12, 10, 0, tzinfo=UTC)  # a Wednesday; London is on GMT (UTC+0)
 KEY = bytes(range(32))
 RECEIPT_RE = re.compile(r"R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
 
@@ -96,9 +94,3 @@ def receipt_in(msgs) -> str:
 def report_through(engine, user="alice", answers=FLOW):
     """Type every answer in turn; returns the outbound lists, one per answer."""
     return [say(engine, user, a) for a in answers]
-
-
-@pytest.fixture
-def clock():
-    """A FakeClock at ``START``."""
-    return FakeClock()

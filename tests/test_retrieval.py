@@ -60,9 +60,11 @@ def test_quality_targets_on_the_bundled_eval_sets(real_bot):
 
 
 #: sentences that say nothing about the policies, added to the tuning questions to make them longer
-PADDING = ["Sorry if this is a silly question, I'm new here and not sure who else to ask.",
-           "I've worked here for about six years and never had this come up before.",
-           "Something happened this week and it's been on my mind."]
+PADDING = [
+    "Sorry if this is a silly question, I'm new here and not sure who else to ask.",
+    "I've worked here for about six years and never had this come up before.",
+    "Something happened this week and it's been on my mind.",
+]
 
 
 def padded(questions):
@@ -100,8 +102,11 @@ def test_quality_on_unseen_vocabulary(real_bot):
 @pytest.mark.model
 @pytest.mark.parametrize(
     "question",
-    ["How do I change my bank details for payroll?", "Where is the nearest car park to the civic centre?",
-     "How many days of annual leave do I get a year?"],
+    [
+        "How do I change my bank details for payroll?",
+        "Where is the nearest car park to the civic centre?",
+        "How many days of annual leave do I get a year?",
+    ],
 )
 def test_out_of_scope_questions_are_abstained(real_bot, question):
     answer = real_bot.ask(question)
@@ -143,7 +148,12 @@ def test_model_mismatch_forces_a_rebuild(fake_bot):
     other.embedder.name = "fake-hash-128"
     assert other.refresh()["added"] == 208
     header = json.loads(path.with_name(path.name + ".json").read_text())
-    assert header == {"model": "fake-hash-128", "dim": 128, "ntotal": len(other.snapshot.vectors), "views": retrieve.VIEWS_VERSION}
+    assert header == {
+        "model": "fake-hash-128",
+        "dim": 128,
+        "ntotal": len(other.snapshot.vectors),
+        "views": retrieve.VIEWS_VERSION,
+    }
 
 
 def test_faiss_keys_are_clause_ids(fake_bot):
@@ -170,7 +180,9 @@ def test_near_duplicates_collapse_across_organisations(fake_bot):
     assert sum("Put your name into an" in t for t in texts) == 1
     quote = next(q for q in answer.quotes if "Put your name into an" in q.text)
     assert {quote.citation.organisation, *(c.organisation for c in quote.also)} >= {
-        "Westmorland & Furness Care Services", "Cwm Taf Safeguarding Children Board / Safeguarding Adult Board"}
+        "Westmorland & Furness Care Services",
+        "Cwm Taf Safeguarding Children Board / Safeguarding Adult Board",
+    }
 
 
 def test_lexicon_and_fts_query():

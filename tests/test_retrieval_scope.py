@@ -113,8 +113,14 @@ def test_the_learned_rule_does_not_move_when_an_unrelated_document_is_added(fake
     before_scope = fake_bot.index.search(question, params=SCOPE_RULE).scope_score
     admin = fake_bot.kb_admin()
     text = "# Car parking\n\nPermits for the staff car park are renewed every April through the facilities desk.\n" * 1
-    admin.commit(admin.preview(text.encode() + b"Pension contributions change in the payroll system.\n", "parking.md",
-                               organisation="Northbrook Council", title="Parking"))
+    admin.commit(
+        admin.preview(
+            text.encode() + b"Pension contributions change in the payroll system.\n",
+            "parking.md",
+            organisation="Northbrook Council",
+            title="Parking",
+        )
+    )
     after = fake_bot.index.search(question)
     assert [h.clause.clause_id for h in after.hits[:10]] == [h.clause.clause_id for h in before.hits[:10]]
     assert after.evidence == pytest.approx(before.evidence) and after.scope_score == pytest.approx(before.scope_score)
@@ -153,5 +159,6 @@ def test_the_plain_keyword_search_runs_only_when_asked_for(fake_bot):
     both = fake_bot.index.features(question, plain_keywords=True)
     assert both.keyword_plain and both.keyword_plain != both.keyword
     plain = retrieve.RetrievalParams(expand_keywords=False)
-    assert [h.clause.id for h in fake_bot.index.search(question, params=plain).hits] == \
-        [h.clause.id for h in fake_bot.index.rank(both, plain).hits]
+    assert [h.clause.id for h in fake_bot.index.search(question, params=plain).hits] == [
+        h.clause.id for h in fake_bot.index.rank(both, plain).hits
+    ]

@@ -19,7 +19,10 @@ from adapters.slack import slack_settings
 from bot.engine import ConversationEngine
 
 CLI = [sys.executable, "-m", "adapters.cli"]
-NO_CHANNELS = {"POLICYBOT_TEAMS": "off", "POLICYBOT_WEBCHAT": "off"}  #: Teams and web chat are on by default on loopback
+NO_CHANNELS = {
+    "POLICYBOT_TEAMS": "off",
+    "POLICYBOT_WEBCHAT": "off",
+}  #: Teams and web chat are on by default on loopback
 
 
 class SlowIndex:
@@ -80,16 +83,23 @@ async def test_without_slack_credentials_there_is_no_slack_route(fake_bot):
         await h.stop()
 
 
-@pytest.mark.parametrize("env,socket,needle", [
-    ({"SLACK_BOT_TOKEN": "xoxb-1"}, False, "set SLACK_SIGNING_SECRET"),
-    ({"SLACK_SIGNING_SECRET": "s"}, False, "set SLACK_BOT_TOKEN"),
-    ({"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1"}, False, "--slack-socket-mode"),
-    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, True, "set SLACK_APP_TOKEN"),
-    ({}, True, "SLACK_BOT_TOKEN and SLACK_APP_TOKEN"),
-    ({"SLACK_BOT_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"}, False, "starting with 'xoxb-'"),
-    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, True, "starting with 'xapp-'"),
-    ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "slack.local"}, False, "http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "env,socket,needle",
+    [
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, False, "set SLACK_SIGNING_SECRET"),
+        ({"SLACK_SIGNING_SECRET": "s"}, False, "set SLACK_BOT_TOKEN"),
+        ({"SLACK_APP_TOKEN": "xapp-1", "SLACK_BOT_TOKEN": "xoxb-1"}, False, "--slack-socket-mode"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, True, "set SLACK_APP_TOKEN"),
+        ({}, True, "SLACK_BOT_TOKEN and SLACK_APP_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"}, False, "starting with 'xoxb-'"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xoxb-2"}, True, "starting with 'xapp-'"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "slack.local"},
+            False,
+            "http(s) URL",
+        ),
+    ],
+)
 def test_half_set_slack_configuration_is_refused(env, socket, needle):
     with pytest.raises(ConfigError, match=".*") as info:
         slack_settings(env, socket)
@@ -101,7 +111,9 @@ def test_slack_configuration():
     assert slack_settings({"SLACK_API_URL": "http://x/api"}) is None
     s = slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "http://x/api"})
     assert s.api_url == "http://x/api/" and not s.socket_mode
-    assert slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}).api_url == "https://slack.com/api/"
+    assert (
+        slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}).api_url == "https://slack.com/api/"
+    )
     s = slack_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, socket_mode=True)
     assert s.socket_mode and s.signing_secret is None
 
@@ -144,8 +156,12 @@ async def test_channel_registry_start_stop_and_fan_out(fake_bot, monkeypatch):
             Watcher.checks += 1
 
     fake_bot.watcher = Watcher()
-    app = build_app(fake_bot, ConversationEngine(fake_bot), ServerSettings(env={}, watch_interval=0.02),
-                    modules=(module.__name__, "no_such_channel_module", module2.__name__))
+    app = build_app(
+        fake_bot,
+        ConversationEngine(fake_bot),
+        ServerSettings(env={}, watch_interval=0.02),
+        modules=(module.__name__, "no_such_channel_module", module2.__name__),
+    )
     from aiohttp.test_utils import TestClient, TestServer
 
     async with TestClient(TestServer(app)) as client:
@@ -207,10 +223,16 @@ async def test_serve_cli_answers_a_signed_dm_and_stops_on_sigterm(tmp_path):
 
     fake = await FakeSlackAPI().start()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
-    env.update(POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1", SLACK_BOT_TOKEN="xoxb-test-token",
-               SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url)
-    proc = await asyncio.create_subprocess_exec(*CLI, "serve", "--port", "0", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    env.update(
+        POLICYBOT_DATA_DIR=str(tmp_path),
+        POLICYBOT_FAKE_EMBEDDER="1",
+        SLACK_BOT_TOKEN="xoxb-test-token",
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.api_url,
+    )
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--port", "0", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         assert "policybot serving on http://127.0.0.1:" in line and "slack" in line

@@ -128,12 +128,14 @@ def test_kb_settings_and_data_dir(tmp_path):
 def run_cli(args, env_extra, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICYBOT_")}
     env.update({"POLICYBOT_FAKE_EMBEDDER": "1", "POLICYBOT_DATA_DIR": str(tmp_path / "data"), **env_extra})
-    return subprocess.run([sys.executable, "-m", "adapters.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "adapters.cli", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
 
 
-@pytest.mark.parametrize(("name", "value"), [("POLICYBOT_MAX_UPLOAD_MB", "ten"), ("POLICYBOT_DEV", "maybe"),
-                                             ("POLICYBOT_LOG_LEVEL", "loud")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("POLICYBOT_MAX_UPLOAD_MB", "ten"), ("POLICYBOT_DEV", "maybe"), ("POLICYBOT_LOG_LEVEL", "loud")]
+)
 def test_the_cli_exits_2_naming_the_variable(tmp_path, name, value):
     p = run_cli(["kb", "list"], {name: value}, tmp_path)
     assert p.returncode == 2, p.stderr
@@ -158,8 +160,14 @@ def test_the_engine_opens_reporting_from_the_settings_given(tmp_path, no_policyb
     from bot.reporting.crypto import generate_key
     from index.embed import FakeEmbedder
 
-    config = Settings.from_env({"POLICYBOT_REPORT_KEY": generate_key(), "POLICYBOT_DIRECTORY": str(SAMPLE_DIRECTORY),
-                                "POLICYBOT_GAPS_KEEP_USERS": "yes", "POLICYBOT_MAX_UPLOAD_MB": "2"})
+    config = Settings.from_env(
+        {
+            "POLICYBOT_REPORT_KEY": generate_key(),
+            "POLICYBOT_DIRECTORY": str(SAMPLE_DIRECTORY),
+            "POLICYBOT_GAPS_KEEP_USERS": "yes",
+            "POLICYBOT_MAX_UPLOAD_MB": "2",
+        }
+    )
     bot = open_policybot(tmp_path / "data", embedder=FakeEmbedder(), seed_bundled=False, config=config)
     assert bot.config is config and bot.settings.gaps_keep_users and bot.settings.max_upload_bytes == 2 * MB
     engine = ConversationEngine(bot)
@@ -187,8 +195,15 @@ def test_lookups_take_the_settings(tmp_path, no_policybot_env):
 
     key_file = tmp_path / "key"
     key_file.write_text("x" * 3)
-    s = Settings.from_env({"POLICYBOT_DEV": "on", "POLICYBOT_DIRECTORY": "/d.toml", "POLICYBOT_ROUTING": "/r.toml",
-                           "POLICYBOT_GAPS_KEEP_USERS": "1", "POLICYBOT_REPORT_KEY_FILE": str(key_file)})
+    s = Settings.from_env(
+        {
+            "POLICYBOT_DEV": "on",
+            "POLICYBOT_DIRECTORY": "/d.toml",
+            "POLICYBOT_ROUTING": "/r.toml",
+            "POLICYBOT_GAPS_KEEP_USERS": "1",
+            "POLICYBOT_REPORT_KEY_FILE": str(key_file),
+        }
+    )
     assert is_dev_mode(None, s) and not is_dev_mode(None, Settings.from_env({}))
     assert directory_path(tmp_path, settings=s) == Path("/d.toml")
     assert routing_path(tmp_path, settings=s) == Path("/r.toml")
@@ -212,6 +227,10 @@ def test_backup_reads_the_key_from_the_settings_given(tmp_path):
     (tmp_path / "data").mkdir()
     with pytest.raises(BackupError, match="POLICYBOT_DEV"):
         backup(tmp_path / "data", tmp_path / "out", env={"POLICYBOT_DEV": "perhaps"})
-    result = backup(tmp_path / "data", tmp_path / "out", include_key=True,
-                    settings=Settings.from_env({"POLICYBOT_REPORT_KEY": "k" * 43 + "="}))
+    result = backup(
+        tmp_path / "data",
+        tmp_path / "out",
+        include_key=True,
+        settings=Settings.from_env({"POLICYBOT_REPORT_KEY": "k" * 43 + "="}),
+    )
     assert result.key_included

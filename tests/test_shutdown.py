@@ -49,8 +49,9 @@ sys.exit(main(sys.argv[1:]))
 
 async def start_server(env: dict, slow: bool = False):
     argv = [sys.executable, "-c", SLOW_SERVE] if slow else CLI
-    proc = await asyncio.create_subprocess_exec(*argv, "serve", "--port", "0", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, "serve", "--port", "0", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
     assert "policybot serving on http://127.0.0.1:" in line, line
     url = line.split()[3]
@@ -93,9 +94,14 @@ async def send_message(url: str, cookie: str, text: str, body_cut: int | None = 
     body = json.dumps({"text": text}).encode()
     cut = len(body) if body_cut is None else body_cut
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write((f"POST /chat/api/message HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-                  f"Cookie: {cookie}\r\nConnection: close\r\n\r\n").encode() + body[:cut])
+    writer.write(
+        (
+            f"POST /chat/api/message HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"Cookie: {cookie}\r\nConnection: close\r\n\r\n"
+        ).encode()
+        + body[:cut]
+    )
     await writer.drain()
     return reader, writer, body[cut:]
 
@@ -171,8 +177,9 @@ class SlowSlack(FakeSlackAPI):
 
 async def test_sigterm_lets_a_slack_answer_being_posted_finish(tmp_path):
     fake = await SlowSlack().start()
-    proc, url = await start_server(server_env(tmp_path, SLACK_BOT_TOKEN="xoxb-test-token",
-                                              SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url))
+    proc, url = await start_server(
+        server_env(tmp_path, SLACK_BOT_TOKEN="xoxb-test-token", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=fake.api_url)
+    )
     try:
         body = json.dumps(message_im_event(QUESTION))
         async with aiohttp.ClientSession() as s:

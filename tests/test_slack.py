@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -164,8 +165,10 @@ async def test_unsigned_tampered_and_stale_requests_get_401(server, fake_slack):
 async def test_retries_of_one_event_get_one_answer(server, fake_slack):
     body = message_im_event(QUESTION, event_id="EvRETRY01")
     first = await server.event(body)
-    again = [await server.event(body, headers={"X-Slack-Retry-Num": str(n), "X-Slack-Retry-Reason": "http_timeout"})
-             for n in (1, 2, 3)]
+    again = [
+        await server.event(body, headers={"X-Slack-Retry-Num": str(n), "X-Slack-Retry-Reason": "http_timeout"})
+        for n in (1, 2, 3)
+    ]
     assert first.status == 200 and all(r.status == 200 for r in again)
     await fake_slack.wait_for("chat.postMessage")
     await fake_slack.settle(0.4)
@@ -233,7 +236,9 @@ async def test_full_report_flow_through_interactivity(report_server, fake_slack,
     handler = (await fake.wait_for("chat.postMessage", where=lambda c: "Who should handle" in c.params["text"]))[0]
     # 6. the handler and the identity (labels too long for buttons become sections with "Choose")
     await srv.payload(press(handler, "Your manager, Bob Baker", user=ALICE))
-    identity = (await fake.wait_for("chat.postMessage", where=lambda c: "Should the handler know" in c.params["text"]))[0]
+    identity = (await fake.wait_for("chat.postMessage", where=lambda c: "Should the handler know" in c.params["text"]))[
+        0
+    ]
     assert any(b.get("accessory") for b in identity.params["blocks"])
     await srv.payload(press(identity, "Confidential: Bob Baker sees what happened", user=ALICE))
     # 7. the review step opens as a modal (the button press brought a trigger_id); submit inside it
@@ -241,8 +246,9 @@ async def test_full_report_flow_through_interactivity(report_server, fake_slack,
     review = dict(opened[1].params["view"], id=opened[1].result["view"]["id"])
     assert "Please check your report" in texts(review["blocks"]) and WHAT in texts(review["blocks"])
     submit = next(el for _, el, _ in buttons_in(review["blocks"]) if el["text"]["text"] == "Submit")
-    await srv.payload(block_actions(submit["action_id"], submit.get("value", ""), user=ALICE, view=review,
-                                    label="Submit"))
+    await srv.payload(
+        block_actions(submit["action_id"], submit.get("value", ""), user=ALICE, view=review, label="Submit")
+    )
     (closed,) = await fake.wait_for("views.update")
     assert closed.params["view_id"] == review["id"] and not buttons_in(closed.params["view"]["blocks"])
     confirm = (await fake.wait_for("chat.postMessage", where=lambda c: "has been submitted" in c.params["text"]))[0]
@@ -253,10 +259,15 @@ async def test_full_report_flow_through_interactivity(report_server, fake_slack,
     assert buttons(note.params["blocks"]) == ["Acknowledge", "Ask for more information", "Close with outcome"]
     # 9. the handler acknowledges; the status change reaches the reporter's DM (through the outbox)
     await srv.payload(press(note, "Acknowledge", user=BOB, response_url=fake.response_url("note")))
-    done = (await fake.wait_for("chat.postMessage", where=lambda c: "acknowledged" in c.params["text"]
-                                and c.params["channel"] == BOB_DM))[0]
+    done = (
+        await fake.wait_for(
+            "chat.postMessage", where=lambda c: "acknowledged" in c.params["text"] and c.params["channel"] == BOB_DM
+        )
+    )[0]
     assert "The reporter has been told" in done.params["text"]
-    status = (await fake.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Update on your report")))[0]
+    status = (
+        await fake.wait_for("chat.postMessage", where=lambda c: c.params["text"].startswith("Update on your report"))
+    )[0]
     assert status.params["channel"] == ALICE_DM and "acknowledged" in status.params["text"]
     await fake.settle(0.3)
     assert reporting.outbox.undelivered() == []  # both queued messages were delivered once and marked
@@ -272,7 +283,9 @@ async def test_report_command_in_a_channel_runs_in_the_dm(report_server, fake_sl
     r = await srv.form(slash_command("report", fake.response_url("cmd"), user=ALICE, channel="C0000007"))
     assert r.status == 200
     (pointer,) = await fake.wait_for("response_url")
-    assert pointer.params["text"] == "I've sent you a private message." and pointer.params["response_type"] == "ephemeral"
+    assert (
+        pointer.params["text"] == "I've sent you a private message." and pointer.params["response_type"] == "ephemeral"
+    )
     intro, prompt = await fake.wait_for("chat.postMessage", 2)
     assert {intro.params["channel"], prompt.params["channel"]} == {ALICE_DM}
     assert "Something else" in buttons(prompt.params["blocks"])
@@ -323,15 +336,16 @@ async def test_report_typed_in_a_channel_mention_goes_private(report_server, fak
 async def test_outbox_messages_queued_elsewhere_are_swept_and_marked(fake_bot, fake_slack, reporting):
     """A message another process queued (e.g. ``policybot cases ack`` on the command line) reaches its
     recipient's DM by the periodic sweep; one for someone no channel reaches stays queued for later."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.messages import Outbound
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     reporting.outbox.put(Outbound(kind="text", text="Update on your report: closed.", to_user="carol"), now)
     reporting.outbox.put(Outbound(kind="text", text="For someone not on Slack.", to_user="nobody"), now)
-    h = await ServerHarness(fake_bot, ConversationEngine(fake_bot, reporting=reporting), fake_slack,
-                            outbox_interval=0.05).start()
+    h = await ServerHarness(
+        fake_bot, ConversationEngine(fake_bot, reporting=reporting), fake_slack, outbox_interval=0.05
+    ).start()
     try:
         (post,) = await fake_slack.wait_for("chat.postMessage")
         assert post.params["channel"] == "D0CAROL001" and post.params["text"] == "Update on your report: closed."
@@ -347,8 +361,10 @@ async def test_mention_that_starts_a_flow_is_moved_to_the_dm(fake_bot, fake_slac
         def handle(self, inbound):
             from bot.messages import Choice, Outbound
 
-            return [Outbound(kind="text", text="Let's do this privately."),
-                    Outbound(kind="prompt", text="Which team?", choices=[Choice("Care", "team", "care")])]
+            return [
+                Outbound(kind="text", text="Let's do this privately."),
+                Outbound(kind="prompt", text="Which team?", choices=[Choice("Care", "team", "care")]),
+            ]
 
     h = await ServerHarness(fake_bot, PromptEngine(), fake_slack).start()
     try:
@@ -365,10 +381,21 @@ async def test_closing_a_prompt_modal_puts_the_prompt_back_in_the_dm(report_serv
     from adapters.slack import render_modal
     from bot.messages import Choice, Outbound
 
-    view = render_modal(Outbound(kind="prompt", text="Please review", choices=[Choice("Submit", "report_submit")],
-                                 step="review", modal=True), {"dm": "D0000042", "repost": True})
-    await report_server.payload({"type": "view_closed", "user": {"id": ALICE}, "team": {"id": "T0000001"},
-                                 "view": dict(view, id="V9"), "is_cleared": False})
+    view = render_modal(
+        Outbound(
+            kind="prompt", text="Please review", choices=[Choice("Submit", "report_submit")], step="review", modal=True
+        ),
+        {"dm": "D0000042", "repost": True},
+    )
+    await report_server.payload(
+        {
+            "type": "view_closed",
+            "user": {"id": ALICE},
+            "team": {"id": "T0000001"},
+            "view": dict(view, id="V9"),
+            "is_cleared": False,
+        }
+    )
     (post,) = await fake_slack.wait_for("chat.postMessage")
     assert post.params["channel"] == "D0000042" and buttons(post.params["blocks"]) == ["Submit"]
 
@@ -408,8 +435,14 @@ async def test_socket_mode_receives_events_and_acks(fake_bot, fake_slack):
     try:
         (conn,) = await fake_slack.wait_for("apps.connections.open")
         assert conn.token == "xapp-test-token"
-        await fake_slack.socket_send({"envelope_id": "env-1", "type": "events_api", "accepts_response_payload": False,
-                                      "payload": message_im_event(QUESTION)})
+        await fake_slack.socket_send(
+            {
+                "envelope_id": "env-1",
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "payload": message_im_event(QUESTION),
+            }
+        )
         (ack,) = await fake_slack.wait_for("socket_ack")
         assert ack.params["envelope_id"] == "env-1"
         (post,) = await fake_slack.wait_for("chat.postMessage")

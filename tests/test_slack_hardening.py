@@ -190,42 +190,60 @@ def odd_payloads() -> dict[str, tuple[bytes, str]]:
     user = {"id": "U0000042", "team_id": TEAM}
     return {
         "message without user or channel": ev({"type": "message", "channel_type": "im", "text": MARK}),
-        "message with a list for a channel": ev({"type": "message", "channel_type": "im", "user": "U0000042",
-                                                 "channel": [MARK], "text": MARK}),
-        "mention with a number for a channel": ev({"type": "app_mention", "user": "U0000042", "channel": 5,
-                                                   "text": MARK}),
-        "mention with a dict for a user": ev({"type": "app_mention", "user": {"id": MARK}, "channel": "C1",
-                                              "text": MARK}),
+        "message with a list for a channel": ev(
+            {"type": "message", "channel_type": "im", "user": "U0000042", "channel": [MARK], "text": MARK}
+        ),
+        "mention with a number for a channel": ev(
+            {"type": "app_mention", "user": "U0000042", "channel": 5, "text": MARK}
+        ),
+        "mention with a dict for a user": ev(
+            {"type": "app_mention", "user": {"id": MARK}, "channel": "C1", "text": MARK}
+        ),
         "unknown event type": ev({"type": "x_" + MARK.lower().replace("-", "_"), "user": [MARK], "channel": {}}),
-        "event with odd authorizations": (json.dumps(dict(event_envelope({"type": "message", "text": MARK}),
-                                                          authorizations=MARK)).encode(), JSON),
-        "block_actions without actions": pay({"type": "block_actions", "user": user, "trigger_id": "t1",
-                                              "message": {"text": MARK}}),
-        "block_actions with empty actions": pay({"type": "block_actions", "user": user, "actions": [],
-                                                 "trigger_id": "t2", "message": {"text": MARK}}),
-        "block_actions with a number action": pay({"type": "block_actions", "user": user, "actions": [5],
-                                                   "trigger_id": "t3", "message": {"text": MARK}}),
-        "block_actions without user": pay({"type": "block_actions", "trigger_id": "t4",
-                                           "actions": [{"action_id": "x", "value": MARK}]}),
-        "block_actions with a string user": pay({"type": "block_actions", "user": MARK, "trigger_id": "t5",
-                                                 "actions": [{"action_id": "x", "value": MARK}]}),
-        "view_submission without view": pay({"type": "view_submission", "user": user, "trigger_id": "t6",
-                                             "x": MARK}),
-        "view_submission with a string view": pay({"type": "view_submission", "user": user, "view": MARK,
-                                                   "trigger_id": "t7"}),
+        "event with odd authorizations": (
+            json.dumps(dict(event_envelope({"type": "message", "text": MARK}), authorizations=MARK)).encode(),
+            JSON,
+        ),
+        "block_actions without actions": pay(
+            {"type": "block_actions", "user": user, "trigger_id": "t1", "message": {"text": MARK}}
+        ),
+        "block_actions with empty actions": pay(
+            {"type": "block_actions", "user": user, "actions": [], "trigger_id": "t2", "message": {"text": MARK}}
+        ),
+        "block_actions with a number action": pay(
+            {"type": "block_actions", "user": user, "actions": [5], "trigger_id": "t3", "message": {"text": MARK}}
+        ),
+        "block_actions without user": pay(
+            {"type": "block_actions", "trigger_id": "t4", "actions": [{"action_id": "x", "value": MARK}]}
+        ),
+        "block_actions with a string user": pay(
+            {"type": "block_actions", "user": MARK, "trigger_id": "t5", "actions": [{"action_id": "x", "value": MARK}]}
+        ),
+        "view_submission without view": pay({"type": "view_submission", "user": user, "trigger_id": "t6", "x": MARK}),
+        "view_submission with a string view": pay(
+            {"type": "view_submission", "user": user, "view": MARK, "trigger_id": "t7"}
+        ),
         "view_closed with a list view": pay({"type": "view_closed", "user": user, "view": [MARK]}),
-        "view_submission with a list container": pay({"type": "view_submission", "user": user, "container": [None],
-                                                      "view": {"callback_id": "pb_modal", "title": MARK}}),
-        "view_submission without a callback_id": pay({"type": "view_submission", "user": user, "trigger_id": "t12",
-                                                      "view": {"id": "V1", "title": MARK}}),
+        "view_submission with a list container": pay(
+            {
+                "type": "view_submission",
+                "user": user,
+                "container": [None],
+                "view": {"callback_id": "pb_modal", "title": MARK},
+            }
+        ),
+        "view_submission without a callback_id": pay(
+            {"type": "view_submission", "user": user, "trigger_id": "t12", "view": {"id": "V1", "title": MARK}}
+        ),
         "shortcut without user": pay({"type": "shortcut", "callback_id": MARK, "trigger_id": "t8"}),
-        "shortcut with a number user": pay({"type": "shortcut", "user": 7, "callback_id": MARK,
-                                            "trigger_id": "t9"}),
+        "shortcut with a number user": pay({"type": "shortcut", "user": 7, "callback_id": MARK, "trigger_id": "t9"}),
         "block_suggestion": pay({"type": "block_suggestion", "user": user, "value": MARK, "action_id": MARK}),
         "unknown payload type": pay({"type": "x", "user": user, "callback_id": MARK, "value": MARK}),
         "slash command without user_id": (form({"command": "/policy", "text": MARK, "trigger_id": "t10"}), FORM),
-        "slash command with user_id but no text": (form({"command": "/policy", "user_id": "U0000042",
-                                                         "trigger_id": "t11", "x": MARK}), FORM),
+        "slash command with user_id but no text": (
+            form({"command": "/policy", "user_id": "U0000042", "trigger_id": "t11", "x": MARK}),
+            FORM,
+        ),
     }
 
 
@@ -356,8 +374,9 @@ async def test_replayed_shortcut_and_modal_submission_have_one_effect(report_ser
 
     await _three_times(report_server, fake_slack, payload_body(global_shortcut(user=ALICE)), 2)
     view = dict(input_modal("What happened?", ALICE_DM), id="V0000001")
-    await _three_times(report_server, fake_slack, payload_body(view_submission(view, "Something happened",
-                                                                               user=ALICE)), 3)
+    await _three_times(
+        report_server, fake_slack, payload_body(view_submission(view, "Something happened", user=ALICE)), 3
+    )
 
 
 async def test_distinct_presses_of_the_same_button_are_each_processed(server, fake_slack, fake_bot):
@@ -369,8 +388,9 @@ async def test_distinct_presses_of_the_same_button_are_each_processed(server, fa
         assert (await post(server, raw, sign(raw, content_type=FORM)))[0] == 200
     await fake_slack.wait_for("response_url", 2)
     # a payload without a trigger_id is keyed by its action_ts (and user, action, message, value)
-    action = block_actions("pb_feedback_helpful", json.dumps({"q": QUESTION, "c": []}),
-                           response_url=fake_slack.response_url("v3"))
+    action = block_actions(
+        "pb_feedback_helpful", json.dumps({"q": QUESTION, "c": []}), response_url=fake_slack.response_url("v3")
+    )
     del action["trigger_id"]
     raw = payload_body(action)
     headers = sign(raw, content_type=FORM)
@@ -386,13 +406,18 @@ async def test_distinct_presses_of_the_same_button_are_each_processed(server, fa
 
 async def test_an_unhandled_request_is_logged_by_its_type_only(server, caplog):
     caplog.set_level(logging.DEBUG)
-    for p in ({"type": "interactive_message", "callback_id": MARK, "user": {"id": "U0000042"},
-               "actions": [{"name": MARK, "value": MARK}], "trigger_id": "tu1"},
-              {"type": "dialog_submission", "callback_id": MARK, "submission": {"why": MARK},
-               "user": {"id": "U0000042"}},
-              {"type": "block_suggestion", "action_id": MARK, "block_id": MARK, "value": MARK,
-               "user": {"id": "U0000042"}},
-              {"type": "x_" + MARK.lower().replace("-", "_"), "callback_id": MARK, "user": {"id": "U0000042"}}):
+    for p in (
+        {
+            "type": "interactive_message",
+            "callback_id": MARK,
+            "user": {"id": "U0000042"},
+            "actions": [{"name": MARK, "value": MARK}],
+            "trigger_id": "tu1",
+        },
+        {"type": "dialog_submission", "callback_id": MARK, "submission": {"why": MARK}, "user": {"id": "U0000042"}},
+        {"type": "block_suggestion", "action_id": MARK, "block_id": MARK, "value": MARK, "user": {"id": "U0000042"}},
+        {"type": "x_" + MARK.lower().replace("-", "_"), "callback_id": MARK, "user": {"id": "U0000042"}},
+    ):
         raw = payload_body(p)
         status, _ = await post(server, raw, sign(raw, content_type=FORM))
         assert status < 500
@@ -404,8 +429,14 @@ async def test_bolt_unhandled_warning_is_replaced_by_a_line_with_the_type(server
     from slack_bolt.request.async_request import AsyncBoltRequest
 
     caplog.set_level(logging.DEBUG)
-    p = {"type": "block_suggestion", "action_id": MARK, "block_id": MARK, "value": MARK,
-         "user": {"id": "U0000042"}, "team": {"id": TEAM}}
+    p = {
+        "type": "block_suggestion",
+        "action_id": MARK,
+        "block_id": MARK,
+        "value": MARK,
+        "user": {"id": "U0000042"},
+        "team": {"id": TEAM},
+    }
     raw = interactive(p)
     req = AsyncBoltRequest(body=raw, headers=sign(raw.encode(), content_type=FORM))
     await slack_of(server).bolt.async_dispatch(req)

@@ -46,9 +46,13 @@ def unquote(section_text: str) -> str:
 
 def test_answer_blocks_quote_citation_lead_in_and_buttons():
     also = Citation("Cwm Taf", "Social Media Policy", "4", None, "x1")
-    msg = Outbound(kind="answer", text="Here is what the policies say:",
-                   quotes=[quote(1, "Use <b>care</b> & think.", lead_in="Staff should:", also=[also])],
-                   choices=[Choice("Report a concern", "report_start", "", "danger")], question="q?")
+    msg = Outbound(
+        kind="answer",
+        text="Here is what the policies say:",
+        quotes=[quote(1, "Use <b>care</b> & think.", lead_in="Staff should:", also=[also])],
+        choices=[Choice("Report a concern", "report_start", "", "danger")],
+        question="q?",
+    )
     (payload,) = render_messages(msg)
     types = [b["type"] for b in payload["blocks"]]
     assert types == ["section", "context", "section", "context", "actions", "actions"]
@@ -65,10 +69,17 @@ def test_answer_blocks_quote_citation_lead_in_and_buttons():
 
 def test_long_answers_are_split_within_block_kit_limits():
     long_clause = ("All staff must take care online. " * 200).strip()  # ~6,600 characters
-    quotes = [quote(i, f"Clause {i}: " + (long_clause if i % 5 == 0 else "short text & more <here>"),
-                    lead_in=f"Lead {i}") for i in range(30)]
-    msg = Outbound(kind="answer", text="Intro " * 900, quotes=quotes, question="q",
-                   choices=[Choice(f"Option {i}", "pick", str(i)) for i in range(30)])
+    quotes = [
+        quote(i, f"Clause {i}: " + (long_clause if i % 5 == 0 else "short text & more <here>"), lead_in=f"Lead {i}")
+        for i in range(30)
+    ]
+    msg = Outbound(
+        kind="answer",
+        text="Intro " * 900,
+        quotes=quotes,
+        question="q",
+        choices=[Choice(f"Option {i}", "pick", str(i)) for i in range(30)],
+    )
     payloads = render_messages(msg)
     assert len(payloads) > 1
     for p in payloads:
@@ -82,8 +93,9 @@ def test_long_answers_are_split_within_block_kit_limits():
                 assert len(ids) == len(set(ids))
     blocks = [b for p in payloads for b in p["blocks"]]
     # every clause is there, verbatim, in order, each followed (eventually) by its citation
-    quoted = "".join(unquote(b["text"]["text"]) + " " for b in blocks
-                     if b["type"] == "section" and b["text"]["text"].startswith(">"))
+    quoted = "".join(
+        unquote(b["text"]["text"]) + " " for b in blocks if b["type"] == "section" and b["text"]["text"].startswith(">")
+    )
     squash = lambda s: re.sub(r"\s+", " ", s).strip()
     for q in quotes:
         assert squash(escape(q.text)) in squash(quoted)
@@ -130,27 +142,36 @@ def test_prompt_for_long_text_offers_a_form_and_review_prompts_want_a_modal():
 
 
 def test_notification_renders_its_buttons_and_no_feedback():
-    msg = Outbound(kind="notification", text="New report C1", to_user="h1",
-                   choices=[Choice("Acknowledge", "ack", "C1", "primary"), Choice("Close", "close", "C1", "danger")])
+    msg = Outbound(
+        kind="notification",
+        text="New report C1",
+        to_user="h1",
+        choices=[Choice("Acknowledge", "ack", "C1", "primary"), Choice("Close", "close", "C1", "danger")],
+    )
     (p,) = render_messages(msg)
     assert [b["type"] for b in p["blocks"]] == ["section", "actions"]
     assert [e["value"] for e in p["blocks"][1]["elements"]] == ["C1", "C1"]
 
 
 def test_mark_chosen_replaces_only_the_pressed_block():
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}},
-              {"type": "actions", "block_id": "pb_choices_0", "elements": []},
-              {"type": "actions", "block_id": "pb_feedback", "elements": []}]
+    blocks = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "x"}},
+        {"type": "actions", "block_id": "pb_choices_0", "elements": []},
+        {"type": "actions", "block_id": "pb_feedback", "elements": []},
+    ]
     out = mark_chosen(blocks, "pb_choices_0", "Yes <really>")
     assert out[1]["type"] == "context" and out[1]["elements"][0]["text"] == "✓ Yes &lt;really&gt;"
     assert out[2] == blocks[2]
 
 
-@pytest.mark.parametrize("raw,plain", [
-    ("<@UBOT> can I post?", "can I post?"),
-    ("ask <@U123|sam> &amp; <#C1|general> about <https://x.test|this> &lt;3", "ask @sam & #general about this <3"),
-    ("<!here> hello", "@here hello"),
-])
+@pytest.mark.parametrize(
+    "raw,plain",
+    [
+        ("<@UBOT> can I post?", "can I post?"),
+        ("ask <@U123|sam> &amp; <#C1|general> about <https://x.test|this> &lt;3", "ask @sam & #general about this <3"),
+        ("<!here> hello", "@here hello"),
+    ],
+)
 def test_slack_text_to_plain(raw, plain):
     assert slack_to_plain(raw, "UBOT") == plain
 

@@ -9,19 +9,36 @@ from bot.engine import ConversationEngine
 from bot.messages import Inbound
 
 
-@pytest.mark.parametrize("text,kind", [
-    ("hello", "greeting"), ("Hi!", "greeting"), ("hey policybot", "greeting"), ("Good morning :)", "greeting"),
-    ("help", "help"), ("What can you do?", "help"), ("thanks", "thanks"), ("Thank you!!", "thanks"),
-    ("cheers", "thanks"), ("bye", "goodbye"),
-])
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("hello", "greeting"),
+        ("Hi!", "greeting"),
+        ("hey policybot", "greeting"),
+        ("Good morning :)", "greeting"),
+        ("help", "help"),
+        ("What can you do?", "help"),
+        ("thanks", "thanks"),
+        ("Thank you!!", "thanks"),
+        ("cheers", "thanks"),
+        ("bye", "goodbye"),
+    ],
+)
 def test_whole_phrases_are_recognised(text, kind):
     assert smalltalk.kind_of(text) == kind
 
 
-@pytest.mark.parametrize("text", [
-    "hi, can I accept a colleague's friend request?", "help me report a fake profile of me",
-    "thanks for nothing, can I post photos of residents?", "hello " * 20, "", "hi-vis jacket photos",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hi, can I accept a colleague's friend request?",
+        "help me report a fake profile of me",
+        "thanks for nothing, can I post photos of residents?",
+        "hello " * 20,
+        "",
+        "hi-vis jacket photos",
+    ],
+)
 def test_questions_are_not_small_talk(text):
     assert smalltalk.kind_of(text) is None
 

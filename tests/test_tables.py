@@ -5,7 +5,6 @@ repository (``shared/realdocs``), whose tables have rotated column headings and 
 """
 
 import io
-import json
 import re
 from pathlib import Path
 
@@ -48,7 +47,9 @@ def _policy_docx() -> bytes:
             t.cell(r + 2, k).text = value
     d.add_paragraph("Staff must report any misuse to the headteacher.")
     control = d.add_table(rows=3, cols=2)
-    for r, (label, value) in enumerate([("Version", "1.2"), ("Approved", "12 March 2024"), ("Owner", "Governing body")]):
+    for r, (label, value) in enumerate(
+        [("Version", "1.2"), ("Approved", "12 March 2024"), ("Owner", "Governing body")]
+    ):
         control.cell(r, 0).text, control.cell(r, 1).text = label, value
     buf = io.BytesIO()
     d.save(buf)
@@ -92,7 +93,10 @@ def test_docx_table_rows_numbered_or_without_headers():
     d = docx.Document()
     d.add_paragraph("Sanctions are applied as follows:")
     t = d.add_table(rows=2, cols=2)
-    rows = [("1.1 Careless use of personal data", "Warning from the line manager"), ("1.2 Deliberate breach of data protection", "Disciplinary action")]
+    rows = [
+        ("1.1 Careless use of personal data", "Warning from the line manager"),
+        ("1.2 Deliberate breach of data protection", "Disciplinary action"),
+    ]
     for r, (a, b) in enumerate(rows):
         t.cell(r, 0).text, t.cell(r, 1).text = a, b
     buf = io.BytesIO()
@@ -132,8 +136,13 @@ def test_pdf_marks_and_rotated_header_pieces_are_not_clauses(pdf_clauses):
 def test_pdf_tick_box_rows_carry_their_rotated_column_headers(pdf_clauses):
     e, clauses = pdf_clauses
     row = next(c for c in clauses if c.text.startswith("Unauthorised use of mobile phone / digital camera"))
-    assert row.text == "Unauthorised use of mobile phone / digital camera / other mobile device | x | | | | | (x) | | x | x"
-    assert row.lead_in.startswith("Incidents | Refer to class teacher / tutor | Refer to Head of Department / Head of Year / other |")
+    assert (
+        row.text
+        == "Unauthorised use of mobile phone / digital camera / other mobile device | x | | | | | (x) | | x | x"
+    )
+    assert row.lead_in.startswith(
+        "Incidents | Refer to class teacher / tutor | Refer to Head of Department / Head of Year / other |"
+    )
     assert row.lead_in.count("|") == row.text.count("|")  # one heading per column
     staff = next(c for c in clauses if c.text.startswith("Breaching copyright or licensing regulations"))
     assert staff.lead_in.startswith("Incidents | Refer to line manager")

@@ -198,8 +198,12 @@ async def test_with_an_app_id_unauthenticated_requests_get_401_without_the_netwo
     try:
         assert [c.name for c in h.ctx.channels] == ["teams"]
         foreign = jwt.encode({"iss": "https://issuer.example", "aud": APP_ID}, "k" * 32, algorithm="HS256")
-        for headers in ({}, {"Authorization": "Bearer not-a-jwt"}, {"Authorization": "Basic dXNlcjpwYXNz"},
-                        {"Authorization": f"Bearer {foreign}"}):
+        for headers in (
+            {},
+            {"Authorization": "Bearer not-a-jwt"},
+            {"Authorization": "Basic dXNlcjpwYXNz"},
+            {"Authorization": f"Bearer {foreign}"},
+        ):
             r = await h.activity(message(connector.service_url, QUESTION), headers)
             assert r.status == 401, headers
         await connector.settle(0.2)
@@ -208,17 +212,23 @@ async def test_with_an_app_id_unauthenticated_requests_get_401_without_the_netwo
         await h.stop()
 
 
-@pytest.mark.parametrize("env,host,needle", [
-    ({}, "0.0.0.0", "only on a loopback address"),
-    ({}, "", "every interface"),
-    ({"MicrosoftAppId": APP_ID}, "127.0.0.1", "set MicrosoftAppPassword"),
-    ({"MicrosoftAppPassword": "s"}, "127.0.0.1", "MicrosoftAppId is not"),
-    ({"MicrosoftAppTenantId": TENANT}, "0.0.0.0", "MicrosoftAppId is not"),
-    ({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppType": "SingleTenant"}, "0.0.0.0",
-     "set MicrosoftAppTenantId"),
-    ({"MicrosoftAppId": APP_ID, "MicrosoftAppType": "UserAssignedMSI"}, "0.0.0.0", "set MicrosoftAppTenantId"),
-    ({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppType": "Guest"}, "::1", "MultiTenant"),
-])
+@pytest.mark.parametrize(
+    "env,host,needle",
+    [
+        ({}, "0.0.0.0", "only on a loopback address"),
+        ({}, "", "every interface"),
+        ({"MicrosoftAppId": APP_ID}, "127.0.0.1", "set MicrosoftAppPassword"),
+        ({"MicrosoftAppPassword": "s"}, "127.0.0.1", "MicrosoftAppId is not"),
+        ({"MicrosoftAppTenantId": TENANT}, "0.0.0.0", "MicrosoftAppId is not"),
+        (
+            {"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppType": "SingleTenant"},
+            "0.0.0.0",
+            "set MicrosoftAppTenantId",
+        ),
+        ({"MicrosoftAppId": APP_ID, "MicrosoftAppType": "UserAssignedMSI"}, "0.0.0.0", "set MicrosoftAppTenantId"),
+        ({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppType": "Guest"}, "::1", "MultiTenant"),
+    ],
+)
 def test_unsafe_or_half_set_teams_configuration_is_refused(env, host, needle):
     from adapters.teams import teams_settings
 
@@ -236,32 +246,50 @@ def test_teams_configuration():
     assert teams_settings({"POLICYBOT_TEAMS": "off"}, "0.0.0.0") is None
     s = teams_settings({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s"}, "0.0.0.0")
     assert not s.emulator and s.app_type == "MultiTenant"
-    s = teams_settings({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppTenantId": TENANT,
-                        "MicrosoftAppType": "singletenant"}, "10.0.0.5")
+    s = teams_settings(
+        {
+            "MicrosoftAppId": APP_ID,
+            "MicrosoftAppPassword": "s",
+            "MicrosoftAppTenantId": TENANT,
+            "MicrosoftAppType": "singletenant",
+        },
+        "10.0.0.5",
+    )
     assert s.app_type == "SingleTenant" and s.tenant_id == TENANT
-    s = teams_settings({"MicrosoftAppId": APP_ID, "MicrosoftAppTenantId": TENANT,
-                        "MicrosoftAppType": "UserAssignedMSI"}, "0.0.0.0")
+    s = teams_settings(
+        {"MicrosoftAppId": APP_ID, "MicrosoftAppTenantId": TENANT, "MicrosoftAppType": "UserAssignedMSI"}, "0.0.0.0"
+    )
     assert s.app_type == "UserAssignedMSI" and s.app_password == ""
-    s = teams_settings({"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppTenantId": TENANT},
-                       "0.0.0.0")
+    s = teams_settings(
+        {"MicrosoftAppId": APP_ID, "MicrosoftAppPassword": "s", "MicrosoftAppTenantId": TENANT}, "0.0.0.0"
+    )
     assert s.app_type == "SingleTenant"  # a tenant id without a type: a single-tenant bot, as Azure now creates
-    assert [is_loopback(h) for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "0.0.0.0", "",
-                                     "::", "10.0.0.1", "example.org")] == [True] * 5 + [False] * 5
+    assert [
+        is_loopback(h)
+        for h in ("127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "0.0.0.0", "", "::", "10.0.0.1", "example.org")
+    ] == [True] * 5 + [False] * 5
 
 
 def test_build_app_refuses_teams_without_an_app_id_off_loopback(fake_bot):
     with pytest.raises(ConfigError, match="loopback"):
         build_app(fake_bot, ConversationEngine(fake_bot, reporting=False), ServerSettings(host="0.0.0.0", env={}))
-    app = build_app(fake_bot, ConversationEngine(fake_bot, reporting=False),
-                    ServerSettings(host="0.0.0.0", env={"POLICYBOT_TEAMS": "off"}))
+    app = build_app(
+        fake_bot,
+        ConversationEngine(fake_bot, reporting=False),
+        ServerSettings(host="0.0.0.0", env={"POLICYBOT_TEAMS": "off"}),
+    )
     assert not any(r.resource.canonical == "/api/messages" for r in app.router.routes() if r.resource)
 
 
 def test_serve_refuses_to_start_off_loopback_without_an_app_id(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "SLACK_", "POLICYBOT_TEAMS"))}
     env.update(POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1")
-    p = subprocess.run([sys.executable, "-m", "adapters.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
-                       env=env, capture_output=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     assert p.returncode == 2
     assert b"MicrosoftAppId is not set" in p.stderr and b"Traceback" not in p.stderr
 
@@ -286,8 +314,10 @@ async def test_full_report_flow_with_card_submits_and_proactive_messages(report_
     # 1. a question about a reportable matter: the answer offers "Report a concern"
     await srv.activity(message(url, REPORT_QUESTION, user=ALICE))
     (answer,) = await alice(lambda p: "Report a concern" in p.buttons)
-    assert answer.data("Report a concern") == {"action_id": "report:start", "value": answer.data(
-        "Report a concern")["value"]}
+    assert answer.data("Report a concern") == {
+        "action_id": "report:start",
+        "value": answer.data("Report a concern")["value"],
+    }
     # 2. pressing it starts the flow: intro, then the category choices
     await press(answer, "Report a concern")
     (category,) = await alice(lambda p: "Something else" in p.buttons)
@@ -297,8 +327,7 @@ async def test_full_report_flow_with_card_submits_and_proactive_messages(report_
     (what,) = await alice(lambda p: "What happened?" in p.text)
     (field,) = [el for el in what.cards[-1]["body"] if el["type"] == "Input.Text"]
     assert field["isMultiline"] and "Send" in what.buttons
-    await srv.activity(submit(url, what.data("Send"), user=ALICE, reply_to=what.id,
-                              inputs={field["id"]: WHAT}))
+    await srv.activity(submit(url, what.data("Send"), user=ALICE, reply_to=what.id, inputs={field["id"]: WHAT}))
     (when,) = await alice(lambda p: "When did it happen?" in p.text)
     # 4. "Not sure"; then "where", answered by typing in the chat
     await press(when, "Not sure")
@@ -346,8 +375,15 @@ async def test_report_button_under_a_channel_answer_continues_in_a_new_personal_
     await srv.activity(mention(url, REPORT_QUESTION, user=ALICE))
     (answer,) = await fake.wait_for()
     assert answer.conversation_id.startswith(CHANNEL_CONV) and "Report a concern" in answer.buttons
-    await srv.activity(submit(url, answer.data("Report a concern"), user=ALICE, reply_to=answer.id,
-                              conversation=answer.body["conversation"]))
+    await srv.activity(
+        submit(
+            url,
+            answer.data("Report a concern"),
+            user=ALICE,
+            reply_to=answer.id,
+            conversation=answer.body["conversation"],
+        )
+    )
     (prompt,) = await fake.wait_for(lambda p: "Something else" in p.buttons)
     (create,) = [p for p in fake.posts if p.kind == "create"]
     assert create.body["members"] == [{"id": ALICE}] and create.body["isGroup"] is False
@@ -356,8 +392,15 @@ async def test_report_button_under_a_channel_answer_continues_in_a_new_personal_
     await fake.settle(0.2)
     assert len(fake.messages(lambda p: p.conversation_id.startswith(CHANNEL_CONV))) == 1
     # the next press in the personal chat carries on there (the chat is remembered)
-    await srv.activity(submit(url, prompt.data("Cancel"), user=ALICE, reply_to=prompt.id,
-                              conversation={"id": prompt.conversation_id, "conversationType": "personal"}))
+    await srv.activity(
+        submit(
+            url,
+            prompt.data("Cancel"),
+            user=ALICE,
+            reply_to=prompt.id,
+            conversation={"id": prompt.conversation_id, "conversationType": "personal"},
+        )
+    )
     (cancelled,) = await fake.wait_for(lambda p: "Report cancelled" in p.text)
     assert cancelled.conversation_id == f"a:personal-{ALICE}"
     assert len([p for p in fake.posts if p.kind == "create"]) == 1
@@ -409,8 +452,7 @@ async def test_queued_messages_are_sent_when_the_person_installs_the_app(fake_bo
 
     from bot.messages import Outbound
 
-    reporting.outbox.put(Outbound(kind="text", text="Update on your report: closed.", to_user="dan"),
-                         datetime.now(UTC))
+    reporting.outbox.put(Outbound(kind="text", text="Update on your report: closed.", to_user="dan"), datetime.now(UTC))
     h = await TeamsServer(fake_bot, ConversationEngine(fake_bot, reporting=reporting), None, env={}).start()
     try:
         await connector.settle(0.1)
@@ -458,11 +500,14 @@ async def test_done_when_real_model_emulator_reply_quotes_cwm_taf_and_app_id_ser
 # -- the bot's @mention is removed, and nothing else ---------------------------------------------------
 
 
-@pytest.mark.parametrize("question", [
-    "what is Policybot?",
-    "Does Policybot keep my report confidential?",
-    "can I post (pictures) of service users? [policybot]",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what is Policybot?",
+        "Does Policybot keep my report confidential?",
+        "can I post (pictures) of service users? [policybot]",
+    ],
+)
 async def test_only_the_mention_of_the_bot_is_removed_from_a_channel_question(server, connector, question):
     await server.activity(mention(connector.service_url, question))
     await connector.wait_for()
@@ -476,8 +521,9 @@ def test_clean_text_removes_the_bot_mention_keeps_other_people_and_decodes_entit
     from adapters.teams import clean_text
 
     body = mention("http://127.0.0.1:1/", "ask <at>Bob Baker</at> about Policybot&nbsp;&amp; Facebook")
-    body["entities"].append({"type": "mention", "text": "<at>Bob Baker</at>",
-                             "mentioned": {"id": BOB, "name": "Bob Baker"}})
+    body["entities"].append(
+        {"type": "mention", "text": "<at>Bob Baker</at>", "mentioned": {"id": BOB, "name": "Bob Baker"}}
+    )
     body["entities"].append({"type": "clientInfo", "locale": "en-GB"})
     assert clean_text(Activity().deserialize(body)) == "ask Bob Baker about Policybot & Facebook"
     # a mention tag without its entity is still recognised by the bot's name
@@ -494,8 +540,11 @@ def test_every_card_including_its_fallback_text_fits_the_size_limit(char):
     from bot.messages import Choice, Outbound
 
     line = " ".join([char * 9] * 1200)  # one long line: long typed answers arrive like this
-    msg = Outbound(kind="prompt", text=f"Review your report\n{line}\n{line[:3000]}",
-                   choices=[Choice("Submit", "report:submit"), Choice("Cancel", "report:cancel")])
+    msg = Outbound(
+        kind="prompt",
+        text=f"Review your report\n{line}\n{line[:3000]}",
+        choices=[Choice("Submit", "report:submit"), Choice("Cancel", "report:cancel")],
+    )
     cards = render_cards(msg)
     sizes = [len(json.dumps(c, ensure_ascii=False).encode("utf-8")) for c in cards]
     assert all(s <= MAX_CARD_BYTES for s in sizes), sizes
@@ -534,13 +583,13 @@ def png_rgba_pixels(data: bytes) -> list[tuple[int, int, int, int]]:
     assert (depth, colour, data[28]) == (8, 6, 0), "expected 8-bit RGBA, not interlaced"
     pos, idat = 8, b""
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         if kind == b"IDAT":
-            idat += data[pos + 8:pos + 8 + length]
+            idat += data[pos + 8 : pos + 8 + length]
         pos += 12 + length
     raw, stride, prev, pixels = zlib.decompress(idat), width * 4, bytearray(width * 4), []
     for y in range(height):
-        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             a, b, c = line[i - 4] if i >= 4 else 0, prev[i], prev[i - 4] if i >= 4 else 0
             if kind == 1:
@@ -553,7 +602,7 @@ def png_rgba_pixels(data: bytes) -> list[tuple[int, int, int, int]]:
                 p = a + b - c
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
-        pixels += [tuple(line[i:i + 4]) for i in range(0, stride, 4)]
+        pixels += [tuple(line[i : i + 4]) for i in range(0, stride, 4)]
         prev = line
     return pixels
 
@@ -572,8 +621,16 @@ def test_teams_package_is_a_zip_an_admin_can_upload(tmp_path, capsys, monkeypatc
 
     monkeypatch.delenv("MicrosoftAppId", raising=False)
     out = tmp_path / "policybot-teams.zip"
-    code, stdout, _ = package(tmp_path, capsys, "--app-id", APP_ID.upper(), "--out", str(out),
-                              "--base-url", "https://intranet.example.gov.uk/policybot/")
+    code, stdout, _ = package(
+        tmp_path,
+        capsys,
+        "--app-id",
+        APP_ID.upper(),
+        "--out",
+        str(out),
+        "--base-url",
+        "https://intranet.example.gov.uk/policybot/",
+    )
     assert code == 0 and str(out) in stdout
     with zipfile.ZipFile(out) as z:
         assert z.testzip() is None
@@ -586,9 +643,12 @@ def test_teams_package_is_a_zip_an_admin_can_upload(tmp_path, capsys, monkeypatc
     assert "00000000-0000-0000-0000-000000000000" not in text and "policybot.example.org" not in text
     assert manifest["developer"]["websiteUrl"] == "https://intranet.example.gov.uk/policybot"
     assert manifest["developer"]["privacyUrl"] == "https://intranet.example.gov.uk/policybot/privacy"
-    assert manifest == json.loads((ROOT / "teams" / "manifest.json").read_text(encoding="utf-8").replace(
-        "00000000-0000-0000-0000-000000000000", APP_ID).replace(
-        "https://policybot.example.org", "https://intranet.example.gov.uk/policybot"))  # nothing else changed
+    assert manifest == json.loads(
+        (ROOT / "teams" / "manifest.json")
+        .read_text(encoding="utf-8")
+        .replace("00000000-0000-0000-0000-000000000000", APP_ID)
+        .replace("https://policybot.example.org", "https://intranet.example.gov.uk/policybot")
+    )  # nothing else changed
     # what the Teams admin center checks before it accepts the upload
     assert manifest["id"] != APP_ID and len(manifest["id"]) == 36 and manifest["manifestVersion"] == "1.17"
     assert set(bot["scopes"]) == {"personal", "team", "groupChat"}
@@ -618,14 +678,17 @@ def test_teams_package_takes_the_app_id_from_the_environment(tmp_path, capsys, m
     assert manifest["developer"]["websiteUrl"] == "https://policybot.example.org"  # no --base-url: unchanged
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--app-id", "not-a-guid"], "GUID"),
-    (["--app-id", "11111111-2222-3333-4444-55555555555"], "GUID"),  # one digit short
-    (["--app-id", "00000000-0000-0000-0000-000000000000"], "GUID"),  # the placeholder itself
-    (["--app-id", "28:11111111-2222-3333-4444-555555555555"], "GUID"),  # the bot's Teams id, not its app id
-    ([], "--app-id"),
-    (["--app-id", APP_ID, "--base-url", "http://intranet.example.gov.uk"], "https://"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--app-id", "not-a-guid"], "GUID"),
+        (["--app-id", "11111111-2222-3333-4444-55555555555"], "GUID"),  # one digit short
+        (["--app-id", "00000000-0000-0000-0000-000000000000"], "GUID"),  # the placeholder itself
+        (["--app-id", "28:11111111-2222-3333-4444-555555555555"], "GUID"),  # the bot's Teams id, not its app id
+        ([], "--app-id"),
+        (["--app-id", APP_ID, "--base-url", "http://intranet.example.gov.uk"], "https://"),
+    ],
+)
 def test_teams_package_refuses_a_bad_app_id_or_url_with_exit_code_2(tmp_path, capsys, monkeypatch, args, needle):
     monkeypatch.delenv("MicrosoftAppId", raising=False)
     out = tmp_path / "bad.zip"
@@ -638,8 +701,13 @@ def test_teams_package_refuses_a_bad_app_id_or_url_with_exit_code_2(tmp_path, ca
 
 def test_teams_package_command_line_exit_codes(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("Microsoft")}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "adapters.cli", "teams", "package", *a], cwd=ROOT,
-                                    env=env, capture_output=True, timeout=60)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "teams", "package", *a],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
     bad = run("--app-id", "nope", "--out", str(tmp_path / "bad.zip"))
     assert bad.returncode == 2 and b"GUID" in bad.stderr and b"Traceback" not in bad.stderr
     good = run("--app-id", APP_ID, "--out", str(tmp_path / "good.zip"))

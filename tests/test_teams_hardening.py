@@ -223,8 +223,12 @@ def forged_tokens(keys) -> dict[str, str]:
     now = int(time.time())
     return {
         "alg none": alg_none_token(),
-        "HS256": jwt.encode({"iss": CHANNEL_ISSUER, "aud": APP_ID, "serviceurl": SECURE_URL, "exp": now + 3600},
-                            "k" * 32, algorithm="HS256", headers={"kid": KID}),
+        "HS256": jwt.encode(
+            {"iss": CHANNEL_ISSUER, "aud": APP_ID, "serviceurl": SECURE_URL, "exp": now + 3600},
+            "k" * 32,
+            algorithm="HS256",
+            headers={"kid": KID},
+        ),
         "RS384": token(published, alg="RS384"),
         "expired": token(foreign, exp=now - 3600, nbf=now - 7200),
         "no expiry": token(foreign, exp=None),
@@ -247,8 +251,9 @@ async def test_forged_tokens_get_401_without_any_key_fetch_and_healthz_stays_up(
     async def send(t: str):
         return (await auth_server.activity(body, bearer(t))).status
 
-    statuses, health = await asyncio.wait_for(asyncio.gather(
-        asyncio.gather(*(send(t) for t in forged.values())), auth_server.get("/healthz")), 3)
+    statuses, health = await asyncio.wait_for(
+        asyncio.gather(asyncio.gather(*(send(t) for t in forged.values())), auth_server.get("/healthz")), 3
+    )
     assert dict(zip(forged, statuses)) == {name: 401 for name in forged}
     assert health.status == 200
     await asyncio.sleep(0.3)
@@ -310,13 +315,25 @@ def test_token_refusal_names_what_can_never_be_valid(keys):
     assert token_refusal(f"Bearer {token(published)}", APP_ID, SECURE_URL) is None
     assert token_refusal(f"Bearer {token(published)}", APP_ID, "https://other.example/") is not None
     assert token_refusal(f"Bearer {token(published)}", "", SECURE_URL) is not None  # Emulator mode: none valid
-    v1 = token(published, iss="https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/", ver="1.0",
-               appid=APP_ID, serviceurl=None)
+    v1 = token(
+        published,
+        iss="https://sts.windows.net/d6d49420-f39b-4df7-a1dc-d59a935871db/",
+        ver="1.0",
+        appid=APP_ID,
+        serviceurl=None,
+    )
     assert token_refusal(f"Bearer {v1}", APP_ID, SECURE_URL) is None  # an Emulator (Azure AD) token
     now = time.time()
     assert token_refusal(f"Bearer {token(published, exp=int(now) - 60)}", APP_ID, SECURE_URL, now) is None  # skew
-    for bad in ("", "Bearer", "Bearer a.b.c", "Basic x", f"bearer {token(published)}", "Bearer ..",
-                f"Bearer {token(published)} extra"):
+    for bad in (
+        "",
+        "Bearer",
+        "Bearer a.b.c",
+        "Basic x",
+        f"bearer {token(published)}",
+        "Bearer ..",
+        f"Bearer {token(published)} extra",
+    ):
         assert token_refusal(bad, APP_ID, SECURE_URL) is not None, bad
 
 
@@ -340,9 +357,22 @@ def dns(monkeypatch):
     return looked_up
 
 
-BAD_EMULATOR_URLS = ["", None, "not a url", "ftp://127.0.0.1/", "http://", "http:///x", "//127.0.0.1/",
-                     "http://example.invalid/", "https://smba.example.invalid/amer/", "http://10.255.0.1:9/",
-                     "http://127.0.0.1:99999/", "http://[::1/", 5, ["http://127.0.0.1/"]]
+BAD_EMULATOR_URLS = [
+    "",
+    None,
+    "not a url",
+    "ftp://127.0.0.1/",
+    "http://",
+    "http:///x",
+    "//127.0.0.1/",
+    "http://example.invalid/",
+    "https://smba.example.invalid/amer/",
+    "http://10.255.0.1:9/",
+    "http://127.0.0.1:99999/",
+    "http://[::1/",
+    5,
+    ["http://127.0.0.1/"],
+]
 
 
 @pytest.mark.parametrize("url", BAD_EMULATOR_URLS, ids=repr)
@@ -425,8 +455,11 @@ async def test_different_presses_on_the_same_card_are_each_processed(emu_server,
 def execute(service_url: str, data: dict, reply_to: str | None = None, activity_id: str | None = None) -> dict:
     """An ``adaptiveCard/action`` invoke (``Action.Execute``) carrying ``data``."""
     body = submit(service_url, {}, reply_to=reply_to)
-    body.update(type="invoke", name="adaptiveCard/action",
-                value={"action": {"type": "Action.Execute", "verb": "submit", "data": data}, "trigger": "manual"})
+    body.update(
+        type="invoke",
+        name="adaptiveCard/action",
+        value={"action": {"type": "Action.Execute", "verb": "submit", "data": data}, "trigger": "manual"},
+    )
     if activity_id:
         body["id"] = activity_id
     return body
@@ -457,9 +490,15 @@ async def test_an_invoke_this_bot_does_not_offer_gets_400_not_501(emu_server, co
 
 
 def _activity(su, **fields) -> bytes:
-    body = {"type": "message", "id": "1:x", "channelId": "msteams", "serviceUrl": su,
-            "from": {"id": "29:1staffMember"}, "recipient": {"id": BOT_ID},
-            "conversation": {"id": "a:1on1-29:1staffMember"}}
+    body = {
+        "type": "message",
+        "id": "1:x",
+        "channelId": "msteams",
+        "serviceUrl": su,
+        "from": {"id": "29:1staffMember"},
+        "recipient": {"id": BOT_ID},
+        "conversation": {"id": "a:1on1-29:1staffMember"},
+    }
     body.update(fields)
     return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
 
@@ -488,18 +527,23 @@ MALFORMED = {
     "channelData a list": lambda su: _activity(su, channelData=[1, 2]),
     "value a string": lambda su: _activity(su, value="[[[", replyToId="1:card"),
     "value with odd fields": lambda su: _activity(su, value={"action_id": 5, "form": [], "fields": "x"}),
-    "form submit with odd fields": lambda su: _activity(su, value={"action_id": "pb_form", "form": "f",
-                                                                   "fields": [{"a": 1}, None]}),
+    "form submit with odd fields": lambda su: _activity(
+        su, value={"action_id": "pb_form", "form": "f", "fields": [{"a": 1}, None]}
+    ),
     "invoke without value": lambda su: _activity(su, type="invoke", name="adaptiveCard/action"),
     "invoke value a number": lambda su: _activity(su, type="invoke", name="adaptiveCard/action", value=5),
-    "invoke action a string": lambda su: _activity(su, type="invoke", name="adaptiveCard/action",
-                                                   value={"action": "x"}),
-    "invoke unknown field": lambda su: _activity(su, type="invoke", name="adaptiveCard/action",
-                                                 value={"action": {"type": "Action.Execute"}, "zz": 1}),
-    "invoke data a number": lambda su: _activity(su, type="invoke", name="adaptiveCard/action",
-                                                 value={"action": {"type": "Action.Execute", "data": 5}}),
-    "invoke Action.Submit": lambda su: _activity(su, type="invoke", name="adaptiveCard/action",
-                                                 value={"action": {"type": "Action.Submit", "data": {}}}),
+    "invoke action a string": lambda su: _activity(
+        su, type="invoke", name="adaptiveCard/action", value={"action": "x"}
+    ),
+    "invoke unknown field": lambda su: _activity(
+        su, type="invoke", name="adaptiveCard/action", value={"action": {"type": "Action.Execute"}, "zz": 1}
+    ),
+    "invoke data a number": lambda su: _activity(
+        su, type="invoke", name="adaptiveCard/action", value={"action": {"type": "Action.Execute", "data": 5}}
+    ),
+    "invoke Action.Submit": lambda su: _activity(
+        su, type="invoke", name="adaptiveCard/action", value={"action": {"type": "Action.Submit", "data": {}}}
+    ),
     "members added a number": lambda su: _activity(su, type="conversationUpdate", membersAdded=5),
     "members without ids": lambda su: _activity(su, type="conversationUpdate", membersAdded=[{"id": 5}, {}]),
     "installation odd": lambda su: _activity(su, type="installationUpdate", action=5),
@@ -521,8 +565,9 @@ async def _post(server, raw: bytes, content_type: str | None, headers: dict | No
     h = dict(headers or {})
     if content_type is not None:
         h["Content-Type"] = content_type
-    async with server.session.post(server.url + "/api/messages", data=raw, headers=h,
-                                   skip_auto_headers=["Content-Type"]) as r:
+    async with server.session.post(
+        server.url + "/api/messages", data=raw, headers=h, skip_auto_headers=["Content-Type"]
+    ) as r:
         await r.read()
         return r.status
 
@@ -551,12 +596,22 @@ async def test_bad_content_types_never_give_a_5xx(emu_server, connector, name):
     assert await _post(emu_server, raw, BAD_TYPES[name]) in (400, 415)
 
 
-@pytest.mark.parametrize("header", [
-    "Bearer", "Bearer ", "Bearer a.b.c", "Bearer ...", "Bearer e30.e30.", "Bearer e30.bm90anNvbg.", "Basic e30=",
-    "Bearer eyJhbGciOiJSUzI1NiJ9." + "A" * 6000 + ".x", "bearer e30.e30.x",
-    "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6MX0.eyJpc3MiOjF9.x",  # kid and iss numbers
-    "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJpc3MiOiJodHRwczovL2FwaS5ib3RmcmFtZXdvcmsuY29tIiwiZXhwIjoic29vbiJ9.x",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Bearer",
+        "Bearer ",
+        "Bearer a.b.c",
+        "Bearer ...",
+        "Bearer e30.e30.",
+        "Bearer e30.bm90anNvbg.",
+        "Basic e30=",
+        "Bearer eyJhbGciOiJSUzI1NiJ9." + "A" * 6000 + ".x",
+        "bearer e30.e30.x",
+        "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6MX0.eyJpc3MiOjF9.x",  # kid and iss numbers
+        "Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJpc3MiOiJodHRwczovL2FwaS5ib3RmcmFtZXdvcmsuY29tIiwiZXhwIjoic29vbiJ9.x",
+    ],
+)
 async def test_malformed_authorization_headers_get_401(auth_server, stalled, header):
     raw = _activity(SECURE_URL)
     status = await _post(auth_server, raw, "application/json", {"Authorization": header})

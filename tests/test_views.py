@@ -25,9 +25,11 @@ from bot.views import (
     wants_feedback,
 )
 
-LONG_LEAD_IN = ("Employees must take care with everything they publish online, including on personal accounts, "
-                "because what they write can reflect on the council and its services. In particular, staff "
-                "should never:")
+LONG_LEAD_IN = (
+    "Employees must take care with everything they publish online, including on personal accounts, "
+    "because what they write can reflect on the council and its services. In particular, staff "
+    "should never:"
+)
 SHORT = "… In particular, staff should never:"
 CLAUSE = "post photographs of service users, even with their consent, on any social networking site."
 
@@ -39,8 +41,13 @@ def quote(lead_in: str | None = LONG_LEAD_IN) -> Quote:
 
 
 def answer(**kw) -> Outbound:
-    return Outbound(kind="answer", text="Here is what the policies say:", quotes=[quote()],
-                    question="Can I post photos of service users?", **kw)
+    return Outbound(
+        kind="answer",
+        text="Here is what the policies say:",
+        quotes=[quote()],
+        question="Can I post photos of service users?",
+        **kw,
+    )
 
 
 # -- quotes ------------------------------------------------------------------------------------------
@@ -60,9 +67,13 @@ def test_quote_view_shortens_a_long_lead_in_and_keeps_the_clause_verbatim():
 def _slack_texts(msg):
     from adapters.slack import render_messages
 
-    return [e["text"] for p in render_messages(msg) for b in p["blocks"] for e in b.get("elements", [])
-            if isinstance(e, dict) and e.get("type") == "mrkdwn"] + \
-           [b["text"]["text"] for p in render_messages(msg) for b in p["blocks"] if isinstance(b.get("text"), dict)]
+    return [
+        e["text"]
+        for p in render_messages(msg)
+        for b in p["blocks"]
+        for e in b.get("elements", [])
+        if isinstance(e, dict) and e.get("type") == "mrkdwn"
+    ] + [b["text"]["text"] for p in render_messages(msg) for b in p["blocks"] if isinstance(b.get("text"), dict)]
 
 
 def _teams_texts(msg):
@@ -165,8 +176,9 @@ def test_every_renderer_offers_feedback_from_the_same_rule():
         assert (FEEDBACK_HELPFUL in teams and FEEDBACK_NOT_HELPFUL in teams) is wanted
         web = render_outbound(msg)
         assert (web["feedback"] is not None) is wanted
-        assert web.get("feedback_buttons", []) == ([{"label": b.label, "helpful": b.helpful}
-                                                    for b in FEEDBACK_BUTTONS] if wanted else [])
+        assert web.get("feedback_buttons", []) == (
+            [{"label": b.label, "helpful": b.helpful} for b in FEEDBACK_BUTTONS] if wanted else []
+        )
 
 
 def test_a_vote_reads_back_its_token():
@@ -188,12 +200,15 @@ def test_a_feedback_token_fits_a_button_value():
     assert len(token) <= 2000 and parse_vote(FEEDBACK_HELPFUL, token).question == "q" * 1500
 
 
-@pytest.mark.parametrize("helpful, text", [(True, "Thanks for your feedback."),
-                                           (False, "Thanks, noted: HR will see that this didn't help.")])
+@pytest.mark.parametrize(
+    "helpful, text", [(True, "Thanks for your feedback."), (False, "Thanks, noted: HR will see that this didn't help.")]
+)
 def test_thanks_text(helpful, text):
     assert thanks_text(helpful) == text
 
 
 def test_feedback_buttons():
     assert [(b.label, b.action_id, b.helpful) for b in FEEDBACK_BUTTONS] == [
-        ("Helpful", FEEDBACK_HELPFUL, True), ("Not helpful", FEEDBACK_NOT_HELPFUL, False)]
+        ("Helpful", FEEDBACK_HELPFUL, True),
+        ("Not helpful", FEEDBACK_NOT_HELPFUL, False),
+    ]

@@ -105,15 +105,18 @@ async def test_loopback_mode_is_open_without_sign_in(fake_bot):
         assert (await c.get("/chat/api/me")).json()["anonymous"]
 
 
-@pytest.mark.parametrize("headers", [
-    {"Host": "evil.example"},
-    {"Host": "evil.example:3978"},
-    {"Host": "127.0.0.1.evil.example"},
-    {"X-Forwarded-For": "203.0.113.9"},
-    {"Forwarded": "for=203.0.113.9"},
-    {"X-Real-IP": "203.0.113.9"},
-    {"X-Forwarded-Host": "chat.example.org"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Host": "evil.example"},
+        {"Host": "evil.example:3978"},
+        {"Host": "127.0.0.1.evil.example"},
+        {"X-Forwarded-For": "203.0.113.9"},
+        {"Forwarded": "for=203.0.113.9"},
+        {"X-Real-IP": "203.0.113.9"},
+        {"X-Forwarded-Host": "chat.example.org"},
+    ],
+)
 async def test_loopback_mode_refuses_other_hosts_and_proxies(fake_bot, headers):
     async with WebChatServer(fake_bot, ConversationEngine(fake_bot, reporting=False)) as srv:
         c = srv.client()
@@ -163,26 +166,29 @@ def test_settings_choose_the_mode():
     assert webchat_settings({"POLICYBOT_WEBCHAT": "off"}, "127.0.0.1")[0] is None
 
 
-@pytest.mark.parametrize("env,needle", [
-    ({"POLICYBOT_WEBCHAT_SECRET": "x" * (MIN_SECRET_CHARS - 1)}, f"at least {MIN_SECRET_CHARS} characters"),
-    ({"POLICYBOT_WEBCHAT_SECRET": "short"}, "POLICYBOT_WEBCHAT_SECRET"),
-    ({"POLICYBOT_WEBCHAT_IDENTITY_HEADER": "X-User: alice"}, "HTTP header name"),
-    ({"POLICYBOT_WEBCHAT_IDENTITY_HEADER": "X-Üser"}, "HTTP header name"),
-])
+@pytest.mark.parametrize(
+    "env,needle",
+    [
+        ({"POLICYBOT_WEBCHAT_SECRET": "x" * (MIN_SECRET_CHARS - 1)}, f"at least {MIN_SECRET_CHARS} characters"),
+        ({"POLICYBOT_WEBCHAT_SECRET": "short"}, "POLICYBOT_WEBCHAT_SECRET"),
+        ({"POLICYBOT_WEBCHAT_IDENTITY_HEADER": "X-User: alice"}, "HTTP header name"),
+        ({"POLICYBOT_WEBCHAT_IDENTITY_HEADER": "X-Üser"}, "HTTP header name"),
+    ],
+)
 def test_bad_sign_in_configuration_is_refused(fake_bot, env, needle):
     with pytest.raises(ConfigError) as info:
         webchat_settings(env, "0.0.0.0")
     assert needle in str(info.value)
     with pytest.raises(ConfigError):
-        build_app(fake_bot, ConversationEngine(fake_bot, reporting=False),
-                  ServerSettings(env=dict(BASE_ENV, **env)))
+        build_app(fake_bot, ConversationEngine(fake_bot, reporting=False), ServerSettings(env=dict(BASE_ENV, **env)))
 
 
 def test_serve_refuses_a_short_secret(tmp_path):
     import subprocess
 
-    env = dict(os.environ, POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1",
-               POLICYBOT_WEBCHAT_SECRET="too-short")
+    env = dict(
+        os.environ, POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1", POLICYBOT_WEBCHAT_SECRET="too-short"
+    )
     p = subprocess.run(CLI + ["serve", "--port", "0"], env=env, capture_output=True, timeout=60)
     assert p.returncode == 2
     assert b"POLICYBOT_WEBCHAT_SECRET must be at least" in p.stderr and b"Traceback" not in p.stderr
@@ -190,8 +196,9 @@ def test_serve_refuses_a_short_secret(tmp_path):
 
 # ---- secret mode -----------------------------------------------------------------------------------
 def secret_server(bot, engine=None, host="0.0.0.0"):
-    return WebChatServer(bot, engine or ConversationEngine(bot, reporting=False),
-                         env={"POLICYBOT_WEBCHAT_SECRET": SECRET}, host=host)
+    return WebChatServer(
+        bot, engine or ConversationEngine(bot, reporting=False), env={"POLICYBOT_WEBCHAT_SECRET": SECRET}, host=host
+    )
 
 
 async def test_secret_mode_needs_the_access_code(fake_bot):
@@ -229,8 +236,9 @@ async def test_secret_mode_locks_out_after_repeated_failures(fake_bot):
 async def test_concurrent_guesses_cannot_slip_past_the_lockout(fake_bot):
     async with secret_server(fake_bot) as srv:
         c = srv.client()
-        replies = await asyncio.gather(*[c.post("/chat/api/login", {"secret": f"guess-{i:020d}"})
-                                         for i in range(3 * MAX_LOGIN_FAILURES)])
+        replies = await asyncio.gather(
+            *[c.post("/chat/api/login", {"secret": f"guess-{i:020d}"}) for i in range(3 * MAX_LOGIN_FAILURES)]
+        )
         statuses = [r.status for r in replies]
         assert statuses.count(401) == MAX_LOGIN_FAILURES and statuses.count(429) == 2 * MAX_LOGIN_FAILURES
 
@@ -321,14 +329,19 @@ async def test_state_changing_requests_must_be_json_from_the_same_origin(fake_bo
             ({}, 200),  # not a browser (curl, a script)
         ]
         for headers, status in cases:
-            r = await c.request("POST", "/chat/api/message", data=body,
-                                headers={"Content-Type": "application/json; charset=utf-8", **headers})
+            r = await c.request(
+                "POST",
+                "/chat/api/message",
+                data=body,
+                headers={"Content-Type": "application/json; charset=utf-8", **headers},
+            )
             assert r.status == status, (headers, r.text)
             if status == 403:
                 assert "Cross-site" in r.json()["error"]
         for path in ("/chat/api/identity", "/chat/api/start", "/chat/api/feedback", "/chat/api/logout"):
-            r = await c.request("POST", path, data="{}", headers={"Content-Type": "application/json",
-                                                                 "Origin": "http://evil.example"})
+            r = await c.request(
+                "POST", path, data="{}", headers={"Content-Type": "application/json", "Origin": "http://evil.example"}
+            )
             assert r.status in (403, 404), path
         assert (await c.get("/chat/api/message")).status == 405
 
@@ -343,25 +356,35 @@ async def test_oversized_and_malformed_bodies_get_clear_errors(fake_bot):
 
         async def chunks(data: bytes, size: int, pause: float = 0.0):
             for i in range(0, len(data), size):
-                yield data[i:i + size]
+                yield data[i : i + size]
                 if pause:
                     await asyncio.sleep(pause)
 
         # no Content-Length (chunked): counted while reading
-        r = await c.request("POST", "/chat/api/message", data=chunks(big.encode(), 8192),
-                            headers={"Content-Type": "application/json"})
+        r = await c.request(
+            "POST", "/chat/api/message", data=chunks(big.encode(), 8192), headers={"Content-Type": "application/json"}
+        )
         assert r.status == 413
         # a body that arrives in several pieces is read whole
         slow = json.dumps({"text": "Can I post pictures of service users?", "pad": "y" * 30_000}).encode()
-        r = await c.request("POST", "/chat/api/message", data=chunks(slow, 4096, pause=0.01),
-                            headers={"Content-Type": "application/json"})
+        r = await c.request(
+            "POST",
+            "/chat/api/message",
+            data=chunks(slow, 4096, pause=0.01),
+            headers={"Content-Type": "application/json"},
+        )
         assert r.status == 200 and r.json()["messages"][0]["kind"] == "answer"
-        for raw, needle in [(b"{not json", "not valid JSON"), (b'{"text": "caf\xe9"}', "not valid JSON"),
-                            (b'["a list"]', "JSON object"), (b'"text"', "JSON object"),
-                            (b'{"text": "\\ud800"}', "not valid text"),
-                            (b'{"nothing": 1}', "Send {"), (b'{"text": 12}', "Send {"),
-                            (b'{"action_id": "report:start", "value": 3}', "button"),
-                            (b'{"action_id": 7}', "button")]:
+        for raw, needle in [
+            (b"{not json", "not valid JSON"),
+            (b'{"text": "caf\xe9"}', "not valid JSON"),
+            (b'["a list"]', "JSON object"),
+            (b'"text"', "JSON object"),
+            (b'{"text": "\\ud800"}', "not valid text"),
+            (b'{"nothing": 1}', "Send {"),
+            (b'{"text": 12}', "Send {"),
+            (b'{"action_id": "report:start", "value": 3}', "button"),
+            (b'{"action_id": 7}', "button"),
+        ]:
             r = await c.request("POST", "/chat/api/message", data=raw, headers={"Content-Type": "application/json"})
             assert r.status == 400 and needle in r.json()["error"], raw
         # empty and over-long questions: the engine's own one-line answers
@@ -414,9 +437,12 @@ async def test_feedback_is_recorded(fake_bot):
         assert fake_bot.gaps.groups() == []  # a Helpful vote keeps nothing
         r = await c.post("/chat/api/feedback", {"helpful": False, **fb})
         assert r.status == 200 and "HR" in r.json()["text"]
-        for bad in ({"helpful": "no", **fb}, {"helpful": False, "question": "", "clause_ids": []},
-                    {"helpful": False, "question": question, "clause_ids": "wfcs:018"},
-                    {"helpful": False, "question": question, "clause_ids": [1, 2]}):
+        for bad in (
+            {"helpful": "no", **fb},
+            {"helpful": False, "question": "", "clause_ids": []},
+            {"helpful": False, "question": question, "clause_ids": "wfcs:018"},
+            {"helpful": False, "question": question, "clause_ids": [1, 2]},
+        ):
             assert (await c.post("/chat/api/feedback", bad)).status == 400, bad
     (group,) = fake_bot.gaps.groups()
     assert group.question == question and group.not_helpful == 1 and group.users == 0
@@ -483,8 +509,9 @@ async def test_an_unfinished_report_continues_when_the_page_reopens(fake_bot):
 async def test_serve_prints_the_web_chat_url_and_serves_the_page(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "POLICYBOT_WEBCHAT"))}
     env.update(POLICYBOT_DATA_DIR=str(tmp_path), POLICYBOT_FAKE_EMBEDDER="1", POLICYBOT_TEAMS="off")
-    proc = await asyncio.create_subprocess_exec(*CLI, "serve", "--port", "0", "--dev", env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        *CLI, "serve", "--port", "0", "--dev", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         assert line.startswith("policybot serving on http://127.0.0.1:") and "webchat" in line

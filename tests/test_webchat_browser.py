@@ -33,8 +33,10 @@ def chromium_executable() -> str:
     found = shutil.which("chromium") or (str(DEBIAN_CHROMIUM) if DEBIAN_CHROMIUM.is_file() else None)
     problem = None
     if found is None:
-        problem = ("no chromium executable (install Debian's chromium: apt-get install chromium, "
-                   "or run `make test`, which does)")
+        problem = (
+            "no chromium executable (install Debian's chromium: apt-get install chromium, "
+            "or run `make test`, which does)"
+        )
     else:
         try:
             import playwright.async_api  # noqa: F401

@@ -53,21 +53,30 @@ def open_server(bot, engine=None) -> WebChatServer:
 
 
 def secret_server(bot, engine=None) -> WebChatServer:
-    return WebChatServer(bot, engine or ConversationEngine(bot, reporting=False),
-                         env={"POLICYBOT_WEBCHAT_SECRET": SECRET}, host="0.0.0.0")
+    return WebChatServer(
+        bot,
+        engine or ConversationEngine(bot, reporting=False),
+        env={"POLICYBOT_WEBCHAT_SECRET": SECRET},
+        host="0.0.0.0",
+    )
 
 
 def header_server(bot, engine=None) -> WebChatServer:
-    return WebChatServer(bot, engine or ConversationEngine(bot, reporting=False),
-                         env={"POLICYBOT_WEBCHAT_IDENTITY_HEADER": HEADER}, host="0.0.0.0")
+    return WebChatServer(
+        bot,
+        engine or ConversationEngine(bot, reporting=False),
+        env={"POLICYBOT_WEBCHAT_IDENTITY_HEADER": HEADER},
+        host="0.0.0.0",
+    )
 
 
 def port_of(srv: WebChatServer) -> int:
     return int(srv.url.rsplit(":", 1)[1])
 
 
-async def raw_request(port: int, method: str, path: str, headers: list[tuple[bytes, bytes]] = (),
-                      body: bytes = b"") -> int:
+async def raw_request(
+    port: int, method: str, path: str, headers: list[tuple[bytes, bytes]] = (), body: bytes = b""
+) -> int:
     """Send one HTTP/1.1 request byte for byte (headers as given, plus Host when missing, Content-Length and
     Connection: close); returns the status code."""
     names = {k.lower() for k, _ in headers}
@@ -134,18 +143,39 @@ async def test_charsets_bad_bytes_and_other_json_values(fake_bot):
 # ---- D4: open loopback mode only for direct use on this computer -------------------------------------------
 # Every proxy / forwarding header the server must refuse in open mode (an independent copy of the list).
 PROXY_HEADERS = [
-    ("Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43"), ("Via", "1.1 nginx"),
-    ("X-Forwarded-For", "192.0.2.60"), ("X-Forwarded-Host", "chat.example.org"), ("X-Forwarded-Proto", "https"),
-    ("X-Forwarded-Port", "443"), ("X-Forwarded-Prefix", "/chat"), ("X-Forwarded-Server", "proxy1"),
-    ("X-Forwarded-Ssl", "on"), ("X-Forwarded-Scheme", "https"), ("X-Forwarded", "for=192.0.2.60"),
-    ("X-Real-IP", "192.0.2.60"), ("X-Client-IP", "192.0.2.60"), ("X-Cluster-Client-IP", "192.0.2.60"),
-    ("True-Client-IP", "192.0.2.60"), ("CF-Connecting-IP", "192.0.2.60"), ("CF-Ray", "8a1b2c3d4e5f6-LHR"),
-    ("Fastly-Client-IP", "192.0.2.60"), ("X-ProxyUser-Ip", "192.0.2.60"),
-    ("X-Original-Forwarded-For", "192.0.2.60"), ("X-Original-URL", "/chat"), ("X-Rewrite-URL", "/chat"),
-    ("Client-IP", "192.0.2.60"), ("X-Envoy-External-Address", "192.0.2.60"), ("X-Azure-ClientIP", "192.0.2.60"),
-    ("X-Azure-SocketIP", "192.0.2.60"), ("X-AppEngine-User-IP", "192.0.2.60"), ("X-Originating-IP", "192.0.2.60"),
-    ("X-Remote-Addr", "192.0.2.60"), ("Proxy-Client-IP", "192.0.2.60"), ("WL-Proxy-Client-IP", "192.0.2.60"),
-    ("X-Amzn-Trace-Id", "Root=1-67891233-abcdef012345678912345678"), ("X-Forwarded-Anything-New", "1"),
+    ("Forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43"),
+    ("Via", "1.1 nginx"),
+    ("X-Forwarded-For", "192.0.2.60"),
+    ("X-Forwarded-Host", "chat.example.org"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Port", "443"),
+    ("X-Forwarded-Prefix", "/chat"),
+    ("X-Forwarded-Server", "proxy1"),
+    ("X-Forwarded-Ssl", "on"),
+    ("X-Forwarded-Scheme", "https"),
+    ("X-Forwarded", "for=192.0.2.60"),
+    ("X-Real-IP", "192.0.2.60"),
+    ("X-Client-IP", "192.0.2.60"),
+    ("X-Cluster-Client-IP", "192.0.2.60"),
+    ("True-Client-IP", "192.0.2.60"),
+    ("CF-Connecting-IP", "192.0.2.60"),
+    ("CF-Ray", "8a1b2c3d4e5f6-LHR"),
+    ("Fastly-Client-IP", "192.0.2.60"),
+    ("X-ProxyUser-Ip", "192.0.2.60"),
+    ("X-Original-Forwarded-For", "192.0.2.60"),
+    ("X-Original-URL", "/chat"),
+    ("X-Rewrite-URL", "/chat"),
+    ("Client-IP", "192.0.2.60"),
+    ("X-Envoy-External-Address", "192.0.2.60"),
+    ("X-Azure-ClientIP", "192.0.2.60"),
+    ("X-Azure-SocketIP", "192.0.2.60"),
+    ("X-AppEngine-User-IP", "192.0.2.60"),
+    ("X-Originating-IP", "192.0.2.60"),
+    ("X-Remote-Addr", "192.0.2.60"),
+    ("Proxy-Client-IP", "192.0.2.60"),
+    ("WL-Proxy-Client-IP", "192.0.2.60"),
+    ("X-Amzn-Trace-Id", "Root=1-67891233-abcdef012345678912345678"),
+    ("X-Forwarded-Anything-New", "1"),
 ]
 
 
@@ -155,9 +185,11 @@ async def test_open_mode_refuses_every_proxy_header(fake_bot):
         assert (await c.get("/")).status == 200
         refused = []
         for name, value in PROXY_HEADERS:
-            statuses = [(await c.get("/", headers={name: value})).status,
-                        (await c.get("/chat/api/me", headers={name: value})).status,
-                        (await c.post("/chat/api/identity", {"user_id": "alice"}, headers={name: value})).status]
+            statuses = [
+                (await c.get("/", headers={name: value})).status,
+                (await c.get("/chat/api/me", headers={name: value})).status,
+                (await c.post("/chat/api/identity", {"user_id": "alice"}, headers={name: value})).status,
+            ]
             if statuses == [403, 403, 403]:
                 refused.append(name)
         assert refused == [n for n, _ in PROXY_HEADERS]
@@ -169,12 +201,20 @@ async def test_open_mode_host_must_be_the_bound_loopback_port(fake_bot):
     async with open_server(fake_bot) as srv:
         port = port_of(srv)
         c = srv.client()
-        for host, status in [(f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200), (f"[::1]:{port}", 200),
-                             (f"LOCALHOST:{port}", 200),
-                             (f"127.0.0.1:{port + 1}", 403), ("127.0.0.1:3978" if port != 3978 else "127.0.0.1:1", 403),
-                             (f"127.0.0.2:{port}", 403), (f"localhost.localdomain:{port}", 403),
-                             (f"127.0.0.1:{port}.evil.example", 403), (f"[::1]x:{port}", 403),
-                             (f"127.0.0.1:{port}:{port}", 403), ("", 403)]:
+        for host, status in [
+            (f"127.0.0.1:{port}", 200),
+            (f"localhost:{port}", 200),
+            (f"[::1]:{port}", 200),
+            (f"LOCALHOST:{port}", 200),
+            (f"127.0.0.1:{port + 1}", 403),
+            ("127.0.0.1:3978" if port != 3978 else "127.0.0.1:1", 403),
+            (f"127.0.0.2:{port}", 403),
+            (f"localhost.localdomain:{port}", 403),
+            (f"127.0.0.1:{port}.evil.example", 403),
+            (f"[::1]x:{port}", 403),
+            (f"127.0.0.1:{port}:{port}", 403),
+            ("", 403),
+        ]:
             assert (await c.get("/chat/api/me", headers={"Host": host})).status == status, host
 
 
@@ -211,8 +251,9 @@ async def test_a_same_machine_proxy_with_nginx_defaults(fake_bot):
         upstream = {"Host": f"127.0.0.1:{port_of(srv)}"}
         browser = srv.client()
         assert (await browser.get("/chat/api/me", headers={**upstream, "Sec-Fetch-Site": "same-origin"})).status == 200
-        r = await browser.post("/chat/api/identity", {"user_id": "alice"},
-                               headers={**upstream, "Origin": "https://chat.example.org"})
+        r = await browser.post(
+            "/chat/api/identity", {"user_id": "alice"}, headers={**upstream, "Origin": "https://chat.example.org"}
+        )
         assert r.status == 403  # a browser names the proxy's origin on every state-changing request
         script = srv.client()  # HTTP/1.1, neither Origin nor Referer: indistinguishable from a local client
         assert (await script.get("/chat/api/me", headers=upstream)).status == 200
@@ -227,8 +268,7 @@ async def test_http_1_0_is_refused_in_open_mode(fake_bot):
 
         async def status(version: str) -> int:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(f"GET /chat/api/me {version}\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-                         .encode())
+            writer.write(f"GET /chat/api/me {version}\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
             await writer.drain()
             line = await reader.readline()
             writer.close()
@@ -241,7 +281,8 @@ async def test_http_1_0_is_refused_in_open_mode(fake_bot):
 def _mocked(headers: dict, peer=("127.0.0.1", 50000), sock=("127.0.0.1", 3978)):
     transport = mock.Mock()
     transport.get_extra_info.side_effect = lambda name, default=None: {"peername": peer, "sockname": sock}.get(
-        name, default)
+        name, default
+    )
     return make_mocked_request("GET", "/chat/api/me", headers=headers, transport=transport)
 
 
@@ -250,10 +291,12 @@ def test_open_mode_refuses_a_peer_that_is_not_loopback():
     channel = WebChatChannel(ctx, WebChatSettings("loopback"), pages={n: b"" for n in webchat.STATIC_FILES})
     channel._check_loopback(_mocked({"Host": "127.0.0.1:3978"}))  # passes
     channel._check_loopback(_mocked({"Host": "[::1]:3978"}, peer=("::1", 50000, 0, 0), sock=("::1", 3978, 0, 0)))
-    for request in (_mocked({"Host": "127.0.0.1:3978"}, peer=("192.0.2.7", 50000)),
-                    _mocked({"Host": "127.0.0.1:3978"}, peer=("10.0.0.1", 50000)),
-                    _mocked({"Host": "127.0.0.1:8080"}),
-                    _mocked({"Host": "127.0.0.1:3978", "Via": "1.0 fred"})):
+    for request in (
+        _mocked({"Host": "127.0.0.1:3978"}, peer=("192.0.2.7", 50000)),
+        _mocked({"Host": "127.0.0.1:3978"}, peer=("10.0.0.1", 50000)),
+        _mocked({"Host": "127.0.0.1:8080"}),
+        _mocked({"Host": "127.0.0.1:3978", "Via": "1.0 fred"}),
+    ):
         with pytest.raises(webchat._Refused) as info:
             channel._check_loopback(request)
         assert info.value.status == 403
@@ -261,8 +304,9 @@ def test_open_mode_refuses_a_peer_that_is_not_loopback():
 
 async def test_other_modes_still_work_behind_a_proxy(fake_bot):
     async with header_server(fake_bot, make_engine(fake_bot)) as srv:
-        r = await srv.client().get("/chat/api/me", headers={HEADER: "alice", "Via": "1.1 nginx",
-                                                            "X-Forwarded-For": "192.0.2.60"})
+        r = await srv.client().get(
+            "/chat/api/me", headers={HEADER: "alice", "Via": "1.1 nginx", "X-Forwarded-For": "192.0.2.60"}
+        )
         assert r.status == 200 and r.json()["user_id"] == "alice"
     async with secret_server(fake_bot) as srv:
         c = srv.client()
@@ -338,7 +382,7 @@ def test_backoff_doubles_up_to_the_cap_and_is_forgotten():
         clock.advance(waits[-1])
         assert t.retry_after("a") == 0
     base, cap = login_throttle.LOCKOUT_BASE, login_throttle.LOCKOUT_MAX
-    assert waits == [min(base * 2 ** k, cap) for k in range(8)] and waits[-1] == cap
+    assert waits == [min(base * 2**k, cap) for k in range(8)] and waits[-1] == cap
     assert t.retry_after("b") == 0  # another client is not affected
     clock.advance(login_throttle.FAILURE_MEMORY + 1)  # an hour without failures: a fresh start
     t.failed("a", "once-more")
@@ -372,7 +416,7 @@ def test_a_session_cookie_edited_in_any_one_character_is_refused():
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."
     for i, ch in enumerate(value):
         for other in {alphabet[(alphabet.index(ch) + 1) % len(alphabet)], "=", "%"}:
-            edited = value[:i] + other + value[i + 1:]
+            edited = value[:i] + other + value[i + 1 :]
             if edited != value:
                 assert webchat.verify_session(KEY, edited, 3600, now=T0 + 1) is None, (i, other)
     assert webchat.verify_session(KEY, value[:-1], 3600, now=T0 + 1) is None  # one character short
@@ -385,8 +429,10 @@ def test_a_session_cookie_from_another_key_salt_or_time_is_refused():
     value = webchat.sign_session(KEY, "web:abcdefghijklmnop", now=T0)
     assert webchat.verify_session(b"another key, same length, really", value, 3600, now=T0) is None
     assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt="other").dumps("web:x"), 3600) is None
-    assert webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt=session_tokens.SESSION_SALT).dumps("web:x"),
-                                  3600) is None  # the same salt but itsdangerous' default HMAC-SHA1
+    assert (
+        webchat.verify_session(KEY, URLSafeTimedSerializer(KEY, salt=session_tokens.SESSION_SALT).dumps("web:x"), 3600)
+        is None
+    )  # the same salt but itsdangerous' default HMAC-SHA1
     assert webchat.verify_session(KEY, value, 3600, now=T0 + 3600) == "web:abcdefghijklmnop"
     assert webchat.verify_session(KEY, value, 3600, now=T0 + 3601) is None  # expired
     assert webchat.verify_session(KEY, value, 3600, now=T0 - 1) is None  # not made yet
@@ -447,8 +493,14 @@ CASES = [
     ("open", "POST", "/chat/api/logout", [JSON], DEEP_ARRAY, False),
     ("open", "POST", "/chat/api/message", [JSON], b"\xff\xfe{\x00", True),
     ("open", "POST", "/chat/api/message", [(b"Content-Type", b"application/json; charset=x-nope")], b"{}", True),
-    ("open", "POST", "/chat/api/message", [(b"Content-Type", b"application/json; charset=utf-16")],
-     b'{"text": "hi"}', True),
+    (
+        "open",
+        "POST",
+        "/chat/api/message",
+        [(b"Content-Type", b"application/json; charset=utf-16")],
+        b'{"text": "hi"}',
+        True,
+    ),
     ("open", "POST", "/chat/api/message", [(b"Content-Type", b'application/json; charset="')], b"{}", True),
     ("open", "POST", "/chat/api/message", [(b"Content-Type", b"application/json; charset=caf\xe9")], b"{}", True),
     ("open", "POST", "/chat/api/message", [(b"Content-Type", b"application/json; charset=rot13")], b"{}", True),
@@ -492,15 +544,24 @@ CASES = [
     ("secret", "GET", "/chat/api/me", [(b"Cookie", COOKIE.encode() + b"=Im4i.________________.x")], b"", False),
     ("secret", "POST", "/chat/api/login", [JSON, (b"Forwarded", b'for=;;for="[::1, by')], b'{"secret": "x"}', False),
     ("header", "POST", "/chat/api/message", [JSON, (HEADER.encode(), b"caf\xe9")], b'{"text": "hi"}', False),
-    ("header", "POST", "/chat/api/feedback", [JSON, (HEADER.encode(), b"\xff\xfe")],
-     b'{"helpful": false, "question": "q", "clause_ids": []}', False),
+    (
+        "header",
+        "POST",
+        "/chat/api/feedback",
+        [JSON, (HEADER.encode(), b"\xff\xfe")],
+        b'{"helpful": false, "question": "q", "clause_ids": []}',
+        False,
+    ),
     ("header", "GET", "/chat/api/me", [(HEADER.encode(), b"x" * 5000)], b"", False),
     ("header", "POST", "/chat/api/identity", [JSON, (HEADER.encode(), b"alice")], DEEP_ARRAY, False),
 ]
 
 
-@pytest.mark.parametrize("mode,method,path,headers,body,signed_in", CASES,
-                         ids=[f"{i:02d}-{c[0]}-{c[1]}-{c[2].rsplit('/', 1)[1]}" for i, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "mode,method,path,headers,body,signed_in",
+    CASES,
+    ids=[f"{i:02d}-{c[0]}-{c[1]}-{c[2].rsplit('/', 1)[1]}" for i, c in enumerate(CASES)],
+)
 async def test_no_web_chat_route_answers_500_to_bad_input(fake_bot, mode, method, path, headers, body, signed_in):
     make = {"open": open_server, "secret": secret_server, "header": header_server}[mode]
     async with make(fake_bot, make_engine(fake_bot)) as srv:

@@ -45,7 +45,7 @@ class WebChatServer:
         self.clients: list[Client] = []
         self.url = ""
 
-    async def __aenter__(self) -> "WebChatServer":
+    async def __aenter__(self) -> WebChatServer:
         self.app = build_app(self.bot, self.engine, ServerSettings(host=self.host, port=0, env=self.env))
         self.ctx = self.app[CTX_KEY]
         self.runner, port = await serve_on_loopback(self.app)
@@ -68,7 +68,7 @@ class WebChatServer:
     def channel_names(self) -> list[str]:
         return [c.name for c in self.ctx.channels]
 
-    def client(self) -> "Client":
+    def client(self) -> Client:
         c = Client(self.url)
         self.clients.append(c)
         return c

@@ -64,7 +64,9 @@ def embedder_for(settings: Settings):
 def build_parser() -> argparse.ArgumentParser:
     """The ``policybot`` argument parser with every command module's sub-commands."""
     parser = argparse.ArgumentParser(prog="policybot", description="Policy guidance and confidential reporting bot.")
-    parser.add_argument("--data-dir", default=None, help="data directory (default: $POLICYBOT_DATA_DIR or ~/.local/share/policybot)")
+    parser.add_argument(
+        "--data-dir", default=None, help="data directory (default: $POLICYBOT_DATA_DIR or ~/.local/share/policybot)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="more output")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -76,8 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules that contribute sub-commands, in the order ``policybot --help`` lists them
-COMMAND_MODULES = ("adapters.cli.ask", "adapters.cli.eval", "adapters.cli.index", "adapters.cli.cases",
-                   "adapters.cli.kb", "adapters.cli.serve", "adapters.teams", "adapters.cli.backup")
+COMMAND_MODULES = (
+    "adapters.cli.ask",
+    "adapters.cli.eval",
+    "adapters.cli.index",
+    "adapters.cli.cases",
+    "adapters.cli.kb",
+    "adapters.cli.serve",
+    "adapters.teams",
+    "adapters.cli.backup",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,8 +37,13 @@ def cmd_ask(args) -> int:
             except BadInput as exc:
                 status = 2
                 if args.json:
-                    print(json.dumps({"question": line[:200], "answered": False, "quotes": [], "error": str(exc)},
-                                     ensure_ascii=False), flush=True)
+                    print(
+                        json.dumps(
+                            {"question": line[:200], "answered": False, "quotes": [], "error": str(exc)},
+                            ensure_ascii=False,
+                        ),
+                        flush=True,
+                    )
                 print(f"error: line {n}: {exc}", file=sys.stderr)
                 continue
             if args.json:
@@ -75,6 +80,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("chat", help="chat with the bot in the terminal")
     p.add_argument("--as", dest="as_user", default="console", help="your user id in the directory")
-    p.add_argument("--dev", action="store_true",
-                   help="dev mode: generate a report key in the data dir and use the sample directory")
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="dev mode: generate a report key in the data dir and use the sample directory",
+    )
     p.set_defaults(func=cmd_chat)

@@ -28,7 +28,7 @@ import sqlite3
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -164,8 +164,14 @@ def _check_dest(dest: Path) -> None:
         raise BackupError(f"the destination {dest} is not writable: {exc.strerror or exc}", 2) from None
 
 
-def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False, env=None,
-           now: datetime | None = None, settings: Settings | None = None) -> BackupResult:
+def backup(
+    data_dir: str | Path,
+    dest_dir: str | Path,
+    include_key: bool = False,
+    env=None,
+    now: datetime | None = None,
+    settings: Settings | None = None,
+) -> BackupResult:
     """Write a backup of ``data_dir`` into a new timestamped folder under ``dest_dir``.
 
     Args:
@@ -199,9 +205,12 @@ def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False
     _check_dest(dest)
     key = _key_source(data, settings) if include_key else None
     if include_key and key is None:
-        raise BackupError("--include-key: no report key is configured (POLICYBOT_REPORT_KEY, "
-                          "POLICYBOT_REPORT_KEY_FILE or report.key in the data dir)", 2)
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+        raise BackupError(
+            "--include-key: no report key is configured (POLICYBOT_REPORT_KEY, "
+            "POLICYBOT_REPORT_KEY_FILE or report.key in the data dir)",
+            2,
+        )
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     name, n = f"policybot-backup-{stamp}", 1
     while (dest / name).exists() or (dest / f".{name}.partial").exists():
         n += 1
@@ -233,7 +242,7 @@ def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False
             files.append((KEY_NAME, (partial / KEY_NAME).stat().st_size))
         manifest = {
             "format": 1,
-            "created_at": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+            "created_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
             "data_dir": str(data.resolve()),
             "files": [{"name": f, "bytes": size, "sha256": _sha256(partial / f)} for f, size in files],
             "not_copied": [n for n in NOT_COPIED if (data / n).exists()],
@@ -250,8 +259,9 @@ def backup(data_dir: str | Path, dest_dir: str | Path, include_key: bool = False
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return BackupResult(final, files, time.perf_counter() - started, key is not None,
-                        any(Path(f).name == "cases.db" for f, _ in files))
+    return BackupResult(
+        final, files, time.perf_counter() - started, key is not None, any(Path(f).name == "cases.db" for f, _ in files)
+    )
 
 
 def cmd_backup(args) -> int:
@@ -268,12 +278,17 @@ def cmd_backup(args) -> int:
         return exc.status
     for name, size in result.files:
         print(f"  {name}  {size:,} bytes")
-    print(f"backup written to {result.path} ({len(result.files)} files, {result.total_bytes:,} bytes, "
-          f"{result.seconds:.2f} s)")
+    print(
+        f"backup written to {result.path} ({len(result.files)} files, {result.total_bytes:,} bytes, "
+        f"{result.seconds:.2f} s)"
+    )
     print(f"restore: policybot --data-dir {result.path} index build  (the search index is rebuilt, not copied)")
     if result.has_cases and not result.key_included:
-        print("warning: the report key is not in this backup; the encrypted cases in cases.db cannot be read "
-              "without it. Keep the key safe separately, or run again with --include-key.", file=sys.stderr)
+        print(
+            "warning: the report key is not in this backup; the encrypted cases in cases.db cannot be read "
+            "without it. Keep the key safe separately, or run again with --include-key.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -281,10 +296,21 @@ def register(subparsers) -> None:
     """Add ``backup`` to the ``policybot`` parser's ``subparsers``."""
     p = subparsers.add_parser("backup", help="write a consistent snapshot of the data dir's databases")
     p.add_argument("dest", metavar="DEST_DIR", help="folder to write the timestamped backup folder into")
-    p.add_argument("--include-key", action="store_true",
-                   help="also copy the report key (without it the encrypted cases cannot be read from the backup)")
+    p.add_argument(
+        "--include-key",
+        action="store_true",
+        help="also copy the report key (without it the encrypted cases cannot be read from the backup)",
+    )
     p.set_defaults(func=cmd_backup)
 
 
-__all__ = ["backup", "BackupError", "BackupResult", "find_databases", "snapshot_database", "is_sqlite_file",
-           "cmd_backup", "register"]
+__all__ = [
+    "backup",
+    "BackupError",
+    "BackupResult",
+    "find_databases",
+    "snapshot_database",
+    "is_sqlite_file",
+    "cmd_backup",
+    "register",
+]

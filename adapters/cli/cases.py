@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _service(args):
@@ -74,8 +74,10 @@ def cmd_list(args) -> int:
             return 0
         for r in rows:
             flag = " (escalated to HR)" if r.escalated else ""
-            print(f"{r.ref}  {r.status}{flag}  |  {r.category}  |  handler: {r.handler}  |  "
-                  f"submitted {r.created_at}  |  acknowledge by {r.ack_due}")
+            print(
+                f"{r.ref}  {r.status}{flag}  |  {r.category}  |  handler: {r.handler}  |  "
+                f"submitted {r.created_at}  |  acknowledge by {r.ack_due}"
+            )
         return 0
 
     return _run(args, go)
@@ -98,7 +100,9 @@ def cmd_ack(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    return _run(args, lambda svc: (_print_out(svc.request_info(args.as_user, args.case, args.question, via="cli")), 0)[1])
+    return _run(
+        args, lambda svc: (_print_out(svc.request_info(args.as_user, args.case, args.question, via="cli")), 0)[1]
+    )
 
 
 def cmd_close(args) -> int:
@@ -115,8 +119,10 @@ def cmd_audit(args) -> int:
         cid = parse_case_ref(args.case) if args.case else None
         for r in svc.cases.audit_rows(cid):
             ref = case_ref(r["case_id"]) if r["case_id"] is not None else "-"
-            print(f"{r['at']}  {ref}  {r['actor']}  {r['action']}  {'allowed' if r['allowed'] else 'REFUSED'}  "
-                  f"via {r['via']}")
+            print(
+                f"{r['at']}  {ref}  {r['actor']}  {r['action']}  {'allowed' if r['allowed'] else 'REFUSED'}  "
+                f"via {r['via']}"
+            )
         return 0
 
     return _run(args, go)
@@ -129,8 +135,10 @@ def cmd_remind(args) -> int:
         counts = {"reminder": 0, "escalation": 0, "draft_expired": 0}
         for m in msgs:
             counts[m.event or "reminder"] = counts.get(m.event or "reminder", 0) + 1
-        print(f"queued {len(msgs)} message(s): {counts['reminder']} reminder(s), "
-              f"{counts['escalation']} escalation message(s), {counts['draft_expired']} expired draft notice(s)")
+        print(
+            f"queued {len(msgs)} message(s): {counts['reminder']} reminder(s), "
+            f"{counts['escalation']} escalation message(s), {counts['draft_expired']} expired draft notice(s)"
+        )
         return 0
 
     return _run(args, go)
@@ -142,8 +150,8 @@ def _parse_now(text: str | None) -> datetime | None:
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise SystemExit(f"error: --now must be ISO 8601, e.g. 2025-03-20T09:00:00+00:00 (got {text!r})")
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+        raise SystemExit(f"error: --now must be ISO 8601, e.g. 2025-03-20T09:00:00+00:00 (got {text!r})") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def cmd_keygen(args) -> int:

@@ -58,8 +58,9 @@ def _eval_kb(args, mode: str = "hybrid"):
     from bot.crossval import build_knowledge_base
 
     if getattr(args, "eval_dir", None) is None:
-        args.eval_dir = build_knowledge_base(args.with_docs, data_dir=_throwaway_dir(),
-                                             embedder=embedder_for(settings_of(args))).data_dir
+        args.eval_dir = build_knowledge_base(
+            args.with_docs, data_dir=_throwaway_dir(), embedder=embedder_for(settings_of(args))
+        ).data_dir
     return open_from_args(argparse.Namespace(data_dir=args.eval_dir, settings=settings_of(args)), mode=mode)
 
 
@@ -78,18 +79,20 @@ def _eval_cross_validated(args, sets: dict[str, list[dict]]) -> int:
     """``eval --cross-validate``: the bundled sets on the bundled policies, ``FILES`` on them plus ``--with-docs``."""
     from bot.crossval import build_knowledge_base, cross_validate
     from bot.evaluate import load_questions
-    from knowledge.catalog import EVAL_DIR
-
     from index.embed import SentenceEmbedder, adapter_question_sets
+    from knowledge.catalog import EVAL_DIR
 
     bundled_kb = build_knowledge_base([], data_dir=_throwaway_dir(), embedder=embedder_for(settings_of(args)))
     embedder = bundled_kb.index.embedder
     # Questions the embedder's adapter learnt are answered but never fitted on (``cross_validate``).
     learnt = adapter_question_sets(embedder.adapter) if isinstance(embedder, SentenceEmbedder) else frozenset()
     groups = [
-        ("tuning (dev + staff)", bundled_kb.index,
-         load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json"),
-         not {"dev", "staff"} & learnt),
+        (
+            "tuning (dev + staff)",
+            bundled_kb.index,
+            load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json"),
+            not {"dev", "staff"} & learnt,
+        ),
         ("held-out 1", bundled_kb.index, load_questions(EVAL_DIR / "holdout_questions.json")),
         ("held-out 2", bundled_kb.index, load_questions(EVAL_DIR / "holdout2_questions.json")),
     ]
@@ -99,8 +102,10 @@ def _eval_cross_validated(args, sets: dict[str, list[dict]]) -> int:
     report = cross_validate(groups)
     print(json.dumps(report.to_json()) if args.json else report.summary())
     if learnt and not args.json:
-        print(f"(the embedder's adapter was trained on the {' and '.join(sorted(learnt))} questions: their in-scope "
-              "questions are answered above but no setting or abstention rule was fitted on them)")
+        print(
+            f"(the embedder's adapter was trained on the {' and '.join(sorted(learnt))} questions: their in-scope "
+            "questions are answered above but no setting or abstention rule was fitted on them)"
+        )
     return 0
 
 
@@ -112,8 +117,16 @@ def register(sub) -> None:
     p.add_argument("--compare", action="store_true", help="run keyword-only, dense-only and hybrid")
     p.add_argument("--json", action="store_true")
     p.add_argument("--verbose", action="store_true", help="list the misses")
-    p.add_argument("--with-docs", nargs="+", metavar="DOC", default=[],
-                   help="ask a throwaway knowledge base: the bundled policies plus these files, added as a bare `kb add`")
-    p.add_argument("--cross-validate", action="store_true",
-                   help="leave-one-document-out: tuning and held-out figures per set (bundled sets plus FILES)")
+    p.add_argument(
+        "--with-docs",
+        nargs="+",
+        metavar="DOC",
+        default=[],
+        help="ask a throwaway knowledge base: the bundled policies plus these files, added as a bare `kb add`",
+    )
+    p.add_argument(
+        "--cross-validate",
+        action="store_true",
+        help="leave-one-document-out: tuning and held-out figures per set (bundled sets plus FILES)",
+    )
     p.set_defaults(func=cmd_eval)

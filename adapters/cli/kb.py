@@ -55,8 +55,13 @@ def details_text(preview) -> str:
     lines = [preview.citation_line()]
     for name in DETAIL_FIELDS:
         src = SOURCE_WORDS.get(preview.sources.get(name, ""), "")
-        note = src if preview.sources.get(name) == "given" else f"{src}; {_FLAGS[name]} to change" if src else \
-            f"{_FLAGS[name]} to change"
+        note = (
+            src
+            if preview.sources.get(name) == "given"
+            else f"{src}; {_FLAGS[name]} to change"
+            if src
+            else f"{_FLAGS[name]} to change"
+        )
         lines.append(f"  {name + ':':<14}{values[name]}  ({note})")
     return "\n".join(lines)
 
@@ -88,10 +93,19 @@ def _preview_and_commit(args, replace: str | None) -> int:
         return _fail(str(exc))
     queued, note = _queue_notices(admin, result, args.added_by)
     if args.json:
-        print(json.dumps(result.to_json() | {"edition": preview.edition, "title": preview.document.title,
-                                             "organisation": preview.document.organisation,
-                                             "sources": dict(preview.sources), "notices_queued": queued},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                result.to_json()
+                | {
+                    "edition": preview.edition,
+                    "title": preview.document.title,
+                    "organisation": preview.document.organisation,
+                    "sources": dict(preview.sources),
+                    "notices_queued": queued,
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         print(result.to_text())
         print(f"Citations will read: {preview.document.organisation} — {preview.document.title} ({preview.edition})")
@@ -115,8 +129,9 @@ def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | Non
     from bot.reporting.crypto import ReportingNotConfigured
     from bot.upkeep.chat import change_notices, queue_notices
 
-    notices = change_notices(result, admin.store.document(result.doc_id), admin.bot.settings.notify_window_days,
-                             exclude=(by,) if by else ())
+    notices = change_notices(
+        result, admin.store.document(result.doc_id), admin.bot.settings.notify_window_days, exclude=(by,) if by else ()
+    )
     if not notices:
         return 0, None
     people = "People to tell: " + ", ".join(n.to_user for n in notices)
@@ -132,8 +147,7 @@ def _queue_notices(admin, result, by: str | None = None) -> tuple[int, str | Non
         return 0, f"{people} (not queued: {type(exc).__name__})"
     finally:
         svc.close()
-    return len(notices), (f"{people}. A private notice for each is queued; a running server sends it within "
-                          "seconds.")
+    return len(notices), (f"{people}. A private notice for each is queued; a running server sends it within seconds.")
 
 
 def _with_progress(fn):
@@ -203,7 +217,11 @@ def cmd_show(args) -> int:
         return _fail(f"document {args.doc!r} has no version {vno} (versions: {[v['version_no'] for v in versions]})")
     clauses = store.version_clauses(args.doc, vno)
     if args.json:
-        print(json.dumps({"document": doc, "versions": versions, "version_no": vno, "clauses": clauses}, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"document": doc, "versions": versions, "version_no": vno, "clauses": clauses}, ensure_ascii=False
+            )
+        )
         return 0
     print(f"{doc['doc_id']}  ({doc['status']})")
     print(f"  organisation: {doc['organisation']}")
@@ -311,11 +329,23 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="kb_command", required=True)
 
     def meta(q, replace: bool) -> None:
-        q.add_argument("--organisation", "--organization", dest="organisation", default=None,
-                       help="issuing organisation" + (" (default: unchanged)" if replace else
-                                                      " (default: one named in the title, else 'Unspecified organisation')"))
-        q.add_argument("--title", default=None,
-                       help="document title" + (" (default: unchanged)" if replace else " (default: first heading or file name)"))
+        q.add_argument(
+            "--organisation",
+            "--organization",
+            dest="organisation",
+            default=None,
+            help="issuing organisation"
+            + (
+                " (default: unchanged)"
+                if replace
+                else " (default: one named in the title, else 'Unspecified organisation')"
+            ),
+        )
+        q.add_argument(
+            "--title",
+            default=None,
+            help="document title" + (" (default: unchanged)" if replace else " (default: first heading or file name)"),
+        )
         q.add_argument("--version", default=None, help="version label shown in citations (default: the version number)")
         q.add_argument("--date", default=None, help="date shown in citations (default: 'added <today>')")
         q.add_argument("--dry-run", action="store_true", help="show the clauses it would create; change nothing")
@@ -352,7 +382,9 @@ def register(subparsers) -> None:
 
     q = sub.add_parser("diff", help="clauses added, removed and changed between versions")
     q.add_argument("doc")
-    q.add_argument("--from", dest="from_version", type=_positive_int, default=None, help="older version (default: previous)")
+    q.add_argument(
+        "--from", dest="from_version", type=_positive_int, default=None, help="older version (default: previous)"
+    )
     q.add_argument("--to", dest="to_version", type=_positive_int, default=None, help="newer version (default: current)")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_diff)

@@ -56,8 +56,11 @@ def cmd_serve(args) -> int:
             line += f"; web chat: {url}/"
         print(line, flush=True)
         if not ctx.channels:
-            print("note: no chat channel configured; set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable Slack",
-                  file=sys.stderr, flush=True)
+            print(
+                "note: no chat channel configured; set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to enable Slack",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
         asyncio.run(serve(app, settings.host, settings.port, ready=ready))
@@ -75,9 +78,17 @@ def register(subparsers) -> None:
     """Add the ``serve`` sub-command to the ``policybot`` parser."""
     p = subparsers.add_parser("serve", help="run the chat server (Slack, Teams and the web chat, as configured)")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT}; 0 = any free)")
-    p.add_argument("--slack-socket-mode", action="store_true",
-                   help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN) instead of a public URL")
-    p.add_argument("--dev", action="store_true",
-                   help="dev mode for reporting: generate a report key in the data dir and use the sample directory")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to bind (default {DEFAULT_PORT}; 0 = any free)"
+    )
+    p.add_argument(
+        "--slack-socket-mode",
+        action="store_true",
+        help="connect to Slack over Socket Mode (needs SLACK_APP_TOKEN) instead of a public URL",
+    )
+    p.add_argument(
+        "--dev",
+        action="store_true",
+        help="dev mode for reporting: generate a report key in the data dir and use the sample directory",
+    )
     p.set_defaults(func=cmd_serve)

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any, cast
@@ -127,8 +127,8 @@ def check_status_change(old: CaseStatus | str, new: CaseStatus | str) -> None:
 def ts(dt: datetime) -> str:
     """ISO 8601 UTC to the second, e.g. ``"2025-03-12T10:00:00+00:00"`` (sorts as time)."""
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc).isoformat(timespec="seconds")
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -158,24 +158,44 @@ class CaseRecord:
 
 
 def _m001(db: sqlite_utils.Database) -> None:
-    db.table("drafts").create({"owner_key": str, "payload": bytes, "created_at": str, "updated_at": str}, pk="owner_key")
+    db.table("drafts").create(
+        {"owner_key": str, "payload": bytes, "created_at": str, "updated_at": str}, pk="owner_key"
+    )
     db.table("pending_inputs").create({"user_key": str, "payload": bytes, "created_at": str}, pk="user_key")
     db.table("cases").create(
-        {"id": int, "receipt_hash": str, "handler_id": str, "status": str, "escalated": int, "created_at": str,
-         "ack_due": str, "acknowledged_at": str, "closed_at": str, "updated_at": str, "reminders_sent": int,
-         "reporter": bytes, "content": bytes},
+        {
+            "id": int,
+            "receipt_hash": str,
+            "handler_id": str,
+            "status": str,
+            "escalated": int,
+            "created_at": str,
+            "ack_due": str,
+            "acknowledged_at": str,
+            "closed_at": str,
+            "updated_at": str,
+            "reminders_sent": int,
+            "reporter": bytes,
+            "content": bytes,
+        },
         pk="id",
     )
     db.table("cases").create_index(["receipt_hash"], unique=True)
     db.table("cases").create_index(["handler_id"])
     db.table("cases").create_index(["status"])
-    db.table("case_events").create({"id": int, "case_id": int, "at": str, "kind": str, "actor": str, "data": bytes},
-                             pk="id", foreign_keys=[("case_id", "cases", "id")])
+    db.table("case_events").create(
+        {"id": int, "case_id": int, "at": str, "kind": str, "actor": str, "data": bytes},
+        pk="id",
+        foreign_keys=[("case_id", "cases", "id")],
+    )
     db.table("case_events").create_index(["case_id"])
-    db.table("audit_log").create({"id": int, "at": str, "actor": str, "case_id": int, "action": str, "allowed": int,
-                            "via": str}, pk="id")
-    db.table("outbox").create({"id": int, "recipient_key": str, "created_at": str, "delivered_at": str, "case_id": int,
-                         "payload": bytes}, pk="id")
+    db.table("audit_log").create(
+        {"id": int, "at": str, "actor": str, "case_id": int, "action": str, "allowed": int, "via": str}, pk="id"
+    )
+    db.table("outbox").create(
+        {"id": int, "recipient_key": str, "created_at": str, "delivered_at": str, "case_id": int, "payload": bytes},
+        pk="id",
+    )
     db.table("outbox").create_index(["recipient_key", "delivered_at"])
 
 
@@ -301,7 +321,9 @@ class CaseDB:
     def delete_draft_key(self, owner_key: str, updated_before: datetime) -> bool:
         """Delete the draft under ``owner_key`` if still unchanged since before ``updated_before``."""
         with self.tx() as db:
-            cur = db.execute("DELETE FROM drafts WHERE owner_key = ? AND updated_at < ?", [owner_key, ts(updated_before)])
+            cur = db.execute(
+                "DELETE FROM drafts WHERE owner_key = ? AND updated_at < ?", [owner_key, ts(updated_before)]
+            )
             return cur.rowcount > 0
 
     # ---- pending text inputs --------------------------------------------------------------------
@@ -319,8 +341,10 @@ class CaseDB:
         """Record that the user owes a text (replaces any earlier one)."""
         key = self.user_key(user_id)
         with self.tx() as db:
-            db.execute("INSERT OR REPLACE INTO pending_inputs (user_key, payload, created_at) VALUES (?, ?, ?)",
-                       [key, self.cipher.encrypt(data, f"pending:{key}"), ts(now)])
+            db.execute(
+                "INSERT OR REPLACE INTO pending_inputs (user_key, payload, created_at) VALUES (?, ?, ?)",
+                [key, self.cipher.encrypt(data, f"pending:{key}"), ts(now)],
+            )
 
     def clear_pending(self, user_id: str) -> None:
         """Forget what text the user owed."""
@@ -333,8 +357,15 @@ class CaseDB:
             return db.execute("DELETE FROM pending_inputs WHERE created_at < ?", [ts(before)]).rowcount
 
     # ---- cases --------------------------------------------------------------------------------
-    def insert_case(self, receipt_symbols: str, reporter_id: str, handler_id: str, content: dict[str, Any],
-                    now: datetime, ack_due: datetime) -> int:
+    def insert_case(
+        self,
+        receipt_symbols: str,
+        reporter_id: str,
+        handler_id: str,
+        content: dict[str, Any],
+        now: datetime,
+        ack_due: datetime,
+    ) -> int:
         """Insert a new case (inside the caller's transaction); returns its row id.
 
         Raises:
@@ -346,18 +377,30 @@ class CaseDB:
                 "INSERT INTO cases (receipt_hash, handler_id, status, escalated, created_at, ack_due, "
                 "acknowledged_at, closed_at, updated_at, reminders_sent, reporter, content) "
                 "VALUES (?, ?, ?, 0, ?, ?, NULL, NULL, ?, 0, ?, ?)",
-                [rh, handler_id, CS.NEW.value, ts(now), ts(ack_due), ts(now),
-                 self.cipher.encrypt({"reporter_id": reporter_id}, f"cases.reporter:{rh}"),
-                 self.cipher.encrypt(content, f"cases.content:{rh}")],
+                [
+                    rh,
+                    handler_id,
+                    CS.NEW.value,
+                    ts(now),
+                    ts(ack_due),
+                    ts(now),
+                    self.cipher.encrypt({"reporter_id": reporter_id}, f"cases.reporter:{rh}"),
+                    self.cipher.encrypt(content, f"cases.content:{rh}"),
+                ],
             )
             return cast(int, cur.lastrowid)  # set by the INSERT
 
     def _record(self, row: dict[str, Any]) -> CaseRecord:
         rh = row["receipt_hash"]
         return CaseRecord(
-            id=row["id"], handler_id=row["handler_id"], status=CaseStatus(row["status"]),
-            escalated=bool(row["escalated"]), created_at=row["created_at"], ack_due=row["ack_due"],
-            acknowledged_at=row["acknowledged_at"], closed_at=row["closed_at"],
+            id=row["id"],
+            handler_id=row["handler_id"],
+            status=CaseStatus(row["status"]),
+            escalated=bool(row["escalated"]),
+            created_at=row["created_at"],
+            ack_due=row["ack_due"],
+            acknowledged_at=row["acknowledged_at"],
+            closed_at=row["closed_at"],
             reminders_sent=row["reminders_sent"] or 0,
             reporter_id=self.cipher.decrypt(row["reporter"], f"cases.reporter:{rh}")["reporter_id"],
             content=self.cipher.decrypt(row["content"], f"cases.content:{rh}"),
@@ -383,7 +426,9 @@ class CaseDB:
         """Unencrypted case columns (id, handler_id, status, escalated, times, reminders_sent) for a filter."""
         return self.query(
             "SELECT id, handler_id, status, escalated, created_at, ack_due, acknowledged_at, closed_at, "
-            f"reminders_sent FROM cases WHERE {where} ORDER BY id", params)
+            f"reminders_sent FROM cases WHERE {where} ORDER BY id",
+            params,
+        )
 
     def update_case(self, case_id: int, **fields: object) -> None:
         """Set unencrypted columns of a case (status, escalated, times, reminders_sent, handler_id)."""
@@ -397,23 +442,33 @@ class CaseDB:
     def add_event(self, case_id: int, kind: str, actor: str, data: dict[str, Any] | None, now: datetime) -> None:
         """Append an event to a case's history (``data`` encrypted)."""
         with self.tx() as db:
-            db.execute("INSERT INTO case_events (case_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)",
-                       [case_id, ts(now), kind, actor, self.cipher.encrypt(data or {}, f"case_events:{case_id}")])
+            db.execute(
+                "INSERT INTO case_events (case_id, at, kind, actor, data) VALUES (?, ?, ?, ?, ?)",
+                [case_id, ts(now), kind, actor, self.cipher.encrypt(data or {}, f"case_events:{case_id}")],
+            )
 
     def events(self, case_id: int) -> list[dict[str, Any]]:
         """A case's events, oldest first: dicts with at, kind, actor, data (decrypted)."""
         out = []
         for r in self.query("SELECT at, kind, actor, data FROM case_events WHERE case_id = ? ORDER BY id", [case_id]):
-            out.append({"at": r["at"], "kind": r["kind"], "actor": r["actor"],
-                        "data": self.cipher.decrypt(r["data"], f"case_events:{case_id}")})
+            out.append(
+                {
+                    "at": r["at"],
+                    "kind": r["kind"],
+                    "actor": r["actor"],
+                    "data": self.cipher.decrypt(r["data"], f"case_events:{case_id}"),
+                }
+            )
         return out
 
     # ---- audit --------------------------------------------------------------------------------
     def audit(self, actor: str, case_id: int | None, action: str, allowed: bool, via: str, now: datetime) -> None:
         """Record one read (or refused read) of a case: who (``actor``), when, which case, how."""
         with self.tx() as db:
-            db.execute("INSERT INTO audit_log (at, actor, case_id, action, allowed, via) VALUES (?, ?, ?, ?, ?, ?)",
-                       [ts(now), actor, case_id, action, int(allowed), via])
+            db.execute(
+                "INSERT INTO audit_log (at, actor, case_id, action, allowed, via) VALUES (?, ?, ?, ?, ?, ?)",
+                [ts(now), actor, case_id, action, int(allowed), via],
+            )
 
     def audit_rows(self, case_id: int | None = None) -> list[dict[str, Any]]:
         """The audit log (optionally for one case), oldest first."""

@@ -199,4 +199,4 @@ class ReportCipher:
 
     def blind(self, kind: str, value: str) -> str:
         """Blind index of ``value`` in namespace ``kind``: 64 hex chars of HMAC-SHA-256 (stable per key)."""
-        return hmac.new(self._index_key, f"{kind}\x00{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self._index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()

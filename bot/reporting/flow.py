@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,8 +34,20 @@ MAX_WHEN_CHARS = 200  #: longest "when" answer, in characters
 FUTURE_TOLERANCE = timedelta(minutes=5)  #: a "when" this far after now still counts as now
 REVIEW_TITLE = "Review your report"  #: the title of the review prompt (a Slack modal title: at most 24 characters)
 
-UNKNOWN_WHEN = {"not sure", "unsure", "don't know", "dont know", "do not know", "unknown", "not known", "?",
-                "no idea", "can't remember", "cant remember", "skip"}
+UNKNOWN_WHEN = {
+    "not sure",
+    "unsure",
+    "don't know",
+    "dont know",
+    "do not know",
+    "unknown",
+    "not known",
+    "?",
+    "no idea",
+    "can't remember",
+    "cant remember",
+    "skip",
+}
 CANCEL_WORDS = {"cancel", "stop", "abort", "cancel report", "quit report"}
 
 _URL = re.compile(r"\b(?:https?://|www\.)[^\s<>\"']+", re.IGNORECASE)
@@ -78,8 +90,18 @@ TRANSITIONS: dict[Step, frozenset[Step]] = {
     S.EXPIRED: frozenset(),
 }
 #: transitions that only happen while editing from the review
-_EDIT_ONLY = frozenset({(S.CATEGORY, S.REVIEW), (S.CATEGORY, S.HANDLER), (S.WHAT, S.REVIEW), (S.WHAT, S.HANDLER),
-                        (S.WHEN, S.REVIEW), (S.WHERE, S.REVIEW), (S.HANDLER, S.REVIEW), (S.HANDLER_NAME, S.REVIEW)})
+_EDIT_ONLY = frozenset(
+    {
+        (S.CATEGORY, S.REVIEW),
+        (S.CATEGORY, S.HANDLER),
+        (S.WHAT, S.REVIEW),
+        (S.WHAT, S.HANDLER),
+        (S.WHEN, S.REVIEW),
+        (S.WHERE, S.REVIEW),
+        (S.HANDLER, S.REVIEW),
+        (S.HANDLER_NAME, S.REVIEW),
+    }
+)
 
 
 class IllegalTransition(RuntimeError):
@@ -186,7 +208,7 @@ class Draft:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Draft":
+    def from_dict(cls, d: dict[str, Any]) -> Draft:
         """The draft ``to_dict`` produced (unknown keys ignored)."""
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         known["step"] = Step(known.get("step", "category"))
@@ -245,8 +267,9 @@ class ReportFlow:
         clock: returns the current time (aware datetime); injectable for tests.
     """
 
-    def __init__(self, directory: Directory, routing: RoutingConfig, quotes: PolicyQuotes,
-                 clock: Callable[[], datetime]):
+    def __init__(
+        self, directory: Directory, routing: RoutingConfig, quotes: PolicyQuotes, clock: Callable[[], datetime]
+    ):
         self.directory = directory
         self.routing = routing
         self.quotes = quotes
@@ -311,14 +334,23 @@ class ReportFlow:
     def _cancel_choice(self) -> Choice:
         return Choice("Cancel", "report:cancel", "", "danger")
 
-    def _prompt(self, draft: Draft, text: str, choices: list[Choice] | None = None, hint: str | None = None,
-                cancel: bool = True) -> Outbound:
+    def _prompt(
+        self, draft: Draft, text: str, choices: list[Choice] | None = None, hint: str | None = None, cancel: bool = True
+    ) -> Outbound:
         choices = list(choices or [])
         if cancel:
             choices.append(self._cancel_choice())
         review = draft.step is Step.REVIEW  # read over in a modal / a card with its heading where the channel has one
-        return Outbound(kind="prompt", text=text, choices=choices, input_hint=hint, flow="report",
-                        step=draft.step.value, modal=review, title=REVIEW_TITLE if review else None)
+        return Outbound(
+            kind="prompt",
+            text=text,
+            choices=choices,
+            input_hint=hint,
+            flow="report",
+            step=draft.step.value,
+            modal=review,
+            title=REVIEW_TITLE if review else None,
+        )
 
     def category_choices(self) -> list[Choice]:
         """One choice a category, in configured order."""
@@ -333,8 +365,11 @@ class ReportFlow:
         first_id, first_role = self.resolve_role(route.handler, draft.reporter_id)
         if first_id:
             name = self.directory.name_of(first_id)
-            label = {"manager": f"Your manager, {name}", "hr": f"HR ({name})",
-                     "safeguarding_lead": f"The safeguarding lead, {name}"}[first_role]
+            label = {
+                "manager": f"Your manager, {name}",
+                "hr": f"HR ({name})",
+                "safeguarding_lead": f"The safeguarding lead, {name}",
+            }[first_role]
             choices.append(Choice(label + " (recommended)", "report:handler", first_role))
         if route.choose_other:
             if first_role != "hr":
@@ -349,16 +384,26 @@ class ReportFlow:
         name = self.directory.name_of(draft.handler_id)
         return [
             Choice(f"Named: {name} will see that the report is from you", "report:identity", "named"),
-            Choice(f"Confidential: {name} sees what happened, but only HR can see who reported it",
-                   "report:identity", "confidential"),
+            Choice(
+                f"Confidential: {name} sees what happened, but only HR can see who reported it",
+                "report:identity",
+                "confidential",
+            ),
         ]
 
     def review_choices(self) -> list[Choice]:
         """Submit, one edit choice per editable step, then cancel."""
-        labels = {S.CATEGORY: "category", S.WHAT: "what happened", S.WHEN: "when", S.WHERE: "where and links",
-                  S.HANDLER: "who handles it", S.IDENTITY: "named or confidential"}
-        return ([Choice("Submit", "report:submit", "", "primary")]
-                + [Choice(f"Edit {labels[s]}", "report:edit", s.value) for s in EDITABLE])
+        labels = {
+            S.CATEGORY: "category",
+            S.WHAT: "what happened",
+            S.WHEN: "when",
+            S.WHERE: "where and links",
+            S.HANDLER: "who handles it",
+            S.IDENTITY: "named or confidential",
+        }
+        return [Choice("Submit", "report:submit", "", "primary")] + [
+            Choice(f"Edit {labels[s]}", "report:edit", s.value) for s in EDITABLE
+        ]
 
     def summary_lines(self, draft: Draft, what_limit: int | None = 600) -> list[str]:
         """The review summary: one numbered line per answer."""
@@ -371,9 +416,12 @@ class ReportFlow:
             what = _shorten(what, what_limit)
         handler = self.directory.name_of(draft.handler_id)
         role = {"manager": "your manager", "hr": "HR", "safeguarding_lead": "safeguarding lead"}.get(
-            draft.handler_role or "", "")
-        identity = {"named": "named (the handler sees it is from you)",
-                    "confidential": "confidential (only HR can see who reported it)"}.get(draft.identity or "", "")
+            draft.handler_role or "", ""
+        )
+        identity = {
+            "named": "named (the handler sees it is from you)",
+            "confidential": "confidential (only HR can see who reported it)",
+        }.get(draft.identity or "", "")
         return [
             f"1. Category: {cat.label if cat else ''}",
             f"2. What happened: {what}",
@@ -401,28 +449,58 @@ class ReportFlow:
             text = "What is your concern about? Pick one."
             hinted = self.routing.category(draft.hint) if draft.hint else None
             if hinted:
-                text = (f"What is your concern about? (From your question it may be: "
-                        f"{hinted.label}.) Pick one.")
+                text = f"What is your concern about? (From your question it may be: {hinted.label}.) Pick one."
             return [self._prompt(draft, pre + text, self.category_choices())]
         if s == S.WHAT:
-            return [self._prompt(draft, pre + (
-                f"What happened? Describe it in your own words, in up to {MAX_WHAT_CHARS:,} characters. "
-                "Include only the personal details needed."), hint="long_text")]
+            return [
+                self._prompt(
+                    draft,
+                    pre
+                    + (
+                        f"What happened? Describe it in your own words, in up to {MAX_WHAT_CHARS:,} characters. "
+                        "Include only the personal details needed."
+                    ),
+                    hint="long_text",
+                )
+            ]
         if s == S.WHEN:
-            return [self._prompt(draft, pre + (
-                "When did it happen? For example: \"yesterday 3pm\", \"last Monday\", \"2 days ago\" or "
-                "\"14/03/2025 09:30\". Type \"not sure\" if you don't know."),
-                [Choice("Not sure", "report:when", "unknown")], hint="text")]
+            return [
+                self._prompt(
+                    draft,
+                    pre
+                    + (
+                        'When did it happen? For example: "yesterday 3pm", "last Monday", "2 days ago" or '
+                        '"14/03/2025 09:30". Type "not sure" if you don\'t know.'
+                    ),
+                    [Choice("Not sure", "report:when", "unknown")],
+                    hint="text",
+                )
+            ]
         if s == S.WHERE:
             msgs = []
             quotes = self.quotes.quotes(self.routing.evidence_quotes)
             if quotes:
-                msgs.append(Outbound(kind="text", text=self.routing.evidence_intro or "From the policies:",
-                                     quotes=quotes, flow="report", step="where"))
-            msgs.append(self._prompt(draft, pre + (
-                "Where did it happen? Name the platform (for example Facebook, WhatsApp, a text message) and "
-                f"paste the full web address of anything relevant, in up to {MAX_WHERE_CHARS:,} characters. "
-                "Type \"none\" if there is nothing to add."), hint="long_text"))
+                msgs.append(
+                    Outbound(
+                        kind="text",
+                        text=self.routing.evidence_intro or "From the policies:",
+                        quotes=quotes,
+                        flow="report",
+                        step="where",
+                    )
+                )
+            msgs.append(
+                self._prompt(
+                    draft,
+                    pre
+                    + (
+                        "Where did it happen? Name the platform (for example Facebook, WhatsApp, a text message) and "
+                        f"paste the full web address of anything relevant, in up to {MAX_WHERE_CHARS:,} characters. "
+                        'Type "none" if there is nothing to add.'
+                    ),
+                    hint="long_text",
+                )
+            )
             return msgs
         if s == S.HANDLER:
             route, key = self.route(draft)
@@ -431,31 +509,53 @@ class ReportFlow:
                 msgs += self.guidance(route)
             choices = self.handler_choices(draft)
             if route is None or not choices:  # no route: no choices
-                return msgs + [self._prompt(draft, pre + (
-                    "No one is set up to handle this kind of report. Please contact HR directly. "
-                    "Your draft is kept; type `cancel` to delete it."))]
+                return msgs + [
+                    self._prompt(
+                        draft,
+                        pre
+                        + (
+                            "No one is set up to handle this kind of report. Please contact HR directly. "
+                            "Your draft is kept; type `cancel` to delete it."
+                        ),
+                    )
+                ]
             text = "Who should handle this report?"
             if route and route.choose_other:
                 text += " If the concern involves your manager, choose HR or someone else."
             else:
-                text = ("This report goes to " + self.directory.name_of(
-                    self.resolve_role(route.handler, draft.reporter_id)[0]) + ". Press the option to continue.")
+                text = (
+                    "This report goes to "
+                    + self.directory.name_of(self.resolve_role(route.handler, draft.reporter_id)[0])
+                    + ". Press the option to continue."
+                )
             return msgs + [self._prompt(draft, pre + text, choices)]
         if s == S.HANDLER_NAME:
-            return [self._prompt(draft, pre + (
-                "Type the name or user id of the person who should handle this report "
-                "(or `back` to see the options again)."), hint="text")]
+            return [
+                self._prompt(
+                    draft,
+                    pre
+                    + (
+                        "Type the name or user id of the person who should handle this report "
+                        "(or `back` to see the options again)."
+                    ),
+                    hint="text",
+                )
+            ]
         if s == S.IDENTITY:
-            return [self._prompt(draft, pre + "Should the handler know the report is from you?",
-                                 self.identity_choices(draft))]
+            return [
+                self._prompt(
+                    draft, pre + "Should the handler know the report is from you?", self.identity_choices(draft)
+                )
+            ]
         if s == S.REVIEW:
             text = "Please check your report before it is sent:\n" + "\n".join(self.summary_lines(draft))
             return [self._prompt(draft, pre + text, self.review_choices())]
         return []
 
     # ---- input -----------------------------------------------------------------------------
-    def _pick(self, inbound: Inbound, choices: list[Choice],
-              extra_words: dict[str, str] | None = None) -> Choice | Literal["stale"] | None:
+    def _pick(
+        self, inbound: Inbound, choices: list[Choice], extra_words: dict[str, str] | None = None
+    ) -> Choice | Literal["stale"] | None:
         """Match an inbound to one of ``choices``: a button press, a number, a label or a value.
 
         Returns the Choice, ``"stale"`` for a button from another step, or None (no match).
@@ -496,8 +596,11 @@ class ReportFlow:
         text = _normal(inbound.text or "") if a is None else ""
         if (a and a.action_id == "report:cancel") or text in CANCEL_WORDS:
             draft.move(S.CANCELLED)
-            return FlowResult([Outbound(kind="text", text="Report cancelled. Your draft has been deleted.",
-                                        flow="report")], changed=True, cancelled=True)
+            return FlowResult(
+                [Outbound(kind="text", text="Report cancelled. Your draft has been deleted.", flow="report")],
+                changed=True,
+                cancelled=True,
+            )
         if a and a.action_id == "report:start":
             return FlowResult(self.prompt(draft, "You already have a report in progress; let's continue."))
         handler: Callable[[Draft, Inbound], FlowResult] | None = getattr(self, f"_on_{draft.step.value}", None)
@@ -522,8 +625,11 @@ class ReportFlow:
             draft.handler_id = None
             draft.handler_role = None
             draft.move(S.HANDLER)
-            note = Outbound(kind="text", text="That change affects who should handle the report; please choose again.",
-                            flow="report")
+            note = Outbound(
+                kind="text",
+                text="That change affects who should handle the report; please choose again.",
+                flow="report",
+            )
             return FlowResult(before + [note] + self.prompt(draft), changed=True)
         return self._advance(draft, forward, before)
 
@@ -544,8 +650,11 @@ class ReportFlow:
         if not t:
             return self._refuse(draft, "Please describe what happened.")
         if len(t) > MAX_WHAT_CHARS:
-            return self._refuse(draft, f"That is {len(t):,} characters; please keep it under {MAX_WHAT_CHARS:,}. "
-                                       "Nothing was saved from that message.")
+            return self._refuse(
+                draft,
+                f"That is {len(t):,} characters; please keep it under {MAX_WHAT_CHARS:,}. "
+                "Nothing was saved from that message.",
+            )
         if "\x00" in t:
             return self._refuse(draft, "That message contains characters I can't read; please retype it.")
         draft.what = t
@@ -560,15 +669,21 @@ class ReportFlow:
         import dateparser
 
         now = self.clock().astimezone(self.tz)
-        settings = {"PREFER_DATES_FROM": "past", "RELATIVE_BASE": now.replace(tzinfo=None), "DATE_ORDER": "DMY",
-                    "RETURN_AS_TIMEZONE_AWARE": False}
+        settings = {
+            "PREFER_DATES_FROM": "past",
+            "RELATIVE_BASE": now.replace(tzinfo=None),
+            "DATE_ORDER": "DMY",
+            "RETURN_AS_TIMEZONE_AWARE": False,
+        }
         try:
             dt = dateparser.parse(text, languages=["en"], settings=settings)
         except (ValueError, TypeError, OverflowError, LookupError, AttributeError):  # dateparser on odd input
             dt = None
         if dt is None:
-            return None, ("I couldn't read that as a date or time. Try \"yesterday 3pm\", \"last Monday\" "
-                          "or \"14/03/2025 09:30\", or type \"not sure\".")
+            return None, (
+                'I couldn\'t read that as a date or time. Try "yesterday 3pm", "last Monday" '
+                'or "14/03/2025 09:30", or type "not sure".'
+            )
         aware = dt.replace(tzinfo=self.tz)
         if aware > now + FUTURE_TOLERANCE:
             return None, "That time is in the future; please give when it happened."
@@ -583,7 +698,7 @@ class ReportFlow:
             return self._advance(draft, S.WHERE)
         t = _clean(inbound.text)
         if not t:
-            return self._refuse(draft, "Please say when it happened, or type \"not sure\".")
+            return self._refuse(draft, 'Please say when it happened, or type "not sure".')
         if len(t) > MAX_WHEN_CHARS:
             return self._refuse(draft, f"Please keep the time under {MAX_WHEN_CHARS} characters.")
         if _normal(t) in UNKNOWN_WHEN:
@@ -593,18 +708,22 @@ class ReportFlow:
         if reason is not None:  # iso is None
             return self._refuse(draft, reason)
         draft.when, draft.when_text = iso, t
-        return self._advance(draft, S.WHERE, [Outbound(kind="text", text=f"Noted: {fmt_when(iso, self.tz)}.",
-                                                       flow="report")])
+        return self._advance(
+            draft, S.WHERE, [Outbound(kind="text", text=f"Noted: {fmt_when(iso, self.tz)}.", flow="report")]
+        )
 
     def _on_where(self, draft: Draft, inbound: Inbound) -> FlowResult:
         t = self._text(inbound)
         if t is None:
             return self._stale(draft)
         if not t:
-            return self._refuse(draft, "Please name the platform and paste any links, or type \"none\".")
+            return self._refuse(draft, 'Please name the platform and paste any links, or type "none".')
         if len(t) > MAX_WHERE_CHARS:
-            return self._refuse(draft, f"That is {len(t):,} characters; please keep it under {MAX_WHERE_CHARS:,}. "
-                                       "Nothing was saved from that message.")
+            return self._refuse(
+                draft,
+                f"That is {len(t):,} characters; please keep it under {MAX_WHERE_CHARS:,}. "
+                "Nothing was saved from that message.",
+            )
         if "\x00" in t:
             return self._refuse(draft, "That message contains characters I can't read; please retype it.")
         draft.where = t
@@ -618,8 +737,11 @@ class ReportFlow:
 
     def _on_handler(self, draft: Draft, inbound: Inbound) -> FlowResult:
         choices = self.handler_choices(draft)
-        c = self._pick(inbound, choices, {"manager": "manager", "my manager": "manager", "hr": "hr",
-                                          "someone else": "named", "other": "named"})
+        c = self._pick(
+            inbound,
+            choices,
+            {"manager": "manager", "my manager": "manager", "hr": "hr", "someone else": "named", "other": "named"},
+        )
         if c == "stale":
             return self._stale(draft)
         if isinstance(c, Choice):
@@ -658,12 +780,16 @@ class ReportFlow:
         if found:
             names = "; ".join(f"{p.name} ({p.user_id})" for p in found)
             return self._refuse(draft, f"More than one person matches: {names}. Type the user id.")
-        return self._refuse(draft, "I can't find that person in the staff directory. "
-                                   "Type their full name or user id, or `back`.")
+        return self._refuse(
+            draft, "I can't find that person in the staff directory. Type their full name or user id, or `back`."
+        )
 
     def _on_identity(self, draft: Draft, inbound: Inbound) -> FlowResult:
-        c = self._pick(inbound, self.identity_choices(draft), {"named": "named", "confidential": "confidential",
-                                                               "anonymous": "confidential"})
+        c = self._pick(
+            inbound,
+            self.identity_choices(draft),
+            {"named": "named", "confidential": "confidential", "anonymous": "confidential"},
+        )
         if c == "stale":
             return self._stale(draft)
         if not isinstance(c, Choice):
@@ -675,8 +801,15 @@ class ReportFlow:
     def _on_review(self, draft: Draft, inbound: Inbound) -> FlowResult:
         edits = {f"edit {i}": s.value for i, s in enumerate(EDITABLE, start=1)}
         edits.update({f"edit {s.value}": s.value for s in EDITABLE})
-        edits.update({"edit what happened": "what", "edit where and links": "where", "edit who": "handler",
-                      "edit identity": "identity", "edit handler": "handler"})
+        edits.update(
+            {
+                "edit what happened": "what",
+                "edit where and links": "where",
+                "edit who": "handler",
+                "edit identity": "identity",
+                "edit handler": "handler",
+            }
+        )
         t = _normal(inbound.text or "") if inbound.source != "action" else ""
         if t in edits:
             return self._edit(draft, Step(edits[t]))
@@ -684,14 +817,20 @@ class ReportFlow:
         if c == "stale":
             return self._stale(draft)
         if not isinstance(c, Choice):
-            return self._refuse(draft, "Type `submit` to send the report, `edit 2` (or press an edit option) "
-                                       "to change an answer, or `cancel`.")
+            return self._refuse(
+                draft,
+                "Type `submit` to send the report, `edit 2` (or press an edit option) "
+                "to change an answer, or `cancel`.",
+            )
         if c.action_id == "report:submit":
             if not self.handler_ok(draft):
                 draft.handler_id = draft.handler_role = None
                 draft.move(S.HANDLER)
-                return FlowResult([Outbound(kind="text", text="Please choose who handles this report again.",
-                                            flow="report")] + self.prompt(draft), changed=True)
+                return FlowResult(
+                    [Outbound(kind="text", text="Please choose who handles this report again.", flow="report")]
+                    + self.prompt(draft),
+                    changed=True,
+                )
             return FlowResult([], changed=True, submit=True)
         return self._edit(draft, Step(c.value))
 
@@ -711,4 +850,4 @@ def find_urls(text: str | None) -> list[str]:
 
 def now_utc() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -19,8 +19,18 @@ from bot.reporting.cases import CaseDB, ts
 
 #: the ``Outbound`` fields a queued message keeps besides kind, text, recipient, choices and quotes (a form,
 #: a modal and ``outbox_id`` never travel through the outbox)
-_KEPT_FIELDS = ("question", "case_id", "flow", "step", "title", "choices_note", "event", "receipt", "document",
-                "document_version")
+_KEPT_FIELDS = (
+    "question",
+    "case_id",
+    "flow",
+    "step",
+    "title",
+    "choices_note",
+    "event",
+    "receipt",
+    "document",
+    "document_version",
+)
 #: older rows' names for the same fields (the outbox of a version before ``Outbound`` was typed)
 _OLD_NAMES = {"kb_notice": "document", "version": "document_version"}
 
@@ -28,14 +38,27 @@ _OLD_NAMES = {"kb_notice": "document", "version": "document_version"}
 def outbound_to_dict(msg: Outbound) -> dict[str, Any]:
     """A JSON-ready dict for an ``Outbound`` (quotes and choices included; ``outbox_id`` left out)."""
     return {
-        "kind": msg.kind, "text": msg.text, "to_user": msg.to_user, "input_hint": msg.input_hint,
+        "kind": msg.kind,
+        "text": msg.text,
+        "to_user": msg.to_user,
+        "input_hint": msg.input_hint,
         "meta": {k: getattr(msg, k) for k in _KEPT_FIELDS if getattr(msg, k) is not None},
         "keep_choices": list(msg.keep_choices),
         "choices": [[c.label, c.action_id, c.value, c.style] for c in msg.choices],
         "quotes": [
-            {"clause_id": q.clause_id, "text": q.text, "lead_in": q.lead_in, "score": q.score,
-             "citation": [q.citation.organisation, q.citation.document, q.citation.section, q.citation.edition,
-                          q.citation.clause_id]}
+            {
+                "clause_id": q.clause_id,
+                "text": q.text,
+                "lead_in": q.lead_in,
+                "score": q.score,
+                "citation": [
+                    q.citation.organisation,
+                    q.citation.document,
+                    q.citation.section,
+                    q.citation.edition,
+                    q.citation.clause_id,
+                ],
+            }
             for q in msg.quotes
         ],
     }
@@ -46,11 +69,16 @@ def outbound_from_dict(d: dict[str, Any]) -> Outbound:
     (their ``meta`` names in ``_OLD_NAMES``; keys no field holds are dropped)."""
     kept = {_OLD_NAMES.get(k, k): v for k, v in (d.get("meta") or {}).items()}
     return Outbound(
-        kind=d["kind"], text=d["text"], to_user=d.get("to_user"), input_hint=d.get("input_hint"),
+        kind=d["kind"],
+        text=d["text"],
+        to_user=d.get("to_user"),
+        input_hint=d.get("input_hint"),
         keep_choices=tuple(d.get("keep_choices") or kept.get("keep_choices") or ()),
         choices=[Choice(*c) for c in d.get("choices", [])],
-        quotes=[Quote(q["clause_id"], q["text"], q["lead_in"], Citation(*q["citation"]), q["score"])
-                for q in d.get("quotes", [])],
+        quotes=[
+            Quote(q["clause_id"], q["text"], q["lead_in"], Citation(*q["citation"]), q["score"])
+            for q in d.get("quotes", [])
+        ],
         **{k: kept[k] for k in _KEPT_FIELDS if kept.get(k) is not None},
     )
 
@@ -78,8 +106,11 @@ class Outbox:
         key = self.cases.user_key(msg.to_user)
         blob = self.cases.cipher.encrypt(outbound_to_dict(msg), f"outbox:{key}")
         with self.cases.tx() as db:
-            cur = db.execute("INSERT INTO outbox (recipient_key, created_at, delivered_at, case_id, payload) "
-                             "VALUES (?, ?, NULL, ?, ?)", [key, ts(now), case_id, blob])
+            cur = db.execute(
+                "INSERT INTO outbox (recipient_key, created_at, delivered_at, case_id, payload) "
+                "VALUES (?, ?, NULL, ?, ?)",
+                [key, ts(now), case_id, blob],
+            )
         outbox_id = cast(int, cur.lastrowid)  # set by the INSERT
         msg.outbox_id = outbox_id
         return outbox_id
@@ -91,14 +122,18 @@ class Outbox:
 
     def pending(self, user_id: str) -> list[Outbound]:
         """Undelivered messages for ``user_id``, oldest first (each with ``outbox_id``)."""
-        rows = self.cases.query("SELECT id, recipient_key, payload FROM outbox WHERE recipient_key = ? "
-                                "AND delivered_at IS NULL ORDER BY id", [self.cases.user_key(user_id)])
+        rows = self.cases.query(
+            "SELECT id, recipient_key, payload FROM outbox WHERE recipient_key = ? "
+            "AND delivered_at IS NULL ORDER BY id",
+            [self.cases.user_key(user_id)],
+        )
         return [self._decode(r) for r in rows]
 
     def undelivered(self, limit: int = 100) -> list[Outbound]:
         """Undelivered messages for anyone, oldest first (for push adapters), at most ``limit``."""
-        rows = self.cases.query("SELECT id, recipient_key, payload FROM outbox WHERE delivered_at IS NULL "
-                                "ORDER BY id LIMIT ?", [limit])
+        rows = self.cases.query(
+            "SELECT id, recipient_key, payload FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?", [limit]
+        )
         return [self._decode(r) for r in rows]
 
     def mark_delivered(self, outbox_id: int, now: datetime) -> None:

@@ -15,24 +15,51 @@ _FLAGS = re.IGNORECASE
 
 #: (category key, patterns that must all match), most specific first
 _PATTERNS: list[tuple[str, tuple[re.Pattern[str], ...]]] = [
-    ("service_user_contact", (
-        re.compile(r"\b(service[- ]?users?|clients?|residents?|patients?|pupils?|parents?|famil(y|ies)|carers?|"
-                   r"young (person|people)|children|child)\b", _FLAGS),
-        re.compile(r"\b(friend(ed|s|ing)?( request)?|contact(ed|ing|s)?|messag(e|ed|es|ing)|follow(ed|s|ing)?|"
-                   r"add(ed|s)? me|dm(ed|'d)?|approach(ed)?|sought)\b", _FLAGS),
-    )),
-    ("impersonation", (
-        re.compile(r"\b(impersonat\w*|clon(e|ed|ing)|fake (profile|account|page)|pretend(ing|s)? to be|"
-                   r"posing as|copied my (profile|account|photos?))\b", _FLAGS),
-    )),
-    ("press", (
-        re.compile(r"\b(press|journalists?|reporters?|media contact|newspapers?|news ?paper|the media|"
-                   r"tv|radio|broadcaster)\b", _FLAGS),
-    )),
-    ("bullying", (
-        re.compile(r"\b(bull(y|ied|ies|ying)|cyber[- ]?bull\w*|harass\w*|troll(s|ed|ing)?|abus(e|ed|ive)|"
-                   r"threaten\w*|intimidat\w*)\b", _FLAGS),
-    )),
+    (
+        "service_user_contact",
+        (
+            re.compile(
+                r"\b(service[- ]?users?|clients?|residents?|patients?|pupils?|parents?|famil(y|ies)|carers?|"
+                r"young (person|people)|children|child)\b",
+                _FLAGS,
+            ),
+            re.compile(
+                r"\b(friend(ed|s|ing)?( request)?|contact(ed|ing|s)?|messag(e|ed|es|ing)|follow(ed|s|ing)?|"
+                r"add(ed|s)? me|dm(ed|'d)?|approach(ed)?|sought)\b",
+                _FLAGS,
+            ),
+        ),
+    ),
+    (
+        "impersonation",
+        (
+            re.compile(
+                r"\b(impersonat\w*|clon(e|ed|ing)|fake (profile|account|page)|pretend(ing|s)? to be|"
+                r"posing as|copied my (profile|account|photos?))\b",
+                _FLAGS,
+            ),
+        ),
+    ),
+    (
+        "press",
+        (
+            re.compile(
+                r"\b(press|journalists?|reporters?|media contact|newspapers?|news ?paper|the media|"
+                r"tv|radio|broadcaster)\b",
+                _FLAGS,
+            ),
+        ),
+    ),
+    (
+        "bullying",
+        (
+            re.compile(
+                r"\b(bull(y|ied|ies|ying)|cyber[- ]?bull\w*|harass\w*|troll(s|ed|ing)?|abus(e|ed|ive)|"
+                r"threaten\w*|intimidat\w*)\b",
+                _FLAGS,
+            ),
+        ),
+    ),
 ]
 
 _REQUEST = re.compile(

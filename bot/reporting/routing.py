@@ -116,7 +116,7 @@ class RoutingConfig:
         return cat.route if cat else None
 
     @classmethod
-    def load(cls, path: str | Path) -> "RoutingConfig":
+    def load(cls, path: str | Path) -> RoutingConfig:
         """Read a routing TOML file.
 
         Raises:
@@ -142,8 +142,14 @@ class RoutingConfig:
             unknown = set(r.get("categories", [])) - set(keys)
             if unknown:
                 raise RoutingError(f"{path}: rule {r.get('name')!r} names unknown categories {sorted(unknown)}")
-            rules.append(Rule(str(r.get("name", "rule")), tuple(r.get("categories", [])),
-                              tuple(str(m) for m in r.get("mentions", [])), _route(r, path)))
+            rules.append(
+                Rule(
+                    str(r.get("name", "rule")),
+                    tuple(r.get("categories", [])),
+                    tuple(str(m) for m in r.get("mentions", [])),
+                    _route(r, path),
+                )
+            )
         d = data.get("deadlines", {})
         deadlines = Deadlines(
             acknowledge_days=float(d.get("acknowledge_days", 7)),
@@ -165,8 +171,9 @@ def _route(entry: dict[str, Any], path: Path) -> Route:
     handler = str(entry.get("handler", "manager"))
     if handler not in HANDLER_ROLES:
         raise RoutingError(f"{path}: handler {handler!r} is not one of {sorted(HANDLER_ROLES)}")
-    return Route(handler, bool(entry.get("choose_other", True)), str(entry.get("note", "")),
-                 _quote_refs(entry.get("quote", [])))
+    return Route(
+        handler, bool(entry.get("choose_other", True)), str(entry.get("note", "")), _quote_refs(entry.get("quote", []))
+    )
 
 
 def routing_path(data_dir: str | Path | None, settings: Settings | None = None) -> Path:

@@ -66,12 +66,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("policybot.reporting")
 
-NOT_FOUND_RECEIPT = ("I couldn't find a report with that receipt that belongs to you. Check the receipt "
-                     "(it looks like R-XXXX-XXXX-XXXX-XXXX).")
+NOT_FOUND_RECEIPT = (
+    "I couldn't find a report with that receipt that belongs to you. Check the receipt "
+    "(it looks like R-XXXX-XXXX-XXXX-XXXX)."
+)
 NOT_VISIBLE = "I can't find that case among the cases you can see."
 PRIVATE_NOTE = "I've sent you a private message."
-NOT_IN_DIRECTORY = ("I can't find you in the staff directory, so I can't take a report here. "
-                    "Please contact HR directly.")
+NOT_IN_DIRECTORY = "I can't find you in the staff directory, so I can't take a report here. Please contact HR directly."
 
 _STATUS_CMD = re.compile(r"^status\b[:\s]*(.*)$", re.IGNORECASE | re.DOTALL)
 _REPLY_CMD = re.compile(r"^reply\s+(\S+)\s*(.*)$", re.IGNORECASE | re.DOTALL)
@@ -127,7 +128,9 @@ class CaseView:
         ]
         if self.events:
             out.append("History:")
-            out += [f"  {at}  {kind} by {actor}" + (f": {text}" if text else "") for at, kind, actor, text in self.events]
+            out += [
+                f"  {at}  {kind} by {actor}" + (f": {text}" if text else "") for at, kind, actor, text in self.events
+            ]
         return out
 
 
@@ -159,8 +162,15 @@ class ReportingService:
         sqlite3.DatabaseError: ``cases.db`` is not a database.
     """
 
-    def __init__(self, data_dir: str | Path, directory: Directory, cipher: ReportCipher, routing: RoutingConfig,
-                 policy_store: KnowledgeStore | None = None, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        directory: Directory,
+        cipher: ReportCipher,
+        routing: RoutingConfig,
+        policy_store: KnowledgeStore | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.directory = directory
         self.routing = routing
@@ -172,8 +182,13 @@ class ReportingService:
         self._lock = threading.RLock()
 
     @classmethod
-    def open(cls, data_dir: str | Path, policy_store: KnowledgeStore | None = None, dev: bool | None = None,
-             clock: Callable[[], datetime] | None = None) -> "ReportingService":
+    def open(
+        cls,
+        data_dir: str | Path,
+        policy_store: KnowledgeStore | None = None,
+        dev: bool | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> ReportingService:
         """Open reporting for a data dir: key, directory and routing from the environment and config.
 
         Raises:
@@ -186,7 +201,8 @@ class ReportingService:
         if dpath is None:
             raise ReportingNotConfigured(
                 "confidential reporting needs a staff directory: set POLICYBOT_DIRECTORY or put directory.toml "
-                "in the data dir (see config/directory.sample.toml)")
+                "in the data dir (see config/directory.sample.toml)"
+            )
         try:
             directory = Directory.load(dpath)
             routing = RoutingConfig.load(routing_path(data_dir))
@@ -215,7 +231,8 @@ class ReportingService:
         if inbound.private:
             return msgs
         return [Outbound(kind="text", text=PRIVATE_NOTE)] + [
-            m if m.to_user else replace(m, to_user=inbound.user_id) for m in msgs]
+            m if m.to_user else replace(m, to_user=inbound.user_id) for m in msgs
+        ]
 
     def _text_check(self, text: str | None, what: str) -> str:
         t = (text or "").strip()
@@ -243,9 +260,15 @@ class ReportingService:
 
     def _expired_notice(self, to_user: str | None = None) -> Outbound:
         hours = self.routing.deadlines.draft_idle_hours
-        return Outbound(kind="text", to_user=to_user, flow="report", text=(
-            f"Your unfinished report was left for {hours:g} hours, so it has been deleted and nothing was sent. "
-            "Type `report` to start again."))
+        return Outbound(
+            kind="text",
+            to_user=to_user,
+            flow="report",
+            text=(
+                f"Your unfinished report was left for {hours:g} hours, so it has been deleted and nothing was sent. "
+                "Type `report` to start again."
+            ),
+        )
 
     def handle(self, inbound: Inbound) -> list[Outbound] | None:
         """Handle ``inbound`` if it belongs to reporting; None when it is not (e.g. a policy question).
@@ -267,8 +290,13 @@ class ReportingService:
             norm = _normal(text)
             user = inbound.user_id
             m = _STATUS_CMD.match(text)
-            if m and (normalize_receipt(m.group(1)) or not m.group(1).strip() and not self._busy(user)
-                      or _RECEIPT_SHAPE.fullmatch(m.group(1).strip()) and not self._busy(user)):
+            if m and (
+                normalize_receipt(m.group(1))
+                or not m.group(1).strip()
+                and not self._busy(user)
+                or _RECEIPT_SHAPE.fullmatch(m.group(1).strip())
+                and not self._busy(user)
+            ):
                 return self._privately(inbound, self.status(user, m.group(1)))
             if inbound.private:
                 pending = self.cases.get_pending(user)
@@ -277,8 +305,9 @@ class ReportingService:
                 draft = self.cases.load_draft(user)
                 if draft is not None:
                     if is_report_request(text) or (inbound.source == "command" and norm == "report"):
-                        return self.flow.prompt(draft, "You have a report in progress; let's continue where you "
-                                                       "left off.")
+                        return self.flow.prompt(
+                            draft, "You have a report in progress; let's continue where you left off."
+                        )
                     return self._step(draft, inbound)
             if (inbound.source == "command" and norm == "report") or is_report_request(text):
                 return self._privately(inbound, self._start(user))
@@ -364,9 +393,15 @@ class ReportingService:
         due = now + timedelta(days=self.routing.deadlines.acknowledge_days)
         cat = self.routing.category(draft.category)
         content = {
-            "category": draft.category, "category_label": cat.label if cat else draft.category,
-            "what": draft.what, "when": draft.when, "when_text": draft.when_text, "where": draft.where,
-            "identity": draft.identity, "handler_role": draft.handler_role, "route_key": draft.route_key,
+            "category": draft.category,
+            "category_label": cat.label if cat else draft.category,
+            "what": draft.what,
+            "when": draft.when,
+            "when_text": draft.when_text,
+            "where": draft.where,
+            "identity": draft.identity,
+            "handler_role": draft.handler_role,
+            "route_key": draft.route_key,
         }
         for _attempt in range(5):
             receipt = new_receipt()
@@ -374,12 +409,24 @@ class ReportingService:
             assert symbols is not None  # a new receipt is well formed
             try:
                 with self.cases.tx():
-                    case_id = self.cases.insert_case(symbols, draft.reporter_id, handler_id,
-                                                     dict(content, receipt=receipt), now, due)
+                    case_id = self.cases.insert_case(
+                        symbols, draft.reporter_id, handler_id, dict(content, receipt=receipt), now, due
+                    )
                     self.cases.add_event(case_id, "submitted", "reporter", {}, now)
                     self.cases.delete_draft(draft.reporter_id)
-                    case = CaseRecord(case_id, handler_id, CS.NEW, False, ts(now), ts(due), None, None, 0,
-                                      draft.reporter_id, dict(content, receipt=receipt))
+                    case = CaseRecord(
+                        case_id,
+                        handler_id,
+                        CS.NEW,
+                        False,
+                        ts(now),
+                        ts(due),
+                        None,
+                        None,
+                        0,
+                        draft.reporter_id,
+                        dict(content, receipt=receipt),
+                    )
                     note = self._handler_notification(case, f"New report {case.ref} for you to handle.")
                     self.outbox.put(note, now, case_id)
                     self.cases.audit("system", case_id, "notify_handler", True, "submit", now)
@@ -391,18 +438,27 @@ class ReportingService:
         ref = case_ref(case_id)
         log.info("case %s submitted", ref)
         handler = self.directory.name_of(draft.handler_id)
-        confirm = Outbound(kind="text", flow="report", case_id=ref, receipt=receipt, text=(
-            f"Your report has been submitted. Your receipt is {receipt}\n"
-            f"Keep it safe: type `status {receipt}` at any time to see where your report stands; it works "
-            f"for you only. {handler} has been told privately and should acknowledge it by {self._fmt(ts(due))}. "
-            "You'll get a message here whenever its status changes."))
+        confirm = Outbound(
+            kind="text",
+            flow="report",
+            case_id=ref,
+            receipt=receipt,
+            text=(
+                f"Your report has been submitted. Your receipt is {receipt}\n"
+                f"Keep it safe: type `status {receipt}` at any time to see where your report stands; it works "
+                f"for you only. {handler} has been told privately and should acknowledge it by {self._fmt(ts(due))}. "
+                "You'll get a message here whenever its status changes."
+            ),
+        )
         return [confirm, note]
 
     # ---- notifications -------------------------------------------------------------------------
     def _case_choices(self, ref: str) -> list[Choice]:
-        return [Choice("Acknowledge", "case:ack", ref, "primary"),
-                Choice("Ask for more information", "case:ask", ref),
-                Choice("Close with outcome", "case:close", ref, "danger")]
+        return [
+            Choice("Acknowledge", "case:ack", ref, "primary"),
+            Choice("Ask for more information", "case:ask", ref),
+            Choice("Close with outcome", "case:close", ref, "danger"),
+        ]
 
     def _reporter_label(self, case: CaseRecord, viewer: str | None) -> str:
         name = self.directory.name_of(case.reporter_id)
@@ -412,8 +468,9 @@ class ReportingService:
             return f"{name} (confidential: hidden from the handler)"
         return "confidential (only HR can see who reported it)"
 
-    def _handler_notification(self, case: CaseRecord, headline: str, to_user: str | None = None,
-                              viewer: str | None = None) -> Outbound:
+    def _handler_notification(
+        self, case: CaseRecord, headline: str, to_user: str | None = None, viewer: str | None = None
+    ) -> Outbound:
         c = case.content
         ref = case.ref
         to = to_user or case.handler_id
@@ -428,14 +485,19 @@ class ReportingService:
         ]
         if case.status == CS.NEW:
             lines.append(f"Please acknowledge it by {self._fmt(case.ack_due)}.")
-        return Outbound(kind="notification", text="\n".join(lines), to_user=to, choices=self._case_choices(ref),
-                        case_id=ref)
+        return Outbound(
+            kind="notification", text="\n".join(lines), to_user=to, choices=self._case_choices(ref), case_id=ref
+        )
 
     def _to_reporter(self, case: CaseRecord, text: str, now: datetime, choices: list[Choice] | None = None) -> None:
         """Queue a private message for the reporter (outbox only; never returned to the acting user)."""
-        msg = Outbound(kind="prompt" if choices else "text", to_user=case.reporter_id, choices=list(choices or []),
-                       text=f"Update on your report {case.content.get('receipt')}: {text}",
-                       case_id=case.ref)
+        msg = Outbound(
+            kind="prompt" if choices else "text",
+            to_user=case.reporter_id,
+            choices=list(choices or []),
+            text=f"Update on your report {case.content.get('receipt')}: {text}",
+            case_id=case.ref,
+        )
         self.outbox.put(msg, now, case.id)
 
     # ---- access ------------------------------------------------------------------------------------
@@ -448,7 +510,6 @@ class ReportingService:
         if case is not None:
             return user_id
         return "user#" + self.cases.user_key(user_id)[:12]
-
 
     def can_handle(self, user_id: str, case: CaseRecord) -> bool:
         """True when ``user_id`` is the case's handler or in HR."""
@@ -476,9 +537,17 @@ class ReportingService:
                 case = self.cases.get_case(cid)
                 assert case is not None  # an id from case_ids
                 self.cases.audit(actor, cid, "list", True, via, self._now())
-                out.append(CaseSummary(case.ref, STATUS_TEXT[case.status], case.escalated,
-                                       case.content.get("category_label", ""), self.directory.name_of(case.handler_id),
-                                       self._fmt(case.created_at), self._fmt(case.ack_due)))
+                out.append(
+                    CaseSummary(
+                        case.ref,
+                        STATUS_TEXT[case.status],
+                        case.escalated,
+                        case.content.get("category_label", ""),
+                        self.directory.name_of(case.handler_id),
+                        self._fmt(case.created_at),
+                        self._fmt(case.ack_due),
+                    )
+                )
             return out
 
     def show_case(self, actor: str, case_id: int | str | None, via: str = "cli") -> CaseView:
@@ -497,17 +566,29 @@ class ReportingService:
         events = []
         for e in self.cases.events(case.id):
             text = e["data"].get("text", "")
-            events.append((self._fmt(e["at"]), e["kind"], names.get(e["actor"], self.directory.name_of(e["actor"])),
-                           text))
+            events.append(
+                (self._fmt(e["at"]), e["kind"], names.get(e["actor"], self.directory.name_of(e["actor"])), text)
+            )
         when = fmt_when(c.get("when"), self.tz)
         if c.get("when") and c.get("when_text"):
             when += f" (reporter wrote: {c['when_text']})"
         return CaseView(
-            ref=case.ref, status=case.status.value, status_text=STATUS_TEXT[case.status], escalated=case.escalated,
-            category=c.get("category_label", ""), what=c.get("what", ""), when=when, where=c.get("where", ""),
-            identity=c.get("identity", ""), reporter=self._reporter_label(case, viewer), handler_id=case.handler_id,
-            handler=self.directory.name_of(case.handler_id), created_at=self._fmt(case.created_at),
-            ack_due=self._fmt(case.ack_due), acknowledged_at=case.acknowledged_at, closed_at=case.closed_at,
+            ref=case.ref,
+            status=case.status.value,
+            status_text=STATUS_TEXT[case.status],
+            escalated=case.escalated,
+            category=c.get("category_label", ""),
+            what=c.get("what", ""),
+            when=when,
+            where=c.get("where", ""),
+            identity=c.get("identity", ""),
+            reporter=self._reporter_label(case, viewer),
+            handler_id=case.handler_id,
+            handler=self.directory.name_of(case.handler_id),
+            created_at=self._fmt(case.created_at),
+            ack_due=self._fmt(case.ack_due),
+            acknowledged_at=case.acknowledged_at,
+            closed_at=case.closed_at,
             events=events,
         )
 
@@ -523,13 +604,17 @@ class ReportingService:
             now = self._now()
             with self.cases.tx():
                 check_status_change(case.status, CS.ACKNOWLEDGED)
-                self.cases.update_case(case.id, status=CS.ACKNOWLEDGED.value, acknowledged_at=ts(now),
-                                       updated_at=ts(now))
+                self.cases.update_case(
+                    case.id, status=CS.ACKNOWLEDGED.value, acknowledged_at=ts(now), updated_at=ts(now)
+                )
                 self.cases.add_event(case.id, "acknowledged", actor, {}, now)
                 self._to_reporter(case, f"{self.directory.name_of(actor)} has acknowledged it.", now)
             log.info("case %s acknowledged", case.ref)
-            return [Outbound(kind="text", case_id=case.ref,
-                             text=f"Case {case.ref} acknowledged. The reporter has been told.")]
+            return [
+                Outbound(
+                    kind="text", case_id=case.ref, text=f"Case {case.ref} acknowledged. The reporter has been told."
+                )
+            ]
 
     def request_info(self, actor: str, case_id: int | str | None, question: str, via: str = "cli") -> list[Outbound]:
         """Ask the reporter a question (status ``info_requested``; counts as acknowledgement).
@@ -546,17 +631,31 @@ class ReportingService:
             now = self._now()
             with self.cases.tx():
                 check_status_change(case.status, CS.INFO_REQUESTED)
-                self.cases.update_case(case.id, status=CS.INFO_REQUESTED.value, updated_at=ts(now),
-                                       acknowledged_at=case.acknowledged_at or ts(now))
+                self.cases.update_case(
+                    case.id,
+                    status=CS.INFO_REQUESTED.value,
+                    updated_at=ts(now),
+                    acknowledged_at=case.acknowledged_at or ts(now),
+                )
                 self.cases.add_event(case.id, "info_requested", actor, {"text": question}, now)
                 self._to_reporter(
-                    case, f"{self.directory.name_of(actor)} asks for more information:\n“{question}”\n"
-                          f"Press Reply (or type `reply {case.content.get('receipt')} <your answer>`) to answer.",
-                    now, [Choice("Reply", "case:reply", case.ref, "primary")])
+                    case,
+                    f"{self.directory.name_of(actor)} asks for more information:\n“{question}”\n"
+                    f"Press Reply (or type `reply {case.content.get('receipt')} <your answer>`) to answer.",
+                    now,
+                    [Choice("Reply", "case:reply", case.ref, "primary")],
+                )
                 self.cases.clear_pending(actor)
             log.info("case %s: more information requested", case.ref)
-            return [Outbound(kind="text", case_id=case.ref, text=(
-                f"Your question has been sent to the reporter of case {case.ref}. You'll be told when they reply."))]
+            return [
+                Outbound(
+                    kind="text",
+                    case_id=case.ref,
+                    text=(
+                        f"Your question has been sent to the reporter of case {case.ref}. You'll be told when they reply."
+                    ),
+                )
+            ]
 
     def close_case(self, actor: str, case_id: int | str | None, outcome: str, via: str = "cli") -> list[Outbound]:
         """Close a case with an outcome the reporter is told.
@@ -573,14 +672,24 @@ class ReportingService:
             now = self._now()
             with self.cases.tx():
                 check_status_change(case.status, CS.CLOSED)
-                self.cases.update_case(case.id, status=CS.CLOSED.value, closed_at=ts(now), updated_at=ts(now),
-                                       acknowledged_at=case.acknowledged_at or ts(now))
+                self.cases.update_case(
+                    case.id,
+                    status=CS.CLOSED.value,
+                    closed_at=ts(now),
+                    updated_at=ts(now),
+                    acknowledged_at=case.acknowledged_at or ts(now),
+                )
                 self.cases.add_event(case.id, "closed", actor, {"text": outcome}, now)
                 self._to_reporter(case, f"{self.directory.name_of(actor)} has closed it. Outcome:\n“{outcome}”", now)
                 self.cases.clear_pending(actor)
             log.info("case %s closed", case.ref)
-            return [Outbound(kind="text", case_id=case.ref,
-                             text=f"Case {case.ref} closed. The reporter has been told the outcome.")]
+            return [
+                Outbound(
+                    kind="text",
+                    case_id=case.ref,
+                    text=f"Case {case.ref} closed. The reporter has been told the outcome.",
+                )
+            ]
 
     # ---- reporter API --------------------------------------------------------------------------
     def status(self, user_id: str, receipt: str, via: str = "chat") -> list[Outbound]:
@@ -588,12 +697,21 @@ class ReportingService:
         with self._lock:
             symbols = normalize_receipt(receipt)
             if not (receipt or "").strip():
-                return [Outbound(kind="text", text="Type `status` followed by your receipt, e.g. "
-                                                   "`status R-XXXX-XXXX-XXXX-XXXX`.")]
+                return [
+                    Outbound(
+                        kind="text", text="Type `status` followed by your receipt, e.g. `status R-XXXX-XXXX-XXXX-XXXX`."
+                    )
+                ]
             case = self.cases.case_by_receipt(symbols) if symbols else None
             allowed = case is not None and case.reporter_id == user_id
-            self.cases.audit(self._audit_actor(user_id, case, allowed), case.id if case else None, "status",
-                             allowed, via, self._now())
+            self.cases.audit(
+                self._audit_actor(user_id, case, allowed),
+                case.id if case else None,
+                "status",
+                allowed,
+                via,
+                self._now(),
+            )
             if case is None or not allowed:
                 return [Outbound(kind="text", text=NOT_FOUND_RECEIPT)]
             c = case.content
@@ -610,8 +728,9 @@ class ReportingService:
                     label = {"info_requested": "Question", "closed": "Outcome", "reporter_replied": "Your reply"}
                     lines.append(f"{label[e['kind']]} ({self._fmt(e['at'])}): {e['data'].get('text', '')}")
             choices = [Choice("Reply", "case:reply", case.ref, "primary")] if case.status == CS.INFO_REQUESTED else []
-            return [Outbound(kind="prompt" if choices else "text", text="\n".join(lines), choices=choices,
-                             case_id=case.ref)]
+            return [
+                Outbound(kind="prompt" if choices else "text", text="\n".join(lines), choices=choices, case_id=case.ref)
+            ]
 
     def reply(self, user_id: str, case_id: int | str | None, text: str, via: str = "chat") -> list[Outbound]:
         """The reporter answers the handler's question: status ``info_provided``, the handler notified.
@@ -628,8 +747,9 @@ class ReportingService:
     def _reply(self, user_id: str, case: CaseRecord | None, text: str, via: str) -> list[Outbound]:
         allowed = case is not None and case.reporter_id == user_id
         now = self._now()
-        self.cases.audit(self._audit_actor(user_id, case, allowed), case.id if case else None, "reply", allowed,
-                         via, now)
+        self.cases.audit(
+            self._audit_actor(user_id, case, allowed), case.id if case else None, "reply", allowed, via, now
+        )
         if case is None or not allowed:
             return [Outbound(kind="text", text=NOT_FOUND_RECEIPT)]
         if case.status != CS.INFO_REQUESTED:
@@ -640,12 +760,20 @@ class ReportingService:
             self.cases.update_case(case.id, status=CS.INFO_PROVIDED.value, updated_at=ts(now))
             self.cases.add_event(case.id, "reporter_replied", "reporter", {"text": text}, now)
             case.status = CS.INFO_PROVIDED
-            note = self._handler_notification(case, f"The reporter of case {case.ref} has replied:\n“{text}”\n\nThe report:")
+            note = self._handler_notification(
+                case, f"The reporter of case {case.ref} has replied:\n“{text}”\n\nThe report:"
+            )
             self.outbox.put(note, now, case.id)
             self.cases.clear_pending(user_id)
         log.info("case %s: reporter replied", case.ref)
-        return [Outbound(kind="text", case_id=case.ref,
-                         text=f"Your reply has been sent to {self.directory.name_of(case.handler_id)}."), note]
+        return [
+            Outbound(
+                kind="text",
+                case_id=case.ref,
+                text=f"Your reply has been sent to {self.directory.name_of(case.handler_id)}.",
+            ),
+            note,
+        ]
 
     def _reply_by_receipt(self, user: str, receipt: str, text: str) -> list[Outbound]:
         try:
@@ -669,15 +797,30 @@ class ReportingService:
                 if case.status == CS.CLOSED:
                     return [Outbound(kind="text", text=f"Case {case.ref} is closed.")]
                 self.cases.set_pending(user, {"kind": kind, "case_id": case.id}, self._now())
-                what = ("your question for the reporter" if kind == "ask"
-                        else "the outcome to close the case with (the reporter will see it)")
-                return [Outbound(kind="prompt", input_hint="long_text", case_id=case.ref,
-                                 text=f"Case {case.ref}: type {what}, or `cancel`.")]
+                what = (
+                    "your question for the reporter"
+                    if kind == "ask"
+                    else "the outcome to close the case with (the reporter will see it)"
+                )
+                return [
+                    Outbound(
+                        kind="prompt",
+                        input_hint="long_text",
+                        case_id=case.ref,
+                        text=f"Case {case.ref}: type {what}, or `cancel`.",
+                    )
+                ]
             if kind == "reply":
                 case = self.cases.get_case(cid) if cid is not None else None
                 allowed = case is not None and case.reporter_id == user
-                self.cases.audit(self._audit_actor(user, case, allowed), cid if case else None, "reply_start",
-                                 allowed, "chat", self._now())
+                self.cases.audit(
+                    self._audit_actor(user, case, allowed),
+                    cid if case else None,
+                    "reply_start",
+                    allowed,
+                    "chat",
+                    self._now(),
+                )
                 if case is None or not allowed:
                     return [Outbound(kind="text", text=NOT_FOUND_RECEIPT)]
                 if case.status != CS.INFO_REQUESTED:
@@ -713,9 +856,14 @@ class ReportingService:
         try:
             if verb == "show":
                 view = self.show_case(user, cid, via="chat")
-                return [Outbound(kind="notification", text="\n".join(view.lines()), choices=(
-                    self._case_choices(view.ref) if view.status != CS.CLOSED.value else []),
-                    case_id=view.ref)]
+                return [
+                    Outbound(
+                        kind="notification",
+                        text="\n".join(view.lines()),
+                        choices=(self._case_choices(view.ref) if view.status != CS.CLOSED.value else []),
+                        case_id=view.ref,
+                    )
+                ]
             if verb in ("ack", "acknowledge"):
                 return self.acknowledge(user, cid, via="chat")
             if verb == "ask":
@@ -738,8 +886,10 @@ class ReportingService:
             return [Outbound(kind="text", text="You have no cases to handle.")]
         lines = ["Your cases:" if not self.directory.is_hr(user) else "All cases:"]
         for r in rows:
-            lines.append(f"  {r.ref}  {r.status}{' (escalated)' if r.escalated else ''}  {r.category}  "
-                         f"handler: {r.handler}  submitted {r.created_at}")
+            lines.append(
+                f"  {r.ref}  {r.status}{' (escalated)' if r.escalated else ''}  {r.category}  "
+                f"handler: {r.handler}  submitted {r.created_at}"
+            )
         lines.append("Type `show C-00001` to see one.")
         return [Outbound(kind="text", text="\n".join(lines))]
 
@@ -786,8 +936,10 @@ class ReportingService:
 
     def _remind(self, case_id: int, owed: int, now: datetime) -> list[Outbound]:
         with self.cases.tx() as db:
-            cur = db.execute("UPDATE cases SET reminders_sent = ? WHERE id = ? AND reminders_sent < ? AND status = ?",
-                             [owed, case_id, owed, CS.NEW.value])
+            cur = db.execute(
+                "UPDATE cases SET reminders_sent = ? WHERE id = ? AND reminders_sent < ? AND status = ?",
+                [owed, case_id, owed, CS.NEW.value],
+            )
             if cur.rowcount == 0:
                 return []
             case = self.cases.get_case(case_id)
@@ -803,8 +955,9 @@ class ReportingService:
     def _escalate(self, case_id: int, now: datetime) -> list[Outbound]:
         out = []
         with self.cases.tx() as db:
-            cur = db.execute("UPDATE cases SET escalated = 1, updated_at = ? WHERE id = ? AND escalated = 0",
-                             [ts(now), case_id])
+            cur = db.execute(
+                "UPDATE cases SET escalated = 1, updated_at = ? WHERE id = ? AND escalated = 0", [ts(now), case_id]
+            )
             if cur.rowcount == 0:
                 return []
             case = self.cases.get_case(case_id)
@@ -815,22 +968,38 @@ class ReportingService:
                 if hr.user_id == case.reporter_id:
                     continue
                 msg = self._handler_notification(
-                    case, f"Escalated: report {case.ref} was not acknowledged within {days:g} days by "
-                          f"{self.directory.name_of(case.handler_id)}. HR can acknowledge and handle it.",
-                    to_user=hr.user_id)
+                    case,
+                    f"Escalated: report {case.ref} was not acknowledged within {days:g} days by "
+                    f"{self.directory.name_of(case.handler_id)}. HR can acknowledge and handle it.",
+                    to_user=hr.user_id,
+                )
                 msg.event = "escalation"
                 self.outbox.put(msg, now, case_id)
                 out.append(msg)
             if not self.directory.is_hr(case.handler_id):
-                msg = Outbound(kind="text", to_user=case.handler_id, case_id=case.ref, text=(
-                    f"Report {case.ref} was not acknowledged by {self._fmt(case.ack_due)} and has been escalated "
-                    "to HR. You can still acknowledge it."), choices=self._case_choices(case.ref))
+                msg = Outbound(
+                    kind="text",
+                    to_user=case.handler_id,
+                    case_id=case.ref,
+                    text=(
+                        f"Report {case.ref} was not acknowledged by {self._fmt(case.ack_due)} and has been escalated "
+                        "to HR. You can still acknowledge it."
+                    ),
+                    choices=self._case_choices(case.ref),
+                )
                 msg.event = "escalation"
                 self.outbox.put(msg, now, case_id)
                 out.append(msg)
-            receipt_msg = Outbound(kind="text", to_user=case.reporter_id, case_id=case.ref, event="escalation", text=(
-                f"Update on your report {case.content.get('receipt')}: it was not acknowledged within {days:g} days, "
-                "so it has been escalated to HR."))
+            receipt_msg = Outbound(
+                kind="text",
+                to_user=case.reporter_id,
+                case_id=case.ref,
+                event="escalation",
+                text=(
+                    f"Update on your report {case.content.get('receipt')}: it was not acknowledged within {days:g} days, "
+                    "so it has been escalated to HR."
+                ),
+            )
             self.outbox.put(receipt_msg, now, case_id)
             out.append(receipt_msg)
             self.cases.add_event(case_id, "escalated", "system", {}, now)
@@ -862,13 +1031,26 @@ def is_reporting_request(inbound: Inbound) -> bool:
     return is_report_request(text) or status or bool(_CASE_CMD.match(text))
 
 
-def open_reporting(data_dir: str | Path, policy_store: KnowledgeStore | None = None, dev: bool | None = None,
-                   clock: Callable[[], datetime] | None = None) -> ReportingService:
+def open_reporting(
+    data_dir: str | Path,
+    policy_store: KnowledgeStore | None = None,
+    dev: bool | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> ReportingService:
     """``ReportingService.open``: reporting for a data dir. Raises ``ReportingNotConfigured``."""
     return ReportingService.open(data_dir, policy_store=policy_store, dev=dev, clock=clock)
 
 
 __all__ = [
-    "AccessDenied", "BadReportInput", "CaseSummary", "CaseView", "IllegalStatusChange", "ReportingNotConfigured",
-    "ReportingService", "is_reporting_request", "open_reporting", "format_receipt", "CaseStatus",
+    "AccessDenied",
+    "BadReportInput",
+    "CaseSummary",
+    "CaseView",
+    "IllegalStatusChange",
+    "ReportingNotConfigured",
+    "ReportingService",
+    "is_reporting_request",
+    "open_reporting",
+    "format_receipt",
+    "CaseStatus",
 ]

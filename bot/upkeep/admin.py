@@ -53,13 +53,22 @@ DETAIL_FIELDS = ("title", "organisation", "version", "date")  #: what ``edit_pre
 DETAIL_LABELS = {"title": "Title", "organisation": "Organisation", "version": "Version", "date": "Date"}
 #: where a preview's title / organisation / version / date came from (``Preview.sources``), as words
 SOURCE_WORDS = {
-    "given": "as given", "edited": "as edited", "document": "from the document", "file name": "from the file name",
-    "current version": "kept from the current version", "default": "default: none found",
-    "version number": "default: the version number", "upload date": "default: the upload date",
+    "given": "as given",
+    "edited": "as edited",
+    "document": "from the document",
+    "file name": "from the file name",
+    "current version": "kept from the current version",
+    "default": "default: none found",
+    "version number": "default: the version number",
+    "upload date": "default: the upload date",
 }
 #: ``knowledge.metadata`` sources as the warnings say them
-_INFERRED_FROM = {"file properties": "the document's properties", "first page": "the document's first page",
-                  "text": "the document's text", "file name": "the file name"}
+_INFERRED_FROM = {
+    "file properties": "the document's properties",
+    "first page": "the document's first page",
+    "text": "the document's text",
+    "file name": "the file name",
+}
 
 
 class NotAuthorised(PermissionError):
@@ -94,8 +103,26 @@ def slugify(text: str, max_len: int = 48) -> str:
 
 
 _GENERIC_ORG_WORDS = {
-    "the", "of", "and", "for", "council", "district", "county", "borough", "city", "town", "parish",
-    "metropolitan", "board", "trust", "authority", "federation", "services", "service", "nhs", "care",
+    "the",
+    "of",
+    "and",
+    "for",
+    "council",
+    "district",
+    "county",
+    "borough",
+    "city",
+    "town",
+    "parish",
+    "metropolitan",
+    "board",
+    "trust",
+    "authority",
+    "federation",
+    "services",
+    "service",
+    "nhs",
+    "care",
 }
 
 
@@ -139,7 +166,9 @@ def check_details(**values: str | None) -> tuple[dict[str, str], dict[str, str]]
         if raw is None:
             continue
         text = str(raw)
-        if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs", "Co") or ch in _BIDI_CONTROLS for ch in text.strip()):
+        if any(
+            unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs", "Co") or ch in _BIDI_CONTROLS for ch in text.strip()
+        ):
             errors[name] = f"{label} must be one line of plain text (no line breaks, tabs or control characters)."
             continue
         text = " ".join(text.split())
@@ -152,26 +181,48 @@ def check_details(**values: str | None) -> tuple[dict[str, str], dict[str, str]]
     return cleaned, errors
 
 
-def _sources(given: dict[str, str | None], doc: Document, current: dict[str, Any] | None, filename: str,
-             version_no: int) -> dict[str, str]:
+def _sources(
+    given: dict[str, str | None], doc: Document, current: dict[str, Any] | None, filename: str, version_no: int
+) -> dict[str, str]:
     """Where each of ``doc``'s title / organisation / version / date came from (keys of ``SOURCE_WORDS``)."""
+
     def was_given(name: str) -> bool:
         v = given.get(name)
         return v is not None and bool(str(v).strip())
 
-    title = ("given" if was_given("title") else "current version" if current and doc.title == current["title"]
-             else "file name" if doc.title == title_from_filename(filename) else "document")
-    org = ("given" if was_given("organisation") else "default" if doc.organisation == DEFAULT_ORGANISATION
-           else "current version" if current and doc.organisation == current["organisation"] else "document")
+    title = (
+        "given"
+        if was_given("title")
+        else "current version"
+        if current and doc.title == current["title"]
+        else "file name"
+        if doc.title == title_from_filename(filename)
+        else "document"
+    )
+    org = (
+        "given"
+        if was_given("organisation")
+        else "default"
+        if doc.organisation == DEFAULT_ORGANISATION
+        else "current version"
+        if current and doc.organisation == current["organisation"]
+        else "document"
+    )
     version = "given" if was_given("version") else "version number" if doc.version == str(version_no) else "document"
-    date = ("given" if was_given("date") else "upload date" if (doc.date or "").startswith("added ")
-            else "document")
+    date = "given" if was_given("date") else "upload date" if (doc.date or "").startswith("added ") else "document"
     return {"title": title, "organisation": org, "version": version, "date": date}
 
 
 def _clause_dict(c: Clause) -> dict[str, Any]:
-    return {"clause_id": c.clause_id, "ordinal": c.ordinal, "text": c.text, "heading": c.heading,
-            "number": c.number, "lead_in": c.lead_in, "kind": c.kind}
+    return {
+        "clause_id": c.clause_id,
+        "ordinal": c.ordinal,
+        "text": c.text,
+        "heading": c.heading,
+        "number": c.number,
+        "lead_in": c.lead_in,
+        "kind": c.kind,
+    }
 
 
 def _today_label() -> str:
@@ -266,10 +317,20 @@ class Preview:
         """A JSON-ready dict (``policybot kb add --dry-run --json``)."""
         d = self.document
         return {
-            "token": self.token, "action": self.action, "doc_id": self.doc_id, "version_no": self.version_no,
-            "organisation": d.organisation, "title": d.title, "version": d.version, "date": d.date,
-            "edition": self.edition, "file": self.file_name, "kind": self.kind, "size_bytes": self.size_bytes,
-            "warnings": list(self.warnings), "sources": dict(self.sources),
+            "token": self.token,
+            "action": self.action,
+            "doc_id": self.doc_id,
+            "version_no": self.version_no,
+            "organisation": d.organisation,
+            "title": d.title,
+            "version": d.version,
+            "date": d.date,
+            "edition": self.edition,
+            "file": self.file_name,
+            "kind": self.kind,
+            "size_bytes": self.size_bytes,
+            "warnings": list(self.warnings),
+            "sources": dict(self.sources),
             "clauses": [_clause_dict(c) | {"section": c.section} for c in self.clauses],
             "diff": self.diff.to_json() if self.diff else None,
         }
@@ -353,17 +414,27 @@ class CommitResult:
                 f"{self.index.get('removed')} removed, {self.index.get('embedded')} new vector(s) embedded)."
             )
         if self.index_error:
-            parts.append(f"Note: the search index here was not refreshed ({self.index_error}); it catches up on the next question.")
+            parts.append(
+                f"Note: the search index here was not refreshed ({self.index_error}); it catches up on the next question."
+            )
         if self.notify_users:
-            parts.append(f"{len(self.notify_users)} person(s) answered from a changed clause in the last 30 days can be told.")
+            parts.append(
+                f"{len(self.notify_users)} person(s) answered from a changed clause in the last 30 days can be told."
+            )
         return "\n".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
-            "action": self.action, "doc_id": self.doc_id, "version_no": self.version_no, "clauses": self.clauses,
-            "index": self.index, "diff": self.diff.to_json() if self.diff else None,
-            "notify_users": list(self.notify_users), "seconds": round(self.seconds, 3), "index_error": self.index_error,
+            "action": self.action,
+            "doc_id": self.doc_id,
+            "version_no": self.version_no,
+            "clauses": self.clauses,
+            "index": self.index,
+            "diff": self.diff.to_json() if self.diff else None,
+            "notify_users": list(self.notify_users),
+            "seconds": round(self.seconds, 3),
+            "index_error": self.index_error,
         }
 
 
@@ -459,12 +530,15 @@ class KnowledgeAdmin:
         if replace is not None:
             current = self.store.document(replace)
             if current is None or current["status"] != "active":
-                raise BadUpload("not_found", f"There is no active document {replace!r} to replace (see `policybot kb list`).")
+                raise BadUpload(
+                    "not_found", f"There is no active document {replace!r} to replace (see `policybot kb list`)."
+                )
         dup = self.store.find_by_text_hash(body_hash)
         if dup is not None:
             if replace is not None and dup["doc_id"] == replace:
                 raise BadUpload(
-                    "unchanged", f"{name} is identical to the current version {dup['version_no']} of {replace}; nothing to change."
+                    "unchanged",
+                    f"{name} is identical to the current version {dup['version_no']} of {replace}; nothing to change.",
                 )
             raise BadUpload(
                 "duplicate",
@@ -525,9 +599,13 @@ class KnowledgeAdmin:
         elif doc_id is not None:
             the_id = doc_id.strip()
             if not DOC_ID_PATTERN.match(the_id):
-                raise BadUpload("bad_id", f"{the_id!r} is not a valid document id (lower-case letters, digits and '-', up to 64).")
+                raise BadUpload(
+                    "bad_id", f"{the_id!r} is not a valid document id (lower-case letters, digits and '-', up to 64)."
+                )
             if the_id in self.store.doc_ids():
-                raise BadUpload("id_taken", f"The id {the_id!r} is already used (ids are never reused, even after removal).")
+                raise BadUpload(
+                    "id_taken", f"The id {the_id!r} is already used (ids are never reused, even after removal)."
+                )
         else:
             the_id = self._unique_id(default_doc_id(organisation, title))
         version_no = self.store.next_version_no(the_id)
@@ -570,7 +648,7 @@ class KnowledgeAdmin:
             sources=_sources(given, doc, current, name, version_no)
             | {k: "file name" if v == "file name" else "document" for k, v in inferred.items()},
             id_given=doc_id is not None,
-            metadata_warnings=warnings[len(extracted.warnings):],
+            metadata_warnings=warnings[len(extracted.warnings) :],
         )
         self._hold(preview)
         return preview
@@ -604,7 +682,11 @@ class KnowledgeAdmin:
         self.authorise(user_id)
         with self._lock:
             preview = self._pending.get(token)
-            if preview is None or preview.user_id != user_id or time.monotonic() - preview.created > PENDING_TTL_SECONDS:
+            if (
+                preview is None
+                or preview.user_id != user_id
+                or time.monotonic() - preview.created > PENDING_TTL_SECONDS
+            ):
                 raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
             del self._pending[token]
         return self.commit(preview, added_by=user_id, refresh=refresh)
@@ -628,12 +710,23 @@ class KnowledgeAdmin:
         self.authorise(user_id)
         with self._lock:
             preview = self._pending.get(token)
-            if preview is None or preview.user_id != user_id or time.monotonic() - preview.created > PENDING_TTL_SECONDS:
+            if (
+                preview is None
+                or preview.user_id != user_id
+                or time.monotonic() - preview.created > PENDING_TTL_SECONDS
+            ):
                 raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
             return preview
 
-    def edit_preview(self, token: str, user_id: str, title: str | None = None, organisation: str | None = None,
-                     version: str | None = None, date: str | None = None) -> Preview:
+    def edit_preview(
+        self,
+        token: str,
+        user_id: str,
+        title: str | None = None,
+        organisation: str | None = None,
+        version: str | None = None,
+        date: str | None = None,
+    ) -> Preview:
         """Correct the title, organisation, version label or date of the held preview ``token`` (chat "Edit details").
 
         Same authorisation and expiry rules as ``confirm``. Each given value is checked with
@@ -671,11 +764,16 @@ class KnowledgeAdmin:
         replaced = [str(getattr(d, k) or "") for k in changed]
         dropped = [w for w in old.metadata_warnings if any(v and v in w for v in replaced)]
         preview = dataclasses.replace(
-            old, token=secrets.token_urlsafe(9), doc_id=the_id, document=doc, clauses=clauses,
+            old,
+            token=secrets.token_urlsafe(9),
+            doc_id=the_id,
+            document=doc,
+            clauses=clauses,
             version_no=self.store.next_version_no(the_id) if the_id != old.doc_id else old.version_no,
             warnings=[w for w in old.warnings if w not in dropped],
             metadata_warnings=[w for w in old.metadata_warnings if w not in dropped],
-            sources=dict(old.sources, **{k: "edited" for k in changed}), created=time.monotonic(),
+            sources=dict(old.sources, **{k: "edited" for k in changed}),
+            created=time.monotonic(),
         )
         with self._lock:
             if self._pending.pop(token, None) is None:  # published or cancelled meanwhile
@@ -684,8 +782,13 @@ class KnowledgeAdmin:
         log.info("preview details edited: %s (%s)", preview.doc_id, ", ".join(sorted(changed)) or "no change")
         return preview
 
-    def commit(self, preview: Preview, added_by: str | None = None, refresh: bool = True,
-               progress: Callable[[int, int], object] | None = None) -> CommitResult:
+    def commit(
+        self,
+        preview: Preview,
+        added_by: str | None = None,
+        refresh: bool = True,
+        progress: Callable[[int, int], object] | None = None,
+    ) -> CommitResult:
         """Write the previewed document (a new document or a new version) and make it live.
 
         With ``refresh`` the index of this process is refreshed at once (only new or changed clause
@@ -703,18 +806,30 @@ class KnowledgeAdmin:
             raise BadUpload("stale", f"{preview.doc_id} changed since this preview; please upload the file again.")
         try:
             status = self.store.put_document(
-                preview.document, origin="upload", added_by=added_by, file_hash=preview.file_hash,
+                preview.document,
+                origin="upload",
+                added_by=added_by,
+                file_hash=preview.file_hash,
                 expect="existing" if preview.action == "replace" else "new",
             )
         except DuplicateDocument as exc:
             code = "unchanged" if preview.action == "replace" and exc.doc_id == preview.doc_id else "duplicate"
-            raise BadUpload(code, f"{preview.file_name} is already live as {exc.doc_id} (version {exc.version_no}); nothing was changed.") from None
+            raise BadUpload(
+                code,
+                f"{preview.file_name} is already live as {exc.doc_id} (version {exc.version_no}); nothing was changed.",
+            ) from None
         except DocumentExists:
-            raise BadUpload("id_taken", f"The id {preview.doc_id!r} was taken meanwhile; please upload the file again.") from None
+            raise BadUpload(
+                "id_taken", f"The id {preview.doc_id!r} was taken meanwhile; please upload the file again."
+            ) from None
         except KeyError:
-            raise BadUpload("not_found", f"{preview.doc_id} is no longer an active document; nothing was changed.") from None
+            raise BadUpload(
+                "not_found", f"{preview.doc_id} is no longer an active document; nothing was changed."
+            ) from None
         if status == "unchanged":  # pragma: no cover - the text-hash check above catches it first
-            raise BadUpload("unchanged", f"{preview.file_name} is identical to the current version; nothing was changed.")
+            raise BadUpload(
+                "unchanged", f"{preview.file_name} is identical to the current version; nothing was changed."
+            )
         with self._lock:
             self._pending.pop(preview.token, None)
         notify: list[str] = []
@@ -726,11 +841,19 @@ class KnowledgeAdmin:
         stats, index_error = self._refresh(progress) if refresh else (None, None)
         return CommitResult(
             action="added" if preview.action == "add" else "replaced",
-            doc_id=preview.doc_id, version_no=preview.version_no, clauses=len(preview.clauses), index=stats,
-            diff=preview.diff, notify_users=notify, seconds=time.perf_counter() - start, index_error=index_error,
+            doc_id=preview.doc_id,
+            version_no=preview.version_no,
+            clauses=len(preview.clauses),
+            index=stats,
+            diff=preview.diff,
+            notify_users=notify,
+            seconds=time.perf_counter() - start,
+            index_error=index_error,
         )
 
-    def _refresh(self, progress: Callable[[int, int], object] | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    def _refresh(
+        self, progress: Callable[[int, int], object] | None = None
+    ) -> tuple[dict[str, Any] | None, str | None]:
         """Refresh this process's index after a committed change; a failure is reported, not raised.
 
         The change is already in the knowledge base; every index catches up on its next refresh
@@ -766,10 +889,13 @@ class KnowledgeAdmin:
             raise BadUpload("not_found", f"There is no active document {doc_id!r}.") from None
         notify: list[str] = []
         if self.bot.settings.notify_changed_clauses:
-            notify = self.store.users_answered_from(doc_id, doc["version_no"], old_ids, days=self.bot.settings.notify_window_days)
+            notify = self.store.users_answered_from(
+                doc_id, doc["version_no"], old_ids, days=self.bot.settings.notify_window_days
+            )
         stats, index_error = self._refresh() if refresh else (None, None)
-        return CommitResult("removed", doc_id, doc["version_no"], n, stats, None, notify, time.perf_counter() - start,
-                            index_error)
+        return CommitResult(
+            "removed", doc_id, doc["version_no"], n, stats, None, notify, time.perf_counter() - start, index_error
+        )
 
     # ---- reading ---------------------------------------------------------------------------
     def documents(self, include_removed: bool = False) -> list[dict[str, Any]]:
@@ -790,8 +916,9 @@ class KnowledgeAdmin:
         except ValueError as exc:
             raise BadUpload("bad_version", str(exc)) from None
 
-    def gaps(self, since_days: float | None = None, limit: int | None = 20,
-             user_id: str | None = None) -> list[GapGroup]:
+    def gaps(
+        self, since_days: float | None = None, limit: int | None = 20, user_id: str | None = None
+    ) -> list[GapGroup]:
         """Unanswered questions grouped with counts, most frequent first (``bot.upkeep.gaps.GapGroup`` list).
 
         Raises ``NotAuthorised`` when ``user_id`` is given and is not HR.

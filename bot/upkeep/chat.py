@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.forms import make_form, read_submit
@@ -77,16 +77,21 @@ PREVIEW_CLAUSES = 25  #: clauses shown in a chat preview (the rest are counted)
 PREVIEW_CLAUSE_CHARS = 240  #: characters of each clause shown in a chat preview
 MAX_FILES = 5  #: files previewed from one message
 
-NOT_HR_TEXT = ("Only HR can add or change the policies I answer from, so I haven't kept that file. "
-               "If a policy is missing or out of date, please tell HR.")
-NOT_PRIVATE_TEXT = ("Please send policy documents to me in a private chat (a direct message), not in a channel. "
-                    "Nothing was stored.")
+NOT_HR_TEXT = (
+    "Only HR can add or change the policies I answer from, so I haven't kept that file. "
+    "If a policy is missing or out of date, please tell HR."
+)
+NOT_PRIVATE_TEXT = (
+    "Please send policy documents to me in a private chat (a direct message), not in a channel. Nothing was stored."
+)
 DOWNLOAD_FAILED_TEXT = "I couldn't download {name}, so nothing was changed. Please send it again."
 CANCELLED_TEXT = "Cancelled: nothing was changed."
 NOT_OPEN_TEXT = "That preview is no longer open (it was published, cancelled or has expired); nothing was changed."
-UNSPECIFIED_ORG_WARNING = (f"Warning: no organisation was found, so citations would say “{DEFAULT_ORGANISATION}”. "
-                           "Use Edit details to name the organisation before publishing.")
-EDIT_TEXT = ("Correct how citations will name this document, then save. The clauses stay as they are.")
+UNSPECIFIED_ORG_WARNING = (
+    f"Warning: no organisation was found, so citations would say “{DEFAULT_ORGANISATION}”. "
+    "Use Edit details to name the organisation before publishing."
+)
+EDIT_TEXT = "Correct how citations will name this document, then save. The clauses stay as they are."
 HELP_TEXT = (
     "Knowledge base (HR only):\n"
     "• Send me a policy document (.txt, .md, .docx or .pdf) here: I show its clauses, and you publish it or cancel.\n"
@@ -123,13 +128,16 @@ def documents_text(docs: list[dict[str, Any]]) -> str:
         return "There are no documents in the knowledge base."
     lines = [f"{len(docs)} document(s) I answer from:"]
     for d in docs:
-        lines.append(f"• {d['doc_id']}  v{d['version_no']}, {d['clauses']} clauses: {d['organisation']} — "
-                     f"{d['title']} ({edition_of(d) or '-'})")
+        lines.append(
+            f"• {d['doc_id']}  v{d['version_no']}, {d['clauses']} clauses: {d['organisation']} — "
+            f"{d['title']} ({edition_of(d) or '-'})"
+        )
     return "\n".join(lines)
 
 
-def change_notices(result: CommitResult, document: dict[str, Any] | None, window_days: int,
-                   exclude: tuple[str, ...] = ()) -> list[Outbound]:
+def change_notices(
+    result: CommitResult, document: dict[str, Any] | None, window_days: int, exclude: tuple[str, ...] = ()
+) -> list[Outbound]:
     """Private messages for the people in ``result.notify_users`` (minus ``exclude``).
 
     Args:
@@ -151,16 +159,21 @@ def change_notices(result: CommitResult, document: dict[str, Any] | None, window
     else:
         name = result.doc_id
     if result.action == "removed":
-        text = (f"Policy update: {name} has been withdrawn and is no longer cited. An answer I gave you in the "
-                f"last {window_days} days quoted it. Ask me again, or check with your line manager or HR.")
+        text = (
+            f"Policy update: {name} has been withdrawn and is no longer cited. An answer I gave you in the "
+            f"last {window_days} days quoted it. Ask me again, or check with your line manager or HR."
+        )
     else:
         edition = edition_of(document) if document is not None else None
-        text = (f"Policy update: {name} has a new version ({edition or f'version {result.version_no}'}). "
-                f"An answer I gave you in the last {window_days} days quoted a clause that has since changed or "
-                "been removed. Ask me again to see the current wording.")
-    return [Outbound(kind="text", text=text, to_user=u, document=result.doc_id,
-                     document_version=result.version_no)
-            for u in users]
+        text = (
+            f"Policy update: {name} has a new version ({edition or f'version {result.version_no}'}). "
+            f"An answer I gave you in the last {window_days} days quoted a clause that has since changed or "
+            "been removed. Ask me again to see the current wording."
+        )
+    return [
+        Outbound(kind="text", text=text, to_user=u, document=result.doc_id, document_version=result.version_no)
+        for u in users
+    ]
 
 
 def queue_notices(notices: list[Outbound], outbox: Outbox | None) -> list[Outbound]:
@@ -172,7 +185,7 @@ def queue_notices(notices: list[Outbound], outbox: Outbox | None) -> list[Outbou
     """
     if outbox is None or not notices:
         return notices
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for msg in notices:
         outbox.put(msg, now)
     return []
@@ -189,8 +202,12 @@ class KbChat:
             when there is one.
     """
 
-    def __init__(self, bot: Policybot, directory: Callable[[], HrCheck | None],
-                 outbox: Callable[[], Outbox | None] = lambda: None) -> None:
+    def __init__(
+        self,
+        bot: Policybot,
+        directory: Callable[[], HrCheck | None],
+        outbox: Callable[[], Outbox | None] = lambda: None,
+    ) -> None:
         self.bot = bot
         self._directory = directory
         self._outbox = outbox
@@ -235,9 +252,15 @@ class KbChat:
         for f in inbound.files[:MAX_FILES]:
             out.append(self._preview_one(inbound.user_id, f, replace))
         if len(inbound.files) > MAX_FILES:
-            out.append(Outbound(kind="text", text=(
-                f"I looked at the first {MAX_FILES} files only; please send the other {len(inbound.files) - MAX_FILES} "
-                "in another message.")))
+            out.append(
+                Outbound(
+                    kind="text",
+                    text=(
+                        f"I looked at the first {MAX_FILES} files only; please send the other {len(inbound.files) - MAX_FILES} "
+                        "in another message."
+                    ),
+                )
+            )
         return out
 
     def _preview_one(self, user_id: str, f: InboundFile, replace: str | None) -> Outbound:
@@ -245,7 +268,9 @@ class KbChat:
         limit = self.admin.max_bytes
         if f.problem == "too_large" or (f.size is not None and f.size > limit):
             log.info("upload refused: too_large")
-            return Outbound(kind="error", text=str(too_large(name, f.size if f.size and f.size > limit else None, limit)))
+            return Outbound(
+                kind="error", text=str(too_large(name, f.size if f.size and f.size > limit else None, limit))
+            )
         if f.problem is not None:
             log.info("upload refused: %s", f.problem)
             return Outbound(kind="error", text=DOWNLOAD_FAILED_TEXT.format(name=name))
@@ -276,7 +301,9 @@ class KbChat:
         for row in self.bot.store.documents():
             if row["doc_id"] == base and preview.doc_id != base:
                 return row
-            same_org = d.organisation == DEFAULT_ORGANISATION or row["organisation"].casefold() == d.organisation.casefold()
+            same_org = (
+                d.organisation == DEFAULT_ORGANISATION or row["organisation"].casefold() == d.organisation.casefold()
+            )
             if row["title"].casefold() == title and same_org:
                 return row
         return None
@@ -286,27 +313,41 @@ class KbChat:
             return p.to_text(max_clauses=PREVIEW_CLAUSES, max_chars=PREVIEW_CLAUSE_CHARS)
 
         if replace is None:
-            head = ("Here is what this document would add. Check the clauses, then publish it to make it live, "
-                    "or cancel." if preview.action == "add" else
-                    f"Here is the new version of {preview.doc_id}. Check the changes, then publish it to make it "
-                    "live (the old version is kept for audit and no longer cited), or cancel.")
-            choices = [Choice("Publish", ACTION_PUBLISH, preview.token, "primary"),
-                       Choice("Edit details", ACTION_EDIT, preview.token),
-                       Choice("Cancel", ACTION_CANCEL, preview.token)]
+            head = (
+                "Here is what this document would add. Check the clauses, then publish it to make it live, or cancel."
+                if preview.action == "add"
+                else f"Here is the new version of {preview.doc_id}. Check the changes, then publish it to make it "
+                "live (the old version is kept for audit and no longer cited), or cancel."
+            )
+            choices = [
+                Choice("Publish", ACTION_PUBLISH, preview.token, "primary"),
+                Choice("Edit details", ACTION_EDIT, preview.token),
+                Choice("Cancel", ACTION_CANCEL, preview.token),
+            ]
             text = f"{details_header(preview)}\n\n{head}\n\n{body(preview)}"
         else:
             both = f"{replace.token} {preview.token}"
-            head = (f"This looks like a new version of {replace.doc_id} (“{replace.document.title}”, now version "
-                    f"{replace.diff.from_version if replace.diff else replace.version_no - 1}). Publish it as version {replace.version_no} (the old version is kept "
-                    f"for audit and no longer cited), add it as a separate document ({preview.doc_id}), or cancel.")
-            choices = [Choice("Publish as a new version", ACTION_PUBLISH, both, "primary"),
-                       Choice("Add as a separate document", ACTION_PUBLISH, f"{preview.token} {replace.token}"),
-                       Choice("Edit details", ACTION_EDIT, both),
-                       Choice("Cancel", ACTION_CANCEL, both)]
+            head = (
+                f"This looks like a new version of {replace.doc_id} (“{replace.document.title}”, now version "
+                f"{replace.diff.from_version if replace.diff else replace.version_no - 1}). Publish it as version {replace.version_no} (the old version is kept "
+                f"for audit and no longer cited), add it as a separate document ({preview.doc_id}), or cancel."
+            )
+            choices = [
+                Choice("Publish as a new version", ACTION_PUBLISH, both, "primary"),
+                Choice("Add as a separate document", ACTION_PUBLISH, f"{preview.token} {replace.token}"),
+                Choice("Edit details", ACTION_EDIT, both),
+                Choice("Cancel", ACTION_CANCEL, both),
+            ]
             text = f"{details_header(replace)}\n\n{head}\n\n{body(replace)}"
         unnamed = (replace or preview).document.organisation == DEFAULT_ORGANISATION
-        return Outbound(kind="prompt", text=text, choices=choices, title="Policy upload", keep_choices=(ACTION_EDIT,),
-                        choices_note=UNSPECIFIED_ORG_WARNING if unnamed else None)
+        return Outbound(
+            kind="prompt",
+            text=text,
+            choices=choices,
+            title="Policy upload",
+            keep_choices=(ACTION_EDIT,),
+            choices_note=UNSPECIFIED_ORG_WARNING if unnamed else None,
+        )
 
     # -- edit details -------------------------------------------------------------------------------
 
@@ -317,8 +358,9 @@ class KbChat:
             return {}
         return check_details(**{k: fields.get(k) for k in DETAIL_FIELDS if k in fields})[1]
 
-    def _edit_form(self, preview: Preview, tokens: str, errors: dict[str, str] | None = None,
-                   values: dict[str, str] | None = None) -> Outbound:
+    def _edit_form(
+        self, preview: Preview, tokens: str, errors: dict[str, str] | None = None, values: dict[str, str] | None = None
+    ) -> Outbound:
         """The Edit details form for ``preview`` (``tokens``: every preview of its prompt, first the shown one)."""
         d = preview.document
         current = {"title": d.title, "organisation": d.organisation, "version": d.version or "", "date": d.date or ""}
@@ -328,13 +370,27 @@ class KbChat:
             hint = f"Now “{current[name]}”" + (f" ({src})." if src else ".")
             if name == "organisation" and d.organisation == DEFAULT_ORGANISATION:
                 hint = "No organisation was found in the file: please name it."
-            fields.append({"name": name, "label": DETAIL_LABELS[name], "max_length": MAX_DETAIL_CHARS,
-                           "value": (values or {}).get(name, current[name]), "hint": hint})
+            fields.append(
+                {
+                    "name": name,
+                    "label": DETAIL_LABELS[name],
+                    "max_length": MAX_DETAIL_CHARS,
+                    "value": (values or {}).get(name, current[name]),
+                    "hint": hint,
+                }
+            )
         lines = [EDIT_TEXT, preview.citation_line() + "."]
-        for name, msg in (errors or {}).items():
+        for msg in (errors or {}).values():
             lines.append(f"Not saved: {msg}")
-        form = make_form(ACTION_SAVE_DETAILS, tokens, fields, title="Edit details", submit="Save", errors=errors,
-                         open_action={"action_id": ACTION_EDIT, "value": tokens, "label": "Edit details"})
+        form = make_form(
+            ACTION_SAVE_DETAILS,
+            tokens,
+            fields,
+            title="Edit details",
+            submit="Save",
+            errors=errors,
+            open_action={"action_id": ACTION_EDIT, "value": tokens, "label": "Edit details"},
+        )
         return Outbound(kind="prompt", text="\n".join(lines), form=form, modal=True, title="Edit details")
 
     def _edit(self, inbound: Inbound, tokens: list[str]) -> list[Outbound]:
@@ -378,15 +434,22 @@ class KbChat:
         if a.action_id in (ACTION_EDIT, ACTION_SAVE_DETAILS):
             try:
                 if a.action_id == ACTION_EDIT:
-                    return self._edit(inbound, (a.value or "").split()) if (a.value or "").split() else [
-                        Outbound(kind="text", text=NOT_OPEN_TEXT)]
+                    return (
+                        self._edit(inbound, (a.value or "").split())
+                        if (a.value or "").split()
+                        else [Outbound(kind="text", text=NOT_OPEN_TEXT)]
+                    )
                 return self._save_details(inbound, a)
             except NotAuthorised as exc:
                 return [Outbound(kind="text", text=str(exc))]
             except BadUpload as exc:
                 log.info("edit details refused: %s", exc.code)
-                return [Outbound(kind="text" if exc.code == "expired" else "error",
-                                 text=NOT_OPEN_TEXT if exc.code == "expired" else str(exc))]
+                return [
+                    Outbound(
+                        kind="text" if exc.code == "expired" else "error",
+                        text=NOT_OPEN_TEXT if exc.code == "expired" else str(exc),
+                    )
+                ]
         tokens = (a.value or "").split()
         if a.action_id == ACTION_CANCEL:
             dropped = [self.admin.cancel(t, inbound.user_id) for t in tokens]
@@ -404,22 +467,31 @@ class KbChat:
             return [Outbound(kind="error" if exc.code != "expired" else "text", text=text)]
         for t in tokens[1:]:
             self.admin.cancel(t, inbound.user_id)
-        log.info("published %s version %s (%d clause(s)) in %.2f s", result.doc_id, result.version_no,
-                 result.clauses, result.seconds)
+        log.info(
+            "published %s version %s (%d clause(s)) in %.2f s",
+            result.doc_id,
+            result.version_no,
+            result.clauses,
+            result.seconds,
+        )
         return self._published(result, inbound.user_id)
 
     def _published(self, result: CommitResult, user_id: str) -> list[Outbound]:
         doc = self.bot.store.document(result.doc_id)
         edition = edition_of(doc) if doc else None
         verb = "is live" if result.action == "added" else "is live as the new version"
-        lines = [f"Published: “{doc['title'] if doc else result.doc_id}” {verb}: {result.doc_id}, version "
-                 f"{result.version_no}, {result.clauses} clause(s), edition {edition or '-'}."]
+        lines = [
+            f"Published: “{doc['title'] if doc else result.doc_id}” {verb}: {result.doc_id}, version "
+            f"{result.version_no}, {result.clauses} clause(s), edition {edition or '-'}."
+        ]
         if doc:
             lines.append(f"Citations will read: {doc['organisation']} — {doc['title']} ({edition or '-'}).")
         if result.diff is not None:
             d = result.diff
-            lines.append(f"Changes from version {d.from_version}: {len(d.added)} added, {len(d.removed)} removed, "
-                         f"{len(d.changed)} changed, {d.unchanged} unchanged.")
+            lines.append(
+                f"Changes from version {d.from_version}: {len(d.added)} added, {len(d.removed)} removed, "
+                f"{len(d.changed)} changed, {d.unchanged} unchanged."
+            )
         if result.index_error:
             lines.append("Note: the search index here was not refreshed yet; it catches up within seconds.")
         settings = self.bot.settings
@@ -431,8 +503,10 @@ class KbChat:
             except Exception:  # the change is live; the notices go out directly instead
                 log.warning("could not queue change notices", exc_info=True)
                 returned = notices
-            lines.append(f"{len(notices)} person(s) answered from a changed clause in the last "
-                         f"{settings.notify_window_days} days will be told privately.")
+            lines.append(
+                f"{len(notices)} person(s) answered from a changed clause in the last "
+                f"{settings.notify_window_days} days will be told privately."
+            )
             log.info("%d change notice(s) for %s", len(notices), result.doc_id)
         return [Outbound(kind="text", text="\n".join(lines), document=result.doc_id)] + returned
 

@@ -86,8 +86,9 @@ class GapLog:
         self.store = store
         self.keep_users = keep_user_ids() if keep_users is None else keep_users
 
-    def record(self, question: str, reason: str, user_id: str | None = None,
-               clause_ids: Iterable[str] | None = ()) -> bool:
+    def record(
+        self, question: str, reason: str, user_id: str | None = None, clause_ids: Iterable[str] | None = ()
+    ) -> bool:
         """Keep ``question`` with ``reason`` (``"abstained"`` or ``"not_helpful"``).
 
         ``user_id`` is dropped unless user ids are kept. A database error is logged (without the
@@ -113,8 +114,13 @@ class GapLog:
         """Kept questions grouped, most frequent first; ``since_days`` limits to the recent ones."""
         return [
             GapGroup(
-                key=r["key"], question=r["question"], count=r["count"], abstained=r["abstained"] or 0,
-                not_helpful=r["not_helpful"] or 0, users=r["users"] or 0, first_seen=r["first_seen"],
+                key=r["key"],
+                question=r["question"],
+                count=r["count"],
+                abstained=r["abstained"] or 0,
+                not_helpful=r["not_helpful"] or 0,
+                users=r["users"] or 0,
+                first_seen=r["first_seen"],
                 last_seen=r["last_seen"],
             )
             for r in self.store.gap_groups(since_days=since_days, limit=limit)

@@ -59,8 +59,11 @@ class Post:
     @property
     def cards(self) -> list[dict]:
         """The Adaptive Cards attached to the activity."""
-        return [a.get("content") or {} for a in self.body.get("attachments") or []
-                if a.get("contentType") == "application/vnd.microsoft.card.adaptive"]
+        return [
+            a.get("content") or {}
+            for a in self.body.get("attachments") or []
+            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        ]
 
     @property
     def text(self) -> str:
@@ -193,8 +196,9 @@ class FakeBotConnector:
         body = await request.json()
         await self._record(Post("POST", "create", "", None, body, request.headers.get("Authorization")))
         members = body.get("members") or [{}]
-        return web.json_response({"id": f"a:personal-{members[0].get('id', 'x')}", "activityId": None,
-                                  "serviceUrl": self.service_url})
+        return web.json_response(
+            {"id": f"a:personal-{members[0].get('id', 'x')}", "activityId": None, "serviceUrl": self.service_url}
+        )
 
     def add_file(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         """Serve ``data`` at a URL on this port and return the URL (a file's ``downloadUrl``)."""
@@ -269,16 +273,23 @@ def personal_conversation(user: str) -> dict:
     return {"id": f"a:1on1-{user}", "conversationType": "personal", "tenantId": TENANT}
 
 
-def message(service_url: str, text: str, user: str = "29:1staffMember", aad: str | None = None,
-            conversation: dict | None = None) -> dict:
+def message(
+    service_url: str, text: str, user: str = "29:1staffMember", aad: str | None = None, conversation: dict | None = None
+) -> dict:
     """A message in ``user``'s personal chat with the bot (or in ``conversation``)."""
     a = _base(service_url, user, conversation or personal_conversation(user), aad)
     a.update(type="message", text=text, textFormat="plain")
     return a
 
 
-def file_message(service_url: str, files: list[tuple[str, str]], user: str = "29:1staffMember", text: str = "",
-                 emulator: bool = False, conversation: dict | None = None) -> dict:
+def file_message(
+    service_url: str,
+    files: list[tuple[str, str]],
+    user: str = "29:1staffMember",
+    text: str = "",
+    emulator: bool = False,
+    conversation: dict | None = None,
+) -> dict:
     """A message in ``user``'s personal chat with ``files`` (``(name, url)``) attached, as Teams sends
     them to a bot that supports files (``file.download.info`` with ``content.downloadUrl``, plus the
     message's own ``text/html`` attachment), or as the Emulator does (``emulator``: ``contentUrl``)."""
@@ -289,9 +300,14 @@ def file_message(service_url: str, files: list[tuple[str, str]], user: str = "29
             attachments.append({"contentType": "application/octet-stream", "contentUrl": url, "name": name})
         else:
             ext = name.rsplit(".", 1)[-1] if "." in name else ""
-            attachments.append({"contentType": "application/vnd.microsoft.teams.file.download.info",
-                                "contentUrl": "https://contoso.sharepoint.example/personal/" + name, "name": name,
-                                "content": {"downloadUrl": url, "uniqueId": uuid.uuid4().hex, "fileType": ext}})
+            attachments.append(
+                {
+                    "contentType": "application/vnd.microsoft.teams.file.download.info",
+                    "contentUrl": "https://contoso.sharepoint.example/personal/" + name,
+                    "name": name,
+                    "content": {"downloadUrl": url, "uniqueId": uuid.uuid4().hex, "fileType": ext},
+                }
+            )
     if not emulator:
         attachments.append({"contentType": "text/html", "content": f"<p>{text}</p>"})
     a["attachments"] = attachments
@@ -300,18 +316,31 @@ def file_message(service_url: str, files: list[tuple[str, str]], user: str = "29
 
 def mention(service_url: str, text: str, user: str = "29:1staffMember", thread: str = "1700000000001") -> dict:
     """A channel message that @mentions the bot: ``<at>Policybot</at> text``, in a thread."""
-    conv = {"id": f"{CHANNEL_CONV};messageid={thread}", "conversationType": "channel", "isGroup": True,
-            "tenantId": TENANT}
+    conv = {
+        "id": f"{CHANNEL_CONV};messageid={thread}",
+        "conversationType": "channel",
+        "isGroup": True,
+        "tenantId": TENANT,
+    }
     a = _base(service_url, user, conv)
-    a.update(type="message", text=f"<at>{BOT_NAME}</at> {text}", textFormat="plain",
-             entities=[{"type": "mention", "text": f"<at>{BOT_NAME}</at>",
-                        "mentioned": {"id": BOT_ID, "name": BOT_NAME}}])
+    a.update(
+        type="message",
+        text=f"<at>{BOT_NAME}</at> {text}",
+        textFormat="plain",
+        entities=[{"type": "mention", "text": f"<at>{BOT_NAME}</at>", "mentioned": {"id": BOT_ID, "name": BOT_NAME}}],
+    )
     a["channelData"].update(team={"id": "19:team@thread.tacv2"}, channel={"id": CHANNEL_CONV})
     return a
 
 
-def submit(service_url: str, data: dict, user: str = "29:1staffMember", reply_to: str | None = None,
-           conversation: dict | None = None, inputs: dict | None = None) -> dict:
+def submit(
+    service_url: str,
+    data: dict,
+    user: str = "29:1staffMember",
+    reply_to: str | None = None,
+    conversation: dict | None = None,
+    inputs: dict | None = None,
+) -> dict:
     """An Adaptive Card ``Action.Submit``: a message activity whose ``value`` is the button's data
     merged with the card's inputs, replying to the card's activity."""
     a = _base(service_url, user, conversation or personal_conversation(user))

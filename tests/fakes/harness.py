@@ -43,13 +43,22 @@ class ServerHarness:
         directory: an optional directory for Slack id <-> user id mapping.
     """
 
-    def __init__(self, policybot, engine, fake: FakeSlackAPI | None, env: dict | None = None, directory=None,
-                 socket_mode: bool = False, **settings):
+    def __init__(
+        self,
+        policybot,
+        engine,
+        fake: FakeSlackAPI | None,
+        env: dict | None = None,
+        directory=None,
+        socket_mode: bool = False,
+        **settings,
+    ):
         self.policybot = policybot
         self.engine = engine
         self.fake = fake
-        self.env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
-                    "SLACK_API_URL": fake.api_url} if fake else {}
+        self.env = (
+            {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url} if fake else {}
+        )
         self.env.update(env or {})
         self.directory = directory
         self.socket_mode = socket_mode
@@ -59,11 +68,17 @@ class ServerHarness:
         self.url = ""
         self.app: web.Application | None = None
 
-    async def start(self, wait_ready: bool = True, ready_timeout: float = 60.0) -> "ServerHarness":
+    async def start(self, wait_ready: bool = True, ready_timeout: float = 60.0) -> ServerHarness:
         from adapters.server import CTX_KEY, ServerSettings, build_app
 
-        settings = ServerSettings(host="127.0.0.1", port=0, env=self.env, slack_socket_mode=self.socket_mode,
-                                  directory=self.directory, **self.settings_kw)
+        settings = ServerSettings(
+            host="127.0.0.1",
+            port=0,
+            env=self.env,
+            slack_socket_mode=self.socket_mode,
+            directory=self.directory,
+            **self.settings_kw,
+        )
         self.app = build_app(self.policybot, self.engine, settings)
         self.ctx = self.app[CTX_KEY]
         self.runner, port = await serve_on_loopback(self.app)
@@ -102,7 +117,9 @@ class ServerHarness:
         async with self.session.post(self.url + path, data=body.encode(), headers=headers) as r:
             return Reply(r.status, await r.text(), time.perf_counter() - t0)
 
-    async def event(self, body: dict, timestamp: int | None = None, secret: str = SECRET, headers: dict | None = None) -> Reply:
+    async def event(
+        self, body: dict, timestamp: int | None = None, secret: str = SECRET, headers: dict | None = None
+    ) -> Reply:
         """POST an Events API body, signed (``timestamp`` defaults to now)."""
         raw = json.dumps(body)
         h = signed_headers(raw, secret, timestamp)

@@ -69,7 +69,7 @@ class FakeSlackAPI:
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
-    async def start(self) -> "FakeSlackAPI":
+    async def start(self) -> FakeSlackAPI:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response_url)
@@ -109,13 +109,14 @@ class FakeSlackAPI:
         Raises:
             TimeoutError: not enough calls within ``timeout`` seconds (the message lists what was seen).
         """
+
         def matching():
             return [c for c in self.calls_to(method) if where is None or where(c)]
 
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(lambda: len(matching()) >= count), timeout)
-            except (asyncio.TimeoutError, TimeoutError):
+            except TimeoutError:
                 seen = [c.method for c in self.calls]
                 raise TimeoutError(f"waited {timeout}s for {count} x {method}; saw {seen}") from None
         return matching()
@@ -160,7 +161,7 @@ class FakeSlackAPI:
         method = request.match_info["method"]
         params = await self._params(request)
         auth = request.headers.get("Authorization", "")
-        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else params.get("token")
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else params.get("token")
         expected = self.app_token if method == "apps.connections.open" else self.token
         if token != expected:
             answer = {"ok": False, "error": "invalid_auth"}
@@ -173,13 +174,31 @@ class FakeSlackAPI:
 
     def _answer(self, method: str, p: dict) -> dict:
         if method == "auth.test":
-            return {"ok": True, "url": "https://fake.slack.test/", "team": "Fake", "user": "policybot",
-                    "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+            return {
+                "ok": True,
+                "url": "https://fake.slack.test/",
+                "team": "Fake",
+                "user": "policybot",
+                "team_id": TEAM,
+                "user_id": BOT_USER,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
         if method == "chat.postMessage":
             ts = f"{int(time.time())}.{next(self._ts):06d}"
-            return {"ok": True, "channel": p.get("channel"), "ts": ts,
-                    "message": {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": p.get("text", ""),
-                                "blocks": p.get("blocks") or [], "ts": ts}}
+            return {
+                "ok": True,
+                "channel": p.get("channel"),
+                "ts": ts,
+                "message": {
+                    "type": "message",
+                    "user": BOT_USER,
+                    "bot_id": BOT_ID,
+                    "text": p.get("text", ""),
+                    "blocks": p.get("blocks") or [],
+                    "ts": ts,
+                },
+            }
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"}
         if method == "chat.update":
@@ -195,8 +214,14 @@ class FakeSlackAPI:
             return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
         return {"ok": False, "error": "unknown_method"}
 
-    def add_file(self, name: str, data: bytes, mimetype: str = "application/octet-stream", size: int | None = None,
-                 private_url: bool = False) -> dict:
+    def add_file(
+        self,
+        name: str,
+        data: bytes,
+        mimetype: str = "application/octet-stream",
+        size: int | None = None,
+        private_url: bool = False,
+    ) -> dict:
         """Serve ``data`` as a file shared in Slack; returns the ``files`` entry of a ``file_share`` event
         (``id``, ``name``, ``title``, ``mimetype``, ``size`` (default ``len(data)``, or as given to
         claim another size), ``url_private``, ``url_private_download``). Downloads are recorded as
@@ -204,17 +229,24 @@ class FakeSlackAPI:
         fid = f"F{next(self._file_ids):08d}"
         self.files[fid] = (data, mimetype)
         url = f"{self.base}/files/{fid}/{urllib.parse.quote(name)}"
-        return {"id": fid, "name": name, "title": name, "mimetype": mimetype, "filetype": name.rsplit(".", 1)[-1],
-                "size": len(data) if size is None else size, "mode": "hosted", "url_private": url,
-                "url_private_download": url + "?download=1"}
+        return {
+            "id": fid,
+            "name": name,
+            "title": name,
+            "mimetype": mimetype,
+            "filetype": name.rsplit(".", 1)[-1],
+            "size": len(data) if size is None else size,
+            "mode": "hosted",
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
-        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        token = auth[len("Bearer ") :] if auth.startswith("Bearer ") else None
         fid = request.match_info["fid"]
         ok = token == self.token and fid in self.files
-        await self._record(Call("file_download", {"file": fid}, token=token, path=request.path,
-                                result={"ok": ok}))
+        await self._record(Call("file_download", {"file": fid}, token=token, path=request.path, result={"ok": ok}))
         if token != self.token:  # what Slack does without a valid token: a sign-in page, status 200
             return web.Response(text="<html><body>Sign in to Slack</body></html>", content_type="text/html")
         if fid not in self.files:
@@ -231,8 +263,9 @@ class FakeSlackAPI:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.sockets.append(ws)
-        await ws.send_json({"type": "hello", "num_connections": 1,
-                            "connection_info": {"app_id": "A0000001"}, "debug_info": {}})
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0000001"}, "debug_info": {}}
+        )
         self._socket_ready.set()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
@@ -252,8 +285,9 @@ class FakeSlackAPI:
 # -- signing and payloads -------------------------------------------------------------------------
 
 
-def signed_headers(body: str | bytes, secret: str, timestamp: int | None = None,
-                   content_type: str = "application/json") -> dict:
+def signed_headers(
+    body: str | bytes, secret: str, timestamp: int | None = None, content_type: str = "application/json"
+) -> dict:
     """Headers Slack would send with ``body``: ``X-Slack-Request-Timestamp`` and the v0 HMAC-SHA256
     ``X-Slack-Signature`` over ``"v0:{ts}:{body}"`` with ``secret`` (bytes that are not UTF-8 are
     signed as they are, as Slack signs the raw request body)."""
@@ -271,44 +305,95 @@ _ids = itertools.count(1)
 
 def event_envelope(event: dict, event_id: str | None = None) -> dict:
     """An Events API ``event_callback`` body around ``event``."""
-    return {"token": "legacy", "team_id": TEAM, "api_app_id": "A0000001", "event": event, "type": "event_callback",
-            "event_id": event_id or f"Ev{next(_ids):08d}", "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]}
+    return {
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A0000001",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id or f"Ev{next(_ids):08d}",
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+    }
 
 
-def message_im_event(text: str, user: str = "U0000042", channel: str = "D0000042", event_id: str | None = None,
-                     **extra) -> dict:
+def message_im_event(
+    text: str, user: str = "U0000042", channel: str = "D0000042", event_id: str | None = None, **extra
+) -> dict:
     """A ``message.im`` event body (a DM to the bot)."""
-    event = {"type": "message", "channel_type": "im", "channel": channel, "user": user, "text": text,
-             "ts": f"{time.time():.6f}", "event_ts": f"{time.time():.6f}"}
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": f"{time.time():.6f}",
+        "event_ts": f"{time.time():.6f}",
+    }
     event.update(extra)
     return event_envelope(event, event_id)
 
 
-def file_share_event(files: list[dict], text: str = "", user: str = "U0000042", channel: str = "D0000042",
-                     event_id: str | None = None) -> dict:
+def file_share_event(
+    files: list[dict], text: str = "", user: str = "U0000042", channel: str = "D0000042", event_id: str | None = None
+) -> dict:
     """A ``message.im`` event of subtype ``file_share``: ``files`` (``FakeSlackAPI.add_file`` entries)
     shared in a DM, with an optional caption."""
-    return message_im_event(text, user=user, channel=channel, event_id=event_id, subtype="file_share", files=files,
-                            upload=True, display_as_bot=False)
+    return message_im_event(
+        text,
+        user=user,
+        channel=channel,
+        event_id=event_id,
+        subtype="file_share",
+        files=files,
+        upload=True,
+        display_as_bot=False,
+    )
 
 
-def app_mention_event(text: str, user: str = "U0000042", channel: str = "C0000007", ts: str | None = None,
-                      event_id: str | None = None) -> dict:
+def app_mention_event(
+    text: str, user: str = "U0000042", channel: str = "C0000007", ts: str | None = None, event_id: str | None = None
+) -> dict:
     """An ``app_mention`` event body (the bot mentioned in a channel)."""
     ts = ts or f"{time.time():.6f}"
-    return event_envelope({"type": "app_mention", "channel": channel, "user": user,
-                           "text": f"<@{BOT_USER}> {text}", "ts": ts, "event_ts": ts}, event_id)
+    return event_envelope(
+        {
+            "type": "app_mention",
+            "channel": channel,
+            "user": user,
+            "text": f"<@{BOT_USER}> {text}",
+            "ts": ts,
+            "event_ts": ts,
+        },
+        event_id,
+    )
 
 
-def slash_command(text: str, response_url: str, user: str = "U0000042", channel: str = "C0000007",
-                  channel_name: str = "general", command: str = "/policy") -> str:
+def slash_command(
+    text: str,
+    response_url: str,
+    user: str = "U0000042",
+    channel: str = "C0000007",
+    channel_name: str = "general",
+    command: str = "/policy",
+) -> str:
     """A slash command body (form-encoded, as Slack sends it)."""
-    return urllib.parse.urlencode({
-        "token": "legacy", "team_id": TEAM, "team_domain": "fake", "channel_id": channel, "channel_name": channel_name,
-        "user_id": user, "user_name": "someone", "command": command, "text": text, "api_app_id": "A0000001",
-        "response_url": response_url, "trigger_id": f"trig{next(_ids)}",
-    })
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy",
+            "team_id": TEAM,
+            "team_domain": "fake",
+            "channel_id": channel,
+            "channel_name": channel_name,
+            "user_id": user,
+            "user_name": "someone",
+            "command": command,
+            "text": text,
+            "api_app_id": "A0000001",
+            "response_url": response_url,
+            "trigger_id": f"trig{next(_ids)}",
+        }
+    )
 
 
 def interactive(payload: dict) -> str:
@@ -316,21 +401,46 @@ def interactive(payload: dict) -> str:
     return urllib.parse.urlencode({"payload": json.dumps(payload)})
 
 
-def block_actions(action_id: str, value: str = "", user: str = "U0000042", channel: str = "D0000042",
-                  message: dict | None = None, response_url: str | None = None, block_id: str = "b1",
-                  label: str = "Button", view: dict | None = None, ephemeral: bool = False) -> dict:
+def block_actions(
+    action_id: str,
+    value: str = "",
+    user: str = "U0000042",
+    channel: str = "D0000042",
+    message: dict | None = None,
+    response_url: str | None = None,
+    block_id: str = "b1",
+    label: str = "Button",
+    view: dict | None = None,
+    ephemeral: bool = False,
+) -> dict:
     """A ``block_actions`` payload for a button press in a message (or in ``view`` when given)."""
-    action = {"type": "button", "action_id": action_id, "block_id": block_id, "value": value,
-              "text": {"type": "plain_text", "text": label}, "action_ts": f"{time.time():.6f}"}
-    payload = {"type": "block_actions", "user": {"id": user, "team_id": TEAM}, "api_app_id": "A0000001",
-               "team": {"id": TEAM}, "trigger_id": f"trig{next(_ids)}", "actions": [action]}
+    action = {
+        "type": "button",
+        "action_id": action_id,
+        "block_id": block_id,
+        "value": value,
+        "text": {"type": "plain_text", "text": label},
+        "action_ts": f"{time.time():.6f}",
+    }
+    payload = {
+        "type": "block_actions",
+        "user": {"id": user, "team_id": TEAM},
+        "api_app_id": "A0000001",
+        "team": {"id": TEAM},
+        "trigger_id": f"trig{next(_ids)}",
+        "actions": [action],
+    }
     if view is not None:
         payload["container"] = {"type": "view", "view_id": view.get("id")}
         payload["view"] = view
     else:
         msg = message or {"ts": "1.000001", "text": "", "blocks": []}
-        payload["container"] = {"type": "message", "message_ts": msg.get("ts"), "channel_id": channel,
-                                "is_ephemeral": ephemeral}
+        payload["container"] = {
+            "type": "message",
+            "message_ts": msg.get("ts"),
+            "channel_id": channel,
+            "is_ephemeral": ephemeral,
+        }
         payload["channel"] = {"id": channel}
         if not ephemeral:
             payload["message"] = msg
@@ -345,8 +455,11 @@ def buttons_in(blocks: list[dict]) -> list[tuple[str, dict, str]]:
     out = []
     for b in blocks or []:
         if b.get("type") == "actions":
-            out += [(el["text"]["text"], el, b.get("block_id", "")) for el in b.get("elements", [])
-                    if el.get("type") == "button"]
+            out += [
+                (el["text"]["text"], el, b.get("block_id", ""))
+                for el in b.get("elements", [])
+                if el.get("type") == "button"
+            ]
         elif b.get("type") == "section" and (b.get("accessory") or {}).get("type") == "button":
             out.append((b["text"]["text"], b["accessory"], b.get("block_id", "")))
     return out
@@ -362,17 +475,32 @@ def press(posted: Call, label: str, response_url: str | None = None, user: str =
         raise LookupError(f"no button {label!r} among {[f[0] for f in found]}")
     text, el, block_id = match[0]
     message = {"ts": "1.000001", "text": posted.params.get("text", ""), "blocks": blocks}
-    return block_actions(el["action_id"], el.get("value", ""), user=user, channel=posted.params["channel"],
-                         message=message, response_url=response_url, block_id=block_id, label=el["text"]["text"])
+    return block_actions(
+        el["action_id"],
+        el.get("value", ""),
+        user=user,
+        channel=posted.params["channel"],
+        message=message,
+        response_url=response_url,
+        block_id=block_id,
+        label=el["text"]["text"],
+    )
 
 
-def view_submission(view: dict, text: str, user: str = "U0000042", block_id: str = "pb_input",
-                    action_id: str = "pb_text") -> dict:
+def view_submission(
+    view: dict, text: str, user: str = "U0000042", block_id: str = "pb_input", action_id: str = "pb_text"
+) -> dict:
     """A ``view_submission`` payload for ``view`` (as opened) with ``text`` typed in its input."""
     state = {"values": {block_id: {action_id: {"type": "plain_text_input", "value": text}}}}
     v = dict(view, id=view.get("id", "V1"), state=state)
-    return {"type": "view_submission", "user": {"id": user, "team_id": TEAM}, "team": {"id": TEAM},
-            "api_app_id": "A0000001", "trigger_id": f"trig{next(_ids)}", "view": v}
+    return {
+        "type": "view_submission",
+        "user": {"id": user, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "api_app_id": "A0000001",
+        "trigger_id": f"trig{next(_ids)}",
+        "view": v,
+    }
 
 
 def form_submission(view: dict, values: dict[str, str], user: str = "U0000042", action_id: str = "pb_f") -> dict:
@@ -382,16 +510,32 @@ def form_submission(view: dict, values: dict[str, str], user: str = "U0000042", 
     for b in view.get("blocks", []):
         if b.get("type") == "input":
             el = b.get("element") or {}
-            state[b["block_id"]] = {el.get("action_id", action_id): {
-                "type": el.get("type", "plain_text_input"), "value": el.get("initial_value")}}
+            state[b["block_id"]] = {
+                el.get("action_id", action_id): {
+                    "type": el.get("type", "plain_text_input"),
+                    "value": el.get("initial_value"),
+                }
+            }
     for block_id, text in values.items():
         state[block_id] = {action_id: {"type": "plain_text_input", "value": text}}
     v = dict(view, id=view.get("id", "V1"), state={"values": state})
-    return {"type": "view_submission", "user": {"id": user, "team_id": TEAM}, "team": {"id": TEAM},
-            "api_app_id": "A0000001", "trigger_id": f"trig{next(_ids)}", "view": v}
+    return {
+        "type": "view_submission",
+        "user": {"id": user, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "api_app_id": "A0000001",
+        "trigger_id": f"trig{next(_ids)}",
+        "view": v,
+    }
 
 
 def global_shortcut(callback_id: str = "report_concern", user: str = "U0000042") -> dict:
     """A global shortcut payload."""
-    return {"type": "shortcut", "callback_id": callback_id, "user": {"id": user, "team_id": TEAM},
-            "team": {"id": TEAM}, "trigger_id": f"trig{next(_ids)}", "action_ts": f"{time.time():.6f}"}
+    return {
+        "type": "shortcut",
+        "callback_id": callback_id,
+        "user": {"id": user, "team_id": TEAM},
+        "team": {"id": TEAM},
+        "trigger_id": f"trig{next(_ids)}",
+        "action_ts": f"{time.time():.6f}",
+    }
