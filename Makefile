@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 3978
 
-.PHONY: setup run console test eval bench adapter clean
+.PHONY: setup run console lint test eval bench adapter clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,14 @@ console: setup
 	HF_HUB_OFFLINE=1 $(BIN)/policybot index build
 	HF_HUB_OFFLINE=1 $(BIN)/policybot chat --dev
 
-# Installs Debian's chromium for the browser tests when it is missing (as root, with apt-get).
-test: setup
+# ruff (lint and format check) on everything, mypy --strict on the core (pyproject.toml has both configurations).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy bot index knowledge
+
+# Lint first; installs Debian's chromium for the browser tests when it is missing (as root, with apt-get).
+test: setup lint
 	sh scripts/ensure-test-tools
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
