@@ -120,6 +120,29 @@ def build_knowledge_base(
     return pb
 
 
+def bundled_groups(index: KnowledgeIndex) -> tuple[list[QuestionGroup], frozenset[str]]:
+    """The bundled question sets as ``cross_validate`` groups, each asked of ``index`` (the bundled policies):
+    the dev + staff tuning set, held-out 1 and held-out 2.
+
+    Returns ``(groups, learnt)``: ``learnt`` names the sets the index's embedder adapter was trained on
+    (``index.embed.adapter_question_sets``; empty for other embedders), whose in-scope questions are answered
+    but never fitted on.
+    """
+    from bot.evaluate import load_questions
+    from index.embed import SentenceEmbedder, adapter_question_sets
+    from knowledge.catalog import EVAL_DIR
+
+    embedder = index.embedder
+    learnt = adapter_question_sets(embedder.adapter) if isinstance(embedder, SentenceEmbedder) else frozenset()
+    tuning = load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json")
+    groups: list[QuestionGroup] = [
+        ("tuning (dev + staff)", index, tuning, not {"dev", "staff"} & learnt),
+        ("held-out 1", index, load_questions(EVAL_DIR / "holdout_questions.json")),
+        ("held-out 2", index, load_questions(EVAL_DIR / "holdout2_questions.json")),
+    ]
+    return groups, learnt
+
+
 def relevant_clauses(question: dict[str, Any], clauses: dict[int, ClauseRecord]) -> set[int]:
     """Ids of the clauses (``{id: ClauseRecord}``) whose text contains one of the question's gold strings."""
     golds = [normalise(g).lower() for g in question["gold"]]

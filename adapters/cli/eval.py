@@ -77,25 +77,11 @@ def _throwaway_dir() -> str:
 
 def _eval_cross_validated(args, sets: dict[str, list[dict]]) -> int:
     """``eval --cross-validate``: the bundled sets on the bundled policies, ``FILES`` on them plus ``--with-docs``."""
-    from bot.crossval import build_knowledge_base, cross_validate
-    from bot.evaluate import load_questions
-    from index.embed import SentenceEmbedder, adapter_question_sets
-    from knowledge.catalog import EVAL_DIR
+    from bot.crossval import build_knowledge_base, bundled_groups, cross_validate
 
     bundled_kb = build_knowledge_base([], data_dir=_throwaway_dir(), embedder=embedder_for(settings_of(args)))
-    embedder = bundled_kb.index.embedder
     # Questions the embedder's adapter learnt are answered but never fitted on (``cross_validate``).
-    learnt = adapter_question_sets(embedder.adapter) if isinstance(embedder, SentenceEmbedder) else frozenset()
-    groups = [
-        (
-            "tuning (dev + staff)",
-            bundled_kb.index,
-            load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json"),
-            not {"dev", "staff"} & learnt,
-        ),
-        ("held-out 1", bundled_kb.index, load_questions(EVAL_DIR / "holdout_questions.json")),
-        ("held-out 2", bundled_kb.index, load_questions(EVAL_DIR / "holdout2_questions.json")),
-    ]
+    groups, learnt = bundled_groups(bundled_kb.index)
     if sets:
         kb = _eval_kb(args) if args.with_docs else bundled_kb
         groups += [(Path(f).name, kb.index, qs) for f, qs in sets.items()]
