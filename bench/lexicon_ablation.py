@@ -29,14 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.crossval import build_knowledge_base, cross_validate  # noqa: E402
+from bot.crossval import build_knowledge_base, bundled_groups, cross_validate  # noqa: E402
 from bot.evaluate import evaluate, load_questions  # noqa: E402
 from index import (
     lexicon,  # noqa: E402
     retrieve,  # noqa: E402
 )
-from index.embed import SentenceEmbedder, adapter_question_sets  # noqa: E402
-from knowledge.catalog import EVAL_DIR  # noqa: E402
+from index.embed import SentenceEmbedder  # noqa: E402
 
 VARIANTS = ("on", "off", "append", "rewrite")
 
@@ -55,19 +54,8 @@ def main() -> int:
     embedder = SentenceEmbedder()
     bundled = build_knowledge_base([], data_dir=tempfile.mkdtemp(prefix="policybot-lex-"), embedder=embedder)
     real_kb = build_knowledge_base(docs, data_dir=tempfile.mkdtemp(prefix="policybot-lex-"), embedder=embedder)
-    learnt = adapter_question_sets(embedder.adapter)
-    real = load_questions(args.questions)
-    groups = [
-        (
-            "tuning (dev + staff)",
-            bundled.index,
-            load_questions(EVAL_DIR / "dev_questions.json") + load_questions(EVAL_DIR / "staff_questions.json"),
-            not {"dev", "staff"} & learnt,
-        ),
-        ("held-out 1", bundled.index, load_questions(EVAL_DIR / "holdout_questions.json")),
-        ("held-out 2", bundled.index, load_questions(EVAL_DIR / "holdout2_questions.json")),
-        ("real documents", real_kb.index, real),
-    ]
+    groups, _ = bundled_groups(bundled.index)
+    groups.append(("real documents", real_kb.index, load_questions(args.questions)))
     # Module state of an offline run only: the tables are read at query time.
     if args.variant == "off":
         lexicon.RELATED.clear()
@@ -79,7 +67,7 @@ def main() -> int:
     print(f"lexicon: {args.variant}")
     print(cross_validate(groups).summary())
     print("real documents, shipped settings:")
-    print(evaluate(real_kb.index, real).summary())
+    print(evaluate(real_kb.index, groups[-1][2]).summary())
     return 0
 
 
