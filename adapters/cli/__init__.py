@@ -3,7 +3,7 @@
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` and adds its sub-commands:
 ``ask`` and ``chat`` (``adapters.cli.ask``), ``eval`` (``adapters.cli.eval``), ``index``
 (``adapters.cli.index``), ``cases`` (``adapters.cli.cases``), ``kb`` (``adapters.cli.kb``), ``serve``
-(``adapters.cli.serve``), ``teams`` (``adapters.teams``) and ``backup`` (``adapters.cli.backup``).
+(``adapters.cli.serve``), ``teams`` (``adapters.cli.teams``) and ``backup`` (``adapters.cli.backup``).
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
 """
@@ -85,7 +85,7 @@ COMMAND_MODULES = (
     "adapters.cli.cases",
     "adapters.cli.kb",
     "adapters.cli.serve",
-    "adapters.teams",
+    "adapters.cli.teams",
     "adapters.cli.backup",
 )
 
