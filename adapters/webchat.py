@@ -560,17 +560,29 @@ class WebChatChannel:
                 await self.ctx.mark_delivered(ob.outbox_id)
         return [render_outbound(ob) for ob in routing.here] + await self._inbox(ident.user_id)
 
-    async def _inbox(self, user_id: str) -> list[dict]:
-        """Messages for ``user_id`` queued in memory or in the outbox (the latter marked delivered)."""
-        out = [render_outbound(m) for m in self.inbox.take(user_id)]
+    async def _inbox(self, user_id: str, poll: bool = False) -> list[dict]:
+        """Messages for ``user_id`` queued in memory or in the outbox (the latter marked delivered).
+
+        When the outbox cannot be read, its messages stay there for the next poll and the failure is logged;
+        for a ``poll`` (nothing else to answer) it is a 503 rather than an inbox that looks empty, and the
+        messages queued in memory wait too.
+
+        Raises:
+            _Refused: 503, for a ``poll`` whose outbox read failed.
+        """
+        pending: list[Outbound] = []
         if self.ctx.reporting is not None and not _is_anonymous(user_id):  # reporting: a ConversationEngine
             try:  # the outbox is thread-safe: read it off the engine thread so polls never queue behind answers
                 pending = await asyncio.to_thread(self.ctx.engine.take_pending, user_id)
             except Exception:
                 log.error("web chat could not read the outbox", exc_info=True)
-                pending = []
-            out += [render_outbound(m) for m in pending]
-        return out
+                if poll:
+                    raise _Refused(
+                        503,
+                        {"error": "Your messages cannot be read just now; try again shortly."},
+                        {"Retry-After": "5"},
+                    ) from None
+        return [render_outbound(m) for m in [*self.inbox.take(user_id), *pending]]
 
     # -- routes -------------------------------------------------------------------------------------
 
@@ -715,7 +727,7 @@ class WebChatChannel:
     async def api_inbox(self, request: web.Request) -> web.Response:
         """``GET /chat/api/inbox``: private messages that arrived for this user since."""
         ident = self._user(request)
-        return web.json_response({"messages": await self._inbox(ident.user_id)})
+        return web.json_response({"messages": await self._inbox(ident.user_id, poll=True)})
 
     async def api_feedback(self, request: web.Request) -> web.Response:
         """``POST /chat/api/feedback``: ``{"helpful": bool, "question": str, "clause_ids": [str]}``."""

@@ -532,3 +532,27 @@ async def test_serve_prints_the_web_chat_url_and_serves_the_page(tmp_path):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_an_outbox_that_cannot_be_read_is_a_503_on_the_poll_and_nothing_is_lost(fake_bot, monkeypatch):
+    """A failed read used to look like an empty inbox; now the page is told to retry and the message waits."""
+    import sqlite3
+
+    engine = make_engine(fake_bot)
+    async with WebChatServer(fake_bot, engine) as srv:
+        alice, bob = srv.client(), srv.client()
+        await alice.sign_in_as("alice")
+        await bob.sign_in_as("bob")
+        for answer in FLOW:
+            await alice.say(answer)
+        real = engine.take_pending
+
+        def locked(user_id):
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(engine, "take_pending", locked)
+        r = await bob.get("/chat/api/inbox")
+        assert r.status == 503 and r.headers.get("Retry-After") == "5" and "messages" not in r.json()
+        monkeypatch.setattr(engine, "take_pending", real)
+        inbox = (await bob.get("/chat/api/inbox")).json()["messages"]
+        assert [m["kind"] for m in inbox] == ["notification"] and WHAT in inbox[0]["text"]
