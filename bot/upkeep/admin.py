@@ -681,13 +681,7 @@ class KnowledgeAdmin:
         """
         self.authorise(user_id)
         with self._lock:
-            preview = self._pending.get(token)
-            if (
-                preview is None
-                or preview.user_id != user_id
-                or time.monotonic() - preview.created > PENDING_TTL_SECONDS
-            ):
-                raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
+            preview = self._held(token, user_id)
             del self._pending[token]
         return self.commit(preview, added_by=user_id, refresh=refresh)
 
@@ -709,14 +703,18 @@ class KnowledgeAdmin:
         """
         self.authorise(user_id)
         with self._lock:
-            preview = self._pending.get(token)
-            if (
-                preview is None
-                or preview.user_id != user_id
-                or time.monotonic() - preview.created > PENDING_TTL_SECONDS
-            ):
-                raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
-            return preview
+            return self._held(token, user_id)
+
+    def _held(self, token: str, user_id: str) -> Preview:
+        """``held`` without the HR check; the caller holds ``self._lock``.
+
+        Raises:
+            BadUpload: ``"expired"`` (unknown, expired or another user's preview).
+        """
+        preview = self._pending.get(token)
+        if preview is None or preview.user_id != user_id or time.monotonic() - preview.created > PENDING_TTL_SECONDS:
+            raise BadUpload("expired", "That preview has expired or is not yours; please send the file again.")
+        return preview
 
     def edit_preview(
         self,
