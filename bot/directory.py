@@ -10,6 +10,7 @@ File format (TOML, or YAML with the same shape when the name ends ``.yaml``/``.y
     name = "Alice Adams"         # display name (required)
     manager = "bob"              # manager's id (optional; must exist)
     roles = ["hr"]               # optional: "hr", "safeguarding_lead"
+    organisation = "Medway Council"  # optional: the employer(s) whose policies apply, a name or a list
     slack_id = "U0ALICE01"       # optional, unique
     teams_id = "29:1alice..."    # optional, unique
     email = "alice@example.org"  # optional
@@ -51,6 +52,9 @@ class Person:
         manager: the manager's user id, or None.
         roles: e.g. ``("hr",)`` or ``("safeguarding_lead",)``.
         slack_id, teams_id, email: platform ids, when known.
+        organisations: the employer(s) whose policies apply to this person, as written in the directory
+            (matched against the documents' organisations when answering: ``bot.organisations``); empty
+            when the directory does not say.
     """
 
     user_id: str
@@ -60,6 +64,7 @@ class Person:
     slack_id: str | None = None
     teams_id: str | None = None
     email: str | None = None
+    organisations: tuple[str, ...] = ()
 
     @property
     def is_hr(self) -> bool:
@@ -135,6 +140,11 @@ class Directory:
             roles = e.get("roles") or []
             if isinstance(roles, str):
                 roles = [roles]
+            orgs = e.get("organisation", e.get("organisations")) or []
+            if isinstance(orgs, str):
+                orgs = [orgs]
+            if not isinstance(orgs, list) or not all(isinstance(o, str) for o in orgs):
+                raise DirectoryError(f"{path}: person #{i}: organisation must be a name or a list of names")
             people.append(
                 Person(
                     user_id=str(e["id"]),
@@ -144,6 +154,7 @@ class Directory:
                     slack_id=e.get("slack_id") or None,
                     teams_id=e.get("teams_id") or None,
                     email=e.get("email") or None,
+                    organisations=tuple(o.strip() for o in orgs if o.strip()),
                 )
             )
         return cls(people)

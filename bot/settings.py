@@ -13,6 +13,9 @@
 ``POLICYBOT_REPORT_KEY``            the report key (a secret)
 ``POLICYBOT_REPORT_KEY_FILE``       a file holding the report key
 ``POLICYBOT_DIRECTORY``             the staff directory file
+``POLICYBOT_ORGANISATION``          whose policies apply to everyone here: one organisation, or several separated by ``;``
+                                    (a person's ``organisation`` in the directory comes first)
+``POLICYBOT_OTHER_ORGANISATIONS``   ``show`` (default) or ``hide``: other organisations' clauses under the asker's own
 ``POLICYBOT_ROUTING``               the routing file for reports
 ``POLICYBOT_LOG_FORMAT``            ``text`` (default) or ``json``
 ``POLICYBOT_LOG_LEVEL``             ``DEBUG``, ``INFO``, ``WARNING``, ``ERROR`` (any ``logging`` level name; default: per command)
@@ -96,6 +99,8 @@ class Settings(BaseSettings):
     report_key: SecretStr | None = None
     report_key_file: Path | None = None
     directory: Path | None = None
+    organisation: tuple[str, ...] = ()
+    other_organisations: Literal["show", "hide"] = "show"
     routing: Path | None = None
     log_format: Literal["text", "json"] = "text"
     log_level: str | None = None
@@ -138,6 +143,22 @@ class Settings(BaseSettings):
         if not (math.isfinite(mb) and mb > 0):
             raise ValueError(f"must be a positive number of megabytes, not {value!r}")
         return mb
+
+    @field_validator("organisation", mode="before")
+    @classmethod
+    def _organisations(cls, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        parts = value.split(";") if isinstance(value, str) else list(value)
+        return tuple(p.strip() for p in parts if str(p).strip())
+
+    @field_validator("other_organisations", mode="before")
+    @classmethod
+    def _show_or_hide(cls, value: Any) -> str:
+        word = str(value).strip().lower() or "show"
+        if word not in ("show", "hide"):
+            raise ValueError(f"must be 'show' or 'hide', not {value!r}")
+        return word
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -84,3 +84,19 @@ def test_where_the_directory_is_found(tmp_path, monkeypatch):
     assert directory_path(tmp_path, dev=True) == tmp_path / "directory.toml"
     monkeypatch.setenv("POLICYBOT_DIRECTORY", str(tmp_path / "elsewhere.yaml"))
     assert directory_path(tmp_path) == tmp_path / "elsewhere.yaml"
+
+
+def test_a_person_may_name_their_organisation_or_several(tmp_path, sample):
+    assert all(p.organisations == () for p in sample.people())
+    path = tmp_path / "directory.toml"
+    path.write_text(
+        '[[person]]\nid = "a"\nname = "A"\norganisation = " Medway Council "\n'
+        '[[person]]\nid = "b"\nname = "B"\norganisation = ["MPWEC", "Lexden Montessori"]\n',
+        encoding="utf-8",
+    )
+    d = Directory.load(path)
+    assert d.get("a").organisations == ("Medway Council",)
+    assert d.get("b").organisations == ("MPWEC", "Lexden Montessori")
+    path.write_text('[[person]]\nid = "a"\nname = "A"\norganisation = 3\n', encoding="utf-8")
+    with pytest.raises(DirectoryError, match="organisation must be a name or a list"):
+        Directory.load(path)

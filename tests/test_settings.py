@@ -57,6 +57,7 @@ BAD = [
     ("POLICYBOT_DEV", "maybe"),
     ("POLICYBOT_GAPS_KEEP_USERS", "2"),
     ("POLICYBOT_NOTIFY_CHANGED_CLAUSES", "enabled"),
+    ("POLICYBOT_OTHER_ORGANISATIONS", "sometimes"),
 ]
 
 
@@ -234,3 +235,13 @@ def test_backup_reads_the_key_from_the_settings_given(tmp_path):
         settings=Settings.from_env({"POLICYBOT_REPORT_KEY": "k" * 43 + "="}),
     )
     assert result.key_included
+
+
+def test_organisations_are_one_name_or_several_separated_by_semicolons():
+    assert Settings.from_env({}).organisation == ()
+    assert Settings.from_env({}).other_organisations == "show"
+    one = Settings.from_env({"POLICYBOT_ORGANISATION": " Medway Council "})
+    assert one.organisation == ("Medway Council",)
+    several = Settings.from_env({"POLICYBOT_ORGANISATION": "Decoy Community Primary School, Newton Abbot; MPWEC;"})
+    assert several.organisation == ("Decoy Community Primary School, Newton Abbot", "MPWEC")
+    assert Settings.from_env({"POLICYBOT_OTHER_ORGANISATIONS": " HIDE"}).other_organisations == "hide"
