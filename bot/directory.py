@@ -1,7 +1,8 @@
 """The staff directory: people, their managers, HR and the safeguarding lead, with platform ids.
 
 Every adapter maps its platform user id to a directory user id with ``by_slack_id`` / ``by_teams_id``;
-the reporting flow uses ``manager_of``, ``hr_people`` and ``safeguarding_lead`` to route cases.
+the reporting flow uses ``manager_of``, ``hr_people`` and ``safeguarding_lead`` to route cases (the last
+two preferring people of the reporter's own organisation when given one).
 
 File format (TOML, or YAML with the same shape when the name ends ``.yaml``/``.yml``)::
 
@@ -22,6 +23,7 @@ Where the directory is found: ``POLICYBOT_DIRECTORY``, else ``<data dir>/directo
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +38,12 @@ DIRECTORY_ENV = "POLICYBOT_DIRECTORY"
 ROLE_HR = "hr"
 ROLE_SAFEGUARDING = "safeguarding_lead"
 KNOWN_ROLES = frozenset({ROLE_HR, ROLE_SAFEGUARDING})
+
+
+def organisation_key(name: str) -> str:
+    """How two directory organisation names are compared: case-insensitive, whitespace-normalised
+    (``"  Medway   council"`` and ``"Medway Council"`` are the same organisation)."""
+    return " ".join(name.split()).casefold()
 
 
 class DirectoryError(ValueError):
@@ -177,18 +185,45 @@ class Directory:
         p = self._people.get(user_id)
         return self._people.get(p.manager) if p and p.manager else None
 
-    def hr_people(self) -> list[Person]:
-        """Everyone with the ``hr`` role, in file order."""
-        return [p for p in self._people.values() if ROLE_HR in p.roles]
+    def organisations_of(self, user_id: str | None) -> tuple[str, ...]:
+        """The organisations the directory gives ``user_id`` (``()`` when it gives none or the id is unknown)."""
+        p = self._people.get(user_id) if user_id else None
+        return p.organisations if p else ()
+
+    def _with_role(self, role: str, organisations: Iterable[str]) -> list[Person]:
+        """People with ``role`` in file order: those sharing one of ``organisations`` when there are any,
+        else everyone with the role (see ``hr_people``)."""
+        everyone = [p for p in self._people.values() if role in p.roles]
+        wanted = {organisation_key(o) for o in organisations} - {""}
+        if not wanted:
+            return everyone
+        same = [p for p in everyone if wanted.intersection(organisation_key(o) for o in p.organisations)]
+        return same or everyone
+
+    def hr_people(self, organisations: Iterable[str] = ()) -> list[Person]:
+        """Everyone with the ``hr`` role, in file order; with ``organisations``, those of the same organisation.
+
+        With ``organisations`` (e.g. a reporter's ``Person.organisations``), the HR people whose own
+        directory organisations share one of them (compared with ``organisation_key``: ignoring case and
+        spacing) are returned when there is at least one; when there is none, everyone with the role is,
+        as without ``organisations``. So HR people with no organisation in the directory count as serving
+        every organisation, but only when the organisation has no HR person of its own.
+        """
+        return self._with_role(ROLE_HR, organisations)
 
     def is_hr(self, user_id: str) -> bool:
         """True when ``user_id`` has the ``hr`` role."""
         p = self._people.get(user_id)
         return bool(p and p.is_hr)
 
-    def safeguarding_lead(self) -> Person | None:
-        """The (first) person with the ``safeguarding_lead`` role, or None."""
-        return next((p for p in self._people.values() if ROLE_SAFEGUARDING in p.roles), None)
+    def safeguarding_lead(self, organisations: Iterable[str] = ()) -> Person | None:
+        """The (first, in file order) person with the ``safeguarding_lead`` role, or None.
+
+        With ``organisations``, the first lead sharing one of them (same comparison and rule as
+        ``hr_people``): a lead of the same organisation when there is one, else the first lead of all, so a
+        lead with no organisation in the directory serves an organisation only when it has no lead of its own.
+        """
+        return next(iter(self._with_role(ROLE_SAFEGUARDING, organisations)), None)
 
     def people(self) -> list[Person]:
         """Everyone, in file order."""

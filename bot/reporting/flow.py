@@ -288,19 +288,31 @@ class ReportFlow:
     def resolve_role(self, role: str, reporter_id: str) -> tuple[str | None, str]:
         """The handler for ``role`` for this reporter: ``(user id or None, role actually used)``.
 
-        A reporter without a manager, or a missing safeguarding lead, falls back to HR.
+        ``manager`` is the reporter's own manager. ``safeguarding_lead`` and ``hr`` take the reporter's
+        organisations from the directory: when the reporter has some and someone with the role shares one
+        of them (same name ignoring case and spacing), the first such person in file order is chosen; when
+        the reporter has none, or no one with the role shares one, the first with the role of all (so people
+        with no organisation in the directory serve an organisation only when it has no one of its own).
+        HR is never the reporter themselves while another HR person exists (one of the reporter's
+        organisation first, then any). A reporter without a manager, or no safeguarding lead at all, falls
+        back to HR.
         """
         if role == "manager":
             m = self.directory.manager_of(reporter_id)
             if m:
                 return m.user_id, "manager"
             role = "hr"
+        organisations = self.directory.organisations_of(reporter_id)
         if role == "safeguarding_lead":
-            lead = self.directory.safeguarding_lead()
+            lead = self.directory.safeguarding_lead(organisations=organisations)
             if lead:
                 return lead.user_id, "safeguarding_lead"
             role = "hr"
-        hr = [p for p in self.directory.hr_people() if p.user_id != reporter_id] or self.directory.hr_people()
+        hr = (
+            [p for p in self.directory.hr_people(organisations=organisations) if p.user_id != reporter_id]
+            or [p for p in self.directory.hr_people() if p.user_id != reporter_id]
+            or self.directory.hr_people()
+        )
         return (hr[0].user_id if hr else None), "hr"
 
     def handler_ok(self, draft: Draft) -> bool:
@@ -431,11 +443,15 @@ class ReportFlow:
             f"6. Identity: {identity}",
         ]
 
-    def guidance(self, route: Route | None, note: bool = True) -> list[Outbound]:
-        """The route's note and verbatim policy quotes as one text message ([] when there are none)."""
+    def guidance(self, route: Route | None, note: bool = True, reporter_id: str | None = None) -> list[Outbound]:
+        """The route's note and verbatim policy quotes as one text message ([] when there are none).
+
+        With ``reporter_id``, clauses of the reporter's organisation(s) in the directory come first
+        (``PolicyQuotes.quotes``).
+        """
         if route is None:
             return []
-        quotes = self.quotes.quotes(route.quotes)
+        quotes = self.quotes.quotes(route.quotes, self.directory.organisations_of(reporter_id))
         text = route.note if note else ""
         if not quotes and not text:
             return []
@@ -478,7 +494,9 @@ class ReportFlow:
             ]
         if s == S.WHERE:
             msgs = []
-            quotes = self.quotes.quotes(self.routing.evidence_quotes)
+            quotes = self.quotes.quotes(
+                self.routing.evidence_quotes, self.directory.organisations_of(draft.reporter_id)
+            )
             if quotes:
                 msgs.append(
                     Outbound(
@@ -506,7 +524,7 @@ class ReportFlow:
             route, key = self.route(draft)
             msgs = []
             if key and key.startswith("rule:"):
-                msgs += self.guidance(route)
+                msgs += self.guidance(route, reporter_id=draft.reporter_id)
             choices = self.handler_choices(draft)
             if route is None or not choices:  # no route: no choices
                 return msgs + [
@@ -641,7 +659,7 @@ class ReportFlow:
             return self._refuse(draft, "Please pick one of the options (type its number or press it).")
         draft.category = c.value
         route, _ = self.route(draft)
-        return self._reroute_if_needed(draft, S.WHAT, self.guidance(route))
+        return self._reroute_if_needed(draft, S.WHAT, self.guidance(route, reporter_id=draft.reporter_id))
 
     def _on_what(self, draft: Draft, inbound: Inbound) -> FlowResult:
         t = self._text(inbound)

@@ -3,7 +3,8 @@
 Configuration, not code, decides: the categories offered, who handles each (``manager``, ``hr`` or
 ``safeguarding_lead``), whether the reporter may choose someone else, which policy clauses are quoted,
 content rules that re-route (an allegation against staff involving children goes to the safeguarding
-lead), and the deadlines. Clauses are found in the knowledge base at run time, never retyped.
+lead), and the deadlines. Clauses are found in the knowledge base at run time, never retyped, and shown
+with the reporter's own organisation's clauses first where the directory names it (``PolicyQuotes.quotes``).
 
 Where the file is found: ``POLICYBOT_ROUTING``, else ``<data dir>/routing.toml``, else the bundled
 ``config/routing.toml``.
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.directory import CONFIG_DIR
 from bot.messages import Citation, Quote
+from bot.organisations import matches
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -211,12 +213,22 @@ class PolicyQuotes:
     def __init__(self, store: KnowledgeStore | None = None) -> None:
         self.store = store
 
-    def quotes(self, refs: Sequence[QuoteRef]) -> list[Quote]:
-        """Quotes for ``refs`` in order; a reference that matches no live clause is left out (and logged)."""
+    def quotes(self, refs: Sequence[QuoteRef], organisations: Sequence[str] = ()) -> list[Quote]:
+        """Quotes for ``refs`` in order; a reference that matches no live clause is left out (and logged).
+
+        Args:
+            refs: the clauses to quote, in the configured order.
+            organisations: the reporter's organisations as the directory gives them (``Person.organisations``,
+                possibly short forms such as ``"Medway"`` or ``"MPWEC"``). When given and the quotes come
+                from several organisations, the clauses of the reporter's organisation come first: quotes
+                are ordered (stably, otherwise as configured) by the first of ``organisations`` that
+                ``bot.organisations.matches`` the clause's document organisation or id, quotes of no
+                organisation of the reporter's last. Without them the configured order is kept.
+        """
         if self.store is None or not refs:
             return []
         clauses = list(self.store.live_clauses().values())
-        out = []
+        found_all: list[ClauseRecord] = []
         for ref in refs:
             found: ClauseRecord | None = None
             for c in clauses:
@@ -231,6 +243,20 @@ class PolicyQuotes:
             if found is None:
                 log.warning("routing quote not found in the knowledge base: doc=%s id=%s", ref.doc, ref.clause_id)
                 continue
-            cite = Citation(found.organisation, found.document, found.section, found.edition, found.clause_id)
-            out.append(Quote(found.clause_id, found.text, found.lead_in, cite, 1.0))
+            found_all.append(found)
+        names = [n for n in organisations if n.strip()]
+        if names and len({c.organisation for c in found_all}) > 1:
+            found_all.sort(key=lambda c: _own_rank(c, names))
+        out = []
+        for c in found_all:
+            cite = Citation(c.organisation, c.document, c.section, c.edition, c.clause_id)
+            out.append(Quote(c.clause_id, c.text, c.lead_in, cite, 1.0))
         return out
+
+
+def _own_rank(clause: ClauseRecord, names: Sequence[str]) -> int:
+    """The position of the first of ``names`` that names the clause's organisation (``len(names)``: none)."""
+    return next(
+        (i for i, name in enumerate(names) if matches(name, clause.organisation, clause.doc_id)),
+        len(names),
+    )

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.directory import Directory, DirectoryError, directory_path
+from bot.directory import Directory, DirectoryError, Person, directory_path
 from bot.messages import Action, Choice, Inbound, Outbound
 from bot.reporting.cases import (
     CASES_DB_NAME,
@@ -904,7 +904,8 @@ class ReportingService:
 
         Expires drafts idle longer than ``draft_idle_hours`` (telling the reporter), sends the
         handler a reminder ``remind_days_before_due`` days before the acknowledgement is due, and
-        escalates unacknowledged cases to HR once due (telling HR, the handler and the reporter).
+        escalates unacknowledged cases to HR once due (telling HR, the handler and the reporter; HR of the
+        reporter's organisation where the directory gives one with HR of its own: ``_escalation_hr``).
         Idempotent: a second call at the same time sends nothing new. Returns the messages queued
         (each in the outbox, with ``outbox_id`` and ``to_user``).
         """
@@ -952,6 +953,15 @@ class ReportingService:
         log.info("case %s: reminder sent", case.ref)
         return [msg]
 
+    def _escalation_hr(self, reporter_id: str) -> list[Person]:
+        """Who is told of an escalation: the HR people of the reporter's organisation(s) in the directory
+        (``Directory.hr_people``) other than the reporter; when there are none (no organisation given, none
+        with HR of its own, or the reporter is its only HR person), every HR person but the reporter."""
+        organisations = self.directory.organisations_of(reporter_id)
+        return [p for p in self.directory.hr_people(organisations=organisations) if p.user_id != reporter_id] or [
+            p for p in self.directory.hr_people() if p.user_id != reporter_id
+        ]
+
     def _escalate(self, case_id: int, now: datetime) -> list[Outbound]:
         out = []
         with self.cases.tx() as db:
@@ -964,9 +974,7 @@ class ReportingService:
             assert case is not None  # the UPDATE above matched it
             self.cases.audit("system", case_id, "escalate", True, "tick", now)
             days = self.routing.deadlines.acknowledge_days
-            for hr in self.directory.hr_people():
-                if hr.user_id == case.reporter_id:
-                    continue
+            for hr in self._escalation_hr(case.reporter_id):
                 msg = self._handler_notification(
                     case,
                     f"Escalated: report {case.ref} was not acknowledged within {days:g} days by "
