@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 from bot.messages import Inbound, Outbound
-from bot.views import QuoteView, route
+from bot.views import QuoteView, comparison_rows, quote_sections, route
 
 
 def render_quote_lines(view: QuoteView) -> list[str]:
@@ -24,15 +24,36 @@ def render_answer(answer) -> str:
     return render(answer_message(answer))
 
 
+def render_comparison_lines(msg: Outbound) -> list[str]:
+    """A comparison as aligned text: each organisation and its stance in two columns, then its clause."""
+    rows = comparison_rows(msg)
+    if not rows:
+        return []
+    width = min(max(len(r.organisation) for r in rows), 60)
+    lines = [f"\n{'Organisation'.ljust(width)}  Stance", f"{'-' * width}  {'-' * 15}"]
+    for row in rows:
+        lines.append(f"{row.organisation.ljust(width)}  {row.stance}")
+        if row.quote is not None:
+            lines += render_quote_lines(row.quote)
+    return lines
+
+
 def render(msg: Outbound) -> str:
     """Plain text for one outbound message; choices become numbered options."""
-    from bot.answer import group_by_organisation
-
     lines = [msg.text] if msg.text else []
-    for organisation, quotes in group_by_organisation(msg.quotes):
-        lines.append(f"\n{organisation}:")
-        for q in quotes:
-            lines += render_quote_lines(QuoteView.of(q))
+    if msg.comparison is not None:
+        lines.insert(0, f"Compare: {msg.comparison.topic}")
+        lines += render_comparison_lines(msg)
+    for section in quote_sections(msg):
+        if section.heading:
+            lines.append(f"\n== {section.heading} ==")
+        groups: dict[str, list[QuoteView]] = {}
+        for view in section.quotes:  # grouped by organisation, in order of each one's best quote
+            groups.setdefault(view.organisation, []).append(view)
+        for organisation, views in groups.items():
+            lines.append(f"\n{organisation}:")
+            for view in views:
+                lines += render_quote_lines(view)
     if msg.input_hint and msg.choices:  # free text expected: a number would be read as text, so name the words
         lines.append("  (or type: " + " | ".join(c.label.lower() for c in msg.choices) + ")")
         return "\n".join(lines)

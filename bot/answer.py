@@ -6,10 +6,11 @@ The answer never contains policy text that is not a clause (or its lead-in) exac
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from bot.messages import Citation, Quote
-from index.retrieve import SearchResult
+from index.retrieve import Hit, SearchResult
 
 DEFAULT_QUOTES = 3  #: quotes shown per answer
 RELATIVE_CUTOFF = 0.22  #: quotes scoring this far below the best one are left out of a shown answer
@@ -19,6 +20,8 @@ NO_ANSWER_TEXT = (
     "I couldn't find anything in the policies I know that answers this. "
     "Please ask your line manager, or contact HR, who can advise."
 )
+OWN_HEADING = "Your organisation's policy"  #: heading of the asker's own organisation's quotes
+OTHERS_HEADING = "Other organisations' guidance"  #: heading of the other organisations' quotes
 
 _WORDS = re.compile(r"[a-z0-9]+")
 
@@ -32,18 +35,27 @@ class Answer:
         answered: False when the abstention rule found nothing relevant enough.
         quotes: best first; empty when ``answered`` is False.
         best_cosine: the retrieval's best dense score (for diagnostics and gap reports).
+        organisations: the asker's organisations as shown (the documents' organisations they resolved to, or
+            the names given when none did); empty when the asker's organisation is not known.
+        own_answered: whether the asker's own organisation's policies answer (their quotes come first, with
+            ``Quote.own`` True); None when ``organisations`` is empty.
     """
 
     question: str
     answered: bool
     quotes: list[Quote] = field(default_factory=list)
     best_cosine: float = 0.0
+    organisations: tuple[str, ...] = ()
+    own_answered: bool | None = None
 
     def to_json(self) -> dict[str, object]:
-        """The ``policybot ask --json`` object (see README)."""
+        """The ``policybot ask --json`` object (see README); each quote's ``own_organisation`` is
+        ``Quote.own`` (true, false, or null when the asker's organisation is not known)."""
         return {
             "question": self.question,
             "answered": self.answered,
+            "organisations": list(self.organisations),
+            "own_answered": self.own_answered,
             "quotes": [
                 {
                     "clause_id": q.clause_id,
@@ -54,6 +66,7 @@ class Answer:
                     "section": q.citation.section,
                     "edition": q.citation.edition,
                     "score": round(q.score, 4),
+                    "own_organisation": q.own,
                     "also_in": [
                         {
                             "clause_id": c.clause_id,
@@ -123,3 +136,61 @@ def group_by_organisation(quotes: list[Quote]) -> list[tuple[str, list[Quote]]]:
     for q in quotes:
         groups.setdefault(q.citation.organisation, []).append(q)
     return list(groups.items())
+
+
+def split_by_documents(
+    result: SearchResult, docs: Collection[str], cutoff: float = RELATIVE_CUTOFF
+) -> tuple[SearchResult, SearchResult]:
+    """Split one ranking into the hits of ``docs`` (the asker's organisation's) and the rest.
+
+    Each part keeps its hits in rank order (scores stay comparable: one ranking) and is answerable when
+    the whole ranking is (the abstention rule judged the question against the whole knowledge base) and
+    its best hit scores at most ``cutoff`` below the best hit overall: the same margin within which
+    ``compose`` shows a quote. Rank ``result`` with every clause of ``docs`` among the candidates
+    (``KnowledgeIndex.features(docs=...)``) and a large ``k``, so the part has its best clauses.
+
+    Returns:
+        ``(inside, outside)`` ``SearchResult``s.
+    """
+    from dataclasses import replace
+
+    best = result.hits[0].score if result.hits else 0.0
+
+    def part(hits: list[Hit]) -> SearchResult:
+        ok = result.answerable and bool(hits) and hits[0].score >= best - cutoff
+        return replace(result, hits=hits, answerable=ok)
+
+    inside = [h for h in result.hits if h.clause.doc_id in docs]
+    return part(inside), part([h for h in result.hits if h.clause.doc_id not in docs])
+
+
+def compose_own_first(
+    own: SearchResult | None,
+    others: SearchResult | None,
+    organisations: tuple[str, ...],
+    max_quotes: int = DEFAULT_QUOTES,
+) -> Answer:
+    """The answer for an asker whose organisation is known: their organisation's quotes first.
+
+    Args:
+        own: retrieval among the asker's organisation's documents only (``KnowledgeIndex.rank(docs=...)``);
+            None when the knowledge base holds none of their documents.
+        others: retrieval among every other document; None to leave other organisations out
+            (``POLICYBOT_OTHER_ORGANISATIONS=hide``).
+        organisations: the asker's organisations as shown (``Answer.organisations``), not empty.
+        max_quotes: most quotes from each of the two groups.
+
+    Returns:
+        An ``Answer`` whose quotes are the own quotes (``own=True``), then the others' (``own=False``);
+        ``own_answered`` says whether the own group answered, and ``answered`` whether either did.
+    """
+    from dataclasses import replace
+
+    mine = compose(own, max_quotes) if own is not None else None
+    rest = compose(others, max_quotes) if others is not None else None
+    quotes = [replace(q, own=True) for q in (mine.quotes if mine else [])]
+    quotes += [replace(q, own=False) for q in (rest.quotes if rest else [])]
+    first = own if own is not None else others
+    question = first.question if first is not None else ""
+    best = max((r.best_cosine for r in (own, others) if r is not None), default=0.0)
+    return Answer(question, bool(quotes), quotes, best, organisations, bool(mine and mine.answered))

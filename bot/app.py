@@ -107,35 +107,82 @@ class Policybot:
 
         return GapLog(self.store, keep_users=self.settings.gaps_keep_users)
 
-    def ask(self, question: str, max_quotes: int = 3, record_gap: bool = True, user_id: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        max_quotes: int = 3,
+        record_gap: bool = True,
+        user_id: str | None = None,
+        organisations: Iterable[str] = (),
+        strict: bool = False,
+        others: str | None = None,
+    ) -> Answer:
         """Answer one question: returns ``bot.answer.Answer``.
 
         Args:
             question: the question as typed.
-            max_quotes: most quotes in the answer.
+            max_quotes: most quotes in the answer (with ``organisations``: from each of own and others).
             record_gap: keep the question as a gap when the bot abstains (``bot.upkeep.gaps``).
             user_id: the asker's directory id, if known; kept with a gap only when
                 ``settings.gaps_keep_users``, and logged with the quoted clauses only when
                 ``settings.notify_changed_clauses``.
+            organisations: the asker's organisation(s) as a person names them ("Meadow Pathways",
+                ``bot.organisations.matches``); empty: answer from all policies alike. When given, their
+                organisation's clauses are all ranked with the rest and its best ones quoted first
+                (``bot.answer.split_by_documents``, ``bot.answer.compose_own_first``).
+            strict: raise for an organisation name that matches none or several organisations (else skip it).
+            others: ``"show"`` or ``"hide"`` other organisations' quotes under the asker's own (default:
+                ``POLICYBOT_OTHER_ORGANISATIONS`` from ``config``, else ``"show"``).
 
         Raises:
             bot.engine.BadInput (a ``ValueError``): empty, too long or unreadable question.
+            bot.organisations.UnknownOrganisation (a ``ValueError``): with ``strict``, an unknown organisation.
         """
         from bot.answer import compose
         from bot.engine import validate_question
 
         question = validate_question(question)
-        result = self.index.search(question, k=10)
-        answer = compose(result, max_quotes=max_quotes)
-        if not answer.answered:
-            if record_gap:
-                self.gaps.record(question, "abstained", user_id=user_id)
-        elif user_id and self.settings.notify_changed_clauses:
-            self._log_answer(user_id, answer, result)
+        names = tuple(n for n in organisations if n.strip())
+        if names:
+            answer, results = self._ask_own_first(question, names, max_quotes, strict, others)
+        else:
+            result = self.index.search(question, k=10)
+            answer, results = compose(result, max_quotes=max_quotes), [result]
+        if not answer.answered and record_gap:
+            self.gaps.record(question, "abstained", user_id=user_id)
+        if answer.answered and user_id and self.settings.notify_changed_clauses:
+            self._log_answer(user_id, answer, results)
         return answer
 
-    def _log_answer(self, user_id: str, answer: Answer, result: SearchResult) -> None:
-        by_id = {h.clause.clause_id: h.clause for h in result.hits}
+    def organisations(self) -> dict[str, set[str]]:
+        """The organisations of the live documents: ``{organisation: {document ids}}``."""
+        from bot.organisations import organisations_of
+
+        return organisations_of((c.doc_id, c.organisation) for c in self.index.snapshot.clauses.values())
+
+    def _ask_own_first(
+        self, question: str, names: tuple[str, ...], max_quotes: int, strict: bool, others: str | None
+    ) -> tuple[Answer, list[SearchResult]]:
+        from bot.answer import compose_own_first, split_by_documents
+        from bot.organisations import resolve
+        from index.retrieve import params_for
+
+        known = self.organisations()
+        mine = resolve(names, known, strict=strict)
+        own_docs = {d for org in mine for d in known[org]}
+        show = (others or (self.config.other_organisations if self.config else "show")) != "hide"
+        params = params_for(self.index.embedder.name)
+        feats = self.index.features(question, plain_keywords=not params.expand_keywords, docs=own_docs)
+        ranked = self.index.rank(feats, params, k=len(feats.snapshot.clauses))
+        own, rest = split_by_documents(ranked, own_docs)
+        own.hits, rest.hits = own.hits[:10], rest.hits[:10]
+        shown = tuple(sorted(mine)) if mine else names
+        answer = compose_own_first(own if own_docs else None, rest if show else None, shown, max_quotes=max_quotes)
+        answer.question = question
+        return answer, [own, rest]
+
+    def _log_answer(self, user_id: str, answer: Answer, results: list[SearchResult]) -> None:
+        by_id = {h.clause.clause_id: h.clause for result in results for h in result.hits}
         quoted = []
         for q in answer.quotes:
             quoted.append(q.clause_id)

@@ -14,6 +14,7 @@ data dir (``bot.directory.directory_path``).
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,15 @@ REPORTING_NOT_CONFIGURED = (
     "Please speak to your line manager or HR directly."
 )
 REPORT_CHOICE_LABEL = "Report a concern"
+MAX_TOPIC_CHARS = 1900  #: a "Compare policies" button carries the question, cut to this (Slack's value limit is 2,000)
+COMPARE_HELP = (
+    "Tell me what to compare, for example: compare accepting friend requests from service users. "
+    "I'll show what each organisation's policy says about it."
+)
+#: "compare TOPIC", "compare policies on TOPIC", "compare: TOPIC" (any case)
+_COMPARE = re.compile(
+    r"^\s*compare(?:\s+(?:the\s+)?polic(?:y|ies))?(?:\s+(?:on|about|for))?\s*:?(?:\s+|$)(?P<topic>.*)$", re.I | re.S
+)
 
 
 class BadInput(ValueError):
@@ -61,11 +71,36 @@ def validate_question(text: str) -> str:
 
 
 def answer_message(answer: Answer) -> Outbound:
-    """The outbound message for an answer (quotes) or an abstention (no guidance found)."""
+    """The outbound message for an answer (quotes) or an abstention (no guidance found).
+
+    When the asker's organisation is known (``Answer.organisations``), the text says whose policy answers
+    and, when theirs is silent, says so before any other organisation's quotes; renderers head the quotes
+    with ``bot.views.quote_sections``.
+    """
+    own = " / ".join(answer.organisations)
     if not answer.answered:
-        return Outbound(kind="no_answer", text=NO_ANSWER_TEXT, question=answer.question)
-    lines = ["Here is what the policies say:"]
-    return Outbound(kind="answer", text="\n".join(lines), quotes=list(answer.quotes), question=answer.question)
+        text = NO_ANSWER_TEXT
+        if answer.organisations:
+            text = (
+                f"I couldn't find anything in {own}'s policies that answers this. " + NO_ANSWER_TEXT.split(". ", 1)[1]
+            )
+        return Outbound(kind="no_answer", text=text, question=answer.question, organisations=answer.organisations)
+    if answer.own_answered:
+        text = f"Here is what your organisation's policy says ({own}):"
+    elif answer.organisations:
+        text = (
+            f"{own}'s policies don't cover this. Here is what other organisations' policies say; "
+            "they may not apply to you, so check with your line manager or HR:"
+        )
+    else:
+        text = "Here is what the policies say:"
+    return Outbound(
+        kind="answer",
+        text=text,
+        quotes=list(answer.quotes),
+        question=answer.question,
+        organisations=answer.organisations,
+    )
 
 
 class ConversationEngine:
@@ -95,6 +130,7 @@ class ConversationEngine:
         self.bot = bot
         self.reporting_error: str | None = None
         settings = settings or getattr(bot, "config", None)
+        self.settings = settings
         if reporting is None:
             from bot.reporting.crypto import ReportingNotConfigured
 
@@ -117,6 +153,38 @@ class ConversationEngine:
         """The staff directory (``bot.directory.Directory``): reporting's when reporting is on, else the
         one given or found for the data dir, else None."""
         return self.reporting.directory if self.reporting is not None else self._directory
+
+    def organisations_of(self, user_id: str | None) -> tuple[str, ...]:
+        """The organisation(s) whose policies apply to ``user_id``, as named: their ``organisation`` in the
+        staff directory, else ``POLICYBOT_ORGANISATION`` (``Settings.organisation``), else ``()``."""
+        person = self.directory.get(user_id) if user_id and self.directory is not None else None
+        if person is not None and person.organisations:
+            return person.organisations
+        return tuple(self.settings.organisation) if self.settings is not None else ()
+
+    def _compare(self, inbound: Inbound) -> Outbound | None:
+        """The comparison for a "compare TOPIC" message or a "Compare policies" press; None for anything else."""
+        from bot.compare import COMPARE_ACTION, compare
+
+        if inbound.source == "action" and inbound.action is not None:
+            if inbound.action.action_id != COMPARE_ACTION:
+                return None
+            topic = inbound.action.value
+        else:
+            m = _COMPARE.match(inbound.text or "")
+            if m is None:
+                return None
+            topic = m.group("topic")
+        if not topic.strip():
+            return Outbound(kind="text", text=COMPARE_HELP)
+        from bot.organisations import resolve
+
+        try:
+            own = resolve(self.organisations_of(inbound.user_id), self.bot.organisations(), strict=False)
+            comparison = compare(self.bot.index, topic, own)
+        except BadInput as exc:
+            return Outbound(kind="error", text=str(exc))
+        return Outbound(kind="comparison", text=comparison.summary, comparison=comparison, question=comparison.topic)
 
     def check_form(self, action_id: str, fields: dict[str, str]) -> dict[str, str]:
         """Field errors for a form submit (``bot.forms``) before it is handled: ``{field: message}``,
@@ -207,16 +275,25 @@ class ConversationEngine:
             kb_out = [Outbound(kind="error", text="Sorry, something went wrong; please try again in a moment.")]
         if kb_out is not None:
             return notices + kb_out
+        compared = self._compare(inbound)
+        if compared is not None:
+            return notices + [compared]
         from bot import smalltalk
 
         chat = smalltalk.reply(inbound.text or "", reporting=self.reporting is not None)
         if chat is not None:  # "hello", "thanks", "help": not a question, and not a knowledge gap
             return notices + [Outbound(kind="text", text=chat)]
         try:
-            answer = self.bot.ask(inbound.text, user_id=inbound.user_id)
+            answer = self.bot.ask(
+                inbound.text, user_id=inbound.user_id, organisations=self.organisations_of(inbound.user_id)
+            )
         except BadInput as exc:
             return notices + [Outbound(kind="error", text=str(exc))]
         msg = answer_message(answer)
+        if answer.answered and len({q.citation.organisation for q in answer.quotes}) > 1:
+            from bot.compare import COMPARE_ACTION, COMPARE_LABEL
+
+            msg.choices.append(Choice(COMPARE_LABEL, COMPARE_ACTION, answer.question[:MAX_TOPIC_CHARS]))
         if self.reporting is not None and answer.answered:
             from bot.reporting.reportable import reportable_category
 

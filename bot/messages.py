@@ -8,8 +8,12 @@ that user" (a DM / personal chat), else the reply goes to the conversation the i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.forms import Form
+
+if TYPE_CHECKING:
+    from bot.compare import Comparison
 
 MAX_TEXT_CHARS = 4000  #: longest message the engine accepts; longer ones get a clear refusal
 
@@ -110,6 +114,7 @@ class Quote:
     citation: Citation
     score: float
     also: tuple[Citation, ...] = ()
+    own: bool | None = None  #: from the asker's own organisation (True), another one (False), or unknown (None)
 
 
 @dataclass
@@ -119,8 +124,8 @@ class Outbound:
     Every field is typed: adapters branch on these, never on the flow's internals.
 
     Attributes:
-        kind: ``"answer"`` (quotes), ``"no_answer"``, ``"text"``, ``"prompt"`` (text + choices),
-            ``"notification"`` (to a handler) or ``"error"``.
+        kind: ``"answer"`` (quotes), ``"no_answer"``, ``"comparison"`` (``comparison``), ``"text"``,
+            ``"prompt"`` (text + choices), ``"notification"`` (to a handler) or ``"error"``.
         text: the message text (always set, so a text-only adapter can show every message).
         quotes: for ``"answer"``.
         choices: buttons to offer.
@@ -140,6 +145,10 @@ class Outbound:
         receipt: the reporter's receipt code, on the confirmation of a submitted report.
         document, document_version: the document (id) and version a change notice is about.
         outbox_id: the outbox row this message was queued as (``bot.reporting.outbox``), once queued; None otherwise.
+        organisations: for ``"answer"`` / ``"no_answer"``, the asker's organisations as shown when known
+            (quotes then carry ``Quote.own``); empty otherwise.
+        comparison: for ``"comparison"``, every organisation's position on a topic (``bot.compare``);
+            ``text`` is its one-line summary.
     """
 
     kind: str
@@ -162,3 +171,5 @@ class Outbound:
     document: str | None = None
     document_version: int | None = None
     outbox_id: int | None = None
+    organisations: tuple[str, ...] = ()
+    comparison: Comparison | None = None

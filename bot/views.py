@@ -62,6 +62,7 @@ class QuoteView:
     organisation: str = ""
     document: str = ""
     section: str | None = None
+    own: bool | None = None
 
     @classmethod
     def of(cls, quote: Quote) -> QuoteView:
@@ -76,6 +77,7 @@ class QuoteView:
             c.organisation,
             c.document,
             c.section,
+            quote.own,
         )
 
     @property
@@ -99,6 +101,7 @@ class QuoteView:
             "section": self.section,
             "clause_id": self.clause_id,
             "also": list(self.also),
+            "own_organisation": self.own,
             "source_prefix": self.source_prefix,
             "also_prefix": self.also_prefix,
         }
@@ -107,6 +110,72 @@ class QuoteView:
 def quote_views(msg: Outbound) -> list[QuoteView]:
     """``QuoteView.of`` each of ``msg.quotes``, in order."""
     return [QuoteView.of(q) for q in msg.quotes]
+
+
+@dataclass(frozen=True)
+class QuoteSection:
+    """A run of quotes under one heading: ``heading`` None when the answer has no sections."""
+
+    heading: str | None
+    quotes: list[QuoteView]
+
+
+def quote_sections(msg: Outbound) -> list[QuoteSection]:
+    """The quotes of ``msg`` in the sections every channel shows.
+
+    With the asker's organisation unknown (no quote has ``own`` set): one section without a heading.
+    Otherwise the asker's own organisation's quotes under ``"Your organisation's policy (<organisations>)"``,
+    then the others under ``"Other organisations' guidance"``; an empty section is left out. Order is kept.
+    """
+    from bot.answer import OTHERS_HEADING, OWN_HEADING
+
+    views = quote_views(msg)
+    if all(v.own is None for v in views):
+        return [QuoteSection(None, views)] if views else []
+    own = [v for v in views if v.own]
+    rest = [v for v in views if not v.own]
+    mine = f"{OWN_HEADING} ({' / '.join(msg.organisations)})" if msg.organisations else OWN_HEADING
+    return [QuoteSection(h, vs) for h, vs in ((mine, own), (OTHERS_HEADING, rest)) if vs]
+
+
+OWN_MARK = " (your organisation)"  #: added to the asker's own organisation's name in a comparison
+
+
+@dataclass(frozen=True)
+class PositionView:
+    """One organisation's row in a comparison as every channel shows it.
+
+    Attributes:
+        organisation: the organisation, with ``OWN_MARK`` when it is the asker's own.
+        stance: ``knowledge.stance`` label or ``"says nothing"``.
+        quote: the clause (``QuoteView``), None when the organisation says nothing.
+    """
+
+    organisation: str
+    stance: str
+    quote: QuoteView | None
+
+    def to_json(self) -> dict[str, object]:
+        """``{"organisation", "stance", "quote": QuoteView.to_json() or None}``."""
+        return {
+            "organisation": self.organisation,
+            "stance": self.stance,
+            "quote": self.quote.to_json() if self.quote is not None else None,
+        }
+
+
+def comparison_rows(msg: Outbound) -> list[PositionView]:
+    """The rows of a ``"comparison"`` message (``Outbound.comparison``) in order; [] for any other message."""
+    if msg.comparison is None:
+        return []
+    return [
+        PositionView(
+            p.organisation + (OWN_MARK if p.own else ""),
+            p.stance,
+            QuoteView.of(p.quote) if p.quote is not None else None,
+        )
+        for p in msg.comparison.positions
+    ]
 
 
 def wants_modal(msg: Outbound) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -609,16 +609,22 @@ class KnowledgeIndex:
         vector: np.ndarray = self.embedder.encode([question])[0]
         return vector
 
-    def search(self, question: str, k: int = 10, params: RetrievalParams | None = None) -> SearchResult:
+    def search(
+        self, question: str, k: int = 10, params: RetrievalParams | None = None, docs: Collection[str] | None = None
+    ) -> SearchResult:
         """Rank live clauses for ``question``; returns the top ``k`` hits and the abstention verdict.
 
-        ``params`` defaults to the embedder's shipped settings (``params_for``). Equivalent to ``rank(features(question), params, k)``.
+        ``params`` defaults to the embedder's shipped settings (``params_for``). ``docs``: only clauses of
+        these document ids (``rank``). Equivalent to ``rank(features(question, docs=docs), params, k, docs)``.
         Raises ``ValueError`` for an empty question.
         """
         params = params or params_for(self.embedder.name)
-        return self.rank(self.features(question, plain_keywords=not params.expand_keywords), params, k)
+        feats = self.features(question, plain_keywords=not params.expand_keywords, docs=docs)
+        return self.rank(feats, params, k, docs=docs)
 
-    def features(self, question: str, plain_keywords: bool = False) -> QueryFeatures:
+    def features(
+        self, question: str, plain_keywords: bool = False, docs: Collection[str] | None = None
+    ) -> QueryFeatures:
         """Everything ranking needs for ``question``, computed once: embeddings and candidate scores.
 
         Dense candidates come from the question as typed (spelling fixed, related words appended:
@@ -626,7 +632,8 @@ class KnowledgeIndex:
         (``rewrite_query``); keyword candidates from FTS5 BM25 on the expanded question. Keyword-only
         candidates get their cosines too (``search_among``), so every candidate has both scores. With
         ``plain_keywords`` (for ``RetrievalParams.expand_keywords=False``, as shipped) a second keyword search
-        on the question's own words, spelling fixed, fills ``keyword_plain``.
+        on the question's own words, spelling fixed, fills ``keyword_plain``. ``docs``: document ids whose
+        clauses all get dense scores, candidates or not (so ``rank(..., docs=...)`` can rank within them).
         Raises ``ValueError`` for an empty question.
         """
         if not question or not question.strip():
@@ -656,6 +663,8 @@ class KnowledgeIndex:
                 }
         if len(qvecs):
             wanted = set(typed) | set(rewritten) | set(keyword) | set(plain or ())
+            if docs is not None:
+                wanted |= {cid for cid, c in snap.clauses.items() if c.doc_id in docs}
             for n, qv in enumerate(qvecs):
                 have = typed if n == 0 else rewritten
                 missing = [i for i in wanted if i not in have]
@@ -663,13 +672,23 @@ class KnowledgeIndex:
                     _keep_best(have, snap.vectors.search_among(qv, missing).items())
         return QueryFeatures(question, expanded, qvecs, typed, rewritten, keyword, snap, plain)
 
-    def rank(self, feats: QueryFeatures, params: RetrievalParams | None = None, k: int = 10) -> SearchResult:
+    def rank(
+        self,
+        feats: QueryFeatures,
+        params: RetrievalParams | None = None,
+        k: int = 10,
+        docs: Collection[str] | None = None,
+    ) -> SearchResult:
         """Fuse the scores in ``feats`` with ``params`` (default ``params_for(embedder name)``) and decide abstention.
 
         A clause's dense score is its best cosine over the question's embeddings (the rewritten question
         only when ``params.rewrite``); its score is dense + ``params.keyword_weight`` x keyword (BM25
         over the best BM25 among the candidates, in [0, 1]), less ``params.definition_penalty`` for
         glossary/appendix clauses unless the question asks "what is ...". Returns the top ``k`` hits.
+        With ``docs`` (document ids), only their clauses are ranked, BM25 is normalised among them and the
+        abstention rule judges their hits alone: the verdict is the one an index holding only those
+        documents would give (the rule's evidence depends on the question's own hits only, ``Abstainer``).
+        Compute ``feats`` with the same ``docs`` so every clause of them has a dense score.
         Raises ``ValueError`` when ``params.expand_keywords`` is False and ``feats`` has no ``keyword_plain``.
         """
         params = params or params_for(self.embedder.name)
@@ -681,6 +700,10 @@ class KnowledgeIndex:
         keyword = feats.keyword if params.expand_keywords else feats.keyword_plain
         if keyword is None:
             raise ValueError("these features were computed without plain_keywords=True")
+        if docs is not None:
+            inside = {cid for cid, c in snap.clauses.items() if c.doc_id in docs}
+            dense = {cid: v for cid, v in dense.items() if cid in inside}
+            keyword = {cid: v for cid, v in keyword.items() if cid in inside}
         top_kw = max(keyword.values(), default=0.0)
         definitional = bool(_DEFINITION_QUESTION.match(feats.question))
         hits = []

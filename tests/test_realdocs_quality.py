@@ -44,3 +44,62 @@ def test_the_colleague_question_still_quotes_cwm_taf_first_among_eight_documents
     answer = realdocs_bot.ask("can I accept a colleague's friend request?", record_gap=False)
     assert answer.answered
     assert "not advisable to accept people you work with" in answer.quotes[0].text
+
+
+# ---- whose policy applies: the acceptance checks of organisation-aware answers and comparisons ----------
+
+
+def _run_cli(capsys, realdocs_bot, *argv):
+    from adapters.cli import main
+
+    code = main(["--data-dir", str(realdocs_bot.data_dir), *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_meadow_pathways_asker_gets_the_mpwec_policy_first_marked_as_theirs(realdocs_bot, capsys):
+    import json
+
+    code, out, _ = _run_cli(
+        capsys,
+        realdocs_bot,
+        "ask",
+        "--json",
+        "--organisation",
+        "Meadow Pathways",
+        "who do I raise a whistleblowing concern with first?",
+    )
+    assert code == 0
+    data = json.loads(out)
+    first = data["quotes"][0]
+    assert first["organisation"].startswith("Meadow Pathways Wellbeing and Education Cornwall")
+    assert first["own_organisation"] is True and data["own_answered"] is True
+    assert all(q["own_organisation"] is False for q in data["quotes"] if "Meadow" not in q["organisation"])
+    code, out, _ = _run_cli(
+        capsys, realdocs_bot, "ask", "--organisation", "mpwec", "who do I raise a whistleblowing concern with first?"
+    )
+    assert code == 0
+    assert out.index("== Your organisation's policy (Meadow Pathways") < out.index("== Other organisations' guidance")
+
+
+def test_an_unknown_organisation_lists_the_known_ones(realdocs_bot, capsys):
+    code, out, err = _run_cli(capsys, realdocs_bot, "ask", "--organisation", "Nowhere Trust", "can I vape at work?")
+    assert code == 2 and out == ""
+    assert "No organisation matches 'Nowhere Trust'" in err and "Lexden Montessori" in err
+
+
+def test_compare_friend_requests_from_service_users_across_at_least_four_organisations(realdocs_bot, capsys):
+    import json
+
+    from knowledge.stance import STANCES
+
+    code, out, _ = _run_cli(capsys, realdocs_bot, "compare", "--json", "accepting friend requests from service users")
+    assert code == 0
+    data = json.loads(out)
+    answering = [p for p in data["positions"] if p["quote"] is not None]
+    assert len(answering) >= 4, data["summary"]
+    clauses = {c.clause_id: c.text for c in realdocs_bot.index.snapshot.clauses.values()}
+    for p in answering:
+        assert p["quote"]["text"] == clauses[p["quote"]["clause_id"]]  # verbatim
+        assert p["stance"] in STANCES
+    assert len({p["organisation"] for p in data["positions"]}) == len(data["positions"]) == 8

@@ -1,7 +1,7 @@
 """The ``policybot`` command line: ``main`` builds the parser from one module per command group.
 
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` and adds its sub-commands:
-``ask`` and ``chat`` (``adapters.cli.ask``), ``eval`` (``adapters.cli.eval``), ``index``
+``ask`` and ``chat`` (``adapters.cli.ask``), ``compare`` (``adapters.cli.compare``), ``eval`` (``adapters.cli.eval``), ``index``
 (``adapters.cli.index``), ``cases`` (``adapters.cli.cases``), ``kb`` (``adapters.cli.kb``), ``serve``
 (``adapters.cli.serve``), ``teams`` (``adapters.cli.teams``) and ``backup`` (``adapters.cli.backup``).
 
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: modules that contribute sub-commands, in the order ``policybot --help`` lists them
 COMMAND_MODULES = (
     "adapters.cli.ask",
+    "adapters.cli.compare",
     "adapters.cli.eval",
     "adapters.cli.index",
     "adapters.cli.cases",

@@ -14,10 +14,50 @@ def _render_text(answer) -> str:
     return render_answer(answer)
 
 
+def asker_organisations(args, pb) -> tuple[str, ...]:
+    """The organisations to answer for: ``--organisation`` (repeatable), else the ``organisation`` of the
+    ``--as`` person in the staff directory, else ``POLICYBOT_ORGANISATION``; ``()`` when none says.
+
+    Raises:
+        bot.organisations.UnknownOrganisation: a name matching no organisation or several (the message lists
+            the known ones).
+        LookupError: ``--as`` names nobody, or there is no staff directory to look in.
+        bot.directory.DirectoryError: the staff directory cannot be read.
+    """
+    from adapters.cli import settings_of
+    from bot.organisations import resolve
+
+    settings = settings_of(args)
+    names: tuple[str, ...] = tuple(getattr(args, "organisation", None) or ())
+    who = getattr(args, "as_user", None)
+    if not names and who:
+        from bot.directory import Directory, directory_path
+
+        path = directory_path(pb.data_dir, dev=settings.dev, settings=settings)
+        if path is None:
+            raise LookupError(
+                "--as needs a staff directory: set POLICYBOT_DIRECTORY or put directory.toml in the data dir"
+            )
+        person = Directory.load(path).get(who)
+        if person is None:
+            raise LookupError(f"--as {who!r}: nobody with that id in the staff directory {path}")
+        names = person.organisations
+    names = names or tuple(settings.organisation)
+    resolve(names, pb.organisations())  # a clear error now, before any question is answered
+    return names
+
+
 def cmd_ask(args) -> int:
+    from bot.directory import DirectoryError
     from bot.engine import BadInput
 
     pb = open_from_args(args)
+    try:
+        orgs = asker_organisations(args, pb)
+    except (ValueError, LookupError, DirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    others = getattr(args, "others", None)
     if args.question == "-":
         status = 0
         for n, raw in enumerate(sys.stdin.buffer, start=1):
@@ -33,7 +73,7 @@ def cmd_ask(args) -> int:
             if not line.strip():
                 continue
             try:
-                answer = pb.ask(line, max_quotes=args.quotes)
+                answer = pb.ask(line, max_quotes=args.quotes, organisations=orgs, others=others)
             except BadInput as exc:
                 status = 2
                 if args.json:
@@ -52,7 +92,7 @@ def cmd_ask(args) -> int:
                 print(_render_text(answer) + "\n", flush=True)
         return status
     try:
-        answer = pb.ask(args.question, max_quotes=args.quotes)
+        answer = pb.ask(args.question, max_quotes=args.quotes, organisations=orgs, others=others)
     except BadInput as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -70,12 +110,34 @@ def cmd_chat(args) -> int:
     return run_console(pb, user_id=args.as_user, dev=getattr(args, "dev", False) or None)
 
 
+def add_asker_arguments(p, others: bool = True) -> None:
+    """``--organisation``, ``--as`` and (with ``others``) ``--other-organisations``: whose policy applies to
+    the asker."""
+    p.add_argument(
+        "--organisation",
+        action="append",
+        metavar="ORG",
+        help="the asker's organisation (a document's organisation or id, any case; repeat for several): "
+        "its policy is quoted first",
+    )
+    p.add_argument("--as", dest="as_user", help="answer as this person of the staff directory (their organisation)")
+    if not others:
+        return
+    p.add_argument(
+        "--other-organisations",
+        dest="others",
+        choices=("show", "hide"),
+        help="show or hide other organisations' clauses under the asker's own (default POLICYBOT_OTHER_ORGANISATIONS)",
+    )
+
+
 def register(sub) -> None:
     """Add ``ask`` and ``chat`` to the ``policybot`` parser's sub-commands ``sub``."""
     p = sub.add_parser("ask", help="answer one question (or '-' for one question a line on stdin)")
     p.add_argument("question", help="the question, or '-' to read questions from standard input")
     p.add_argument("--json", action="store_true", help="print JSON (JSON Lines with '-')")
     p.add_argument("--quotes", type=int, default=3, help="most quotes per answer (default 3)")
+    add_asker_arguments(p)
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("chat", help="chat with the bot in the terminal")
