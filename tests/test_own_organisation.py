@@ -161,3 +161,38 @@ def answer_message_for(comparison):
     from bot.messages import Outbound
 
     return Outbound(kind="comparison", text=comparison.summary, comparison=comparison)
+
+
+def test_ranking_within_documents_scores_every_clause_of_them(fake_bot):
+    from index.retrieve import params_for
+
+    index = fake_bot.index
+    params = params_for(index.embedder.name)
+    medway = {"medway"}
+    plain = index.features(QUESTION, plain_keywords=True)
+    wide = index.features(QUESTION, plain_keywords=True, docs=medway)
+    medway_ids = {cid for cid, c in index.snapshot.clauses.items() if c.doc_id == "medway"}
+    assert not medway_ids <= set(plain.typed)  # not every Medway clause is a candidate by itself
+    assert medway_ids <= set(wide.typed)
+    only = index.rank(wide, params, k=100, docs=medway)
+    assert only.hits and {h.clause.doc_id for h in only.hits} == {"medway"}
+    assert len(only.hits) == len(medway_ids)
+
+
+def test_split_by_documents_keeps_one_ranking_and_the_answer_cutoff(fake_bot):
+    from bot.answer import RELATIVE_CUTOFF, split_by_documents
+    from index.retrieve import params_for
+
+    index = fake_bot.index
+    params = params_for(index.embedder.name)
+    docs = {"wfcs"}
+    ranked = index.rank(index.features(QUESTION, plain_keywords=True, docs=docs), params, k=10_000)
+    inside, outside = split_by_documents(ranked, docs)
+    assert [h.clause.id for h in inside.hits + outside.hits] != []
+    assert sorted(h.clause.id for h in inside.hits + outside.hits) == sorted(h.clause.id for h in ranked.hits)
+    assert all(h.clause.doc_id == "wfcs" for h in inside.hits)
+    assert inside.answerable == (ranked.answerable and inside.hits[0].score >= ranked.hits[0].score - RELATIVE_CUTOFF)
+    strict, _ = split_by_documents(ranked, docs, cutoff=-1.0)  # nothing can be within a negative margin
+    assert not strict.answerable
+    refused = type(ranked)(ranked.question, ranked.hits, False, ranked.best_cosine)
+    assert not any(part.answerable for part in split_by_documents(refused, docs))
