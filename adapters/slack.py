@@ -39,11 +39,13 @@ from bot.text import pack, split_text, truncate
 from bot.views import (
     FEEDBACK_BUTTONS,
     POINTER_TEXT,
+    PositionView,
     QuoteView,
+    comparison_rows,
     feedback_token,
     is_feedback_action,
     parse_vote,
-    quote_views,
+    quote_sections,
     route,
     thanks_text,
     wants_feedback,
@@ -65,6 +67,8 @@ DM_CACHE_SIZE = 10_000  #: DM channel ids kept by ``open_dm`` (least recently us
 MAX_BLOCKS = 50  #: blocks in one message
 MAX_MODAL_BLOCKS = 100  #: blocks in one modal view
 MAX_TEXT = 3000  #: characters in a section / context text
+MAX_HEADER = 150  #: characters in a header block's text
+MAX_FIELD = 2000  #: characters in a section field's text
 MAX_BUTTON_TEXT = 75
 MAX_VALUE = 2000  #: characters in a button value
 MAX_ACTION_ID = 255
@@ -288,12 +292,35 @@ def _quote_group(view: QuoteView) -> list[dict]:
     return blocks
 
 
+def _heading(text: str) -> dict:
+    """A ``header`` block, or a bold section when ``text`` is too long for one (never cut)."""
+    if len(text) <= MAX_HEADER:
+        return {"type": "header", "text": _plain(text, MAX_HEADER)}
+    return {"type": "section", "text": _mrkdwn(truncate(f"*{escape(text)}*", MAX_TEXT))}
+
+
+def _position_group(row: PositionView) -> list[dict]:
+    """A comparison row: a section with the organisation and its stance as two fields, then its quote."""
+    fields = [
+        _mrkdwn(truncate(f"*{label}*\n{escape(value)}", MAX_FIELD))
+        for label, value in (("Organisation", row.organisation), ("Stance", row.stance))
+    ]
+    return [{"type": "section", "fields": fields}] + (_quote_group(row.quote) if row.quote is not None else [])
+
+
 def content_groups(msg: Outbound) -> list[list[dict]]:
-    """The message's content blocks (text, then each quote) as groups that must stay in one message."""
-    groups: list[list[dict]] = []
-    if msg.text:
-        groups += [[b] for b in _sections(msg.text)]
-    groups += [_quote_group(v) for v in quote_views(msg)]
+    """The message's content blocks as groups that must stay in one message: the text (a comparison's
+    topic as a header before it), a comparison's rows (``_position_group``), then each quote, a section's
+    heading (``bot.views.quote_sections``) kept with its first quote."""
+    groups: list[list[dict]] = [[b] for b in _sections(msg.text)] if msg.text else []
+    if msg.comparison is not None:
+        groups[:1] = [[_heading(f"Compare: {msg.comparison.topic}")] + (groups[0] if groups else [])]
+    groups += [_position_group(row) for row in comparison_rows(msg)]
+    for section in quote_sections(msg):
+        quotes = [_quote_group(v) for v in section.quotes]
+        if section.heading:
+            quotes[0].insert(0, _heading(section.heading))
+        groups += quotes
     return groups
 
 
@@ -302,7 +329,8 @@ def render_messages(msg: Outbound) -> list[dict]:
     several when the content exceeds 50 blocks; buttons (choices, feedback) go in the last one.
 
     Every text object holds at most 3,000 characters; each quote is a ``>`` section with its lead-in
-    (context, before) and citation (context, after).
+    (context, before) and citation (context, after). A comparison is its topic (header), summary, then per
+    organisation a section with two fields (organisation, stance) followed by its quote, if any.
     """
     tail = _choice_blocks(msg.choices, keep=msg.keep_choices)
     if msg.choices_note:  # e.g. a warning that belongs beside the Publish button

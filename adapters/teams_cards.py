@@ -5,11 +5,14 @@ per message, several when the content would pass Teams' message size limit (abou
 quotes are ``RichTextBlock``/``TextRun`` elements, which Teams shows as typed (no Markdown), so quotes
 stay verbatim and text a reporter typed is never reinterpreted. Each quote is an emphasised container:
 the lead-in it completes, the clause, then a subtle ``TextBlock`` with its citation ("Source: …") and
-any "Also in: …" lines. Choices are ``Action.Submit`` buttons whose data is
-``{"action_id": …, "value": …}``; a choice whose label is too long for a button is shown in full
-with a "Choose" button beside it. A prompt with an ``input_hint`` gets an ``Input.Text`` (multi-line
-for ``"long_text"``) and a Send button; the user can also just type in the chat. Answers and
-abstentions that carry their question get Helpful / Not helpful buttons.
+any "Also in: …" lines; when the asker's organisation is known, the quotes come under their section's
+heading (``bot.views.quote_sections``: a bold, medium ``TextBlock``). A comparison (``Outbound.comparison``)
+is its topic and summary, then a table (``comparison_elements``; schema 1.2 has no ``Table``, so a
+``ColumnSet`` a row) of each organisation, its stance as a word and its clause verbatim. Choices are
+``Action.Submit`` buttons whose data is ``{"action_id": …, "value": …}``; a choice whose label is too
+long for a button is shown in full with a "Choose" button beside it. A prompt with an ``input_hint``
+gets an ``Input.Text`` (multi-line for ``"long_text"``) and a Send button; the user can also just type
+in the chat. Answers and abstentions that carry their question get Helpful / Not helpful buttons.
 
 A core form (``bot.forms``, ``Outbound.form``, e.g. HR's "Edit details" of an upload preview) is a
 labelled ``Input.Text`` a field (id ``pb_f_<name>``, prefilled), the message the core gave for a refused
@@ -32,10 +35,11 @@ from bot.views import (
     FEEDBACK_BUTTONS,
     QuoteView,
     Vote,
+    comparison_rows,
     feedback_token,
     is_feedback_action,
     parse_vote,
-    quote_views,
+    quote_sections,
     wants_feedback,
 )
 
@@ -47,6 +51,8 @@ MAX_BUTTON_LABEL = 36  #: longer choice labels are shown as text with a "Choose"
 MAX_ROW_BUTTONS = 3  #: up to this many short choices share one row; more are listed one a row
 MAX_INPUT_CHARS = 4000  #: ``Input.Text`` maxLength (the core refuses longer answers anyway)
 MAX_FALLBACK = 2000  #: characters of ``fallbackText``
+#: a comparison table's columns: header and relative width
+COMPARE_COLUMNS = (("Organisation", 3), ("Stance", 2), ("What the policy says", 7))
 
 # Adapter-owned action ids (never passed to the engine as actions)
 SEND_TEXT = "pb_text"  #: the Send button under an ``Input.Text``
@@ -83,15 +89,54 @@ def _subtle(text: str) -> dict:
     return {"type": "TextBlock", "text": text, "isSubtle": True, "size": "Small", "wrap": True, "spacing": "Small"}
 
 
-def quote_container(view: QuoteView) -> dict:
-    """One quote (a ``bot.views.QuoteView``): lead-in (italic, subtle), the clause verbatim, then its
-    citation and "Also in" lines."""
+def _heading(text: str) -> dict:
+    return {"type": "TextBlock", "text": text, "weight": "Bolder", "size": "Medium", "wrap": True, "spacing": "Large"}
+
+
+def _quote_items(view: QuoteView) -> list[dict]:
     items: list[dict] = []
     if view.lead_in:
         items.append({"type": "RichTextBlock", "inlines": [_run(view.lead_in, italic=True, isSubtle=True)]})
     items.append({"type": "RichTextBlock", "inlines": [_run(view.text)], **({"spacing": "Small"} if items else {})})
-    items += [_subtle(line) for line in (view.source_line,) + view.also_lines]
-    return {"type": "Container", "style": "emphasis", "spacing": "Medium", "items": items}
+    return items + [_subtle(line) for line in (view.source_line,) + view.also_lines]
+
+
+def quote_container(view: QuoteView) -> dict:
+    """One quote (a ``bot.views.QuoteView``): lead-in (italic, subtle), the clause verbatim, then its
+    citation and "Also in" lines."""
+    return {"type": "Container", "style": "emphasis", "spacing": "Medium", "items": _quote_items(view)}
+
+
+def _row(cells: list[list[dict]], **props) -> dict:
+    columns = [{"type": "Column", "width": w, "items": items} for (_, w), items in zip(COMPARE_COLUMNS, cells)]
+    return {"type": "ColumnSet", "columns": columns, **props}
+
+
+def comparison_elements(msg: Outbound) -> list[list[dict]]:
+    """A comparison's table (``bot.views.comparison_rows``) as groups of body elements, one a row: a header
+    row (Organisation / Stance / What the policy says, kept with the first row), then per organisation a
+    ``ColumnSet`` of its name, its stance in bold (always the word: no colour carries meaning) and its
+    quote as ``quote_container`` shows it (empty when it says nothing). [] for any other message."""
+    rows = comparison_rows(msg)
+    if not rows:
+        return []
+    header = [[{"type": "TextBlock", "text": label, "weight": "Bolder", "wrap": True}] for label, _ in COMPARE_COLUMNS]
+    groups = [
+        [
+            _row(
+                [
+                    [{"type": "RichTextBlock", "inlines": [_run(row.organisation)]}],
+                    [{"type": "RichTextBlock", "inlines": [_run(row.stance, weight="Bolder")]}],
+                    _quote_items(row.quote) if row.quote is not None else [],
+                ],
+                separator=True,
+                spacing="Medium",
+            )
+        ]
+        for row in rows
+    ]
+    groups[0].insert(0, _row(header, spacing="Medium"))
+    return groups
 
 
 def submit_data(action_id: str, value: str = "") -> dict:
@@ -255,6 +300,30 @@ def _split_text_block(block: dict, limit: int) -> list[dict]:
     return pieces
 
 
+def _split_row(row: dict, limit: int) -> list[dict]:
+    """A table row (``comparison_elements``) over ``limit`` bytes as several rows, each holding one item of
+    its last column (its text pieces cut by ``_split_text_block``); the other columns only on the first."""
+    *first, last = row["columns"]
+    items = [
+        piece
+        for item in last["items"]
+        for piece in (
+            _split_text_block(item, limit) if item.get("type") == "RichTextBlock" and _size([item]) > limit else [item]
+        )
+    ]
+    return [
+        dict(row, columns=first + [dict(last, items=[item])])
+        if i == 0
+        else dict(
+            row,
+            separator=False,
+            spacing="None",
+            columns=[dict(c, items=[]) for c in first] + [dict(last, items=[item])],
+        )
+        for i, item in enumerate(items)
+    ]
+
+
 def _pack(groups: list[list[dict]], tail: list[dict], limit: int) -> list[list[dict]]:
     """Fill cards with ``groups`` (kept together when they fit) then ``tail``, each card under ``limit`` bytes."""
     cards: list[list[dict]] = [[]]
@@ -273,6 +342,9 @@ def _pack(groups: list[list[dict]], tail: list[dict], limit: int) -> list[list[d
                 add([element])
             elif element.get("type") == "RichTextBlock":
                 for piece in _split_text_block(element, limit):
+                    add([piece])
+            elif element.get("type") == "ColumnSet":  # a comparison row with a huge clause: over several rows
+                for piece in _split_row(element, limit):
                     add([piece])
             elif element.get("type") == "Container":
                 for item in element["items"]:
@@ -300,9 +372,17 @@ def render_cards(msg: Outbound, limit: int = MAX_CARD_BYTES) -> list[dict]:
     if msg.modal and msg.title and msg.form is None:  # e.g. the report's review, which Slack shows in a modal
         groups.append([{"type": "TextBlock", "text": msg.title, "weight": "Bolder", "size": "Medium", "wrap": True}])
     text_blocks = rich_lines(msg.text, first_bolder=msg.kind == "notification")
+    if msg.comparison is not None:
+        topic = _run(f"Compare: {msg.comparison.topic}", weight="Bolder", size="Medium")
+        text_blocks.insert(0, {"type": "RichTextBlock", "inlines": [topic]})
     if text_blocks:
         groups.append(text_blocks)
-    groups += [[quote_container(v)] for v in quote_views(msg)]
+    groups += comparison_elements(msg)
+    for section in quote_sections(msg):  # a section's heading is kept with its first quote
+        quotes = [[quote_container(v)] for v in section.quotes]
+        if section.heading:
+            quotes[0].insert(0, _heading(section.heading))
+        groups += quotes
     tail = choice_elements(list(msg.choices))
     if msg.choices_note:  # beside the buttons, e.g. a warning before Publish
         tail.insert(

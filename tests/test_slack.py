@@ -138,6 +138,48 @@ async def test_feedback_votes_are_recorded_for_hr(server, fake_slack, fake_bot):
     assert gap.to_json()["question"] == QUESTION
 
 
+def shown_with_fields(blocks) -> str:
+    """``texts(blocks)`` plus the text of every section field."""
+    return texts(blocks) + "\n" + "\n".join(f["text"] for b in blocks or [] for f in b.get("fields", []))
+
+
+async def test_compare_in_a_dm_posts_each_organisations_stance(server, fake_slack, fake_bot):
+    from adapters.slack import escape
+    from bot.compare import compare
+
+    await server.event(message_im_event("compare friend requests from service users"))
+    (post,) = await fake_slack.wait_for("chat.postMessage")
+    expected = compare(fake_bot.index, "friend requests from service users")
+    assert post.params["text"] == expected.summary
+    rows = [[f["text"] for f in b["fields"]] for b in post.params["blocks"] if b.get("fields")]
+    assert rows == [[f"*Organisation*\n{escape(p.organisation)}", f"*Stance*\n{p.stance}"] for p in expected.positions]
+
+
+async def test_compare_policies_button_under_an_answer_posts_the_comparison(server, fake_slack, fake_bot):
+    from adapters.slack import escape
+    from bot.compare import compare
+
+    await server.event(message_im_event(REPORT_QUESTION))
+    (answer,) = await fake_slack.wait_for("chat.postMessage")
+    await server.payload(press(answer, "Compare policies", response_url=fake_slack.response_url("cmp")))
+    (_, post) = await fake_slack.wait_for("chat.postMessage", 2)
+    expected = compare(fake_bot.index, REPORT_QUESTION)
+    assert post.params["channel"] == "D0000042" and post.params["text"] == expected.summary
+    shown = " ".join(shown_with_fields(post.params["blocks"]).split())
+    quoted = [p for p in expected.positions if p.quote is not None]
+    assert quoted
+    for p in expected.positions:
+        assert f"*Organisation* {escape(p.organisation)}" in shown and f"*Stance* {p.stance}" in shown
+    quotes = [
+        line[1:].strip()
+        for b in post.params["blocks"]
+        if b["type"] == "section" and (b.get("text") or {}).get("text", "").startswith(">")
+        for line in b["text"]["text"].split("\n")
+    ]
+    for p in quoted:
+        assert " ".join(escape(p.quote.text).split()) in " ".join(" ".join(quotes).split())  # verbatim
+
+
 # -- security and robustness -------------------------------------------------------------------------
 
 

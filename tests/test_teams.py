@@ -125,6 +125,49 @@ async def test_feedback_is_recorded_and_thanked_in_the_personal_chat(server, con
     assert [i.source for i in server.engine.inbounds] == ["message"]  # the vote never reaches the engine
 
 
+def comparison_table(post) -> list[list[str]]:
+    """The texts of each column of each three-column row (the comparison's table) in a reply's cards."""
+    from fakes.bot_connector import card_texts
+
+    return [
+        [" ".join(card_texts(col)) for col in el["columns"]]
+        for card in post.cards
+        for el in card["body"]
+        if el["type"] == "ColumnSet" and len(el["columns"]) == 3
+    ]
+
+
+async def test_compare_in_the_personal_chat_gets_a_card_with_the_table(server, connector, fake_bot):
+    from bot.compare import compare
+
+    await server.activity(message(connector.service_url, "compare friend requests from service users"))
+    (reply,) = await connector.wait_for()
+    expected = compare(fake_bot.index, "friend requests from service users")
+    header, *rows = comparison_table(reply)
+    assert header == ["Organisation", "Stance", "What the policy says"]
+    assert [r[:2] for r in rows] == [[p.organisation, p.stance] for p in expected.positions]
+    assert expected.summary in reply.text
+
+
+async def test_compare_policies_button_under_an_answer_gets_the_comparison(server, connector, fake_bot):
+    from bot.compare import compare
+
+    await server.activity(message(connector.service_url, REPORT_QUESTION))
+    (answer,) = await connector.wait_for()
+    assert answer.data("Compare policies")["action_id"] == "compare"
+    await server.activity(submit(connector.service_url, answer.data("Compare policies"), reply_to=answer.id))
+    (_, reply) = await connector.wait_for(count=2)
+    expected = compare(fake_bot.index, REPORT_QUESTION)
+    assert [i.action.action_id for i in server.engine.inbounds if i.action] == ["compare"]
+    _, *rows = comparison_table(reply)
+    assert [r[:2] for r in rows] == [[p.organisation, p.stance] for p in expected.positions]
+    quoted = [p for p in expected.positions if p.quote is not None]
+    assert quoted
+    for p in quoted:
+        assert p.quote.text in reply.text  # verbatim, in a TextRun
+        assert "Source: " + p.quote.citation.label() in reply.text
+
+
 class Held(Recording):
     """The real engine, held at each ``handle`` until ``release`` is set (an engine busy under load)."""
 
