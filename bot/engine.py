@@ -294,6 +294,7 @@ class ConversationEngine:
             from bot.compare import COMPARE_ACTION, COMPARE_LABEL
 
             msg.choices.append(Choice(COMPARE_LABEL, COMPARE_ACTION, answer.question[:MAX_TOPIC_CHARS]))
+            msg.keep_choices += (COMPARE_ACTION,)  # comparing leaves "Report a concern" and the rest in place
         if self.reporting is not None and answer.answered:
             from bot.reporting.reportable import reportable_category
 

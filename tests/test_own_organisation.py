@@ -111,6 +111,7 @@ def test_the_engine_answers_a_person_from_their_directory_organisation(fake_bot,
     assert msg.quotes[0].own and msg.quotes[0].citation.organisation == "Westmorland & Furness Care Services"
     labels = [c.label for c in msg.choices]
     assert "Compare policies" in labels
+    assert "compare" in msg.keep_choices  # pressing it leaves the answer's other buttons in place
 
 
 def test_compare_in_chat_and_from_the_button(fake_bot, tmp_path):
