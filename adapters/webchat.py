@@ -46,7 +46,7 @@ from bot.login_throttle import LoginThrottle
 from bot.messages import Action, Inbound, Outbound
 from bot.pull_inbox import MAX_USERS_TRACKED, PullInbox
 from bot.session_tokens import sign_session, verify_session
-from bot.views import FEEDBACK_BUTTONS, feedback_of, quote_views, route, thanks_text
+from bot.views import FEEDBACK_BUTTONS, comparison_rows, feedback_of, quote_sections, quote_views, route, thanks_text
 
 log = logging.getLogger("policybot.webchat")
 
@@ -208,17 +208,29 @@ def render_outbound(msg: Outbound) -> dict:
     """The JSON the page renders for one ``Outbound``.
 
     Returns:
-        ``{"kind", "text", "quotes": [QuoteView.to_json()], "choices": [{"label", "action_id", "value",
-        "style"}], "input_hint", "case_id", "feedback": {"question", "clause_ids"} | None}``, plus
-        ``"feedback_buttons": [{"label", "helpful"}]`` when there is feedback (``bot.views.FEEDBACK_BUTTONS``).
-        Each quote is ``bot.views.QuoteView``'s JSON: the clause verbatim, the lead-in shortened as every
-        channel shows it.
+        ``{"kind", "text", "quotes", "sections", "comparison", "choices": [{"label", "action_id", "value",
+        "style"}], "input_hint", "feedback": {"question", "clause_ids"} | None}``, plus ``"feedback_buttons":
+        [{"label", "helpful"}]`` when there is feedback (``bot.views.FEEDBACK_BUTTONS``) and ``"case_id"``
+        when the message names a case. Each quote is ``bot.views.QuoteView``'s JSON (the clause verbatim,
+        the lead-in shortened as every channel shows it, ``own_organisation`` true/false/null).
+
+        * ``"quotes"``: every quote, in order (as before sections existed).
+        * ``"sections"``: ``[{"heading": str | null, "quotes": [QuoteView JSON]}]`` (``bot.views.quote_sections``):
+          the same quotes, in the same order, under "Your organisation's policy (X)" then "Other
+          organisations' guidance"; one section with ``"heading": null`` when the asker's organisation is
+          unknown; ``[]`` without quotes.
+        * ``"comparison"``: null except for ``kind == "comparison"``: ``{"topic", "summary" (also ``"text"``),
+          "differ": bool, "rows": [{"organisation", "stance", "quote": QuoteView JSON | null}]}``, one row an
+          organisation (``bot.views.comparison_rows``: the asker's own marked " (your organisation)", a
+          ``"quote"`` null when it ``"says nothing"``).
     """
     vote = feedback_of(msg)
     out = {
         "kind": msg.kind,
         "text": msg.text or "",
         "quotes": [v.to_json() for v in quote_views(msg)],
+        "sections": [{"heading": s.heading, "quotes": [v.to_json() for v in s.quotes]} for s in quote_sections(msg)],
+        "comparison": _comparison_json(msg),
         "choices": [asdict(c) for c in msg.choices],
         "input_hint": msg.input_hint,
         "feedback": {"question": vote.question, "clause_ids": list(vote.clause_ids)} if vote else None,
@@ -228,6 +240,15 @@ def render_outbound(msg: Outbound) -> dict:
     if msg.case_id is not None:  # the only reference the page shows beside the text
         out["case_id"] = msg.case_id
     return out
+
+
+def _comparison_json(msg: Outbound) -> dict | None:
+    """``render_outbound``'s ``"comparison"`` object, None for a message without a comparison."""
+    c = msg.comparison
+    if c is None:
+        return None
+    rows = [r.to_json() for r in comparison_rows(msg)]
+    return {"topic": c.topic, "summary": c.summary, "differ": c.differ, "rows": rows}
 
 
 def _same_origin(request: web.Request) -> bool:

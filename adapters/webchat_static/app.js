@@ -75,6 +75,55 @@
     return fig;
   }
 
+  // The quotes of an answer under their headings ("Your organisation's policy (…)", "Other organisations'
+  // guidance"), or as a plain list when the only section has no heading. h3: the page is h1 > h2 > these.
+  function renderSections(item, msg) {
+    var sections = msg.sections || [{ heading: null, quotes: msg.quotes || [] }];
+    sections.forEach(function (section) {
+      if (section.heading) item.appendChild(el("h3", "quote-heading", section.heading));
+      (section.quotes || []).forEach(function (q) { item.appendChild(renderQuote(q)); });
+    });
+  }
+
+  // A comparison as a table: one row an organisation, its stance in words (never colour alone) and its
+  // clause quoted as everywhere else, or "Nothing on this". The region scrolls sideways on a narrow screen.
+  function renderComparison(c) {
+    var region = el("div", "table-scroll");
+    region.setAttribute("role", "region");
+    region.setAttribute("aria-label", "Comparison: " + c.topic);
+    region.tabIndex = 0;  // a keyboard can scroll it
+    var table = el("table", "comparison");
+    var caption = el("caption");
+    caption.appendChild(el("span", "caption-prefix", "Compare: "));
+    caption.appendChild(document.createTextNode(c.topic));
+    table.appendChild(caption);
+    var head = el("thead");
+    var tr = el("tr");
+    ["Organisation", "Stance", "What the policy says"].forEach(function (name) {
+      var th = el("th", null, name);
+      th.scope = "col";
+      tr.appendChild(th);
+    });
+    head.appendChild(tr);
+    table.appendChild(head);
+    var body = el("tbody");
+    (c.rows || []).forEach(function (row) {
+      var r = el("tr", row.quote ? null : "says-nothing");
+      var th = el("th", null, row.organisation);
+      th.scope = "row";
+      r.appendChild(th);
+      r.appendChild(el("td", "stance", row.stance));
+      var says = el("td", "says");
+      if (row.quote) says.appendChild(renderQuote(row.quote));
+      else says.appendChild(el("span", "nothing", "Nothing on this"));
+      r.appendChild(says);
+      body.appendChild(r);
+    });
+    table.appendChild(body);
+    region.appendChild(table);
+    return region;
+  }
+
   function setDisabled(container, disabled) {
     Array.prototype.forEach.call(container.querySelectorAll("button"), function (b) {
       b.disabled = disabled;
@@ -131,19 +180,21 @@
   function addBot(msg) {
     var item = el("div", "msg bot kind-" + (msg.kind || "text"));
     item.appendChild(el("span", "visually-hidden", "Policybot said: "));
-    if (msg.text) {
-      String(msg.text).split(/\n{2,}/).forEach(function (para) {
+    var text = msg.text || (msg.comparison ? msg.comparison.summary : "");  // a comparison's text is its summary
+    if (text) {
+      String(text).split(/\n{2,}/).forEach(function (para) {
         item.appendChild(richText("p", "msg-text", para));
       });
     }
-    (msg.quotes || []).forEach(function (q) { item.appendChild(renderQuote(q)); });
+    if (msg.comparison) item.appendChild(renderComparison(msg.comparison));
+    renderSections(item, msg);
     if (msg.choices && msg.choices.length) item.appendChild(renderChoices(msg));
     if (msg.feedback) item.appendChild(renderFeedback(msg.feedback, msg.feedback_buttons));
     if (msg.kind === "error") item.setAttribute("role", "alert");
     log.appendChild(item);
     if (msg.input_hint === "long_text") {
       input.rows = 6;
-    } else if (msg.kind === "prompt" || msg.kind === "answer" || msg.kind === "no_answer") {
+    } else if (msg.kind === "prompt" || msg.kind === "answer" || msg.kind === "no_answer" || msg.kind === "comparison") {
       input.rows = 2;
     }
     scrollDown();
