@@ -386,6 +386,8 @@ class ServerContext:
         try:
             stats = await self.run_blocking(load)
             self.index_stats = stats or await self.run_blocking(self.policybot.index.refresh)
+            # questions through ONNX Runtime (exported once per data dir), not torch
+            await self.run_blocking(self.policybot.prepare_query_encoder)
             # an index loaded from disk needs no model, which would then load on the first question
             # (seconds): load it now, so "ready" means ready to answer at full speed
             await self.run_blocking(self.policybot.index.embed_query, "warm-up")

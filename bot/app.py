@@ -206,6 +206,31 @@ class Policybot:
             return False
         return self.gaps.record(question, "not_helpful", user_id=user_id, clause_ids=tuple(clause_ids or ()))
 
+    def prepare_query_encoder(self) -> bool:
+        """Make questions encode without torch: export the embedding model to ONNX in the data dir when
+        there is no export of it yet (``index.onnx_encoder.export_encoder``, about 4 s once) and use it.
+
+        Only for the sentence-transformers embedder (another embedder, e.g. the tests' fake, encodes
+        questions itself). Called by ``policybot index build`` and the server's start. Returns True when
+        questions now go through ONNX. An export that fails is logged; questions then keep using
+        sentence-transformers.
+        """
+        from index.onnx_encoder import export_encoder, load_encoder
+
+        embedder = self.index.embedder
+        if not isinstance(embedder, SentenceEmbedder):
+            return False
+        encoder = load_encoder(self.data_dir, embedder.name)
+        if encoder is None:
+            try:
+                export_encoder(embedder, self.data_dir)
+            except (ImportError, OSError, RuntimeError) as exc:
+                log.warning("questions stay on sentence-transformers: no ONNX export (%s: %s)", type(exc).__name__, exc)
+                return False
+            encoder = load_encoder(self.data_dir, embedder.name)
+        self.index.query_encoder = encoder
+        return encoder is not None
+
     def watcher(self, interval: float = 2.0) -> KnowledgeWatcher:
         """A ``index.watch.KnowledgeWatcher`` for this bot's index (call ``.check()`` or ``.start()``)."""
         from index.watch import KnowledgeWatcher
@@ -287,5 +312,10 @@ def open_policybot(
         embedder = SentenceEmbedder(
             model_path=config.model_path or bundled_model_path({}), adapter=config.adapter_dir()
         )
-    index = KnowledgeIndex(store, embedder, data / VECTORS_NAME, mode=mode)
+    query_encoder = None
+    if isinstance(embedder, SentenceEmbedder):
+        from index.onnx_encoder import load_encoder
+
+        query_encoder = load_encoder(data, embedder.name)
+    index = KnowledgeIndex(store, embedder, data / VECTORS_NAME, mode=mode, query_encoder=query_encoder)
     return Policybot(data, store, index, settings or config.kb(), config)

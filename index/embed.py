@@ -187,12 +187,19 @@ class SentenceEmbedder:
         self.dim = model.get_embedding_dimension() or self.dim
         return model
 
-    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """Embed ``texts``; returns float32 array ``(len(texts), 384)`` with unit rows."""
+    @property
+    def model(self) -> SentenceTransformer:
+        """The loaded sentence-transformers model (adapter merged), loaded on first use."""
         with self._lock:
             if self._model is None:
                 self._model = self._load()
-            vecs = self._model.encode(
+            return self._model
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Embed ``texts``; returns float32 array ``(len(texts), 384)`` with unit rows."""
+        model = self.model
+        with self._lock:
+            vecs = model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 normalize_embeddings=True,

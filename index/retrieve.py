@@ -521,20 +521,44 @@ class KnowledgeIndex:
 
     Args:
         store: the SQLite knowledge store.
-        embedder: the embedder (``SentenceEmbedder`` in production, ``FakeEmbedder`` in unit tests).
+        embedder: the embedder of clauses (``SentenceEmbedder`` in production, ``FakeEmbedder`` in unit tests).
         vector_path: where the FAISS index is persisted (``<data dir>/clauses.faiss``).
         mode: ``"hybrid"`` (shipped), ``"dense"`` or ``"keyword"`` (for comparison in ``policybot eval``).
+        query_encoder: encodes questions instead of ``embedder`` (the same model exported to ONNX:
+            ``index.onnx_encoder``); must have ``embedder``'s name and dimension (else ``ValueError``).
     """
 
-    def __init__(self, store: KnowledgeStore, embedder: Embedder, vector_path: str | Path, mode: str = "hybrid"):
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        vector_path: str | Path,
+        mode: str = "hybrid",
+        query_encoder: Embedder | None = None,
+    ):
         if mode not in {"hybrid", "dense", "keyword"}:
             raise ValueError(f"unknown retrieval mode {mode!r}")
         self.store = store
         self.embedder = embedder
+        self._query_encoder: Embedder | None = None
+        self.query_encoder = query_encoder
         self.vector_path = Path(vector_path)
         self.mode = mode
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
+
+    @property
+    def query_encoder(self) -> Embedder:
+        """What encodes questions: the one set (``index.onnx_encoder.OnnxEncoder``, no torch), else ``embedder``."""
+        return self._query_encoder or self.embedder
+
+    @query_encoder.setter
+    def query_encoder(self, encoder: Embedder | None) -> None:
+        if encoder is not None and (encoder.name, encoder.dim) != (self.embedder.name, self.embedder.dim):
+            raise ValueError(
+                f"the query encoder {encoder.name} ({encoder.dim}) is not the index's {self.embedder.name} ({self.embedder.dim})"
+            )
+        self._query_encoder = encoder
 
     @property
     def snapshot(self) -> Snapshot:
@@ -606,7 +630,7 @@ class KnowledgeIndex:
 
     def embed_query(self, question: str) -> np.ndarray:
         """Embedding of one (expanded) question: float32 ``(dim,)``."""
-        vector: np.ndarray = self.embedder.encode([question])[0]
+        vector: np.ndarray = self.query_encoder.encode([question])[0]
         return vector
 
     def search(
@@ -648,7 +672,7 @@ class KnowledgeIndex:
             rewrite = rewrite_query(question)
             if rewrite != expanded:
                 queries.append(rewrite)
-            qvecs = self.embedder.encode(queries)
+            qvecs = self.query_encoder.encode(queries)
             for n, qv in enumerate(qvecs):
                 _keep_best(typed if n == 0 else rewritten, snap.vectors.search(qv, DENSE_K * VIEWS_PER_CLAUSE))
         keyword: dict[int, float] = {}

@@ -16,10 +16,13 @@ def cmd_index_build(args) -> int:
             progress.update(task, completed=done, total=total)
 
         stats = pb.index.refresh(progress=tick)
+        progress.update(task, description="Exporting the question encoder", total=None)
+        onnx = pb.prepare_query_encoder()
     docs = pb.store.documents()
     print(
         f"index ready: {stats['total']} clauses from {len(docs)} documents "
         f"({stats['added']} added, {stats['removed']} removed, {stats['embedded']} embedded)"
+        + ("; questions are encoded with ONNX Runtime" if onnx else "")
     )
     return 0
 
