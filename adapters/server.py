@@ -39,14 +39,14 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from aiohttp import web
 from cachetools import LRUCache, TTLCache
 
+from adapters import DEFAULT_HOST, DEFAULT_PORT
+
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 
 log = logging.getLogger("policybot.server")
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 3978
 
 OUTBOX_BATCH = 1000  #: most outbox messages read per sweep (oldest first)
 OUTBOX_DONE_TRACKED = 10_000  #: delivered outbox ids remembered by this process (least recently marked forgotten first)

@@ -43,6 +43,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from adapters import ENV_APP_ID
 from adapters.payloads import BadPayload, parse_json_object
 from adapters.server import ConfigError, EventDeduper, ServerContext, is_loopback_host
 from adapters.teams_cards import parse_submit, render_cards
@@ -56,7 +57,6 @@ log = logging.getLogger("policybot.teams")
 MESSAGES_PATH = "/api/messages"
 DB_NAME = "teams.db"
 
-ENV_APP_ID = "MicrosoftAppId"
 ENV_APP_PASSWORD = "MicrosoftAppPassword"
 ENV_TENANT_ID = "MicrosoftAppTenantId"
 ENV_APP_TYPE = "MicrosoftAppType"

@@ -215,21 +215,23 @@ class Policybot:
         questions now go through ONNX. An export that fails is logged; questions then keep using
         sentence-transformers.
         """
-        from index.onnx_encoder import export_encoder, load_encoder
+        from index.onnx_encoder import QueryEncoder, export_encoder, export_name
 
         embedder = self.index.embedder
         if not isinstance(embedder, SentenceEmbedder):
             return False
-        encoder = load_encoder(self.data_dir, embedder.name)
-        if encoder is None:
+        current = self.index.query_encoder
+        if isinstance(current, QueryEncoder) and current.load():
+            return True
+        if export_name(self.data_dir) != embedder.name or isinstance(current, QueryEncoder):
             try:
                 export_encoder(embedder, self.data_dir)
             except (ImportError, OSError, RuntimeError) as exc:
                 log.warning("questions stay on sentence-transformers: no ONNX export (%s: %s)", type(exc).__name__, exc)
                 return False
-            encoder = load_encoder(self.data_dir, embedder.name)
+        encoder = QueryEncoder(self.data_dir, embedder)
         self.index.query_encoder = encoder
-        return encoder is not None
+        return encoder.load()
 
     def watcher(self, interval: float = 2.0) -> KnowledgeWatcher:
         """A ``index.watch.KnowledgeWatcher`` for this bot's index (call ``.check()`` or ``.start()``)."""
@@ -314,8 +316,9 @@ def open_policybot(
         )
     query_encoder = None
     if isinstance(embedder, SentenceEmbedder):
-        from index.onnx_encoder import load_encoder
+        from index.onnx_encoder import QueryEncoder, export_name
 
-        query_encoder = load_encoder(data, embedder.name)
+        if export_name(data) == embedder.name:  # loaded on the first question
+            query_encoder = QueryEncoder(data, embedder)
     index = KnowledgeIndex(store, embedder, data / VECTORS_NAME, mode=mode, query_encoder=query_encoder)
     return Policybot(data, store, index, settings or config.kb(), config)

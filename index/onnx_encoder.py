@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from index.embed import SentenceEmbedder
+    from index.embed import Embedder, SentenceEmbedder
 
 log = logging.getLogger("policybot.index")
 
@@ -124,6 +124,47 @@ def load_encoder(data_dir: str | Path, name: str) -> OnnxEncoder | None:
     return None
 
 
+def export_name(data_dir: str | Path) -> str | None:
+    """The embedder name of the data dir's export (from ``encoder.json``, nothing loaded), or None."""
+    try:
+        name = json.loads((encoder_dir(data_dir) / META_NAME).read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return name if isinstance(name, str) else None
+
+
+class QueryEncoder:
+    """Encodes questions through the data dir's export, loaded on the first question (so commands that ask
+    nothing never load ONNX Runtime), or through ``fallback`` when the export cannot be loaded (logged once).
+
+    Args:
+        data_dir: the data dir holding the export.
+        fallback: the index's embedder (``SentenceEmbedder``); ``name`` and ``dim`` are its.
+    """
+
+    def __init__(self, data_dir: str | Path, fallback: Embedder) -> None:
+        self.data_dir = Path(data_dir)
+        self.fallback = fallback
+        self.name = fallback.name
+        self.dim = fallback.dim
+        self._encoder: OnnxEncoder | None = None
+        self._tried = False
+        self._lock = threading.Lock()
+
+    def load(self) -> bool:
+        """Load the export now (once); True when questions go through ONNX Runtime."""
+        with self._lock:
+            if not self._tried:
+                self._tried = True
+                self._encoder = load_encoder(self.data_dir, self.name)
+            return self._encoder is not None
+
+    def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` like ``fallback`` would: float32 ``(len(texts), dim)`` with unit rows."""
+        self.load()
+        return (self._encoder or self.fallback).encode(texts)
+
+
 def export_encoder(embedder: SentenceEmbedder, data_dir: str | Path) -> Path:
     """Export ``embedder``'s model (adapter merged, pooling and normalisation included) to ``<data dir>/encoder``.
 
@@ -186,4 +227,4 @@ def export_encoder(embedder: SentenceEmbedder, data_dir: str | Path) -> Path:
     return target
 
 
-__all__ = ["ENCODER_DIR", "OnnxEncoder", "encoder_dir", "export_encoder", "load_encoder"]
+__all__ = ["ENCODER_DIR", "OnnxEncoder", "QueryEncoder", "encoder_dir", "export_encoder", "export_name", "load_encoder"]

@@ -5,24 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import TYPE_CHECKING
 
+from adapters import DEFAULT_HOST, DEFAULT_PORT
 from adapters.cli import open_from_args, settings_of
-from adapters.server import (
-    CTX_KEY,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    ConfigError,
-    ServerContext,
-    build_app,
-    check_settings,
-    make_engine,
-    serve,
-    settings_from_args,
-)
+
+if TYPE_CHECKING:
+    from adapters.server import ServerContext
 
 
 def cmd_serve(args) -> int:
     """The ``policybot serve`` command; exit 0 after a clean shutdown, 2 on a configuration error."""
+    from adapters.server import CTX_KEY, ConfigError, build_app, check_settings, make_engine, serve, settings_from_args
+
     config = settings_of(args)
     settings = settings_from_args(args, config=config)
     try:

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from adapters.teams import ENV_APP_ID
+from adapters import ENV_APP_ID
 
 TEAMS_DIR = Path(__file__).resolve().parents[2] / "teams"
 APP_ID_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
