@@ -290,17 +290,17 @@ class ConversationEngine:
         except BadInput as exc:
             return notices + [Outbound(kind="error", text=str(exc))]
         msg = answer_message(answer)
-        if answer.answered and len({q.citation.organisation for q in answer.quotes}) > 1:
-            from bot.compare import COMPARE_ACTION, COMPARE_LABEL
-
-            msg.choices.append(Choice(COMPARE_LABEL, COMPARE_ACTION, answer.question[:MAX_TOPIC_CHARS]))
-            msg.keep_choices += (COMPARE_ACTION,)  # comparing leaves "Report a concern" and the rest in place
         if self.reporting is not None and answer.answered:
             from bot.reporting.reportable import reportable_category
 
             hint = reportable_category(inbound.text)
             if hint is not None:
                 msg.choices.append(Choice(REPORT_CHOICE_LABEL, "report:start", hint))
+        if answer.answered and len({q.citation.organisation for q in answer.quotes}) > 1:
+            from bot.compare import COMPARE_ACTION, COMPARE_LABEL
+
+            msg.choices.append(Choice(COMPARE_LABEL, COMPARE_ACTION, answer.question[:MAX_TOPIC_CHARS]))
+            msg.keep_choices += (COMPARE_ACTION,)  # comparing leaves "Report a concern" and the rest in place
         return notices + [msg]
 
 
