@@ -3,65 +3,85 @@
 ``stance_of(text, lead_in, topic)`` gives one of ``STANCES``; ``stance_evidence`` also gives the sentence that
 decided it. Callers use ``SAYS_NOTHING`` for an organisation with no matching clause.
 
-Patterns (matched case-insensitively, curly apostrophes folded, on one sentence at a time):
+Patterns (matched case-insensitively, curly apostrophes folded, on one sentence at a time; "+" marks version 2):
 
-=================  ====================================================  ==========================================
-stance             wording                                               example
-=================  ====================================================  ==========================================
-prohibits          must/shall not, may not/cannot (person subject),     "Users must not take any action which ..."
-                   are not permitted/allowed to, is prohibited/
-                   forbidden, under no circumstances, not (be)
-                   tolerated, is not/never acceptable, considered
-                   unacceptable, treated/deemed as misconduct or an
-                   abuse; imperative "Do not ..."/"Never ..."           "Never post pictures of service users ..."
-requires           must, shall, are required/expected to, it is         "Staff have a responsibility to report ..."
-                   expected that, have a duty/responsibility to, are
-                   responsible for, need to; plain positive should,
-                   ought to; positive advice (advised/recommended/
-                   encouraged to, it is recommended that); imperative
-                   "Always ...", "Ensure ...", a bare imperative        "Check your security settings ..."
-advises against    should not/never, should avoid/decline, advised/     "It is recommended that employees do not
-                   recommended not to, it is recommended that ... do    post images ..."
-                   not, it is not advisable, not recommended, is
-                   discouraged, think carefully before, it is
-                   inappropriate to; imperative "Avoid ..."
-permits            may/can with a person subject, are permitted/        "Employees may use the Internet ... during
-                   allowed/entitled to, it is acceptable/appropriate    their lunch break."
-                   to, have a right to, need not, are not required to,
-                   do not feel obliged/pressured
-describes          none of the above: definitions, background, scope    "Cyber bullying is the use of ICT ..."
-=================  ====================================================  ==========================================
+===============  =======================================================  =========================================
+stance           wording                                                  example
+===============  =======================================================  =========================================
+prohibits        must/shall not, may not/cannot (person subject), are     "Users must not take any action which ..."
+                 not permitted/allowed to, is prohibited/forbidden, under
+                 no circumstances, not (be) tolerated, is not/never
+                 acceptable, considered unacceptable, treated/deemed (+
+                 dealt with/viewed) as (+ potential/gross) misconduct,
+                 abuse (+ or a disciplinary matter); + "I will not";      "I will not disclose my username ..."
+                 + prohibits/forbids/bans, does/will not tolerate/allow;
+                 + asked/requested not to, "we request that ... do not";
+                 + "may not be <done>"; imperative "Do not", "Never"      "Never post pictures of service users ..."
+requires         must, shall, are required/expected (+ requested/asked)   "Staff have a responsibility to report ..."
+                 to, it is expected that, have a duty/responsibility to,
+                 are responsible for, need to; plain positive should,
+                 ought to; positive advice (advised/recommended/
+                 encouraged to, it is recommended that); + "I will", "I
+                 agree to"; + requires/expects/asks ... to/that,
+                 encourages, "we encourage/expect/ask"; imperative
+                 "Always", "Ensure", a bare imperative (+ with a noun     "Raise concerns promptly and provide ..."
+                 object or a preposition, in a whole sentence)
+advises against  should not/never, should avoid/decline, advised/         "It is recommended that employees do not
+                 recommended/encouraged not to, it is recommended that     post images ..."
+                 ... do not, (it is) not advisable/recommended, is
+                 discouraged, think carefully before, it is
+                 inappropriate to; imperative "Avoid ..."
+permits          may/can after a person subject (not "we"), are           "Employees may use the Internet ... during
+                 permitted/allowed/entitled to, it is acceptable/          their lunch break."
+                 appropriate to, have a right to, need not, are not
+                 required to, do not feel obliged; + (feel/are) free to,
+                 allows/permits staff to; + "may be <done>"               "Concerns may be raised verbally ..."
+describes        none of the above: definitions, background, scope        "Cyber bullying is the use of ICT ..."
+===============  =======================================================  =========================================
 
-Decisions: plain positive "should" and positive advice map to **requires** (the label set has no weaker positive
-duty); "should not" and any advice not to, however strong ("strongly advised not to"), map to **advises
-against**; "may"/"can" count only after a person subject ("you may", "employees can"), so "may include" and
-"content can be stored" describe. A negation counts when it follows the modal within a few filler words
-("should not", "should have absolutely no", "should be politely declined"), or, after "recommended/expected
-that", anywhere in the that-clause; "should ensure that ... does not" is a duty to ensure (requires), and
-"should note" has no negation.
+Decisions: positive "should" and positive advice map to **requires** (the labels have no weaker positive duty);
+"should not" and advice not to map to **advises against**; a request not to is a prohibition. "may"/"can" permit
+after a person subject ("may include", "content can be stored" describe; "we may" is the employer's discretion), or
+(+) as a passive "may (not) be <participle>" in a main clause ("where data may be passed" describes). (+) "I will"
+is an undertaking; "we will" is the organisation's and describes. (+) Active deontic verbs count when finite
+("encourages", "we encourage"), not in an infinitive ("the aim is to encourage"). A negation counts after the modal
+within filler words ("should be politely declined"), anywhere in a "recommended/expected that" clause, (+) after an
+active verb's object ("asks staff not to"), and (+) before the modal as the subject's determiner ("No reference
+should be made", "Nothing may be posted"); "should ensure that ... does not" is a duty to ensure (requires). (+) A
+bare imperative with a noun object or a preposition counts only in a whole sentence (not a list item under a lead-in)
+with no finite verb and a verb-like first word (``_imperative``).
 
-Lead-ins: when the text has no deontic wording of its own, or reads as a continuation (starts in lower case or
-with "not"/"never"/"to", or the lead-in ends in "to:", "that:", "should:", "not:" and the like), its first sentence is read with the lead-in's last sentence that has deontic wording (else its last sentence).
-An item that starts with a negation ("Not post images ...") negates the lead-in: must-type -> prohibits,
-should-type and may-type ("measures you can take: not replying ...") -> advises against. A bare imperative
-is not looked for after a lead-in ending in "to:" (an infinitive list: "in order to: Safeguard ...").
+Lead-ins: when the text has no deontic wording of its own, or reads as a continuation (starts in lower case or with
+"not"/"never"/"to", or the lead-in ends in "to:", "that:", "should:", "not:" and the like), its first sentence is
+read with the lead-in's last sentence that has deontic wording (else its last sentence), (+) unless the item has
+deontic wording of its own ("School staff should ensure that: No reference should be made ..." advises against).
+An item starting with a negation ("Not post images ...") negates the lead-in: must-type -> prohibits, should- and
+may-type -> advises against. No bare imperative is looked for after a lead-in ending in "to:" ("in order to: ...").
 
-Several sentences (split at . ! ? ; and before "but"): among those with deontic wording, the one sharing most
-content words (lightly stemmed) with ``topic`` wins; ties, or no topic, go to the strongest stance in the order
-prohibits > requires > advises against > permits; within a sentence the strongest stance counts.
+Several sentences (split at . ! ? ; before "but", and (+) at a comma opening a clause with its own subject when both
+sides have deontic wording): among those with deontic wording, the one sharing most content words (lightly stemmed)
+with ``topic`` wins; ties, or no topic, go to the strongest stance (prohibits > requires > advises against > permits);
+within a sentence the strongest stance counts.
 
-Measured accuracy (tests/test_stance.py keeps both): the bundled labelled set (tests/data/stance_labels.json, the
-rule was written on it) 75/77 = 97.4% (errors: a "should not" inside "it is not our intention to suggest that ..."
-read as advice against, gold permits; "users may join groups" in a definition read as permits, gold describes).
-Held-out clauses of the three real documents (tests/data/stance_labels_realdocs.json), labelled before the rule
-was written and measured once afterwards: 17/33 = 51.5%. Its errors show what the rule does not know:
-first-person undertakings ("I will not disclose ...", 4), bare imperatives whose object is a noun ("Raise concerns
-promptly ...", "... , report to an external body"), active or adjectival forms ("we will not tolerate",
-"prohibits retaliation", "treated as potential misconduct", "requested to", "encourages"), "may" after a non-person
-subject ("Concerns may be raised ..."), "should feel free", a negation before the modal ("No reference should be
-made ..."), and "should only ..., ... should not" in one sentence (the stronger "requires" wins). By gold label:
-prohibits->describes 5, requires->describes 6, permits->describes 1, advises against->requires 2,
-permits->requires 1, prohibits->permits 1.
+Measured accuracy (tests/test_stance.py keeps a floor for each set); t = tuning data, h = held out (labelled before
+the version was written, measured once after):
+
+=================================================================  ===  ==============  ==============
+labelled set                                                         n  version 1       version 2
+=================================================================  ===  ==============  ==============
+the five bundled policies (tests/data/stance_labels.json)           77  75 97.4% (t)    75 97.4% (t)
+three real documents (tests/data/stance_labels_realdocs.json)       33  17 51.5% (h)    32 97.0% (t)
+34 other organisations' policies (tests/data/stance_labels_fresh)  107  70 65.4% (h)    82 76.6% (h)
+=================================================================  ===  ==============  ==============
+
+The fresh set (councils, schools, nurseries, care providers) was compiled and labelled by version 2's author before
+writing it, so not blind to its wording. Version 2 fixed 12 of version 1's fresh errors and broke none. Its 25 errors:
+"is not to be used", prescriptive "will" ("will be subject to discipline"), "should be avoided", "may constitute gross
+misconduct", "respects the right of", "is not responsible for", a demonstrative or distant subject, restrictive
+"only", verbless items and imperatives under lead-ins (incl. "Do not" under recommendations, gold advises against),
+", and" between clauses, topic ties. By gold label: prohibits->describes 8, permits->describes 5, advises against->
+requires 4, requires->describes 3, prohibits->permits 2, permits->prohibits, prohibits->requires, advises against->
+prohibits 1 each.
 """
 
 from __future__ import annotations
@@ -72,46 +92,61 @@ STANCES = ("prohibits", "requires", "advises against", "permits", "describes")
 SAYS_NOTHING = "says nothing"
 _P, _R, _A, _M, _D = STANCES
 _RANK = {s: i for i, s in enumerate(STANCES)}  # lower is stronger
-_POS = {"must": _R, "should": _R, "may": _M}
-_NEG = {"must": _P, "should": _A, "may": _P}
-_ITEM_NEG = {"must": _P, "should": _A, "may": _A}  # a lead-in's modal negated by an item "not ..."
+_POS = {"must": _R, "should": _R, "may": _M, "will": _R}
+_NEG = {"must": _P, "should": _A, "may": _P, "will": _P}
+_ITEM_NEG = {"must": _P, "should": _A, "may": _A, "will": _P}  # a lead-in's modal negated by an item "not ..."
 
-_SUBJ = (
-    r"(?:you|we|they|he|she|he/she|s/he|i|employees?|staff|workers?|colleagues|managers?|volunteers?|users|"
+_SUBJ = (  # a person who can be given permission ("we may" is the employer's discretion, not a permission)
+    r"(?:you|they|he|she|he/she|s/he|i|employees?|staff|workers?|colleagues|managers?|volunteers?|users|"
     r"individuals|members|officers|practitioners|everyone|anyone)"
 )
+_BE, _ADV, _TO = r"\b(?:is|are|be|being)\s+", r"(?:\w+ly\s+|also\s+|therefore\s+|then\s+)?", r"(?=\s+(?:not\s+)?to\b)"
+_OBJ = r"(?=(?:\s+\S+){0,5}?\s+(?:not\s+)?(?:to|that)\b)"  # an object, then "(not) to" or "that"
 _FILL = r"(?:\s*(?:\w+ly|also|then|therefore|ever|however,?|at all times|be|have|make|:))*"
 _NEGATOR = re.compile(_FILL + r"(?:\s+(?:not|never|no)\b|n?'t\b|not\b|\s+(?:avoid|refrain|declin\w*)\b)")
 _THAT_NEG = re.compile(r"\b(?:not|never|avoid|refrain|declin\w*)\b|n't\b")
-_FAMILY = [  # (pattern, family); the negation is looked for after the match
-    (r"\bmust(?=n't|\b)|\bshall\b|\b(?:is|are|be|being)\s+(?:\w+ly\s+)?(?:required|expected|obliged)\s+to\b", "must"),
-    (r"\bit\s+is\s+(?:\w+ly\s+)?(?:expected|required|essential|mandatory)\s+that\b", "must"),
-    (r"\bha(?:ve|s)\s+(?:a|the)\s+(?:\w+\s+)?(?:duty|responsibility|obligation)\s+to\b", "must"),
-    (r"\b(?:is|are)\s+responsible\s+for\b|\bthe\s+responsibility\s+of\b|(?<!not )(?<!n't )\bneeds?\s+to\b", "must"),
-    (r"\bshould(?=n't|\b)|\bought\s+to\b", "should"),
-    (r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:advised|recommended|encouraged)(?=\s+(?:not\s+)?to\b)", "should"),
-    (r"\bit\s+is\s+(?:also\s+|\w+ly\s+)?(?:recommended|advised|advisable)\s+(?:that|to)\b", "should"),
-    (r"\b(?:we|i)\s+(?:would\s+)?(?:\w+ly\s+)?(?:advise|recommend)\b", "should"),
-    (r"\b" + _SUBJ + r"\s+(?:\w+ly\s+|also\s+)?(?:may|can)(?=not\b|\b)", "may"),
+_OBJ_NEG, _OBJ_THAT = re.compile(r"(?:\s+\S+){0,5}?\s+not\s+to\b"), re.compile(r"(?:\s+\S+){0,5}?\s+that\b")
+_PRE_NEG = re.compile(r"(?:^|[,;:]\s*)(?:no|nothing|nobody|none|neither|no one)\b[^,;:]*$")  # "No reference should"
+_FREE = re.compile(r"(?:\s+\w+ly)?\s+(?:feel|be)\s+free\s+to\b")  # "should feel free to" permits
+_PASSIVE_MAY = r"\bmay(?=(?:\s+\w+ly)?(?:\s+not)?\s+be\s+\w+(?:ed|en|wn|de|nt|pt|ld|ne|ut|ht)\b)"  # "may be raised"
+_SUBORDINATE = re.compile(r"\b(?:where|whom|which|who|that|if|when|this|these|it|there)\b|[,;:]")
+_ASKS = r"\b(?:requires|expects|asks|requests|instructs|(?:we|i)\s+(?:require|expect|ask|request))"
+_FAMILY = [  # (family, kind, pattern): kind "active" (voice) or "main" (clause only); negation looked for after
+    ("must", "", r"\bmust(?=n't|\b)|\bshall\b"),
+    ("must", "", r"\bit\s+is\s+(?:\w+ly\s+)?(?:expected|required|essential|mandatory)\s+that\b"),
+    ("must", "", _BE + _ADV + r"(?:required|expected|obliged|requested|asked|instructed)" + _TO),
+    ("must", "", r"\bha(?:ve|s)\s+(?:a|the)\s+(?:\w+\s+)?(?:duty|responsibility|obligation)\s+to\b"),
+    ("must", "", r"\b(?:is|are)\s+responsible\s+for\b|\bthe\s+responsibility\s+of\b|(?<!not |n't )\bneeds?\s+to\b"),
+    ("must", "active", _ASKS + _OBJ),
+    ("should", "", r"\bshould(?=n't|\b)|\bought\s+to\b"),
+    ("should", "", r"\b(?:is|are|be)\s+" + _ADV + r"(?:advised|recommended|encouraged|urged)" + _TO),
+    ("should", "", r"\bit\s+is\s+(?:also\s+|\w+ly\s+)?(?:recommended|advised|advisable)\s+(?:that|to)\b"),
+    ("should", "active", r"\b(?:encourages|urges|(?:advises|recommends)" + _OBJ + r")\b"),
+    ("should", "active", r"\b(?:we|i)\s+(?:would\s+)?" + _ADV + r"(?:advise|recommend|encourage|urge)\b"),
+    ("may", "", r"\b" + _SUBJ + r"\s+" + _ADV + r"(?:may|can)(?=not\b|\b)"),
+    ("may", "main", _PASSIVE_MAY),  # "Concerns may (not) be raised ...", not "where data may be passed"
+    ("will", "", r"\bi\s+" + _ADV + r"(?:will|shall)(?=n't|\b)|\bi\s+wo(?=n't)|\bi\s+(?:agree|undertake)" + _TO),
 ]
-_FIXED = [  # (pattern, stance)
-    (r"\bnot\s+(?:be\s+)?tolerated\b|\b(?:is|are|be)\s+(?:strictly\s+)?(?:prohibited|forbidden)\b", _P),
-    (r"\bunder\s+no\s+circumstances\b|\b(?:is|are|be)\s+(?:never|not)\s+acceptable\b", _P),
-    (r"\b(?:is|are|be|consider(?:s|ed)?|deem(?:s|ed)?|regard(?:s|ed)?\s+as)\s+unacceptable\b", _P),
-    (r"\b(?:treated|regarded|considered|deemed)\s+(?:as\s+)?(?:an?\s+)?(?:gross\s+)?(?:misconduct|abuse)\b", _P),
-    (r"\b(?:is|are|be)\s+not\s+(?:permitted|allowed)\s+to\b|\bnot\s+be\s+(?:permitted|allowed)\s+to\b", _P),
-    (r"\bnot\s+(?:\w+ly\s+)?(?:advisable|recommended)\b|\b(?:is|are|be)\s+(?:\w+ly\s+)?discouraged\b", _A),
-    (r"\bthink\s+carefully\s+before\b|\b(?:is|are)\s+(?:\w+ly\s+)?inappropriate\s+(?:to|for)\b", _A),
-    (
-        r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:permitted|allowed|entitled)\s+to\b|\bha(?:ve|s)\s+(?:a|the)\s+right\s+to\b",
-        _M,
-    ),
-    (r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:acceptable|appropriate|permissible)\s+(?:for\s+\S+(?:\s+\S+)?\s+)?to\b", _M),
-    (r"\bneed\s+not\b|\b(?:do|does)\s+not\s+(?:need|have)\s+to\b|\bdon't\s+(?:need|have)\s+to\b", _M),
-    (
-        r"\b(?:is|are)\s+not\s+(?:required|obliged)\s+to\b|\b(?:do\s+not|don't)\s+feel\s+(?:obliged|pressured|compelled)\b",
-        _M,
-    ),
+_SANCTION = (  # "will be treated as potential misconduct": a sanction prohibits the act
+    r"\b(?:treated|regarded|considered|deemed|viewed|dealt\s+with)\s+(?:as\s+)?(?:an?\s+)?(?:act\s+of\s+)?"
+    r"(?:potential\s+|serious\s+|gross\s+)?(?:misconduct|abuse|disciplinary\s+(?:matter|offence))\b"
+)
+_FIXED = [  # (stance, pattern)
+    (_P, r"\bnot\s+(?:be\s+)?tolerated\b|\b(?:is|are|be)\s+(?:strictly\s+)?(?:prohibited|forbidden)\b"),
+    (_P, r"\b(?:prohibits|forbids|bans)\b|\b(?:do|does|will|would)\s+not\s+(?:tolerate|permit|allow)\b"),
+    (_P, r"\bunder\s+no\s+circumstances\b|\b(?:is|are|be)\s+(?:never|not)\s+acceptable\b|\bwon't\s+tolerate\b"),
+    (_P, r"\b(?:is|are|be|consider(?:s|ed)?|deem(?:s|ed)?|regard(?:s|ed)?\s+as)\s+unacceptable\b"),
+    (_P, _SANCTION),
+    (_P, r"\b(?:is|are|be)\s+not\s+(?:permitted|allowed)\s+to\b|\bnot\s+be\s+(?:permitted|allowed)\s+to\b"),
+    (_A, r"\bnot\s+(?:\w+ly\s+)?(?:advisable|recommended)\b|\b(?:is|are|be)\s+(?:\w+ly\s+)?discouraged\b"),
+    (_A, r"\bthink\s+carefully\s+before\b|\b(?:is|are)\s+(?:\w+ly\s+)?inappropriate\s+(?:to|for)\b|\bdiscourages\b"),
+    (_M, r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:permitted|allowed|entitled)\s+to\b|\b(?:is|are|be|feel)\s+free\s+to\b"),
+    (_M, r"\bha(?:ve|s)\s+(?:a|the)\s+right\s+to\b"),
+    (_M, r"\b(?:allows|permits)\s+(?:(?:all|the|any|its|our)\s+)?" + _SUBJ + r"\s+to\b"),
+    (_M, r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:acceptable|appropriate|permissible)\s+(?:for\s+\S+(?:\s+\S+)?\s+)?to\b"),
+    (_M, r"\bneed\s+not\b|\b(?:do|does)\s+not\s+(?:need|have)\s+to\b|\bdon't\s+(?:need|have)\s+to\b"),
+    (_M, r"\b(?:is|are)\s+not\s+(?:required|obliged)\s+to\b"),
+    (_M, r"\b(?:do\s+not|don't)\s+feel\s+(?:obliged|pressured|compelled)\b"),
 ]
 _OPENER = r"^(?:(?:if|when|where|before|after|once|whilst|while|unless)\b[^,]*,\s*)?(?:please\s+)?"
 _IMPERATIVE = [
@@ -119,54 +154,102 @@ _IMPERATIVE = [
     (re.compile(_OPENER + r"(?:always|ensure|make\s+sure)\b"), _R),
     (re.compile(_OPENER + r"(?:avoid|refrain)\b"), _A),
 ]
-_BARE = re.compile(
-    _OPENER + r"([a-z]+)\s+(?:your|yourself|yourselves|all|any|every|the|a|an|them|it|this|these|those|others|"
-    r"up|out|through|off|down|back|away)\b"
+_BARE = re.compile(_OPENER + r"([a-z]+)\s+([a-z]+)")
+_DET = set("your yourself yourselves all any every the a an them it this these those others up out".split())
+_DET |= {"through", "off", "down", "back", "away"}
+_PREP = set("to with for on in about from at into by through via".split())
+_NOUNISH = tuple("tion sion ment ness ity ism ship ance ence ous ial nal tal cal ral gal ic ful less able ible".split())
+_NOUNISH += ("ary", "ory")
+_AUX = "is are was were am be been has have had do does did will would shall should can could may might must".split()
+_FINITE = re.compile(r"\b(?:" + "|".join(_AUX) + r")\b|'")  # a finite verb (or a contraction): not an imperative
+_SPLICE = re.compile(  # ", the personal equipment ... should not": a second clause with its own subject
+    r",\s+(?=(?:the|a|an|this|these|those|their|his|her|its|our|your|any|all|such|each|every|no|staff|employees|you|"
+    r"they|he|she|we|i)\b)"
 )
 _FUNCTION = set(
-    "a an the this that these those it its there they them we you he she i our your their his her if when where "
-    "while whilst as although though in on at for to of by with from into over under since during within without "
-    "across between among until upon via despite all any some many most each every no "
-    "such other what which who whom how and or but however also once before after so then thus therefore not "
-    "is are was were be been has have had do does did will would can could may might must should shall".split()
+    "a an the this that these those it its there they them we you he she i our your their his her if when where while "
+    "whilst as although though in on at for to of by with from into over under since during within without across "
+    "between among until upon via despite all any some many most each every no such other what which who whom how and "
+    "or but however also once before after so then thus therefore not is are was were be been has have had do does did "
+    "will would can could may might must should shall".split()
 )
 _STOP = _FUNCTION | {"about", "than", "only", "own", "more", "very", "being", "using"}
 _SPLIT = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<!etc\.)(?<!N\.B\.)(?<=[.!?;])\s+|,?\s+but\s+")
 _CONTINUES = re.compile(r"\b(?:to|that|by|for|of|not|should|must|will|shall|can|may):\s|:\s+(?:not|never|to)\b")
-_COMPILED = [(re.compile(p), f) for p, f in _FAMILY]
-_COMPILED_FIXED = [(re.compile(p), s) for p, s in _FIXED]
+_COMPILED = [(re.compile(p), f, a) for f, a, p in _FAMILY]
+_COMPILED_FIXED = [(re.compile(p), s) for s, p in _FIXED]
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "*": ""})
 _Hit = tuple[str, str]  # (stance, family or "")
 
 
 def _norm(s: str) -> str:
-    s = s.translate(_FOLD)
-    return re.sub(r"\s+", " ", s).strip().lower()
+    return re.sub(r"\s+", " ", s.translate(_FOLD)).strip().lower()
 
 
 def _pieces(s: str) -> list[str]:
-    return [p for p in _SPLIT.split(s) if p and p.strip()]
+    """Sentences (split at . ! ? ; and before "but"), and comma-spliced clauses that each carry a deontic cue."""
+    out = []
+    for p in _SPLIT.split(s):
+        while p and (m := next((m for m in _SPLICE.finditer(p) if _hits(p[: m.start()], False)), None)):
+            if not _hits(p[m.end() :], False):
+                break
+            out.append(p[: m.start()])
+            p = p[m.end() :]
+        out.append(p)
+    return [p for p in out if p and p.strip()]
 
 
-def _hits(piece: str, imperative: bool) -> list[_Hit]:
+def _negated(s: str, m: re.Match[str], active: bool) -> bool:
+    rest = s[m.end() :]
+    if _NEGATOR.match(rest) or _PRE_NEG.search(s[: m.start()]):
+        return True
+    if m.group().endswith("that"):
+        return bool(_THAT_NEG.search(rest))
+    if active and (obj := _OBJ_THAT.match(rest)):  # "we request that employees do not ..."
+        return bool(_THAT_NEG.search(rest[obj.end() :]))
+    return active and bool(_OBJ_NEG.match(rest))  # "asks staff not to ..."
+
+
+def _verblike(w: str) -> bool:
+    nounish = w.endswith(_NOUNISH + ("ing", "ed", "ly")) or (w.endswith("s") and not w.endswith("ss"))
+    return not (w in _FUNCTION or nounish or re.fullmatch(_SUBJ, w))
+
+
+def _imperative(s: str, loose: bool) -> bool:
+    """A bare imperative: a verb-like first word, then a determiner; or (``loose``: a whole sentence, not a list
+    item, with no finite verb) a preposition, or an object then an adverb or "and" and another verb."""
+    cased = re.sub(r"\s+", " ", s.translate(_FOLD)).strip()
+    if not (bare := _BARE.match(cased.lower())) or not _verblike(bare.group(1)):
+        return False
+    first, second = (cased[bare.start(1) :].split() + ["", ""])[:2]
+    if (first.isupper() and len(first) > 1) or (second[:1].isupper() and second[1:2].islower()):
+        return False  # an acronym or a name ("CEOP Child ...", "Meadow Pathways encourages ...")
+    rest, nxt = cased.lower()[bare.start(2) :], bare.group(2)
+    if nxt in _DET:
+        return True
+    if not loose or not s.endswith((".", "!")) or _FINITE.search(rest) or nxt in _FUNCTION - _PREP:
+        return False
+    verb_and = re.search(r"\band ([a-z]+) ([a-z]+)", rest)  # "Raise concerns ... and provide clear facts"
+    return (
+        nxt in _PREP
+        or bool(re.match(r"\S+ \w+ly\b", rest))  # "Raise concerns promptly"
+        or bool(verb_and and _verblike(verb_and[1]) and verb_and[2] not in _FUNCTION - _DET)
+    )
+
+
+def _hits(piece: str, imperative: bool, loose: bool = False) -> list[_Hit]:
     """Every deontic cue in one sentence: (stance, family), family "" for fixed phrases."""
     s = _norm(piece)
     out: list[_Hit] = []
-    for rx, fam in _COMPILED:
+    for rx, fam, kind in _COMPILED:
         for m in rx.finditer(s):
-            rest = s[m.end() :]
-            neg = bool(_NEGATOR.match(rest)) or (m.group().endswith("that") and bool(_THAT_NEG.search(rest)))
-            out.append(((_NEG if neg else _POS)[fam], fam))
+            if _FREE.match(s[m.end() :]) or (kind == "main" and _SUBORDINATE.search(s[: m.start()])):
+                continue  # "should feel free to" permits (a fixed phrase below)
+            out.append(((_NEG if _negated(s, m, kind == "active") else _POS)[fam], fam))
     out += [(st, "") for rx, st in _COMPILED_FIXED if rx.search(s)]
     out += [(st, "") for rx, st in _IMPERATIVE if rx.search(s)]
-    if not out and imperative and (bare := _BARE.match(s)):
-        w = bare.group(1)
-        if (
-            w not in _FUNCTION
-            and not w.endswith(("ing", "ed", "ly"))
-            and not (w.endswith("s") and not w.endswith("ss"))
-        ):
-            out.append((_R, ""))
+    if not out and imperative and _imperative(piece.strip(), loose):
+        out.append((_R, ""))
     return out
 
 
@@ -216,13 +299,14 @@ def stance_evidence(text: str, lead_in: str | None = None, topic: str | None = N
             lead_sent = next((s for s in reversed(lead_pieces) if _hits(s, False)), lead_pieces[-1])
             item_neg = bool(re.match(r"(?:not|never|do not|don't)\b", _norm(p)))
             lead_hits = [((_ITEM_NEG[f] if item_neg and f else s), f) for s, f in _hits(lead_sent, False)]
+            lead_hits = [] if hits and not item_neg else lead_hits  # the item's own modal wording decides
             hits = hits or _hits(p, imperative=not lower and not _norm(lead_pieces[-1]).endswith("to:"))
             if hits or lead_hits:
                 stance = _best(hits + lead_hits)
                 from_text = item_neg or (bool(hits) and _best(hits) == stance)
                 cands.append((stance, p if from_text else lead_sent, p))
             continue
-        hits = hits or (_hits(p, imperative=True) if not lower else [])
+        hits = hits or (_hits(p, imperative=True, loose=True) if not lower else [])
         if hits:
             cands.append((_best(hits), p, p))
     if not cands:

@@ -14,11 +14,15 @@ DATA = Path(__file__).parent / "data"
 POLICIES = Path(__file__).resolve().parents[1] / "knowledge" / "policies"
 REALDOCS = Path(__file__).resolve().parents[2] / "shared" / "realdocs"
 BUNDLED = json.loads((DATA / "stance_labels.json").read_text(encoding="utf-8"))
-HELD_OUT = json.loads((DATA / "stance_labels_realdocs.json").read_text(encoding="utf-8"))
-BUNDLED_ACCURACY = 75 / 77  # measured when the rule was written on this set
-HELD_OUT_ACCURACY = 17 / 33  # measured once, after the rule was written, on clauses it had not seen
+REALDOCS_SET = json.loads((DATA / "stance_labels_realdocs.json").read_text(encoding="utf-8"))
+FRESH = json.loads((DATA / "stance_labels_fresh.json").read_text(encoding="utf-8"))
+# Version 2 of the rule, measured on each set (version 1: 75/77, 17/33, 70/107). The bundled and real-document
+# sets are its tuning data; the fresh set (other organisations' policies) was labelled before it and measured once.
+BUNDLED_ACCURACY = 75 / 77
+REALDOCS_ACCURACY = 32 / 33
+FRESH_ACCURACY = 82 / 107
 # a small margin each: one more error than measured passes, two fail
-BUNDLED_MARGIN, HELD_OUT_MARGIN = 0.02, 0.04
+BUNDLED_MARGIN, REALDOCS_MARGIN, FRESH_MARGIN = 0.02, 0.04, 0.015
 
 P, R, A, M, D = STANCES
 
@@ -90,6 +94,63 @@ def test_pattern_families(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # first-person undertakings ("we will" is the organisation's own and describes)
+        ("I will not disclose my password to anyone.", P),
+        ("I won’t share my login details.", P),
+        ("I will only use school email to contact parents.", R),
+        ("I will report any concerns to the safeguarding lead.", R),
+        ("I agree to follow the acceptable use rules.", R),
+        ("We will review this policy every year.", D),
+        ("I understand that the school will monitor my use of email.", D),
+        # bare imperatives with a noun object or a preposition, in a whole sentence
+        ("Raise concerns promptly with your line manager.", R),
+        ("Report to the designated safeguarding lead without delay.", R),
+        ("If in doubt, speak to your manager.", R),
+        ("Keep records and share them with the safeguarding lead.", R),
+        ("Online contact with young people made as part of professional duties.", D),  # a noun phrase
+        ("Media companies also publish material on the site.", D),  # a lexical verb, no adverb or "and"
+        ("Copyright covers printed and electronic material.", D),
+        ("CEOP Child Exploitation and Online Protection Centre.", D),  # an acronym
+        ("Meadow Pathways encourages prompt reporting of concerns.", R),  # a name, then "encourages"
+        # active deontic verbs, finite only
+        ("The school prohibits the use of personal phones in classrooms.", P),
+        ("We will not tolerate bullying of any kind.", P),
+        ("The council does not allow staff to use personal email for work.", P),
+        ("The trust expects all staff to complete safeguarding training.", R),
+        ("Employees are therefore requested to report wrongdoing to their manager.", R),
+        ("We request that employees do not befriend pupils online.", P),  # a negation in the that-clause
+        ("The school asks staff not to discuss pupils on social media.", P),  # a negation after the object
+        ("We encourage staff not to use their own devices.", A),
+        ("The academy allows staff to use their phones at lunch.", M),
+        ("Staff are free to raise concerns with any manager.", M),
+        ("If you are unhappy, you should feel free to contact HR.", M),  # not a positive "should"
+        ("The aim of this procedure is to encourage employees to come forward.", D),  # an infinitive
+        ("This allows us to communicate with parents quickly.", D),  # not a permission to a person
+        ("Never post pictures of pupils, even if they ask you to do so.", P),  # "they ask" is no request
+        # sanctions
+        ("Malicious allegations will be treated as potential misconduct.", P),
+        ("Any breach may be dealt with as a disciplinary matter.", P),
+        # passive permissions, in a main clause; "we may" is the employer's discretion
+        ("Concerns may be raised verbally or in writing.", M),
+        ("Personal devices may not be used in classrooms.", P),
+        ("Records are kept where personal data may be shared with other agencies.", D),
+        ("It may be necessary to record the incident.", D),
+        ("We may monitor staff use of the internet.", D),
+        ("If the concern is malicious, we may take disciplinary action.", D),
+        # a negation before the modal, as the subject's determiner
+        ("No reference should be made to pupils on social media.", A),
+        ("No personal data must be stored on memory sticks.", P),
+        ("Nothing may be posted on the school page without approval.", P),
+        ("Staff who have no contact with pupils should still read this policy.", R),  # "no" inside the subject
+    ],
+)
+def test_version_2_pattern_families(text: str, expected: str) -> None:
+    assert stance_of(text) == expected
+
+
+@pytest.mark.parametrize(
     ("lead_in", "text", "expected", "evidence"),
     [
         ("Employees must not:", "accept friend requests from pupils.", P, "Employees must not:"),
@@ -117,6 +178,21 @@ def test_pattern_families(text: str, expected: str) -> None:
             None,
         ),
         ("Staff must follow these rules:", "You may use your phone at lunch.", M, "You may use your phone at lunch."),
+        # version 2: an item with its own deontic wording decides alone
+        (
+            "School staff should ensure that:",
+            "No reference should be made to pupils online.",
+            A,
+            "No reference should be made to pupils online.",
+        ),
+        (
+            "School staff should ensure that:",
+            "They do not discuss pupils online.",
+            R,
+            "School staff should ensure that:",
+        ),
+        ("Team members are not allowed to:", "Give their phone numbers to you", P, "Team members are not allowed to:"),
+        ("Examples include:", "Online contact with pupils.", D, None),  # no loose imperative in a list item
     ],
 )
 def test_lead_in(lead_in: str, text: str, expected: str, evidence: str | None) -> None:
@@ -153,8 +229,18 @@ def test_topic_picks_the_sentence_and_strength_breaks_ties() -> None:
     )
 
 
+def test_a_comma_splice_is_two_clauses_for_the_topic() -> None:
+    text = "Images should only be taken on school cameras, the personal phones of staff should not be used for this."
+    assert stance_evidence(text, topic="personal phones") == (
+        A,
+        "the personal phones of staff should not be used for this.",
+    )
+    assert stance_evidence(text, topic="school cameras") == (R, "Images should only be taken on school cameras")
+    assert stance_of("If he/she is unsure, he/she must check with a line manager.") == R  # one clause with a cue
+
+
 def test_evidence_is_verbatim_or_none() -> None:
-    for e in BUNDLED + HELD_OUT:
+    for e in BUNDLED + REALDOCS_SET + FRESH:
         stance, sentence = stance_evidence(e["text"], e["lead_in"], e["topic"])
         assert stance in STANCES
         if stance == D:
@@ -198,17 +284,32 @@ def test_accuracy_on_the_bundled_labelled_set() -> None:
 
 
 @pytest.mark.skipif(not REALDOCS.is_dir(), reason="shared/realdocs is not beside the repository")
-def test_accuracy_on_the_held_out_real_documents() -> None:
+def test_accuracy_on_the_real_documents() -> None:
     from knowledge.loaders import extract
 
-    _check_shape(HELD_OUT)
-    assert len(HELD_OUT) >= 15
+    _check_shape(REALDOCS_SET)
+    assert len(REALDOCS_SET) >= 15
     sources = {}
-    for name in {e["doc"] for e in HELD_OUT}:
+    for name in {e["doc"] for e in REALDOCS_SET}:
         path = REALDOCS / str(name)
         sources[name] = normalise(extract(path.read_bytes(), path.name, max_bytes=64 << 20).text)
-    for e in HELD_OUT:
+    for e in REALDOCS_SET:
         assert len(e["text"]) <= 200 and normalise(e["text"]) in sources[e["doc"]], e["text"]
         assert not e["lead_in"] or normalise(e["lead_in"]) in sources[e["doc"]], e["lead_in"]
-    accuracy, errors = _accuracy(HELD_OUT)
-    assert accuracy >= HELD_OUT_ACCURACY - HELD_OUT_MARGIN, (accuracy, errors)
+    accuracy, errors = _accuracy(REALDOCS_SET)
+    assert accuracy >= REALDOCS_ACCURACY - REALDOCS_MARGIN, (accuracy, errors)
+
+
+def test_fresh_labels_are_spread_over_organisations_and_stances() -> None:
+    for e in FRESH:
+        assert set(e) == {"source", "organisation", "lead_in", "text", "topic", "label"}, e
+        assert e["label"] in STANCES and e["text"] and e["topic"] and e["source"] and e["organisation"], e
+        assert len(e["text"]) <= 250, e["text"]
+    assert len(FRESH) >= 40
+    assert len({e["organisation"] for e in FRESH}) >= 3
+    assert set(Counter(e["label"] for e in FRESH)) == set(STANCES)
+
+
+def test_accuracy_on_the_fresh_set() -> None:
+    accuracy, errors = _accuracy(FRESH)
+    assert accuracy >= FRESH_ACCURACY - FRESH_MARGIN, (accuracy, errors)
