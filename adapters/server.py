@@ -23,6 +23,7 @@ inbound and every ``outbox_interval`` seconds, and ``KnowledgeWatcher.check()`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import ipaddress
 import logging
@@ -218,6 +219,7 @@ class ServerContext:
         the outbox is pumped in the background (an action may have queued messages for someone else).
         """
         await self.ready.wait()
+        await self._prefetch(inbound)
         try:
             out = await self.run_blocking(self.engine.handle, inbound)
         except (
@@ -230,6 +232,19 @@ class ServerContext:
         if self.outbox is not None and any(o.kind not in _PLAIN_KINDS for o in out):
             self.spawn(self.pump_outbox(), "outbox")  # a report step or case action may have queued messages
         return out
+
+    async def _prefetch(self, inbound) -> None:
+        """Encode a typed message on the encoder thread, batched with others arriving meanwhile, while the
+        engine thread answers earlier ones (``index.retrieve.KnowledgeIndex.prefetch``); if it is a
+        question, the engine then takes the vectors instead of encoding. Errors are left to the engine."""
+        index = getattr(self.policybot, "index", None)
+        prefetch = getattr(index, "prefetch", None)
+        if prefetch is None or inbound.source == "action" or inbound.files or not inbound.text:
+            return
+        future = prefetch(inbound.text.strip())
+        if future is not None:
+            with contextlib.suppress(Exception):  # the batcher logged it; the engine encodes for itself
+                await asyncio.wrap_future(future)
 
     @property
     def reporting(self):

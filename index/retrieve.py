@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,6 +21,9 @@ from index.embed import MODEL_NAME, Embedder, adapter_name, shipped_adapter
 from index.lexicon import expand_query, fix_spelling, rewrite_query
 from index.store import ClauseRecord, KnowledgeStore
 from index.vectors import IVF_MIN_VECTORS, VectorIndex
+
+if TYPE_CHECKING:
+    from index.batching import EncodeBatcher
 
 # Candidate counts and the settings of the rules ``DEFAULT_PARAMS`` replaced (README "Evaluation").
 DENSE_K = 40  #: dense candidates (clauses) per question
@@ -546,6 +551,7 @@ class KnowledgeIndex:
         self.mode = mode
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
+        self._batcher: EncodeBatcher | None = None
 
     @property
     def query_encoder(self) -> Embedder:
@@ -559,6 +565,37 @@ class KnowledgeIndex:
                 f"the query encoder {encoder.name} ({encoder.dim}) is not the index's {self.embedder.name} ({self.embedder.dim})"
             )
         self._query_encoder = encoder
+        old, self._batcher = getattr(self, "_batcher", None), None
+        if old is not None:
+            old.close()
+
+    def query_texts(self, question: str) -> list[str]:
+        """The texts ``features`` encodes for ``question``: it expanded (``expand_query``), then, when it
+        differs, it rewritten in the policies' words (``rewrite_query``); ``[]`` in keyword mode."""
+        if self.mode not in ("hybrid", "dense"):
+            return []
+        queries = [expand_query(question)]
+        rewrite = rewrite_query(question)
+        if rewrite != queries[0]:
+            queries.append(rewrite)
+        return queries
+
+    def prefetch(self, question: str) -> Future[None] | None:
+        """Start encoding ``question`` (as ``bot.app.Policybot.ask`` will, already stripped) on the encoder
+        thread, batched with other questions arriving meanwhile (``index.batching.EncodeBatcher``); the
+        next ``features`` for it takes the vectors instead of encoding. Returns the future that completes
+        when they are ready (None when there is nothing to encode). Raises nothing.
+        """
+        texts = self.query_texts(question) if question and question.strip() else []
+        if not texts:
+            return None
+        from index.batching import EncodeBatcher
+
+        with self._build_lock:
+            if self._batcher is None:
+                self._batcher = EncodeBatcher(self.query_encoder)
+            batcher = self._batcher
+        return batcher.submit(texts)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -668,11 +705,10 @@ class KnowledgeIndex:
         rewritten: dict[int, float] = {}
         qvecs = np.zeros((0, self.embedder.dim), dtype=np.float32)
         if self.mode in ("hybrid", "dense"):
-            queries = [expanded]
-            rewrite = rewrite_query(question)
-            if rewrite != expanded:
-                queries.append(rewrite)
-            qvecs = self.query_encoder.encode(queries)
+            queries = self.query_texts(question)
+            batcher = self._batcher
+            taken = batcher.take(queries) if batcher is not None else None
+            qvecs = taken if taken is not None else self.query_encoder.encode(queries)
             for n, qv in enumerate(qvecs):
                 _keep_best(typed if n == 0 else rewritten, snap.vectors.search(qv, DENSE_K * VIEWS_PER_CLAUSE))
         keyword: dict[int, float] = {}
