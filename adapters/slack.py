@@ -874,8 +874,10 @@ class SlackChannel:
         2. 400 / 415 when ``check_body`` refuses the body (malformed, wrong shape, charset or media type);
            an empty 200 for a request type no listener takes.
         3. An empty 200 for a replay of an interactive request already handled (``replay_key``).
-        4. Bolt dispatches (its own signature check is off). An exception or a 5xx inside Bolt is answered
-           200 for an event (so Slack does not retry it) or 400 otherwise, logged with the type only.
+        4. An event (``event_callback``) is acknowledged with an empty 200 at once and Bolt dispatches it in
+           the background, so the ack never waits for Bolt or the engine. Anything else Bolt dispatches
+           before answering (its own signature check is off); an exception or a 5xx inside Bolt is answered
+           400, logged with the type only.
         """
         raw = await request.read()
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
@@ -923,6 +925,9 @@ class SlackChannel:
                 type(exc).__name__,
             )
             return web.json_response({"error": "ids of the wrong type"}, status=400)
+        if checked.kind == "event_callback":  # an event's ack is always an empty 200: send it before Bolt runs
+            self.ctx.spawn(self._dispatch_event(bolt_req, kind), "slack event")
+            return web.Response(status=200)
         try:
             bolt_resp = await self.bolt.async_dispatch(bolt_req)
         except Exception as exc:  # anything at all: the exception may quote the body, so its type only
@@ -935,6 +940,16 @@ class SlackChannel:
         if checked.kind == "event_callback":
             return web.Response(status=200)  # a 5xx would only make Slack send it again
         return web.json_response({"error": "request not processed"}, status=400)
+
+    async def _dispatch_event(self, bolt_req: object, kind: str) -> None:
+        """Bolt's dispatch of an event already acknowledged (its answer has no body for Slack to read)."""
+        try:
+            bolt_resp = await self.bolt.async_dispatch(bolt_req)
+        except Exception as exc:  # anything at all: the exception may quote the body, so its type only
+            log.error("Slack request of type %r failed in Bolt: %s", kind, type(exc).__name__)
+            return
+        if bolt_resp.status >= 500:
+            log.warning("Slack request of type %r not processed (Bolt answered %d)", kind, bolt_resp.status)
 
     async def start(self) -> None:
         """Check the token (``auth.test``; a failure is logged, not fatal) and connect Socket Mode if asked."""

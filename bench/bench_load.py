@@ -2,7 +2,8 @@
 
 Runs the real server app in-process on a 127.0.0.1 port (web chat in loopback mode, Slack over HTTP
 against the fake Slack Web API from the tests, Teams off), warms it up, then sends ``--requests``
-requests at once (default 200): half ``POST /chat/api/message`` from distinct web chat users (the
+requests at once (default 200), each a different question (``POOL``): half ``POST /chat/api/message`` from
+distinct web chat users (the
 answer is in the response), half signed Slack ``message.im`` events from distinct Slack users (acknowledged
 at once; the answer arrives later as ``chat.postMessage`` at the fake). Prints one JSON object:
 
@@ -15,7 +16,12 @@ at once; the answer arrives later as ``chat.postMessage`` at the fake). Prints o
   (``VmHWM``, or ``ru_maxrss``), in MiB. The process holds the server, the clients and the fake
   Slack, so the peak is an upper bound for the server.
 
-Usage: ``python bench/bench_load.py [--requests 200] [--real]`` (``--real`` uses the all-MiniLM-L6-v2
+With ``--server-process`` the server runs as ``policybot serve`` in its own process (over a data dir
+prepared by ``policybot index build``), as deployed: the clients and the fake Slack then no longer share
+its event loop and CPU time, and the RSS figures (``server_rss_mb_after_start``, after warm-up, peak) are
+the server's alone.
+
+Usage: ``python bench/bench_load.py [--requests 200] [--real] [--server-process]`` (``--real`` uses the all-MiniLM-L6-v2
 model; the default fake embedder measures the server without the model's cost). Every request goes
 to 127.0.0.1 only; the run is bounded by ``--timeout`` seconds.
 """
@@ -47,6 +53,20 @@ QUESTIONS = [
     "cn i add a service user on fb",
     "How do I bake sourdough bread?",  # out of scope: an abstention
 ]
+
+
+#: every request asks a different question (the labelled sets' questions, then the ones above): concurrent
+#: identical questions would be encoded once in a batch, which real traffic rarely offers
+POOL = list(
+    dict.fromkeys(
+        [
+            q["q"]
+            for name in ("dev", "staff", "holdout", "holdout2")
+            for q in json.loads((ROOT / "knowledge" / "eval" / f"{name}_questions.json").read_text())
+        ]
+        + QUESTIONS
+    )
+)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -83,7 +103,75 @@ def rss_mb() -> tuple[float | None, float]:
     return cur, peak
 
 
-async def run(requests: int, real: bool, timeout: float) -> dict:
+class ServerProcess:
+    """``policybot serve`` in its own process on a free 127.0.0.1 port, over a data dir prepared by
+    ``policybot index build`` (index and question encoder ready, as after an install), Slack pointed at
+    the fake Web API, Teams off, the web chat in loopback mode. ``url`` as ``ServerHarness.url``."""
+
+    def __init__(self, data_dir: str, slack_api_url: str, real: bool) -> None:
+        from fakes.harness import SECRET, TOKEN
+
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": data_dir,
+            "HF_HUB_OFFLINE": "1",
+            "POLICYBOT_DATA_DIR": str(Path(data_dir) / "data"),
+            "POLICYBOT_TEAMS": "off",
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack_api_url,
+        }
+        if not real:
+            self.env["POLICYBOT_FAKE_EMBEDDER"] = "1"
+        self.proc: asyncio.subprocess.Process | None = None
+        self.url = ""
+
+    async def start(self, timeout: float) -> ServerProcess:
+        import socket
+
+        import aiohttp
+
+        exe = str(Path(sys.executable).with_name("policybot"))
+        build = await asyncio.create_subprocess_exec(
+            exe, "index", "build", env=self.env, stdout=asyncio.subprocess.DEVNULL
+        )
+        if await build.wait() != 0:
+            raise RuntimeError("policybot index build failed")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.proc = await asyncio.create_subprocess_exec(
+            exe, "serve", "--host", "127.0.0.1", "--port", str(port), env=self.env, stdout=asyncio.subprocess.DEVNULL
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as session:
+            while time.monotonic() < deadline:
+                try:
+                    async with session.get(self.url + "/healthz") as r:
+                        if r.status == 200:
+                            return self
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise RuntimeError("the server did not become ready")
+
+    def rss(self) -> tuple[float | None, float]:
+        """(current RSS, peak RSS) of the server process in MiB (``/proc/<pid>/status``)."""
+        assert self.proc is not None
+        values = {}
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line.split(":")[0]] = int(line.split()[1]) / 1024
+        return values.get("VmRSS"), values.get("VmHWM", 0.0)
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await self.proc.wait()
+
+
+async def run(requests: int, real: bool, timeout: float, server_process: bool = False) -> dict:
     import aiohttp
     from fakes.harness import SECRET, ServerHarness
     from fakes.slack_api import FakeSlackAPI, message_im_event, signed_headers
@@ -100,11 +188,17 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
     n_web = requests // 2
     n_slack = requests - n_web
     with tempfile.TemporaryDirectory() as data:
-        bot = open_policybot(data, embedder=embedder)
         fake = await FakeSlackAPI().start()
-        h = await ServerHarness(bot, ConversationEngine(bot), fake, env={"POLICYBOT_TEAMS": "off"}).start(
-            ready_timeout=600
-        )
+        server: ServerProcess | None = None
+        if server_process:
+            server = await ServerProcess(data, fake.api_url, real).start(timeout)
+            h = server
+        else:
+            bot = open_policybot(data, embedder=embedder)
+            h = await ServerHarness(bot, ConversationEngine(bot), fake, env={"POLICYBOT_TEAMS": "off"}).start(
+                ready_timeout=600
+            )
+        server_start_mb = server.rss()[0] if server else None
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0),
             cookie_jar=aiohttp.DummyCookieJar(),
@@ -144,16 +238,16 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
             await fake.wait_for(
                 "chat.postMessage", count=len(warm), timeout=timeout, where=lambda c: c.params.get("channel") in warm
             )
-            before, _ = rss_mb()
+            before, _ = server.rss() if server else rss_mb()
 
             sent: dict = {}
             started = time.perf_counter()
             jobs = []  # (kind, coroutine), web chat and Slack interleaved
             for i in range(max(n_web, n_slack)):
                 if i < n_web:
-                    jobs.append(("web", web(cookies[i], QUESTIONS[i % len(QUESTIONS)])))
+                    jobs.append(("web", web(cookies[i], POOL[(2 * i) % len(POOL)])))
                 if i < n_slack:
-                    jobs.append(("slack", slack(i, QUESTIONS[i % len(QUESTIONS)], sent)))
+                    jobs.append(("slack", slack(i, POOL[(2 * i + 1) % len(POOL)], sent)))
             results = await asyncio.gather(*(c for _, c in jobs), return_exceptions=True)
             kinds = [k for k, _ in jobs]
             errors = [r for r in results if isinstance(r, BaseException)]
@@ -168,7 +262,7 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
                     first[ch] = c.at
             finished = max([web_done, *first.values()])
             wall = finished - started
-            _, peak = rss_mb()
+            _, peak = server.rss() if server else rss_mb()
 
             web_lat = [r for k, r in zip(kinds, results) if k == "web" and not isinstance(r, BaseException)]
             ack_lat = [r for k, r in zip(kinds, results) if k == "slack" and not isinstance(r, BaseException)]
@@ -206,6 +300,8 @@ async def run(requests: int, real: bool, timeout: float) -> dict:
         "slack_ack": summary_ms(ack_lat),
         "slack_answer": summary_ms(answer_lat),
         "server_metrics": counted,
+        "server": "separate process" if server_process else "in this process",
+        "server_rss_mb_after_start": round(server_start_mb, 1) if server_start_mb else None,
         "rss_mb_before": round(before, 1) if before else None,
         "peak_rss_mb": round(peak, 1),
         "cpus": os.cpu_count(),
@@ -217,10 +313,15 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=200, help="requests sent at once, half web chat, half Slack")
     ap.add_argument("--real", action="store_true", help="use the real embedding model")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds before the run gives up")
+    ap.add_argument(
+        "--server-process",
+        action="store_true",
+        help="run `policybot serve` in its own process (RSS figures are then the server's alone)",
+    )
     a = ap.parse_args()
     if a.requests < 2:
         ap.error("--requests must be at least 2")
-    print(json.dumps(asyncio.run(run(a.requests, a.real, a.timeout)), indent=2))
+    print(json.dumps(asyncio.run(run(a.requests, a.real, a.timeout, a.server_process)), indent=2))
 
 
 if __name__ == "__main__":

@@ -49,14 +49,14 @@ class OnnxEncoder:
 
     Args:
         path: an export folder (``export_encoder``).
-        threads: ONNX Runtime intra-op threads (1: one encode uses one core; concurrent encodes run side by side).
+        threads: ONNX Runtime intra-op threads (default: 2, or 1 on a one-core machine); idle ones sleep.
 
     Raises:
         OSError: a file of the export cannot be read.
         ValueError: ``encoder.json`` is not an export's, or the tokenizer or model file is not usable.
     """
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -75,8 +75,10 @@ class OnnxEncoder:
         self._tokenizer.enable_truncation(max_len)
         self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        # idle pool threads sleep instead of spinning: the engine and the event loop need those cores too
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(
                 str(self.path / MODEL_FILE), options, providers=["CPUExecutionProvider"]

@@ -98,6 +98,29 @@ async def test_dm_question_is_acked_then_answered_with_quote_blocks(server, fake
     assert fake_slack.calls_to("auth.test"), "Bolt's authorization (and the startup check) use auth.test"
 
 
+async def test_an_event_is_acked_while_the_engine_is_still_busy(fake_bot, fake_slack):
+    import threading
+
+    gate = threading.Event()
+
+    class Busy(ConversationEngine):
+        def handle(self, inbound):
+            assert gate.wait(30)
+            return super().handle(inbound)
+
+    h = await ServerHarness(fake_bot, Busy(fake_bot), fake_slack).start()
+    try:
+        r = await h.event(message_im_event(QUESTION))
+        assert r.status == 200 and not gate.is_set()  # acknowledged before the engine could answer
+        assert not fake_slack.calls_to("chat.postMessage")
+        gate.set()
+        (post,) = await fake_slack.wait_for("chat.postMessage")
+        assert any(CLAUSE in b["text"]["text"] for b in post.params["blocks"] if b["type"] == "section")
+    finally:
+        gate.set()
+        await h.stop()
+
+
 async def test_mention_is_answered_in_the_thread(server, fake_slack):
     body = app_mention_event(QUESTION, ts="1700000000.000100")
     r = await server.event(body)
