@@ -121,6 +121,8 @@ class ServerProcess:
             "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": slack_api_url,
         }
+        if os.environ.get("PYTHONPATH"):  # e.g. an older checkout's code, for a before/after comparison
+            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         if not real:
             self.env["POLICYBOT_FAKE_EMBEDDER"] = "1"
         self.proc: asyncio.subprocess.Process | None = None
