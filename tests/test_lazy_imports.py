@@ -23,7 +23,9 @@ def _loaded_after(argv: list[str], tmp_path: Path) -> list[str]:
         f"print('LOADED=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "POLICYBOT_DATA_DIR": str(tmp_path / "data")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, done.stderr
     line = [x for x in done.stdout.splitlines() if x.startswith("LOADED=")][-1]
     return [m for m in line.removeprefix("LOADED=").split(",") if m]
