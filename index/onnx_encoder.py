@@ -42,6 +42,7 @@ MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+CHUNK = 8  #: texts per ONNX Runtime call (sorted by length first: ``OnnxEncoder.encode``)
 
 
 class OnnxEncoder:
@@ -73,7 +74,7 @@ class OnnxEncoder:
         except Exception as exc:  # the tokenizers library raises a bare Exception for a bad file
             raise ValueError(f"{self.path / TOKENIZER_FILE} is not a tokenizer: {exc}") from exc
         self._tokenizer.enable_truncation(max_len)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._tokenizer.no_padding()  # the file may ask for fixed-length padding: ``encode`` pads each chunk itself
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
@@ -87,19 +88,32 @@ class OnnxEncoder:
             Exception
         ) as exc:  # onnxruntime's errors (InvalidProtobuf, NoSuchFile, Fail...) derive from Exception only
             raise ValueError(f"{self.path / MODEL_FILE} is not a usable ONNX model: {exc}") from exc
-        self._lock = threading.Lock()  # the tokenizer's padding/truncation state is shared
 
     def encode(self, texts: list[str], progress: bool = False) -> np.ndarray:
-        """Embed ``texts``: float32 ``(len(texts), dim)`` with unit rows (``(0, dim)`` for no texts)."""
+        """Embed ``texts``: float32 ``(len(texts), dim)`` with unit rows (``(0, dim)`` for no texts).
+
+        Texts are run shortest first in chunks of ``CHUNK``, each padded only to its own longest text:
+        one batch padded to its longest text cost 6.6 ms a question text on 2 cores, one text at a time
+        5.3 ms, sorted chunks of 8 3.2 ms (128 texts of the labelled questions, 7 to 46 tokens).
+        """
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (vectors,) = self._session.run(["embedding"], feeds)
-        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), CHUNK):
+            rows = order[start : start + CHUNK]
+            width = max(len(encodings[i].ids) for i in rows)
+            ids = np.zeros((len(rows), width), dtype=np.int64)  # 0 is [PAD]
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = len(encodings[i].ids)
+                ids[r, :n] = encodings[i].ids
+                mask[r, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            (vectors,) = self._session.run(["embedding"], feeds)
+            out[rows] = np.asarray(vectors, dtype=np.float32).reshape(len(rows), self.dim)
+        return out
 
 
 def encoder_dir(data_dir: str | Path) -> Path:
