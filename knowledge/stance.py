@@ -3,53 +3,73 @@
 ``stance_of(text, lead_in, topic)`` gives one of ``STANCES``; ``stance_evidence`` also gives the sentence that
 decided it. Callers use ``SAYS_NOTHING`` for an organisation with no matching clause.
 
-Patterns (matched case-insensitively, curly apostrophes folded, on one sentence at a time; "+" marks version 2):
+Patterns (matched case-insensitively, curly apostrophes folded, on one sentence at a time; "+" marks version 2,
+"*" version 3):
 
 ===============  =======================================================  =========================================
 stance           wording                                                  example
 ===============  =======================================================  =========================================
 prohibits        must/shall not, may not/cannot (person subject), are     "Users must not take any action which ..."
-                 not permitted/allowed to, is prohibited/forbidden, under
-                 no circumstances, not (be) tolerated, is not/never
+                 not permitted/allowed (to), is prohibited/forbidden,
+                 under no circumstances, not (be) tolerated, is not/never
                  acceptable, considered unacceptable, treated/deemed (+
                  dealt with/viewed) as (+ potential/gross) misconduct,
-                 abuse (+ or a disciplinary matter); + "I will not";      "I will not disclose my username ..."
-                 + prohibits/forbids/bans, does/will not tolerate/allow;
-                 + asked/requested not to, "we request that ... do not";
-                 + "may not be <done>"; imperative "Do not", "Never"      "Never post pictures of service users ..."
+                 abuse (+ or a disciplinary matter); * constitutes        "... may constitute gross misconduct"
+                 misconduct, results in/leads to/subject to/faces
+                 disciplinary action, discipline or dismissal; + "I will
+                 not"; + prohibits/forbids/bans, does/will not
+                 tolerate/allow; + asked/requested not to, "we request
+                 that ... do not"; + "may not be <done>"; * "is not to    "it is not to be used for ..."
+                 be <done>", "<person> is not to <do>"; * "will not be    "School email addresses will not be used"
+                 <done>" (no person in the subject); * "No ..."/"Nothing
+                 ..." before a permission; imperative "Do not", "Never"
 requires         must, shall, are required/expected (+ requested/asked)   "Staff have a responsibility to report ..."
                  to, it is expected that, have a duty/responsibility to,
                  are responsible for, need to; plain positive should,
                  ought to; positive advice (advised/recommended/
                  encouraged to, it is recommended that); + "I will", "I
                  agree to"; + requires/expects/asks ... to/that,
-                 encourages, "we encourage/expect/ask"; imperative
-                 "Always", "Ensure", a bare imperative (+ with a noun     "Raise concerns promptly and provide ..."
+                 encourages, "we encourage/expect/ask"; * "<person> is    "the employee is to contact ..."
+                 to <do>"; * a lead-in naming "requirements/rules/
+                 expectations ... include:"; imperative "Always",
+                 "Ensure", * "Please <do>" (not "please note/see/refer/
+                 be aware/feel free"), a bare imperative (+ with a noun   "Raise concerns promptly and provide ..."
                  object or a preposition, in a whole sentence)
-advises against  should not/never, should avoid/decline, advised/         "It is recommended that employees do not
-                 recommended/encouraged not to, it is recommended that     post images ..."
+advises against  should not/never, should avoid/decline (* avoided, *     "Personal calls should be avoided ..."
+                 "should be taken/careful/try to avoid"), advised/        "Care should be taken to avoid ..."
+                 recommended/encouraged not to, it is recommended that
                  ... do not, (it is) not advisable/recommended, is
                  discouraged, think carefully before, it is
-                 inappropriate to; imperative "Avoid ..."
-permits          may/can after a person subject (not "we"), are           "Employees may use the Internet ... during
-                 permitted/allowed/entitled to, it is acceptable/          their lunch break."
-                 appropriate to, have a right to, need not, are not
-                 required to, do not feel obliged; + (feel/are) free to,
-                 allows/permits staff to; + "may be <done>"               "Concerns may be raised verbally ..."
+                 inappropriate to; * be wary/cautious, exercise caution,
+                 beware; imperative "Avoid ..."
+permits          may/can after a person subject (not "we"), (*            "Employees may use the Internet ... during
+                 "anyone/everyone ... can <do>" at a distance), are        their lunch break."
+                 permitted/allowed/entitled to (* or without "to"), it
+                 is acceptable/appropriate to, have a right to, need not,
+                 are not required to, do not feel obliged; + (feel/are)
+                 free to, allows/permits staff to; + "may be <done>"; *   "Concerns may be raised verbally ..."
+                 respects/recognises the right of, within their rights
+                 to, * "is not responsible for <doing>"                   "The whistleblower is not responsible for
+                                                                           investigating ..."
 describes        none of the above: definitions, background, scope        "Cyber bullying is the use of ICT ..."
 ===============  =======================================================  =========================================
 
 Decisions: positive "should" and positive advice map to **requires** (the labels have no weaker positive duty);
 "should not" and advice not to map to **advises against**; a request not to is a prohibition. "may"/"can" permit
 after a person subject ("may include", "content can be stored" describe; "we may" is the employer's discretion), or
-(+) as a passive "may (not) be <participle>" in a main clause ("where data may be passed" describes). (+) "I will"
-is an undertaking; "we will" is the organisation's and describes. (+) Active deontic verbs count when finite
-("encourages", "we encourage"), not in an infinitive ("the aim is to encourage"). A negation counts after the modal
-within filler words ("should be politely declined"), anywhere in a "recommended/expected that" clause, (+) after an
-active verb's object ("asks staff not to"), and (+) before the modal as the subject's determiner ("No reference
-should be made", "Nothing may be posted"); "should ensure that ... does not" is a duty to ensure (requires). (+) A
-bare imperative with a noun object or a preposition counts only in a whole sentence (not a list item under a lead-in)
-with no finite verb and a verb-like first word (``_imperative``).
+(+) as a passive "may (not) be <participle>" in a main clause ("where data may be passed" describes; (*) a
+demonstrative counts as subordinate only as a pronoun right before the modal: "These may be used" describes, "These
+tablets may not be taken out" prohibits). (+) "I will" is an undertaking; "we will" is the organisation's and
+describes; (*) a passive "will not be <done>" in a main clause prohibits unless a person is in the subject ("staff
+raising a concern will not be penalised" protects them). (*) A sanction on an act ("may result in disciplinary
+action", "will be subject to discipline") prohibits it; the employer's own action ("we will take disciplinary
+action") describes. (+) Active deontic verbs count when finite ("encourages", "we encourage"), not in an infinitive
+("the aim is to encourage"). A negation counts after the modal within filler words ("should be politely declined",
+(*) "should be taken to avoid"), anywhere in a "recommended/expected that" clause, (+) after an active verb's object
+("asks staff not to"), and (+) before the modal as the subject's determiner ("No reference should be made",
+"Nothing may be posted", (*) "No such individual will be permitted to"); "should ensure that ... does not" is a duty
+to ensure (requires). (+) A bare imperative with a noun object or a preposition counts only in a whole sentence (not
+a list item under a lead-in) with no finite verb and a verb-like first word (``_imperative``).
 
 Lead-ins: when the text has no deontic wording of its own, or reads as a continuation (starts in lower case or with
 "not"/"never"/"to", or the lead-in ends in "to:", "that:", "should:", "not:" and the like), its first sentence is
@@ -58,30 +78,38 @@ deontic wording of its own ("School staff should ensure that: No reference shoul
 An item starting with a negation ("Not post images ...") negates the lead-in: must-type -> prohibits, should- and
 may-type -> advises against. No bare imperative is looked for after a lead-in ending in "to:" ("in order to: ...").
 
-Several sentences (split at . ! ? ; before "but", and (+) at a comma opening a clause with its own subject when both
-sides have deontic wording): among those with deontic wording, the one sharing most content words (lightly stemmed)
-with ``topic`` wins; ties, or no topic, go to the strongest stance (prohibits > requires > advises against > permits);
-within a sentence the strongest stance counts.
+Several sentences (split at . ! ? ; before "but", and (+) at a comma (* or ", and"/", or") opening a clause with its
+own subject when both sides have deontic wording): among those with deontic wording, the one sharing most content
+words (lightly stemmed) with ``topic`` wins; ties, or no topic, go to the strongest stance (prohibits > requires >
+advises against > permits); within a sentence the strongest stance counts.
 
-Measured accuracy (tests/test_stance.py keeps a floor for each set); t = tuning data, h = held out (labelled before
-the version was written, measured once after):
+Measured accuracy (tests/test_stance.py keeps a floor for each set, one clause below the figure); t = tuning data,
+h = held out (labelled before the version was written, measured once after):
 
-=================================================================  ===  ==============  ==============
-labelled set                                                         n  version 1       version 2
-=================================================================  ===  ==============  ==============
-the five bundled policies (tests/data/stance_labels.json)           77  75 97.4% (t)    75 97.4% (t)
-three real documents (tests/data/stance_labels_realdocs.json)       33  17 51.5% (h)    32 97.0% (t)
-34 other organisations' policies (tests/data/stance_labels_fresh)  107  70 65.4% (h)    82 76.6% (h)
-=================================================================  ===  ==============  ==============
+=================================================================  ===  ============  ============  ============
+labelled set                                                         n  version 1     version 2     version 3
+=================================================================  ===  ============  ============  ============
+the five bundled policies (tests/data/stance_labels.json)           77  75 97.4% (t)  75 97.4% (t)  75 97.4% (t)
+three real documents (tests/data/stance_labels_realdocs.json)       33  17 51.5% (h)  32 97.0% (t)  32 97.0% (t)
+34 other organisations' policies (tests/data/stance_labels_fresh)  107  70 65.4% (h)  82 76.6% (h)  98 91.6% (t)
+26 further organisations (tests/data/stance_labels_fresh2.json)     86  --            59 68.6% (h)  64 74.4% (h)
+=================================================================  ===  ============  ============  ============
 
 The fresh set (councils, schools, nurseries, care providers) was compiled and labelled by version 2's author before
-writing it, so not blind to its wording. Version 2 fixed 12 of version 1's fresh errors and broke none. Its 25 errors:
-"is not to be used", prescriptive "will" ("will be subject to discipline"), "should be avoided", "may constitute gross
-misconduct", "respects the right of", "is not responsible for", a demonstrative or distant subject, restrictive
-"only", verbless items and imperatives under lead-ins (incl. "Do not" under recommendations, gold advises against),
-", and" between clauses, topic ties. By gold label: prohibits->describes 8, permits->describes 5, advises against->
-requires 4, requires->describes 3, prohibits->permits 2, permits->prohibits, prohibits->requires, advises against->
-prohibits 1 each.
+writing it; it is version 3's tuning data. The second fresh set (councils, schools, nurseries, care providers, NHS
+trusts, charities; social media, mobile phones, acceptable use, codes of conduct, whistleblowing) was compiled and
+labelled before version 3 was written, by its author, without running any version on it; version 2 was measured on it
+right after it was committed and version 3 once, its errors not studied.
+
+Version 3 fixed 17 of version 2's 25 fresh errors and broke one (a permission and a sanction in one sentence: "is
+free to talk about the school, however ... will constitute misconduct" now prohibits). Its 9 fresh errors: restrictive
+"only" ("may only be taken at breaks", topic-dependent), "accepts the employees bring", a verbless "No use of ...",
+"cannot be disclosed" after a relative clause, a "Do not" item under a recommending lead-in (gold advises against),
+"including but not limited to" split at "but", topic ties (", and" between a "should not" and a "should" clause; a
+"must not excessively" and a permission). Known gaps, found while writing the unit tests after the fresh2
+measurement and left for a later version (changing the rule now would leave the fresh2 figure unmeasured): "should
+take care not to" (requires; only "take care to avoid" is read as a negation), "we will not be held responsible"
+(prohibits; "we" is not a person subject there).
 """
 
 from __future__ import annotations
@@ -96,22 +124,30 @@ _POS = {"must": _R, "should": _R, "may": _M, "will": _R}
 _NEG = {"must": _P, "should": _A, "may": _P, "will": _P}
 _ITEM_NEG = {"must": _P, "should": _A, "may": _A, "will": _P}  # a lead-in's modal negated by an item "not ..."
 
-_SUBJ = (  # a person who can be given permission ("we may" is the employer's discretion, not a permission)
-    r"(?:you|they|he|she|he/she|s/he|i|employees?|staff|workers?|colleagues|managers?|volunteers?|users|"
-    r"individuals|members|officers|practitioners|everyone|anyone)"
+_PEOPLE = (  # a person who can be given permission ("we may" is the employer's discretion, not a permission)
+    r"you|they|he|she|he/she|s/he|i|employees?|staff|workers?|colleagues|managers?|volunteers?|users|"
+    r"individuals|members|officers|practitioners|everyone|anyone"
 )
+_SUBJ = "(?:" + _PEOPLE + ")"
 _BE, _ADV, _TO = r"\b(?:is|are|be|being)\s+", r"(?:\w+ly\s+|also\s+|therefore\s+|then\s+)?", r"(?=\s+(?:not\s+)?to\b)"
 _OBJ = r"(?=(?:\s+\S+){0,5}?\s+(?:not\s+)?(?:to|that)\b)"  # an object, then "(not) to" or "that"
 _FILL = r"(?:\s*(?:\w+ly|also|then|therefore|ever|however,?|at all times|be|have|make|:))*"
-_NEGATOR = re.compile(_FILL + r"(?:\s+(?:not|never|no)\b|n?'t\b|not\b|\s+(?:avoid|refrain|declin\w*)\b)")
-_THAT_NEG = re.compile(r"\b(?:not|never|avoid|refrain|declin\w*)\b|n't\b")
+_CARE = r"(?:\s+(?:be\s+)?(?:taken|take\s+(?:\w+\s+)?care|careful|try|seek)\s+to\b)?"  # "care should be taken to avoid"
+_AVOID = r"(?:avoid(?:ed|ing)?|refrain(?:ed|ing)?|declin\w*)\b"
+_NEGATOR = re.compile(_FILL + _CARE + r"(?:\s+(?:not|never|no)\b|n?'t\b|not\b|\s+" + _AVOID + ")")
+_THAT_NEG = re.compile(r"\b(?:not\b|never\b|" + _AVOID + r")|n't\b")
 _OBJ_NEG, _OBJ_THAT = re.compile(r"(?:\s+\S+){0,5}?\s+not\s+to\b"), re.compile(r"(?:\s+\S+){0,5}?\s+that\b")
 _PRE_NEG = re.compile(r"(?:^|[,;:]\s*)(?:no|nothing|nobody|none|neither|no one)\b[^,;:]*$")  # "No reference should"
 _FREE = re.compile(r"(?:\s+\w+ly)?\s+(?:feel|be)\s+free\s+to\b")  # "should feel free to" permits
-_PASSIVE_MAY = r"\bmay(?=(?:\s+\w+ly)?(?:\s+not)?\s+be\s+\w+(?:ed|en|wn|de|nt|pt|ld|ne|ut|ht)\b)"  # "may be raised"
-_SUBORDINATE = re.compile(r"\b(?:where|whom|which|who|that|if|when|this|these|it|there)\b|[,;:]")
+_PART = r"\w+(?:ed|en|wn|de|nt|pt|ld|ne|ut|ht)\b"  # a past participle, roughly
+_PASSIVE_MAY = r"\bmay(?=(?:\s+\w+ly)?(?:\s+not)?\s+be\s+" + _PART + ")"  # "may be raised"
+_SUBORDINATE = re.compile(r"\b(?:where|whom|which|who|that|if|when)\b|[,;:]|\b(?:this|these|it|there)\s*$")
+_BE_TO = r"(?=(?:\s+not|\s+never)?\s+to\s+(?!be\b)[a-z]+)"  # "is (not) to <do>"
+_PERSON = re.compile(r"\b(?:" + _PEOPLE + r"|members?\s+of\s+staff|person|people|individual|whistleblowers?)\b")
 _ASKS = r"\b(?:requires|expects|asks|requests|instructs|(?:we|i)\s+(?:require|expect|ask|request))"
-_FAMILY = [  # (family, kind, pattern): kind "active" (voice) or "main" (clause only); negation looked for after
+# (family, kind, pattern): kind "active" (voice), "main" (clause only) or "thing" (main clause, no person in the
+# subject); negation looked for after
+_FAMILY = [
     ("must", "", r"\bmust(?=n't|\b)|\bshall\b"),
     ("must", "", r"\bit\s+is\s+(?:\w+ly\s+)?(?:expected|required|essential|mandatory)\s+that\b"),
     ("must", "", _BE + _ADV + r"(?:required|expected|obliged|requested|asked|instructed)" + _TO),
@@ -126,10 +162,20 @@ _FAMILY = [  # (family, kind, pattern): kind "active" (voice) or "main" (clause 
     ("may", "", r"\b" + _SUBJ + r"\s+" + _ADV + r"(?:may|can)(?=not\b|\b)"),
     ("may", "main", _PASSIVE_MAY),  # "Concerns may (not) be raised ...", not "where data may be passed"
     ("will", "", r"\bi\s+" + _ADV + r"(?:will|shall)(?=n't|\b)|\bi\s+wo(?=n't)|\bi\s+(?:agree|undertake)" + _TO),
+    # version 3
+    ("must", "", r"\b" + _SUBJ + r"\s+" + _ADV + r"(?:is|are)" + _BE_TO),  # "the employee is to contact"
+    ("must", "", r"\b(?:is|are)(?=\s+(?:not|never)\s+to\s+be\s+" + _PART + ")"),  # "is not to be used"
+    ("must", "", r"\b(?:requirements|rules|expectations|obligations)\b[^.;:]*\b(?:include|are|is)\s*:"),  # a lead-in
+    ("will", "thing", r"\bwill(?=\s+(?:not|never)\s+be\s+" + _PART + r")|\bwo(?=n't\s+be\s+" + _PART + ")"),
+    ("may", "", r"\b(?:anyone|everyone)\b[^.;:]{0,150}?\b(?:may|can)(?=not\b|\b)(?!\s+be\b)"),  # a distant subject
 ]
 _SANCTION = (  # "will be treated as potential misconduct": a sanction prohibits the act
     r"\b(?:treated|regarded|considered|deemed|viewed|dealt\s+with)\s+(?:as\s+)?(?:an?\s+)?(?:act\s+of\s+)?"
     r"(?:potential\s+|serious\s+|gross\s+)?(?:misconduct|abuse|disciplinary\s+(?:matter|offence))\b"
+    # version 3: "may constitute gross misconduct", "will be subject to discipline", "may result in dismissal"
+    r"|\b(?:constitutes?|amounts?\s+to)\s+(?:an?\s+)?(?:act\s+of\s+)?(?:potential\s+|serious\s+|gross\s+)?misconduct\b"
+    r"|\b(?:result(?:s|ing)?\s+in|lead(?:s|ing)?\s+to|subject\s+to|fac(?:e|es|ing))\s+(?:\w+\s+){0,2}?"
+    r"(?:disciplinary\s+(?:action|proceedings|procedures?|measures|sanctions?)|discipline|dismissal)\b"
 )
 _FIXED = [  # (stance, pattern)
     (_P, r"\bnot\s+(?:be\s+)?tolerated\b|\b(?:is|are|be)\s+(?:strictly\s+)?(?:prohibited|forbidden)\b"),
@@ -137,10 +183,15 @@ _FIXED = [  # (stance, pattern)
     (_P, r"\bunder\s+no\s+circumstances\b|\b(?:is|are|be)\s+(?:never|not)\s+acceptable\b|\bwon't\s+tolerate\b"),
     (_P, r"\b(?:is|are|be|consider(?:s|ed)?|deem(?:s|ed)?|regard(?:s|ed)?\s+as)\s+unacceptable\b"),
     (_P, _SANCTION),
-    (_P, r"\b(?:is|are|be)\s+not\s+(?:permitted|allowed)\s+to\b|\bnot\s+be\s+(?:permitted|allowed)\s+to\b"),
+    (_P, r"\b(?:is|are|be)\s+not\s+(?:permitted|allowed)\b|\bnot\s+be\s+(?:permitted|allowed)\b"),
     (_A, r"\bnot\s+(?:\w+ly\s+)?(?:advisable|recommended)\b|\b(?:is|are|be)\s+(?:\w+ly\s+)?discouraged\b"),
     (_A, r"\bthink\s+carefully\s+before\b|\b(?:is|are)\s+(?:\w+ly\s+)?inappropriate\s+(?:to|for)\b|\bdiscourages\b"),
+    (_A, r"\b(?:be|is|are|remain)\s+(?:\w+ly\s+)?(?:wary|cautious)\b|\bexercise\s+(?:\w+\s+)?caution\b|\bbeware\b"),
     (_M, r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:permitted|allowed|entitled)\s+to\b|\b(?:is|are|be|feel)\s+free\s+to\b"),
+    (_M, r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:permitted|allowed)\b(?!\s+to\b)"),  # "Reasonable use is permitted"
+    (_M, r"\b(?:respects?|recogni[sz]es?)\s+(?:the\s+)?rights?\s+of\b"),  # "respects the right of staff to"
+    (_M, r"\bwithin\s+(?:their|his|her|your|its)\s+rights?\s+to\b"),
+    (_M, r"\b(?:is|are)\s+not\s+(?:\w+ly\s+)?responsible\s+for\s+\w+ing\b"),  # "is not responsible for investigating"
     (_M, r"\bha(?:ve|s)\s+(?:a|the)\s+right\s+to\b"),
     (_M, r"\b(?:allows|permits)\s+(?:(?:all|the|any|its|our)\s+)?" + _SUBJ + r"\s+to\b"),
     (_M, r"\b(?:is|are|be)\s+(?:\w+ly\s+)?(?:acceptable|appropriate|permissible)\s+(?:for\s+\S+(?:\s+\S+)?\s+)?to\b"),
@@ -148,11 +199,13 @@ _FIXED = [  # (stance, pattern)
     (_M, r"\b(?:is|are)\s+not\s+(?:required|obliged)\s+to\b"),
     (_M, r"\b(?:do\s+not|don't)\s+feel\s+(?:obliged|pressured|compelled)\b"),
 ]
-_OPENER = r"^(?:(?:if|when|where|before|after|once|whilst|while|unless)\b[^,]*,\s*)?(?:please\s+)?"
+_WHEN = r"^(?:(?:if|when|where|before|after|once|whilst|while|unless)\b[^,]*,\s*)?"
+_OPENER = _WHEN + r"(?:please\s+)?"
 _IMPERATIVE = [
     (re.compile(_OPENER + r"(?:do\s+not|don't|never)\b(?!\s+feel\s+(?:obliged|pressured|compelled))"), _P),
     (re.compile(_OPENER + r"(?:always|ensure|make\s+sure)\b"), _R),
     (re.compile(_OPENER + r"(?:avoid|refrain)\b"), _A),
+    (re.compile(_WHEN + r"please\s+(?!note\b|see\b|refer\b|be\s+aware\b|feel\s+free\b|do\b|don't\b|never\b)[a-z]"), _R),
 ]
 _BARE = re.compile(_OPENER + r"([a-z]+)\s+([a-z]+)")
 _DET = set("your yourself yourselves all any every the a an them it this these those others up out".split())
@@ -163,7 +216,8 @@ _NOUNISH += ("ary", "ory")
 _AUX = "is are was were am be been has have had do does did will would shall should can could may might must".split()
 _FINITE = re.compile(r"\b(?:" + "|".join(_AUX) + r")\b|'")  # a finite verb (or a contraction): not an imperative
 _SPLICE = re.compile(  # ", the personal equipment ... should not": a second clause with its own subject
-    r",\s+(?=(?:the|a|an|this|these|those|their|his|her|its|our|your|any|all|such|each|every|no|staff|employees|you|"
+    r",\s+(?:(?:and|or)\s+)?(?=(?:the|a|an|this|these|those|their|his|her|its|our|your|any|all|such|each|every|no|"
+    r"staff|employees|you|"
     r"they|he|she|we|i)\b)"
 )
 _FUNCTION = set(
@@ -243,10 +297,14 @@ def _hits(piece: str, imperative: bool, loose: bool = False) -> list[_Hit]:
     out: list[_Hit] = []
     for rx, fam, kind in _COMPILED:
         for m in rx.finditer(s):
-            if _FREE.match(s[m.end() :]) or (kind == "main" and _SUBORDINATE.search(s[: m.start()])):
+            if _FREE.match(s[m.end() :]) or (kind in ("main", "thing") and _SUBORDINATE.search(s[: m.start()])):
                 continue  # "should feel free to" permits (a fixed phrase below)
+            if kind == "thing" and _PERSON.search(s[: m.start()]):
+                continue  # "staff raising a concern will not be penalised" protects them; it forbids nothing
             out.append(((_NEG if _negated(s, m, kind == "active") else _POS)[fam], fam))
-    out += [(st, "") for rx, st in _COMPILED_FIXED if rx.search(s)]
+    for rx, st in _COMPILED_FIXED:
+        if fixed := rx.search(s):  # "No such individual will be permitted to ..." prohibits
+            out.append((_P if st == _M and _PRE_NEG.search(s[: fixed.start()]) else st, ""))
     out += [(st, "") for rx, st in _IMPERATIVE if rx.search(s)]
     if not out and imperative and _imperative(piece.strip(), loose):
         out.append((_R, ""))

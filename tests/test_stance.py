@@ -16,13 +16,11 @@ REALDOCS = Path(__file__).resolve().parents[2] / "shared" / "realdocs"
 BUNDLED = json.loads((DATA / "stance_labels.json").read_text(encoding="utf-8"))
 REALDOCS_SET = json.loads((DATA / "stance_labels_realdocs.json").read_text(encoding="utf-8"))
 FRESH = json.loads((DATA / "stance_labels_fresh.json").read_text(encoding="utf-8"))
-# Version 2 of the rule, measured on each set (version 1: 75/77, 17/33, 70/107). The bundled and real-document
-# sets are its tuning data; the fresh set (other organisations' policies) was labelled before it and measured once.
-BUNDLED_ACCURACY = 75 / 77
-REALDOCS_ACCURACY = 32 / 33
-FRESH_ACCURACY = 82 / 107
-# a small margin each: one more error than measured passes, two fail
-BUNDLED_MARGIN, REALDOCS_MARGIN, FRESH_MARGIN = 0.02, 0.04, 0.015
+FRESH2 = json.loads((DATA / "stance_labels_fresh2.json").read_text(encoding="utf-8"))
+# Version 3 of the rule, clauses right on each set (version 1: 75/77, 17/33, 70/107; version 2: 75/77, 32/33, 82/107,
+# 59/86). The bundled, real-document and fresh sets are its tuning data; the second fresh set was labelled before it
+# and measured once. Each floor is one clause below the measured figure: one more error passes, two fail.
+BUNDLED_RIGHT, REALDOCS_RIGHT, FRESH_RIGHT, FRESH2_RIGHT = 75, 32, 98, 64
 
 P, R, A, M, D = STANCES
 
@@ -151,6 +149,69 @@ def test_version_2_pattern_families(text: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # "is (not) to": a person's duty, a thing's prohibition; a purpose is no duty
+        ("The telephone is not to be used for personal calls.", P),
+        ("It is not to be used for raising personal complaints.", P),
+        ("The employee is to contact his or her supervisor.", R),
+        ("The aim of this policy is to encourage reporting.", D),
+        ("The policy is to be reviewed annually.", D),
+        # a passive "will not be <done>": prohibits a thing's use, protects a person
+        ("School email addresses will not be used for personal accounts.", P),
+        ("Staff raising a genuine concern will not be penalised.", D),
+        ("Anyone who raises a concern in good faith will not be disadvantaged.", D),
+        ("If the phone is lost, it will not be replaced.", D),  # a subordinate clause before the modal
+        # sanctions on an act; the employer's own action describes
+        ("Breaches may constitute gross misconduct.", P),
+        ("An employee who files a false report will be subject to discipline.", P),
+        ("Misuse of the internet may result in disciplinary action.", P),
+        ("Such behaviour could lead to dismissal.", P),
+        ("The council will take disciplinary action where needed.", D),
+        # "avoided", and caution before "avoid"
+        ("Personal calls should be avoided during working hours.", A),
+        ("Personal calls must be avoided.", P),
+        ("Care should be taken to avoid using offensive language.", A),
+        ("Staff should be careful to avoid sharing passwords.", A),
+        ("Care should be taken when lifting.", R),  # no negation after "taken"
+        ("Be wary of what photographs you put online.", A),
+        ("Exercise caution when sharing opinions online.", A),
+        # a demonstrative determiner is no subordinate clause; a demonstrative pronoun still is
+        ("These tablets may not be taken out of the nursery.", P),
+        ("These may be used at lunch.", D),
+        # permissions: without "to", a right respected, not responsible for doing; "No ..." before one prohibits
+        ("Reasonable use is permitted in the event of an emergency.", M),
+        ("Smoking is not permitted on site.", P),
+        ("No such individual will be permitted to have unsupervised contact with children.", P),
+        ("The school respects the right of staff to keep a blog.", M),
+        ("Staff are within their rights to use social networking websites.", M),
+        ("The whistleblower is not responsible for investigating the activity.", M),
+        ("The school is not responsible for lost phones.", D),  # no act the person need not do
+        ("Anyone who works here can raise a concern.", M),  # a distant subject
+        ("Anyone found breaching this policy may face disciplinary action.", P),  # the sanction is stronger
+        ("Anyone who may be affected should read this policy.", R),  # "may be" is no permission
+        # "Please <do>"
+        ("Please give as much information as possible.", R),
+        ("Please note that calls are recorded.", D),
+        ("Please feel free to contact HR.", M),
+    ],
+)
+def test_version_3_pattern_families(text: str, expected: str) -> None:
+    assert stance_of(text) == expected
+
+
+def test_version_3_lead_ins_and_and_splices() -> None:
+    requirements = "For staff, requirements typically include:"
+    assert stance_of("Using the tightest privacy settings possible", requirements) == R
+    assert stance_of("Not accepting friend requests from current pupils", requirements) == P
+    assert stance_of("Examples typically include: online contact") == D  # no requirement named
+    assert stance_of("The names of any witnesses", "Please give as much information as possible:") == R
+    text = "Staff should not join parents' groups, and all contact should be through school email."
+    assert stance_evidence(text, topic="joining parents' groups") == (A, "Staff should not join parents' groups")
+    assert stance_evidence(text, topic="contact through school email")[0] == R
+
+
+@pytest.mark.parametrize(
     ("lead_in", "text", "expected", "evidence"),
     [
         ("Employees must not:", "accept friend requests from pupils.", P, "Employees must not:"),
@@ -240,7 +301,7 @@ def test_a_comma_splice_is_two_clauses_for_the_topic() -> None:
 
 
 def test_evidence_is_verbatim_or_none() -> None:
-    for e in BUNDLED + REALDOCS_SET + FRESH:
+    for e in BUNDLED + REALDOCS_SET + FRESH + FRESH2:
         stance, sentence = stance_evidence(e["text"], e["lead_in"], e["topic"])
         assert stance in STANCES
         if stance == D:
@@ -249,13 +310,14 @@ def test_evidence_is_verbatim_or_none() -> None:
             assert sentence and (sentence in e["text"] or sentence in (e["lead_in"] or ""))
 
 
-def _accuracy(entries: list[dict[str, str | None]]) -> tuple[float, Counter[tuple[str, str]]]:
+def _right(entries: list[dict[str, str | None]]) -> tuple[int, Counter[tuple[str, str]]]:
+    """Clauses labelled right, and the errors as (gold, got) counts."""
     errors: Counter[tuple[str, str]] = Counter()
     for e in entries:
         got = stance_of(str(e["text"]), e["lead_in"], e["topic"])
         if got != e["label"]:
             errors[(str(e["label"]), got)] += 1
-    return 1 - sum(errors.values()) / len(entries), errors
+    return len(entries) - sum(errors.values()), errors
 
 
 def _check_shape(entries: list[dict[str, str | None]]) -> None:
@@ -279,8 +341,8 @@ def test_bundled_labels_are_verbatim_and_spread() -> None:
 
 
 def test_accuracy_on_the_bundled_labelled_set() -> None:
-    accuracy, errors = _accuracy(BUNDLED)
-    assert accuracy >= BUNDLED_ACCURACY - BUNDLED_MARGIN, (accuracy, errors)
+    right, errors = _right(BUNDLED)
+    assert right >= BUNDLED_RIGHT - 1, (right, errors)
 
 
 @pytest.mark.skipif(not REALDOCS.is_dir(), reason="shared/realdocs is not beside the repository")
@@ -296,20 +358,33 @@ def test_accuracy_on_the_real_documents() -> None:
     for e in REALDOCS_SET:
         assert len(e["text"]) <= 200 and normalise(e["text"]) in sources[e["doc"]], e["text"]
         assert not e["lead_in"] or normalise(e["lead_in"]) in sources[e["doc"]], e["lead_in"]
-    accuracy, errors = _accuracy(REALDOCS_SET)
-    assert accuracy >= REALDOCS_ACCURACY - REALDOCS_MARGIN, (accuracy, errors)
+    right, errors = _right(REALDOCS_SET)
+    assert right >= REALDOCS_RIGHT - 1, (right, errors)
 
 
-def test_fresh_labels_are_spread_over_organisations_and_stances() -> None:
-    for e in FRESH:
+@pytest.mark.parametrize(("entries", "size", "organisations"), [(FRESH, 40, 3), (FRESH2, 60, 12)])
+def test_fresh_labels_are_spread_over_organisations_and_stances(
+    entries: list[dict[str, str | None]], size: int, organisations: int
+) -> None:
+    for e in entries:
         assert set(e) == {"source", "organisation", "lead_in", "text", "topic", "label"}, e
         assert e["label"] in STANCES and e["text"] and e["topic"] and e["source"] and e["organisation"], e
-        assert len(e["text"]) <= 250, e["text"]
-    assert len(FRESH) >= 40
-    assert len({e["organisation"] for e in FRESH}) >= 3
-    assert set(Counter(e["label"] for e in FRESH)) == set(STANCES)
+        assert len(str(e["text"])) <= 250, e["text"]
+    assert len(entries) >= size
+    assert len({e["organisation"] for e in entries}) >= organisations
+    assert set(Counter(e["label"] for e in entries)) == set(STANCES)
+
+
+def test_the_second_fresh_set_is_other_organisations() -> None:
+    assert not {e["organisation"] for e in FRESH2} & {e["organisation"] for e in FRESH}
+    assert not {e["source"] for e in FRESH2} & {e["source"] for e in FRESH}
 
 
 def test_accuracy_on_the_fresh_set() -> None:
-    accuracy, errors = _accuracy(FRESH)
-    assert accuracy >= FRESH_ACCURACY - FRESH_MARGIN, (accuracy, errors)
+    right, errors = _right(FRESH)
+    assert right >= FRESH_RIGHT - 1, (right, errors)
+
+
+def test_accuracy_on_the_second_fresh_set() -> None:
+    right, errors = _right(FRESH2)
+    assert right >= FRESH2_RIGHT - 1, (right, errors)
