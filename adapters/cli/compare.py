@@ -9,6 +9,8 @@ from adapters.cli import open_from_args
 
 
 def cmd_compare(args) -> int:
+    """The ``policybot compare`` command: 0, or 2 for an empty or too long topic, an unknown organisation or
+    an unknown ``--as`` person (one line on stderr)."""
     from adapters.cli.ask import asker_organisations
     from adapters.console import render
     from bot.compare import compare
