@@ -197,3 +197,18 @@ def test_split_by_documents_keeps_one_ranking_and_the_answer_cutoff(fake_bot):
     assert not strict.answerable
     refused = type(ranked)(ranked.question, ranked.hits, False, ranked.best_cosine)
     assert not any(part.answerable for part in split_by_documents(refused, docs))
+
+
+def test_the_compare_command_prints_json_and_refuses_bad_input(fake_bot, monkeypatch, capsys):
+    from adapters.cli import main
+
+    monkeypatch.setenv("POLICYBOT_FAKE_EMBEDDER", "1")
+    base = ["--data-dir", str(fake_bot.data_dir), "compare"]
+    assert main([*base, "--json", "--organisation", "wfcs", "friend request from a service user on facebook"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["positions"]) == 5 and data["positions"][0]["organisation"] == WFCS
+    assert data["positions"][0]["own_organisation"] is True
+    assert main([*base, "   "]) == 2
+    assert "Please type a question" in capsys.readouterr().err
+    assert main([*base, "--organisation", "Nowhere Trust", "friend requests"]) == 2
+    assert "No organisation matches 'Nowhere Trust'" in capsys.readouterr().err
