@@ -320,33 +320,15 @@ def open_reporting(
     settings: Settings | None = None,
 ) -> ReportingService:
     """Open confidential reporting for ``data_dir`` with the key, directory and routing file ``settings``
-    name (``bot.reporting.service.ReportingService.open``, which reads the environment, when None).
+    name (``bot.reporting.service.ReportingService.open``; None: the process environment).
 
     Raises:
         ReportingNotConfigured: no key (outside dev mode), a bad key, no directory, or a bad directory or
             routing file.
     """
-    from bot.directory import Directory, DirectoryError, directory_path
-    from bot.reporting.crypto import ReportCipher, ReportingNotConfigured, is_dev_mode, load_key
-    from bot.reporting.routing import RoutingConfig, RoutingError, routing_path
     from bot.reporting.service import ReportingService
 
-    if settings is None:
-        return ReportingService.open(data_dir, policy_store=policy_store, dev=dev)
-    dev = is_dev_mode(dev, settings)
-    key = load_key(data_dir, dev=dev, settings=settings)
-    dpath = directory_path(data_dir, dev=dev, settings=settings)
-    if dpath is None:
-        raise ReportingNotConfigured(
-            "confidential reporting needs a staff directory: set POLICYBOT_DIRECTORY or put directory.toml "
-            "in the data dir (see config/directory.sample.toml)"
-        )
-    try:
-        directory = Directory.load(dpath)
-        routing = RoutingConfig.load(routing_path(data_dir, settings=settings))
-    except (DirectoryError, RoutingError) as exc:
-        raise ReportingNotConfigured(str(exc)) from None
-    return ReportingService(data_dir, directory, ReportCipher(key), routing, policy_store=policy_store)
+    return ReportingService.open(data_dir, policy_store=policy_store, dev=dev, settings=settings)
 
 
 def _find_directory(

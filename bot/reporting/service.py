@@ -62,6 +62,7 @@ from bot.reporting.reportable import is_report_request
 from bot.reporting.routing import PolicyQuotes, RoutingConfig, RoutingError, routing_path
 
 if TYPE_CHECKING:
+    from bot.settings import Settings
     from index.store import KnowledgeStore
 
 log = logging.getLogger("policybot.reporting")
@@ -188,16 +189,18 @@ class ReportingService:
         policy_store: KnowledgeStore | None = None,
         dev: bool | None = None,
         clock: Callable[[], datetime] | None = None,
+        settings: Settings | None = None,
     ) -> ReportingService:
-        """Open reporting for a data dir: key, directory and routing from the environment and config.
+        """Open reporting for a data dir: key, directory and routing from ``settings`` (the
+        ``bot.settings.Settings`` read at the entry point; None: the process environment, read now) and config.
 
         Raises:
             ReportingNotConfigured: no key (outside dev mode), a bad key, no directory, or a bad
                 directory or routing file.
         """
-        dev = is_dev_mode(dev)
-        key = load_key(data_dir, dev=dev)
-        dpath = directory_path(data_dir, dev=dev)
+        dev = is_dev_mode(dev, settings)
+        key = load_key(data_dir, dev=dev, settings=settings)
+        dpath = directory_path(data_dir, dev=dev, settings=settings)
         if dpath is None:
             raise ReportingNotConfigured(
                 "confidential reporting needs a staff directory: set POLICYBOT_DIRECTORY or put directory.toml "
@@ -205,7 +208,7 @@ class ReportingService:
             )
         try:
             directory = Directory.load(dpath)
-            routing = RoutingConfig.load(routing_path(data_dir))
+            routing = RoutingConfig.load(routing_path(data_dir, settings=settings))
         except (DirectoryError, RoutingError) as exc:
             raise ReportingNotConfigured(str(exc)) from None
         return cls(data_dir, directory, ReportCipher(key), routing, policy_store=policy_store, clock=clock)
