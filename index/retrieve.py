@@ -545,13 +545,14 @@ class KnowledgeIndex:
             raise ValueError(f"unknown retrieval mode {mode!r}")
         self.store = store
         self.embedder = embedder
-        self._query_encoder: Embedder | None = None
-        self.query_encoder = query_encoder
         self.vector_path = Path(vector_path)
         self.mode = mode
         self._snapshot: Snapshot | None = None
         self._build_lock = threading.Lock()
         self._batcher: EncodeBatcher | None = None
+        self._batcher_lock = threading.Lock()  # never the build lock: prefetch runs on the server's event loop
+        self._query_encoder: Embedder | None = None
+        self.query_encoder = query_encoder
 
     @property
     def query_encoder(self) -> Embedder:
@@ -564,8 +565,9 @@ class KnowledgeIndex:
             raise ValueError(
                 f"the query encoder {encoder.name} ({encoder.dim}) is not the index's {self.embedder.name} ({self.embedder.dim})"
             )
-        self._query_encoder = encoder
-        old, self._batcher = getattr(self, "_batcher", None), None
+        with self._batcher_lock:
+            self._query_encoder = encoder
+            old, self._batcher = self._batcher, None
         if old is not None:
             old.close()
 
@@ -591,7 +593,7 @@ class KnowledgeIndex:
             return None
         from index.batching import EncodeBatcher
 
-        with self._build_lock:
+        with self._batcher_lock:
             if self._batcher is None:
                 self._batcher = EncodeBatcher(self.query_encoder)
             batcher = self._batcher

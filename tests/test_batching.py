@@ -85,3 +85,19 @@ def test_a_prefetched_question_is_not_encoded_again_by_the_engine(fake_bot):
     assert Counting.calls == [index.query_texts(question)]  # the engine took the vectors
     assert [q.clause_id for q in prefetched.quotes] == [q.clause_id for q in plain.quotes]
     assert index.prefetch("   ") is None
+
+
+def test_prefetch_does_not_wait_for_an_index_build(fake_bot):
+    """The server calls ``prefetch`` on its event loop: a refresh holding the build lock (embedding a new
+    upload can take seconds) must not hold up every incoming message."""
+    index = fake_bot.index
+    returned = threading.Event()
+
+    def call():
+        index.prefetch("can I accept a friend request?")
+        returned.set()
+
+    with index._build_lock:  # as during refresh()
+        caller = threading.Thread(target=call, daemon=True)
+        caller.start()
+        assert returned.wait(10)
