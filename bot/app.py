@@ -155,10 +155,8 @@ class Policybot:
         return answer
 
     def organisations(self) -> dict[str, set[str]]:
-        """The organisations of the live documents: ``{organisation: {document ids}}``."""
-        from bot.organisations import organisations_of
-
-        return organisations_of((c.doc_id, c.organisation) for c in self.index.snapshot.clauses.values())
+        """The organisations of the live documents: ``{organisation: {document ids}}`` (``Snapshot.organisations``)."""
+        return self.index.snapshot.organisations
 
     def _ask_own_first(
         self, question: str, names: tuple[str, ...], max_quotes: int, strict: bool, others: str | None

@@ -134,12 +134,11 @@ def compare(index: KnowledgeIndex, topic: str, own: Collection[str] = ()) -> Com
     """
     from bot.answer import split_by_documents
     from bot.engine import validate_question
-    from bot.organisations import organisations_of
     from index.retrieve import params_for
 
     topic = validate_question(topic)
     snapshot = index.snapshot
-    known = organisations_of((c.doc_id, c.organisation) for c in snapshot.clauses.values())
+    known = snapshot.organisations
     params = params_for(index.embedder.name)
     every = {d for ids in known.values() for d in ids}
     feats = index.features(topic, plain_keywords=not params.expand_keywords, docs=every)

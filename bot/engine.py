@@ -157,9 +157,9 @@ class ConversationEngine:
     def organisations_of(self, user_id: str | None) -> tuple[str, ...]:
         """The organisation(s) whose policies apply to ``user_id``, as named: their ``organisation`` in the
         staff directory, else ``POLICYBOT_ORGANISATION`` (``Settings.organisation``), else ``()``."""
-        person = self.directory.get(user_id) if user_id and self.directory is not None else None
-        if person is not None and person.organisations:
-            return person.organisations
+        mine = self.directory.organisations_of(user_id) if self.directory is not None else ()
+        if mine:
+            return mine
         return tuple(self.settings.organisation) if self.settings is not None else ()
 
     def _compare(self, inbound: Inbound) -> Outbound | None:

@@ -66,14 +66,6 @@ def matches(name: str, organisation: str, doc_id: str | None = None) -> bool:
     return any(_words(abbr) == wanted for abbr in _BRACKETED.findall(organisation))
 
 
-def organisations_of(docs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
-    """``{organisation: {document ids}}`` for ``(doc_id, organisation)`` pairs (e.g. the live clauses')."""
-    out: dict[str, set[str]] = {}
-    for doc_id, organisation in docs:
-        out.setdefault(organisation, set()).add(doc_id)
-    return out
-
-
 def resolve(names: Iterable[str], known: Mapping[str, set[str]], strict: bool = True) -> frozenset[str]:
     """The document organisations that ``names`` mean.
 
@@ -82,7 +74,7 @@ def resolve(names: Iterable[str], known: Mapping[str, set[str]], strict: bool = 
 
     Args:
         names: the asker's organisations as given (blank ones are ignored).
-        known: ``{organisation: {document ids}}`` (``organisations_of``).
+        known: ``{organisation: {document ids}}`` (``index.retrieve.Snapshot.organisations``).
         strict: raise for a name that matches none or several; False skips it instead.
 
     Returns:
@@ -105,4 +97,4 @@ def resolve(names: Iterable[str], known: Mapping[str, set[str]], strict: bool = 
     return frozenset(found)
 
 
-__all__ = ["UnknownOrganisation", "matches", "organisations_of", "resolve"]
+__all__ = ["UnknownOrganisation", "matches", "resolve"]

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -520,6 +521,26 @@ class Snapshot:
     doc_hashes: dict[str, str] = field(default_factory=dict)
     centroid: np.ndarray | None = None  #: mean of all view vectors, ``VectorIndex.centroid()``
 
+    @cached_property
+    def clause_ids_by_doc(self) -> dict[str, list[int]]:
+        """``{document id: [clause ids]}`` of the live clauses (built once per snapshot)."""
+        out: dict[str, list[int]] = {}
+        for cid, c in self.clauses.items():
+            out.setdefault(c.doc_id, []).append(cid)
+        return out
+
+    @cached_property
+    def organisations(self) -> dict[str, set[str]]:
+        """``{organisation: {document ids}}`` of the live documents (built once per snapshot)."""
+        out: dict[str, set[str]] = {}
+        for c in self.clauses.values():
+            out.setdefault(c.organisation, set()).add(c.doc_id)
+        return out
+
+    def clause_ids_of(self, docs: Iterable[str]) -> set[int]:
+        """The live clause ids of the documents ``docs``."""
+        return {cid for d in docs for cid in self.clause_ids_by_doc.get(d, ())}
+
 
 class KnowledgeIndex:
     """The searchable knowledge base in one data dir.
@@ -726,7 +747,7 @@ class KnowledgeIndex:
         if len(qvecs):
             wanted = set(typed) | set(rewritten) | set(keyword) | set(plain or ())
             if docs is not None:
-                wanted |= {cid for cid, c in snap.clauses.items() if c.doc_id in docs}
+                wanted |= snap.clause_ids_of(docs)
             for n, qv in enumerate(qvecs):
                 have = typed if n == 0 else rewritten
                 missing = [i for i in wanted if i not in have]
@@ -763,7 +784,7 @@ class KnowledgeIndex:
         if keyword is None:
             raise ValueError("these features were computed without plain_keywords=True")
         if docs is not None:
-            inside = {cid for cid, c in snap.clauses.items() if c.doc_id in docs}
+            inside = snap.clause_ids_of(docs)
             dense = {cid: v for cid, v in dense.items() if cid in inside}
             keyword = {cid: v for cid, v in keyword.items() if cid in inside}
         top_kw = max(keyword.values(), default=0.0)

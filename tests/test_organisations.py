@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from bot.organisations import UnknownOrganisation, matches, organisations_of, resolve
+from bot.organisations import UnknownOrganisation, matches, resolve
+
+
+def organisations_of(docs):
+    """``{organisation: {document ids}}`` for ``(doc_id, organisation)`` pairs, as ``Snapshot.organisations`` gives."""
+    out = {}
+    for doc_id, organisation in docs:
+        out.setdefault(organisation, set()).add(doc_id)
+    return out
+
 
 MPWEC = "Meadow Pathways Wellbeing and Education Cornwall (MPWEC)"
 KNOWN = organisations_of(

@@ -212,3 +212,13 @@ def test_the_compare_command_prints_json_and_refuses_bad_input(fake_bot, monkeyp
     assert "Please type a question" in capsys.readouterr().err
     assert main([*base, "--organisation", "Nowhere Trust", "friend requests"]) == 2
     assert "No organisation matches 'Nowhere Trust'" in capsys.readouterr().err
+
+
+def test_the_snapshot_maps_documents_and_organisations_once(fake_bot):
+    snap = fake_bot.index.snapshot
+    assert snap.organisations["Medway Council"] == {"medway"}
+    assert len(snap.organisations) == 5
+    medway = snap.clause_ids_of(["medway"])
+    assert medway == {cid for cid, c in snap.clauses.items() if c.doc_id == "medway"} and medway
+    assert snap.clause_ids_of(["no-such-document"]) == set()
+    assert fake_bot.organisations() is snap.organisations  # derived once per snapshot, not per question
