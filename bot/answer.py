@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.messages import Citation, Quote
 from index.retrieve import Hit, SearchResult
@@ -152,8 +152,6 @@ def split_by_documents(
     Returns:
         ``(inside, outside)`` ``SearchResult``s.
     """
-    from dataclasses import replace
-
     best = result.hits[0].score if result.hits else 0.0
 
     def part(hits: list[Hit]) -> SearchResult:
@@ -165,6 +163,7 @@ def split_by_documents(
 
 
 def compose_own_first(
+    question: str,
     own: SearchResult | None,
     others: SearchResult | None,
     organisations: tuple[str, ...],
@@ -173,9 +172,10 @@ def compose_own_first(
     """The answer for an asker whose organisation is known: their organisation's quotes first.
 
     Args:
-        own: retrieval among the asker's organisation's documents only (``KnowledgeIndex.rank(docs=...)``);
-            None when the knowledge base holds none of their documents.
-        others: retrieval among every other document; None to leave other organisations out
+        question: the question as asked.
+        own: the asker's organisation's part of the ranking (``split_by_documents``); None when the
+            knowledge base holds none of their documents.
+        others: every other document's part; None to leave other organisations out
             (``POLICYBOT_OTHER_ORGANISATIONS=hide``).
         organisations: the asker's organisations as shown (``Answer.organisations``), not empty.
         max_quotes: most quotes from each of the two groups.
@@ -184,13 +184,9 @@ def compose_own_first(
         An ``Answer`` whose quotes are the own quotes (``own=True``), then the others' (``own=False``);
         ``own_answered`` says whether the own group answered, and ``answered`` whether either did.
     """
-    from dataclasses import replace
-
     mine = compose(own, max_quotes) if own is not None else None
     rest = compose(others, max_quotes) if others is not None else None
     quotes = [replace(q, own=True) for q in (mine.quotes if mine else [])]
     quotes += [replace(q, own=False) for q in (rest.quotes if rest else [])]
-    first = own if own is not None else others
-    question = first.question if first is not None else ""
     best = max((r.best_cosine for r in (own, others) if r is not None), default=0.0)
     return Answer(question, bool(quotes), quotes, best, organisations, bool(mine and mine.answered))

@@ -175,8 +175,9 @@ class Policybot:
         own, rest = split_by_documents(ranked, own_docs)
         own.hits, rest.hits = own.hits[:10], rest.hits[:10]
         shown = tuple(sorted(mine)) if mine else names
-        answer = compose_own_first(own if own_docs else None, rest if show else None, shown, max_quotes=max_quotes)
-        answer.question = question
+        answer = compose_own_first(
+            question, own if own_docs else None, rest if show else None, shown, max_quotes=max_quotes
+        )
         return answer, [own, rest]
 
     def _log_answer(self, user_id: str, answer: Answer, results: list[SearchResult]) -> None:
