@@ -457,3 +457,16 @@ def test_typed_ask_without_text_waits_for_the_question(submitted):
 def test_a_question_that_starts_with_status_is_still_a_question(engine):
     out = say(engine, "dan", "status updates about work on Facebook")
     assert out[0].kind in ("answer", "no_answer")
+
+
+def test_case_summaries_carry_machine_readable_state_times_and_overdue(submitted, clock):
+    engine, _ = submitted
+    svc = engine.reporting
+    [row] = svc.list_cases("bob")
+    assert (row.state, row.handler_id, row.overdue) == ("new", "bob", False)
+    assert row.created_iso < row.ack_due_iso and row.acknowledged_iso is None and row.closed_iso is None
+    clock.advance(days=8)  # past the acknowledgement deadline
+    assert svc.list_cases("bob")[0].overdue
+    press(engine, "bob", "case:ack", "C-00001")
+    [row] = svc.list_cases("hana")
+    assert (row.state, row.overdue) == ("acknowledged", False) and row.acknowledged_iso

@@ -137,7 +137,10 @@ class CaseView:
 
 @dataclass
 class CaseSummary:
-    """One line of ``cases list``: reference, status, category, handler, times (display form)."""
+    """One line of ``cases list``: reference, status, category, handler, times (display form), and the same
+    facts for screens that compute with them: ``state`` (``CaseStatus`` value, e.g. ``"new"``), the handler's
+    directory id, ISO 8601 UTC times (None when not yet) and ``overdue`` (not acknowledged, not closed, and
+    the acknowledgement deadline has passed by the service's clock)."""
 
     ref: str
     status: str
@@ -146,6 +149,13 @@ class CaseSummary:
     handler: str
     created_at: str
     ack_due: str
+    state: str = ""
+    handler_id: str = ""
+    created_iso: str = ""
+    ack_due_iso: str = ""
+    acknowledged_iso: str | None = None
+    closed_iso: str | None = None
+    overdue: bool = False
 
 
 class ReportingService:
@@ -536,10 +546,11 @@ class ReportingService:
                 return []
             ids = self.cases.case_ids(None if self.directory.is_hr(actor) else actor)
             out = []
+            now = self._now()
             for cid in ids:
                 case = self.cases.get_case(cid)
                 assert case is not None  # an id from case_ids
-                self.cases.audit(actor, cid, "list", True, via, self._now())
+                self.cases.audit(actor, cid, "list", True, via, now)
                 out.append(
                     CaseSummary(
                         case.ref,
@@ -549,6 +560,13 @@ class ReportingService:
                         self.directory.name_of(case.handler_id),
                         self._fmt(case.created_at),
                         self._fmt(case.ack_due),
+                        state=case.status.value,
+                        handler_id=case.handler_id,
+                        created_iso=case.created_at,
+                        ack_due_iso=case.ack_due,
+                        acknowledged_iso=case.acknowledged_at,
+                        closed_iso=case.closed_at,
+                        overdue=case.status == CaseStatus.NEW and case.ack_due < ts(now),
                     )
                 )
             return out
