@@ -470,3 +470,17 @@ def test_case_summaries_carry_machine_readable_state_times_and_overdue(submitted
     press(engine, "bob", "case:ack", "C-00001")
     [row] = svc.list_cases("hana")
     assert (row.state, row.overdue) == ("acknowledged", False) and row.acknowledged_iso
+
+
+def test_role_of_says_who_may_work_on_cases(engine):
+    svc = engine.reporting
+    assert [svc.role_of(u) for u in ("hana", "bob", "carol", "sam", "alice", "dan", "nobody", None)] == [
+        "hr",
+        "handler",  # manages alice and dan
+        "handler",  # manages bob, hana and sam
+        "handler",  # safeguarding lead
+        None,
+        None,
+        None,
+        None,
+    ]

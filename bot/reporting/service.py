@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.directory import Directory, DirectoryError, Person, directory_path
+from bot.directory import ROLE_SAFEGUARDING, Directory, DirectoryError, Person, directory_path
 from bot.messages import Action, Choice, Inbound, Outbound
 from bot.reporting.cases import (
     CASES_DB_NAME,
@@ -523,6 +523,20 @@ class ReportingService:
         if case is not None:
             return user_id
         return "user#" + self.cases.user_key(user_id)[:12]
+
+    def role_of(self, user_id: str | None) -> str | None:
+        """What ``user_id`` may do with cases: ``"hr"`` (every case), ``"handler"`` (their own: anyone who
+        has been assigned a case, is a safeguarding lead or manages someone, so could be assigned one), or
+        None (not in the directory, or none of these). Raises nothing."""
+        person = self.directory.get(user_id) if user_id else None
+        if person is None:
+            return None
+        if person.is_hr:
+            return "hr"
+        if ROLE_SAFEGUARDING in person.roles or any(p.manager == person.user_id for p in self.directory.people()):
+            return "handler"
+        with self._lock:
+            return "handler" if self.cases.case_ids(person.user_id) else None
 
     def can_handle(self, user_id: str, case: CaseRecord) -> bool:
         """True when ``user_id`` is the case's handler or in HR."""
