@@ -17,10 +17,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-# The server with the web chat at http://$(HOST):$(PORT)/ (demo reporting: generated key, sample directory).
+# The server with the web chat at http://$(HOST):$(PORT)/ and the admin console at /admin/ (demo reporting:
+# generated key, sample directory, demo cases and unanswered questions added once to the data dir).
 # Slack and Teams routes switch on when their credentials are set in the environment (see README.md).
 run: setup
 	HF_HUB_OFFLINE=1 $(BIN)/policybot index build
+	HF_HUB_OFFLINE=1 $(BIN)/policybot demo --dev
 	HF_HUB_OFFLINE=1 exec $(BIN)/policybot serve --dev --host $(HOST) --port $(PORT)
 
 # The same engine as a chat on the terminal.

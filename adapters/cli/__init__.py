@@ -3,7 +3,7 @@
 Each module in ``COMMAND_MODULES`` exposes ``register(subparsers)`` and adds its sub-commands:
 ``ask`` and ``chat`` (``adapters.cli.ask``), ``compare`` (``adapters.cli.compare``), ``eval`` (``adapters.cli.eval``), ``index``
 (``adapters.cli.index``), ``cases`` (``adapters.cli.cases``), ``kb`` (``adapters.cli.kb``), ``serve``
-(``adapters.cli.serve``), ``teams`` (``adapters.cli.teams``) and ``backup`` (``adapters.cli.backup``).
+(``adapters.cli.serve``), ``teams`` (``adapters.cli.teams``), ``backup`` (``adapters.cli.backup``) and ``demo`` (``adapters.cli.demo``).
 
 Exit codes: 0 success, 1 runtime failure, 2 bad usage or bad input.
 """
@@ -88,6 +88,7 @@ COMMAND_MODULES = (
     "adapters.cli.serve",
     "adapters.cli.teams",
     "adapters.cli.backup",
+    "adapters.cli.demo",
 )
 
 
