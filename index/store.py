@@ -797,6 +797,26 @@ class KnowledgeStore:
             params.append(int(limit))
         return self._rows(sql, params)
 
+    def gap_counts_by_day(self, since: str | None = None) -> list[dict[str, Any]]:
+        """Kept questions counted by UTC day and reason, oldest day first.
+
+        Args:
+            since: an ISO 8601 UTC date or timestamp (``"2025-03-03"``); only questions kept on or after it
+                are counted (None: all).
+
+        Returns:
+            Dicts with ``day`` (``"YYYY-MM-DD"``, the UTC date the question was kept), ``reason``
+            (``"abstained"`` or ``"not_helpful"``) and ``count`` (int > 0); days without questions are absent.
+        """
+        where, params = "", []
+        if since is not None:
+            where, params = "WHERE created_at >= ?", [since]
+        return self._rows(
+            f"SELECT substr(created_at, 1, 10) AS day, reason, count(*) AS count FROM gaps {where} "
+            "GROUP BY day, reason ORDER BY day, reason",
+            params,
+        )
+
     def clear_gaps(self, keys: list[str] | None = None) -> int:
         """Delete kept questions: those with the given ``question_key`` values, or all. Returns rows deleted."""
         with self._write():
