@@ -827,6 +827,8 @@ class ReportingService:
         try:
             if kind == "ack":
                 return self.acknowledge(user, cid, via="chat")
+            if kind == "show":  # "Open" on a home screen: the case as ``show C-00001`` gives it
+                return self._case_command(user, "show", a.value, "")
             if kind in ("ask", "close"):
                 case = self._authorised(user, cid, f"{kind}_start", "chat")
                 if case.status == CS.CLOSED:
