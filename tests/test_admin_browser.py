@@ -262,6 +262,15 @@ async def test_someone_without_a_role_is_refused(fake_bot, console_engine):
         await sign_in_as(page, "alice")
         await expect(page.locator("#message-title")).to_have_text("Not available to you", timeout=TIMEOUT_MS)
         await expect(page.locator("#message-text")).to_have_text("The admin console is for HR and case handlers.")
+        await expect(page.locator("#whoami")).to_have_text("Signed in as Alice Adams")
+        assert await page.get_by_label("Sign in as").input_value() == "alice"
+        # an anonymous visitor in the local demo is asked to choose someone (a reload keeps the session)
+        await page.evaluate(
+            "fetch('/chat/api/identity', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'})"
+        )
+        await page.reload()
+        await expect(page.locator("#message-title")).to_have_text("Sign-in needed", timeout=TIMEOUT_MS)
+        await expect(page.locator("#whoami")).to_have_text("Not signed in (anonymous)")
         await expect(page.get_by_role("navigation", name="Admin sections")).to_be_hidden()
         assert await page.locator("#documents-table tbody tr").count() == 0
         assert await console_problems(page) == []

@@ -194,15 +194,35 @@
         }[r.login] || "";
         showMessage("Sign-in needed", r.error || "Please sign in.", hint);
       } else if (r._status === 403) {
-        $("whoami").textContent = r.name ? "Signed in as " + r.name : "Signed in";
-        showMessage("Not available to you", r.error || "The admin console is for HR and case handlers.",
-          r.can_switch ? "In this local demo you can sign in as someone else with \u201cSign in as\u201d." : "");
+        showRefusal(r);
       } else if (r._status === 0) {
         $("whoami").textContent = "";
         showMessage("Server unreachable", r.error, "Reload the page in a moment.");
       } else {
         showMessage("Admin console unavailable", r.error || "The admin console is not available (" + r._status + ").");
       }
+    });
+  }
+
+  // Signed in, but not someone the console is for: say who (the web chat knows the name), and in the local
+  // demo an anonymous visitor is asked to choose someone rather than told they are refused.
+  function showRefusal(r) {
+    $("whoami").textContent = "";
+    api("GET", "/chat/api/me").then(function (who) {
+      var known = who._status === 200 && !who.anonymous;
+      if (known) {
+        $("whoami").textContent = "Signed in as " + who.name;
+        showSwitcher({ can_switch: r.can_switch, people: r.people, user_id: who.user_id });
+      } else if (who._status === 200) {
+        $("whoami").textContent = "Not signed in (anonymous)";
+      }
+      if (!known && r.can_switch) {
+        showMessage("Sign-in needed", "The admin console is for HR and case handlers.",
+          "Choose who to sign in as in \u201cSign in as\u201d at the top of the page.");
+        return;
+      }
+      showMessage("Not available to you", r.error || "The admin console is for HR and case handlers.",
+        r.can_switch ? "In this local demo you can sign in as someone else with \u201cSign in as\u201d." : "");
     });
   }
 
