@@ -2,7 +2,7 @@
 
 ``FakeSlackAPI`` serves ``/api/<method>`` (``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``,
 ``chat.update``, ``conversations.open``, ``views.open``, ``views.update``, ``views.push``,
-``apps.connections.open``), ``/response/<name>`` (response URLs), ``/files/<id>/<name>`` (file
+``views.publish``, ``apps.connections.open``), ``/response/<name>`` (response URLs), ``/files/<id>/<name>`` (file
 downloads, as ``url_private_download``: the bot token is required as ``Authorization: Bearer``, else
 Slack's sign-in web page is served) and ``/socket`` (a Socket Mode WebSocket). Every call is recorded as a ``Call(method, params, at)``; ``wait_for`` lets a test wait for
 the asynchronous replies.
@@ -206,7 +206,7 @@ class FakeSlackAPI:
         if method == "conversations.open":
             users = str(p.get("users", "")).split(",")[0]
             return {"ok": True, "channel": {"id": "D" + users.lstrip("U")[:10].upper()}}
-        if method in ("views.open", "views.update", "views.push"):
+        if method in ("views.open", "views.update", "views.push", "views.publish"):
             view = dict(p.get("view") or {})
             view.setdefault("id", p.get("view_id") or f"V{next(self._views):08d}")
             return {"ok": True, "view": view}
