@@ -3,6 +3,7 @@
 Inbound: DMs (files in a DM downloaded within the upload limit), mentions (replied to in the thread),
 ``/policy`` (ephemeral reply; ``/policy report`` and the global shortcut start the report flow in the DM),
 button presses and modal submissions, each a ``bot.messages.Inbound`` (user ids: ``bot.identities``).
+The App Home tab (``app_home_opened``, its buttons, republished when cases change) is ``adapters.slack_home``.
 Rendering: ``render_messages`` / ``render_modal`` / ``form_modal`` lay out Block Kit within its limits.
 Sending: ``chat.postMessage`` (DMs through ``conversations.open``), ``response_url`` and ``views.*``;
 where each reply goes is ``bot.views.route``'s rule. Work happens after the ack; logs carry ids and
@@ -802,7 +803,10 @@ class SlackChannel:
         from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
         from slack_sdk.web.async_client import AsyncWebClient
 
+        from adapters.slack_home import SlackHome
+
         self.ctx = ctx
+        self.home = SlackHome(self)  #: the App Home tab
         self.settings = settings
         self.dedupe = EventDeduper()
         self.replays = EventDeduper(ttl=REPLAY_WINDOW)  #: keys of interactive requests already handled
@@ -838,6 +842,7 @@ class SlackChannel:
         app.use(self._dedupe_middleware)
         app.event("message")(self._on_message)
         app.event("app_mention")(self._on_mention)
+        app.event("app_home_opened")(self.home.on_opened)
         app.event(re.compile(".*"))(self._on_other_event)
         app.command(re.compile(".*"))(self._on_command)
         app.action(re.compile(".*"))(self._on_action)
@@ -1034,6 +1039,8 @@ class SlackChannel:
         except SLACK_ERRORS as exc:
             log.warning("Slack delivery of a %s failed: %s", outbound.kind, _err(exc))
             return False
+        if outbound.case_id:  # a new case, a reminder, an escalation...: their Home tab's case list
+            self.home.touch(user_id)
         return True
 
     async def post(self, target: Target, outbound: Outbound) -> None:
@@ -1105,6 +1112,7 @@ class SlackChannel:
             await self.post(target, ob)
         for ob in elsewhere:
             await self.ctx.deliver(ob)
+        self.home.after_reply(inbound.user_id, posts)  # e.g. a case acknowledged: their Home tab
         if view_id and not modal_done:
             try:
                 await self.client.views_update(view_id=view_id, view=done_view())
@@ -1294,6 +1302,9 @@ class SlackChannel:
         response_url = body.get("response_url")
         if is_feedback_action(slack_aid):
             await self._vote(user, slack_aid, action.get("value", ""), container, message, response_url)
+            return
+        if _dig(body, "view", "type") == "home":  # the App Home tab's buttons
+            await self.home.on_action(body)
             return
         if slack_aid == OPEN_INPUT:
             prompt = str(object_or_empty(action.get("value")).get("p") or "")

@@ -12,7 +12,7 @@ def test_manifest_matches_the_adapter():
     scopes = set(m["oauth_config"]["scopes"]["bot"])
     assert {"app_mentions:read", "chat:write", "commands", "im:history", "im:write", "files:read"} <= scopes
     settings = m["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_home_opened", "app_mention", "message.im"}
     assert settings["interactivity"]["is_enabled"] is True
     urls = [settings["event_subscriptions"]["request_url"], settings["interactivity"]["request_url"]]
     (command,) = m["features"]["slash_commands"]
@@ -22,3 +22,4 @@ def test_manifest_matches_the_adapter():
     (shortcut,) = m["features"]["shortcuts"]
     assert shortcut["type"] == "global" and shortcut["callback_id"] == "report_concern"
     assert m["features"]["app_home"]["messages_tab_enabled"] is True
+    assert m["features"]["app_home"]["home_tab_enabled"] is True  # adapters/slack_home.py publishes it
