@@ -6,6 +6,7 @@ Routes:
   loading failed). The port opens at once; the index loads in a background task.
 * ``GET /metrics``: Prometheus metrics (``adapters.metrics``; ``POLICYBOT_METRICS_TOKEN`` protects it).
 * whatever each channel module attaches (``POST /slack/events`` for Slack over HTTP).
+* ``/admin/``: the admin console (``adapters.admin``), attached after the channels when the web chat is on.
 
 Channel modules are listed in ``CHANNEL_MODULES``; each exposes ``check_config(settings)`` (raises
 ``ConfigError`` when that channel is half-configured) and ``attach(app, ctx) -> Channel | None`` (``None``
@@ -535,7 +536,8 @@ def attach_channels(app: web.Application, ctx: ServerContext, modules: tuple[str
 def build_app(
     policybot, engine, settings: ServerSettings | None = None, modules: tuple[str, ...] = CHANNEL_MODULES
 ) -> web.Application:
-    """The aiohttp application: ``/healthz``, every configured channel, and the background work.
+    """The aiohttp application: ``/healthz``, every configured channel, the admin console (``adapters.admin``,
+    with the web chat) and the background work.
 
     Args:
         policybot: an opened ``bot.app.Policybot`` (its index is loaded in the background on startup).
@@ -558,6 +560,9 @@ def build_app(
 
     metrics.install(app, ctx)  # before the channels: the middleware is outermost, the engine is measured
     attach_channels(app, ctx, modules)
+    from adapters import admin
+
+    admin.attach(app, ctx)  # the admin console: the web chat's sign-in, not a channel of its own
 
     async def lifecycle(app: web.Application):
         loader = asyncio.create_task(ctx.load_index())
