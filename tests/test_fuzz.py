@@ -473,3 +473,98 @@ def test_webchat_api_never_gets_5xx(live, session_cookie, route, body, signed_in
         headers["Cookie"] = session_cookie
     status, _ = live.request(method, path, body, headers)
     assert_no_5xx(status, (path, body[:100]))
+
+
+# -- admin console ------------------------------------------------------------------------------------
+
+ADMIN_ROUTES = [
+    ("GET", "/admin/api/me"),
+    ("GET", "/admin/api/documents"),
+    ("POST", "/admin/api/documents"),
+    ("POST", "/admin/api/documents/publish"),
+    ("DELETE", "/admin/api/documents/no-such-document"),
+    ("GET", "/admin/api/documents/wbc/diff"),
+    ("GET", "/admin/api/gaps"),
+    ("GET", "/admin/api/gaps/closest"),
+    ("GET", "/admin/api/cases"),
+    ("GET", "/admin/api/cases/C-00001"),
+    ("POST", "/admin/api/cases/C-00001/acknowledge"),
+    ("POST", "/admin/api/cases/C-00001/ask"),
+    ("POST", "/admin/api/cases/C-00001/close"),
+]
+admin_queries = st.one_of(
+    st.just(""),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "days": st.sampled_from(["90", "0", "-1", "nan", "inf", "1e309", "x", ""]),
+            "q": texts | st.text(max_size=50),
+            "from": st.sampled_from(["1", "2", "0", "-1", "x", "99999999"]),
+            "to": st.sampled_from(["1", "2", "x"]),
+        },
+    ).map(lambda q: "?" + urllib.parse.urlencode(q) if q else ""),
+)
+admin_bodies = st.one_of(
+    shaped(
+        {},
+        {
+            "preview_token": st.text(max_size=20),
+            "title": texts,
+            "organisation": texts,
+            "version": texts,
+            "date": texts,
+            "question": texts,
+            "outcome": texts,
+        },
+    ).map(lambda b: json.dumps(b).encode()),
+    st.binary(max_size=200),
+    st.sampled_from(
+        [
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nStaff must not.\r\n--b--\r\n',
+            b"--b\r\nnot a header\r\n\r\n",
+            b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.exe"\r\n\r\nMZ\r\n--b--\r\n',
+            b"[" * 5000,
+        ]
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def hr_session(live):
+    """``(cookie, csrf)`` of a web chat session signed in as hana (HR), for the admin console."""
+    conn = http.client.HTTPConnection("127.0.0.1", live.port, timeout=60)
+    conn.request("GET", "/chat/api/me", headers={"Host": f"127.0.0.1:{live.port}"})
+    resp = conn.getresponse()
+    resp.read()
+    first = resp.getheader("Set-Cookie", "").split(";", 1)[0]
+    conn.request(
+        "POST",
+        "/chat/api/identity",
+        json.dumps({"user_id": "hana"}).encode(),
+        {"Content-Type": "application/json", "Cookie": first, "Host": f"127.0.0.1:{live.port}"},
+    )
+    resp = conn.getresponse()
+    resp.read()
+    cookie = resp.getheader("Set-Cookie", "").split(";", 1)[0]
+    conn.request("GET", "/admin/api/me", headers={"Cookie": cookie, "Host": f"127.0.0.1:{live.port}"})
+    resp = conn.getresponse()
+    csrf = json.loads(resp.read())["csrf"]
+    conn.close()
+    return cookie, csrf
+
+
+@FUZZ
+@given(
+    st.sampled_from(ADMIN_ROUTES),
+    admin_queries,
+    admin_bodies,
+    st.booleans(),
+    st.sampled_from(["application/json", "multipart/form-data; boundary=b", "multipart/form-data", "text/plain"]),
+)
+def test_admin_api_never_gets_5xx(live, hr_session, route, query, body, signed_in, content_type):
+    method, path = route
+    headers = {"Content-Type": content_type, "Origin": f"http://127.0.0.1:{live.port}"}
+    if signed_in:
+        headers["Cookie"], headers["X-CSRF-Token"] = hr_session
+    status, _ = live.request(method, path + query, body, headers)
+    assert_no_5xx(status, (method, path + query, body[:100]))
