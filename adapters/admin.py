@@ -254,7 +254,13 @@ class AdminConsole:
             response = self._refusal(api, exc.status, {"error": exc.reason}, headers)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
+            from bot.upkeep.admin import NotAuthorised
+
+            if isinstance(exc, NotAuthorised):  # the directory changed between the role check and the call
+                response = self._refusal(api, 403, {"error": str(exc)}, {})
+                response.headers.update(API_HEADERS if api else PAGE_HEADERS)
+                return response
             route = request.match_info.route.resource
             where = route.canonical if route is not None else "?"
             log.error("admin console: unexpected error on %s %s", request.method, where, exc_info=True)

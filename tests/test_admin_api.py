@@ -534,3 +534,17 @@ async def test_case_reads_never_log_report_contents(fake_bot, caplog, user):
             assert r.status == 200
         logged = "\n".join(rec.getMessage() for rec in caplog.records)
         assert "Facebook" not in logged and "Zebra crossing" not in logged and "alice" not in logged.lower()
+
+
+async def test_a_refusal_from_the_core_is_a_403(fake_bot, monkeypatch):
+    from bot.upkeep.admin import NotAuthorised
+
+    async with WebChatServer(fake_bot, make_engine(fake_bot)) as srv:
+        hana, _ = await sign_in(srv, "hana")
+
+        def refuse(*a, **kw):
+            raise NotAuthorised("Only HR can change the policies I answer from.")
+
+        monkeypatch.setattr(srv.ctx.engine.kb.admin, "gaps", refuse)
+        r = await hana.get("/admin/api/gaps")
+        assert r.status == 403 and r.json()["error"].startswith("Only HR") and r.headers["Cache-Control"] == "no-store"
