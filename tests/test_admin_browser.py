@@ -173,9 +173,31 @@ async def test_hr_uploads_edits_publishes_replaces_and_reads_the_changed_words(f
         assert await page.get_by_label("To version").input_value() == "2"
         assert await console_problems(page) == []
 
+        # Remove asks first: "Keep it" changes nothing, Remove withdraws the document
+        await page.get_by_role("link", name="Back to the documents").click()
+        row = documents.locator("tbody tr", has=page.locator("code", has_text=re.compile(f"^{re.escape(doc_id)}$")))
+        remove = row.get_by_role("button", name=re.compile("^Remove "))
+        await remove.click()
+        dialog = page.get_by_role("dialog")
+        await expect(dialog).to_be_visible()
+        await dialog.get_by_role("button", name="Keep it").click()
+        await expect(dialog).to_be_hidden()
+        await expect(remove).to_be_focused()  # focus goes back to the button that opened it
+        assert fake_bot.store.document(doc_id)["status"] == "active"
+        await remove.click()
+        await dialog.get_by_role("button", name="Remove").click()
+        await expect(page.locator("#status")).to_contain_text("are no longer quoted")
+        await expect(row).to_have_count(0)
+        assert fake_bot.store.document(doc_id)["status"] == "removed"
+
+        # a narrow screen: the tables scroll inside their regions, the page itself does not
+        await page.set_viewport_size({"width": 360, "height": 740})
+        assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
         # every state-changing request carried the CSRF token from /admin/api/me
         me = await page.evaluate("fetch('/admin/api/me').then(r => r.json())")
-        assert len(sent) == 4 and all(token == me["csrf"] for _, _, token in sent), sent
+        assert [m for m, _, _ in sent] == ["POST", "POST", "POST", "POST", "DELETE"], sent
+        assert all(token == me["csrf"] for _, _, token in sent), sent
         assert unexpected(errors) == []
 
 
@@ -246,6 +268,24 @@ async def test_a_handler_acknowledges_a_case(fake_bot, console_engine):
         await expect(page.get_by_role("button", name="Ask the reporter")).to_be_visible()
         await expect(page.get_by_role("button", name="Close with outcome")).to_be_visible()
         assert console_engine.reporting.list_cases("bob")[0].state == "acknowledged"
+
+        # Ask the reporter: the question goes to them, the case waits for their answer
+        await page.get_by_role("button", name="Ask the reporter").click()
+        await page.get_by_label("Question for the reporter").fill("Did you reply to the messages?")
+        await page.get_by_role("button", name="Send the question").click()
+        await expect(details.locator("dd").first).to_have_text("more information requested from the reporter")
+        await expect(page.locator("#case-history")).to_contain_text("Did you reply to the messages?")
+
+        # Close with outcome: an empty outcome is refused next to the box; then no more actions
+        await page.get_by_role("button", name="Close with outcome").click()
+        await expect(page.get_by_label("Outcome")).to_be_focused()
+        await page.get_by_role("button", name="Close the case").click()
+        await expect(page.locator("#close-text-error")).to_have_text("Write the outcome the reporter will be told.")
+        await page.get_by_label("Outcome").fill("Spoken to the family; the contact has stopped.")
+        await page.get_by_role("button", name="Close the case").click()
+        await expect(details.locator("dd").first).to_have_text("closed")
+        await expect(page.locator("#case-actions button")).to_have_count(0)
+        assert console_engine.reporting.list_cases("bob")[0].state == "closed"
 
         # an HR-only view falls back to Cases
         await page.evaluate("window.location.hash = '#documents'")
