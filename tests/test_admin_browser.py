@@ -305,6 +305,15 @@ async def test_a_handler_acknowledges_a_case(fake_bot, console_engine):
         await expect(page.locator("#case-actions button")).to_have_count(0)
         assert console_engine.reporting.list_cases("bob")[0].state == "closed"
 
+        # from the keyboard: the skip link first, to the view's heading, the hash (the view) kept
+        await page.reload()
+        await expect(page.locator("#case-title")).to_have_text(f"Case {summary.ref}")
+        await page.keyboard.press("Tab")
+        await expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("#case-title")).to_be_focused()
+        assert await page.evaluate("window.location.hash") == f"#case/{summary.ref}"
+
         # an HR-only view falls back to Cases
         await page.evaluate("window.location.hash = '#documents'")
         await expect(page.locator("#cases-title")).to_be_visible()

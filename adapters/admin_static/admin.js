@@ -79,7 +79,8 @@
     var due = new Date(c.ack_due_iso);
     if (!c.ack_due_iso || isNaN(due.getTime())) return c.ack_due || "–";
     var left = due.getTime() - (now || Date.now());
-    if (left < 0 || c.overdue) return "overdue by " + span(Math.abs(left));
+    if (left < 0) return "overdue by " + span(-left);
+    if (c.overdue) return "overdue";  // the server's clock says so, this computer's clock is behind
     return "due in " + span(left);
   }
 
@@ -276,6 +277,13 @@
   }
 
   window.addEventListener("hashchange", route);
+
+  // The skip link moves focus to the view's heading without changing the hash (the hash is the view).
+  document.querySelector(".skip-link").addEventListener("click", function (e) {
+    e.preventDefault();
+    var shown = document.querySelector("main .view:not([hidden]) h2");
+    (shown || $("main")).focus();
+  });
 
   function go(hash) {
     if (window.location.hash === hash) route();
