@@ -140,6 +140,17 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
+class CaseWatcher(Protocol):
+    """A channel that shows people their cases outside conversations (Slack's App Home) and so wants to
+    hear when cases may have changed: a report submitted, a case acted on (in chat or the admin
+    console), a reminder or escalation sent."""
+
+    async def cases_changed(self) -> None:
+        """Refresh what shows cases; called in the background, it must not raise."""
+        ...
+
+
 @dataclass
 class ServerSettings:
     """How to run the server.
@@ -232,7 +243,15 @@ class ServerContext:
             return [Outbound(kind="error", text="Sorry, something went wrong on my side. Please try again.")]
         if self.outbox is not None and any(o.kind not in _PLAIN_KINDS for o in out):
             self.spawn(self.pump_outbox(), "outbox")  # a report step or case action may have queued messages
+        if any(o.case_id for o in out):  # a report submitted or a case acted on
+            self.cases_changed()
         return out
+
+    def cases_changed(self) -> None:
+        """Tell every ``CaseWatcher`` channel, in the background, that cases may have changed."""
+        for channel in self.channels:
+            if isinstance(channel, CaseWatcher):
+                self.spawn(channel.cases_changed(), f"{channel.name} cases changed")
 
     async def _prefetch(self, inbound) -> None:
         """Encode a typed message on the encoder thread, batched with others arriving meanwhile, while the
@@ -465,6 +484,8 @@ def _periodic_jobs(ctx: ServerContext) -> list[tuple[float, Callable[[], Awaitab
             for ob in outs:
                 if ob.to_user:
                     await ctx.deliver(ob)
+            if outs:  # reminders, escalations, expired drafts
+                ctx.cases_changed()
 
         jobs.append((ctx.settings.tick_interval, run_tick, "deadline tick"))
     if ctx.outbox is not None:

@@ -1043,6 +1043,10 @@ class SlackChannel:
             self.home.touch(user_id)
         return True
 
+    async def cases_changed(self) -> None:
+        """``adapters.server.CaseWatcher``: refresh the Home tabs that show cases (``SlackHome.refresh_viewers``)."""
+        self.home.refresh_viewers()
+
     async def post(self, target: Target, outbound: Outbound) -> None:
         """Post ``outbound`` (split as needed) to ``target``: ``chat.postMessage`` to its channel / thread,
         or an ephemeral reply through its ``response_url``.

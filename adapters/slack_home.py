@@ -7,8 +7,10 @@ button, the open cases of a handler or HR, at most ``MAX_CASES`` lines and a poi
 * when the user opens the Home tab (``app_home_opened`` with ``tab == "home"``);
 * when their cases may have changed: a private message about a case delivered to them on Slack (a new
   case, a reminder, an escalation, a reporter's reply), or a reply about a case to something they did
-  (acknowledge, ask, close). Such refreshes are published only for handlers and HR, and a burst of them
-  for one person becomes at most one publish running and one queued.
+  (acknowledge, ask, close); and, for everyone who opened the tab since the server started, whenever the
+  server says cases changed (``adapters.server.CaseWatcher``: a report submitted or a case acted on in any
+  channel or the admin console, reminders and escalations). Such refreshes are published only for handlers
+  and HR, and a burst of them for one person becomes at most one publish running and one queued.
 
 Publishing runs in the background (never before Slack's ack); the view is computed on the engine thread
 (``ServerContext.run_blocking``: reporting is not thread-safe) and its list read is audited as
@@ -21,6 +23,8 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
+
+from cachetools import LRUCache
 
 from adapters.slack import (
     MAX_MODAL_BLOCKS,
@@ -45,6 +49,7 @@ log = logging.getLogger("policybot.slack.home")
 
 VIA = "slack_home"  #: how the home's reads are named in the case audit
 HOME_CALLBACK = "pb_home"
+MAX_VIEWERS = 10_000  #: people whose Home tab is refreshed when cases change (those who opened it most recently)
 MAX_CASES = 20  #: case lines shown; the rest are counted with a pointer to ``cases``
 SLASH_TIP = "Or type `/policy` and your question in any channel: only you will see the answer."
 MORE_CASES = "… and {n} more: type `cases` in our direct messages to list them all."
@@ -125,12 +130,15 @@ class SlackHome:
         self.channel = channel
         self._running: set[str] = set()  # directory ids with a publish in progress
         self._again: dict[str, bool] = {}  # directory id -> publish again afterwards (value: even without a role)
+        self._viewers: LRUCache[str, bool] = LRUCache(maxsize=MAX_VIEWERS)  # directory ids who opened the tab
 
     async def on_opened(self, event: dict) -> None:
         """Bolt's ``app_home_opened`` listener: the Home tab's view for that user, published in the background."""
         user = event.get("user")
         if event.get("tab") == "home" and isinstance(user, str) and user:
-            self.touch(self.channel.user_id_for(user), always=True)
+            user_id = self.channel.user_id_for(user)
+            self._viewers[user_id] = True
+            self.touch(user_id, always=True)
 
     def touch(self, user_id: str, always: bool = False) -> None:
         """Publish directory user ``user_id``'s Home tab soon (in the background; returns at once).
@@ -143,6 +151,13 @@ class SlackHome:
             return
         self._running.add(user_id)
         self.channel.ctx.spawn(self._publish_loop(user_id, always), "slack home")
+
+    def refresh_viewers(self) -> None:
+        """Cases may have changed anywhere (a report submitted, a case acted on in any channel or the admin
+        console, a reminder or escalation): ``touch`` everyone who opened their Home tab since this process
+        started (at most ``MAX_VIEWERS``, the least recent forgotten); those with no cases role are skipped."""
+        for user_id in list(self._viewers):
+            self.touch(user_id)
 
     def after_reply(self, user_id: str, outs: list) -> None:
         """After the core answered ``user_id``: when a reply is about a case (an acknowledgement, a

@@ -8,6 +8,7 @@ to it with a real aiohttp client, as the page does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -367,8 +368,29 @@ async def test_gaps_with_weeks_and_the_closest_clause(fake_bot):
 
 
 # ---- cases ----------------------------------------------------------------------------------------
+class CaseWatcherChannel:
+    """A channel showing cases outside conversations (as Slack's App Home does): counts ``cases_changed``."""
+
+    name = "watcher"
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def deliver(self, user_id, outbound) -> bool:
+        return False
+
+    async def cases_changed(self) -> None:
+        self.changed.set()
+
+
 async def test_cases_for_the_handler_hr_and_nobody_else(fake_bot):
     async with WebChatServer(fake_bot, make_engine(fake_bot)) as srv:
+        watcher = CaseWatcherChannel()
+        srv.ctx.channels.append(watcher)
         alice = srv.client()
         await alice.sign_in_as("alice")
         for answer in FLOW:
@@ -404,8 +426,11 @@ async def test_cases_for_the_handler_hr_and_nobody_else(fake_bot):
         assert set(view["events"][0]) == {"at", "kind", "actor", "text"}
         assert "confidential" in view["reporter"] and "Alice" not in view["reporter"]
 
+        await asyncio.wait_for(watcher.changed.wait(), 10)  # alice's report (through the web chat)
+        watcher.changed.clear()
         r = await bob.post(f"/admin/api/cases/{ref}/acknowledge", {}, headers={"X-CSRF-Token": bob_csrf})
         assert r.status == 200, r.text
+        await asyncio.wait_for(watcher.changed.wait(), 10)  # e.g. bob's App Home shows the new status
         assert r.json()["ok"] is True and "acknowledged" in r.json()["message"]
         assert r.json()["case"]["state"] == "acknowledged"
         inbox = (await alice.get("/chat/api/inbox")).json()["messages"]

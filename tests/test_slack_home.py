@@ -312,6 +312,22 @@ async def test_a_submitted_report_republishes_the_handlers_home(server, fake_sla
     assert "You have 1 open case to handle." in shown(again[-1])
 
 
+async def test_hr_home_opened_earlier_is_refreshed_when_a_case_goes_to_another_handler(server, fake_slack):
+    """HR gets no message when alice's report goes to bob, but the server says cases changed
+    (``CaseWatcher``): every Home tab opened since start is republished, HR's showing the new case."""
+    await server.event(home_opened(HANA))
+    (first,) = await fake_slack.wait_for("views.publish", where=lambda c: c.params["user_id"] == HANA)
+    assert "C-00001" not in shown(first)
+    for answer in FLOW:
+        seen = len(fake_slack.calls_to("chat.postMessage"))
+        await server.event(message_im_event(answer, user=ALICE, channel=ALICE_DM))
+        await fake_slack.wait_for("chat.postMessage", seen + 1)
+    again = await fake_slack.wait_for(
+        "views.publish", where=lambda c: c.params["user_id"] == HANA and "C-00001" in shown(c)
+    )
+    assert "Bob Baker" in shown(again[-1])  # HR sees whose case it is
+
+
 async def test_the_homes_report_button_starts_the_report_in_the_dm(server, fake_slack):
     await server.event(home_opened(ALICE))
     (call,) = await fake_slack.wait_for("views.publish")
