@@ -80,7 +80,6 @@ DEMO_CASES: tuple[tuple[str, str, str, str, str, str, float, tuple[tuple[float, 
 DEMO_UNANSWERED = (
     "How many days of annual leave do I get?",
     "Can I claim mileage for home visits?",
-    "How many days of annual leave do I get this year?",
     "What is the dress code on training days?",
     "Can I use my own laptop for work emails?",
 )
