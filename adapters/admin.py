@@ -672,21 +672,17 @@ class AdminConsole:
             if not isinstance(value, str):
                 raise AdminError(400, f'Send {{"{field}": "..."}}.')
             text = value
-        from bot.reporting.cases import CaseStatus
         from bot.reporting.service import AccessDenied, BadReportInput
 
         def act() -> tuple[list[Any], dict[str, Any]]:
-            before = rep.cases.get_case(cid)
             if action == "acknowledge":
                 msgs = rep.acknowledge(who.user_id, cid, via="admin")
-                refused = before is not None and before.status != CaseStatus.NEW
             elif action == "ask":
                 msgs = rep.request_info(who.user_id, cid, text, via="admin")
-                refused = before is not None and before.status == CaseStatus.CLOSED
             else:
                 msgs = rep.close_case(who.user_id, cid, text, via="admin")
-                refused = before is not None and before.status == CaseStatus.CLOSED
-            if refused:  # the service said why (e.g. "Case C-00001 is already acknowledged.") and changed nothing
+            if not any(m.case_id for m in msgs):  # the service said why (e.g. "Case C-00001 is already
+                # acknowledged.") and changed nothing: only a change is reported with its case
                 mine = [m.text for m in msgs if not m.to_user]
                 raise AdminError(400, mine[0] if mine else "The case's state does not allow that.")
             return msgs, self._case_json(rep, who, cid)

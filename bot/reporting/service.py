@@ -630,7 +630,9 @@ class ReportingService:
     def acknowledge(self, actor: str, case_id: int | str | None, via: str = "cli") -> list[Outbound]:
         """Acknowledge a case: status ``acknowledged``, the reporter told (outbox).
 
-        Returns the message for ``actor``. Raises ``AccessDenied`` (not handler/HR, or no such case).
+        Returns the message for ``actor``: with ``case_id`` set when the case changed, without it when the
+        case's state refused the action (nothing changed; the text says why), as for ``request_info`` and
+        ``close_case``. Raises ``AccessDenied`` (not handler/HR, or no such case).
         """
         with self._lock:
             case = self._authorised(actor, _cid(case_id), "acknowledge", via)
