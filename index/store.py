@@ -677,8 +677,9 @@ class KnowledgeStore:
             return []
         terms = [t.strip() for t in match.split(" OR ") if t.strip()]
         cap = self.common_term_cap()
-        kept = []
-        for term in terms:
+        few = self._fts_size() <= cap  # no term can be in more clauses than the index holds: nothing to count
+        kept = list(terms) if few else []
+        for term in () if few else terms:
             rows = self._rows(
                 "SELECT count(*) AS n FROM (SELECT rowid FROM clauses_fts WHERE clauses_fts MATCH ? LIMIT ?)",
                 [term, cap + 1],
@@ -697,9 +698,12 @@ class KnowledgeStore:
 
     def common_term_cap(self) -> int:
         """Most clauses a keyword may occur in and still be searched: max(500, 2% of all clauses)."""
+        return max(500, self._fts_size() // 50)
+
+    def _fts_size(self) -> int:
+        """The keyword index's highest row id: at least the number of clauses it holds (live or not)."""
         rows = self._rows("SELECT max(rowid) AS n FROM clauses_fts", [])
-        total = (rows[0]["n"] or 0) if rows else 0
-        return max(500, total // 50)
+        return int((rows[0]["n"] or 0) if rows else 0)
 
     # ---- embeddings cache ------------------------------------------------------------
     def cached_vectors(self, hashes: list[str], model: str) -> dict[str, np.ndarray]:

@@ -221,3 +221,19 @@ def test_common_keywords_are_dropped_on_large_collections(fake_bot, monkeypatch)
     monkeypatch.setattr(type(store), "common_term_cap", lambda self: 3)
     assert store.keyword_search('"service"', 5) == []  # in far more than 3 clauses
     assert store.keyword_search('"linkedin"', 5)  # rare: kept
+
+
+def test_keyword_search_counts_terms_only_when_the_index_could_hold_a_common_one(fake_bot, monkeypatch):
+    """Below the cap no term can be common: the same hits, without one count query per term."""
+    store = fake_bot.store
+    match = '"friend" OR "request" OR "service" OR "user" OR "facebook" OR "linkedin"'
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    fast = store.keyword_search(match, 20)
+    counted_fast = sum("count(*)" in s for s in statements)
+    monkeypatch.setattr(type(store), "_fts_size", lambda self: 10**9)  # as if huge: every term is counted
+    statements.clear()
+    slow = store.keyword_search(match, 20)
+    store.db.conn.set_trace_callback(None)
+    assert fast == slow and fast
+    assert counted_fast == 0 and sum("count(*)" in s for s in statements) == 6
