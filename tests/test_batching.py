@@ -101,3 +101,62 @@ def test_prefetch_does_not_wait_for_an_index_build(fake_bot):
         caller = threading.Thread(target=call, daemon=True)
         caller.start()
         assert returned.wait(10)
+
+
+def _nice() -> int:
+    import os
+    import threading
+
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+def test_worker_threads_run_below_the_event_loop_and_pass_it_on():
+    """The encoder thread lowers itself; a thread it starts (ONNX Runtime's pool) inherits that."""
+    import threading
+
+    from index.batching import WORKER_NICE, lower_thread_priority
+
+    base = _nice()
+    seen: dict[str, int] = {}
+
+    def worker() -> None:
+        seen["changed"] = lower_thread_priority()
+        seen["self"] = _nice()
+        child = threading.Thread(target=lambda: seen.__setitem__("child", _nice()))
+        child.start()
+        child.join()
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == {"changed": True, "self": min(19, base + WORKER_NICE), "child": min(19, base + WORKER_NICE)}
+    assert _nice() == base  # the caller's own thread is left alone
+
+
+def test_the_batcher_thread_and_the_server_engine_threads_are_lowered(fake_bot):
+    import asyncio
+
+    from adapters.server import ServerContext, ServerSettings
+    from bot.engine import ConversationEngine
+    from index.batching import WORKER_NICE
+
+    base = _nice()
+    seen: list[int] = []
+
+    class Probe:
+        name, dim = "probe", 4
+
+        def encode(self, texts, progress=False):
+            seen.append(_nice())
+            return np.zeros((len(texts), 4), dtype=np.float32)
+
+    batcher = EncodeBatcher(Probe())
+    batcher.submit(["a question"]).result(10)
+    batcher.close()
+
+    async def engine_nice() -> int:
+        ctx = ServerContext(fake_bot, ConversationEngine(fake_bot), ServerSettings(env={}))
+        return await ctx.run_blocking(_nice)
+
+    assert seen == [min(19, base + WORKER_NICE)]
+    assert asyncio.run(engine_nice()) == min(19, base + WORKER_NICE)
