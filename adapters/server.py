@@ -204,11 +204,7 @@ class ServerContext:
         self.index_error: str | None = None
         self.index_stats: dict | None = None
         self.watcher = _make_watcher(policybot, settings.watch_interval)
-        from index.batching import lower_thread_priority
-
-        self._executor = ThreadPoolExecutor(  # below the event loop: acks and pages never queue behind answers
-            max_workers=max(1, settings.engine_workers), thread_name_prefix="engine", initializer=lower_thread_priority
-        )
+        self._executor = ThreadPoolExecutor(max_workers=max(1, settings.engine_workers), thread_name_prefix="engine")
         self._tasks: set[asyncio.Task] = set()
         self._outbox_busy: set = set()  # outbox ids being delivered now
         self._outbox_done: LRUCache = LRUCache(maxsize=OUTBOX_DONE_TRACKED)  # outbox ids delivered by this process

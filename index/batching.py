@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -31,24 +30,6 @@ log = logging.getLogger("policybot.index")
 MAX_BATCH = 64  #: most texts per encoder call
 TTL_SECONDS = 30.0  #: how long an encoded text waits to be taken
 MAX_WAITING = 4096  #: most encoded texts kept waiting
-
-
-WORKER_NICE = 5  #: how much lower than the server's I/O thread the encoder and engine threads are scheduled
-
-
-def lower_thread_priority(step: int = WORKER_NICE) -> bool:
-    """Make the calling thread ``step`` nice levels lower in priority (Linux: nice is per thread, and threads
-    it starts inherit it, such as ONNX Runtime's pool when the session is created here). A busy encoder then
-    yields the cores to the event loop, so acks and page requests are not queued behind encoding.
-
-    Returns True when the priority changed; False where the platform does not allow it. Raises nothing.
-    """
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + step)
-    except (AttributeError, OSError):  # no per-thread priorities here, or not permitted
-        return False
-    return True
 
 
 def _key(text: str) -> str:
@@ -109,7 +90,6 @@ class EncodeBatcher:
         self._queue.put(None)
 
     def _run(self) -> None:
-        lower_thread_priority()
         while True:
             first = self._queue.get()
             if first is None:
@@ -146,4 +126,4 @@ class EncodeBatcher:
             done.set_result(None)
 
 
-__all__ = ["EncodeBatcher", "MAX_BATCH", "TTL_SECONDS", "WORKER_NICE", "lower_thread_priority"]
+__all__ = ["EncodeBatcher", "MAX_BATCH", "TTL_SECONDS"]
