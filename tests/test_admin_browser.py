@@ -142,6 +142,7 @@ async def test_hr_uploads_edits_publishes_replaces_and_reads_the_changed_words(f
         assert await title.input_value() == "Social Media Guidance for Staff"
         assert await page.get_by_label("Organisation", exact=True).input_value() == "Northbrook District Council"
         assert (await page.locator("#preview-citation").text_content()).startswith("Citations will read: ")
+        await expect(page.locator("#pf-title-source")).to_have_text("From the document.")  # the core's words
         clauses = page.locator("#preview-clauses")
         assert await clauses.locator("li").count() == 12
         assert "3. WhatsApp groups and rota swaps" in await clauses.locator("h4").all_text_contents()

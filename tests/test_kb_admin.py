@@ -80,6 +80,7 @@ def test_preview_text_lists_every_clause(admin):
     assert "… and 9 more clause(s)." in short
     js = p.to_json()
     assert js["doc_id"] == p.doc_id and len(js["clauses"]) == 12 and js["diff"] is None
+    assert js["sources"]["organisation"] == "given" and js["sources_in_words"]["organisation"] == "as given"
 
 
 BAD = [

@@ -15,16 +15,6 @@
   var ROLE_WORDS = { hr: "HR", handler: "Case handler" };
   var HR_VIEWS = ["documents", "upload", "diff", "gaps"];
   var VIEWS = ["message", "documents", "upload", "diff", "gaps", "cases", "case"];
-  var SOURCE_WORDS = {
-    "given": "as given",
-    "edited": "as edited",
-    "document": "from the document",
-    "file name": "from the file name",
-    "current version": "kept from the current version",
-    "default": "default: none found",
-    "version number": "default: the version number",
-    "upload date": "default: the upload date"
-  };
   var FIELDS = ["title", "organisation", "version", "date"];
   var ALLOWED_TYPES = [".txt", ".md", ".docx", ".pdf"];
 
@@ -475,7 +465,7 @@
       var input = $("pf-" + name);
       input.value = p[name] || "";
       input.defaultValue = p[name] || "";
-      var source = SOURCE_WORDS[(p.sources || {})[name]];
+      var source = (p.sources_in_words || {})[name];
       $("pf-" + name + "-source").textContent = source ? source.charAt(0).toUpperCase() + source.slice(1) + "." : "";
       setFieldError("pf-" + name, "");
     });

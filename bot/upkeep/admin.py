@@ -331,6 +331,7 @@ class Preview:
             "size_bytes": self.size_bytes,
             "warnings": list(self.warnings),
             "sources": dict(self.sources),
+            "sources_in_words": {k: SOURCE_WORDS[v] for k, v in self.sources.items() if v in SOURCE_WORDS},
             "clauses": [_clause_dict(c) | {"section": c.section} for c in self.clauses],
             "diff": self.diff.to_json() if self.diff else None,
         }
