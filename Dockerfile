@@ -17,7 +17,8 @@ COPY constraints.txt ./
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
 # The application. It is installed in place (-e) because it reads files beside its packages:
-# config/ (routing, sample directory), teams/ (the Teams app package), adapters/webchat_static/ (the web chat page).
+# config/ (routing, sample directory), teams/ (the Teams app package), adapters/webchat_static/ and
+# adapters/admin_static/ (the web chat and admin console pages).
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY knowledge ./knowledge
@@ -26,7 +27,7 @@ COPY adapters ./adapters
 COPY config ./config
 COPY teams ./teams
 RUN pip install --no-cache-dir -c constraints.txt -e . \
-    && python -c "import adapters.webchat as w; w.check_static()" \
+    && python -c "import adapters.webchat as w, adapters.admin as a; w.check_static(); a.check_static()" \
     && policybot --help > /dev/null
 
 RUN useradd --system --uid 10001 --home-dir /data --no-create-home policybot \

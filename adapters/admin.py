@@ -722,6 +722,14 @@ class AdminConsole:
 ADMIN_KEY = web.AppKey("policybot_admin", AdminConsole)  #: ``app[ADMIN_KEY]``: the attached console
 
 
+def check_static() -> None:
+    """Raise ``FileNotFoundError`` unless the page's files are installed (the image build runs it, as the web
+    chat's ``check_static``; a running server answers 404 for a missing one instead)."""
+    missing = [n for n in PAGE_FILES if not (STATIC_DIR / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"admin console files missing from {STATIC_DIR}: {', '.join(missing)}")
+
+
 def attach(app: web.Application, ctx: ServerContext) -> AdminConsole | None:
     """Attach the admin console to the server, after the chat channels (it needs the web chat's sign-in).
 
@@ -745,4 +753,4 @@ def attach(app: web.Application, ctx: ServerContext) -> AdminConsole | None:
     return console
 
 
-__all__ = ["ADMIN_KEY", "AdminConsole", "AdminError", "Viewer", "attach"]
+__all__ = ["ADMIN_KEY", "AdminConsole", "AdminError", "Viewer", "attach", "check_static"]

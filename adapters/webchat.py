@@ -54,7 +54,7 @@ SECRET_ENV = "POLICYBOT_WEBCHAT_SECRET"
 HEADER_ENV = "POLICYBOT_WEBCHAT_IDENTITY_HEADER"
 SWITCH_ENV = "POLICYBOT_WEBCHAT"  #: "off" turns the web chat off
 STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
-STATIC_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
+STATIC_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css", "base.css": "text/css"}
 
 COOKIE = "pb_webchat"
 MIN_SECRET_CHARS = 16
@@ -608,7 +608,7 @@ class WebChatChannel:
     # -- routes -------------------------------------------------------------------------------------
 
     async def page(self, request: web.Request) -> web.Response:
-        """``GET /`` and ``GET /chat/static/{app.js,style.css}`` (refused in loopback mode as any request)."""
+        """``GET /`` and ``GET /chat/static/{app.js,style.css,base.css}`` (refused in loopback mode as any request)."""
         if self.settings.mode == "loopback":
             self._check_loopback(request)
         name = request.path.rpartition("/")[2] or "index.html"
@@ -777,7 +777,7 @@ class WebChatChannel:
     def add_routes(self, app: web.Application) -> None:
         """Register the page, its files, the JSON API and ``middleware`` on ``app``."""
         app.middlewares.append(self.middleware)
-        for path in ("/", "/chat/static/app.js", "/chat/static/style.css"):
+        for path in ("/", "/chat/static/app.js", "/chat/static/style.css", "/chat/static/base.css"):
             app.router.add_get(path, self.page)
         app.router.add_get("/chat/api/me", self.api_me)
         app.router.add_post("/chat/api/login", self.api_login)

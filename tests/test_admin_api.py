@@ -573,3 +573,13 @@ async def test_a_refusal_from_the_core_is_a_403(fake_bot, monkeypatch):
         monkeypatch.setattr(srv.ctx.engine.kb.admin, "gaps", refuse)
         r = await hana.get("/admin/api/gaps")
         assert r.status == 403 and r.json()["error"].startswith("Only HR") and r.headers["Cache-Control"] == "no-store"
+
+
+def test_the_image_build_check_names_missing_page_files(monkeypatch, tmp_path):
+    import adapters.admin as admin
+
+    admin.check_static()  # the repository's files are all there
+    (tmp_path / "index.html").write_text("<!doctype html>")
+    monkeypatch.setattr(admin, "STATIC_DIR", tmp_path)
+    with pytest.raises(FileNotFoundError, match="admin.js, admin.css, chart.umd.min.js"):
+        admin.check_static()

@@ -129,7 +129,7 @@ def test_the_dockerfile_copies_what_the_app_needs_and_runs_as_a_user():
     assert (ROOT / "adapters" / "webchat_static" / "index.html").exists()
     runs = " ".join(instructions("RUN"))
     assert re.search(r"pip install [^&]*-e \.", runs)
-    assert "check_static()" in runs
+    assert "w.check_static()" in runs and "a.check_static()" in runs  # the web chat's and the admin console's pages
     assert re.search(r"--index-url https://download\.pytorch\.org/whl/cpu torch==2\.13\.0", runs)
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
     (user,) = instructions("USER")

@@ -65,6 +65,8 @@ async def test_page_and_static_files_with_security_headers(fake_bot):
         assert "innerHTML" not in js.text.replace("never innerHTML", "")  # text goes in with textContent
         css = await c.get("/chat/static/style.css")
         assert css.status == 200 and css.headers["Content-Type"].startswith("text/css")
+        base = await c.get("/chat/static/base.css")  # shared with the admin console's page
+        assert base.status == 200 and "--focus" in base.text and "/chat/static/base.css" in page.text
         assert (await c.get("/chat/static/../webchat.py")).status == 404
         assert (await c.get("/chat/static/secret.txt")).status == 404
         assert "webchat" in srv.channel_names
