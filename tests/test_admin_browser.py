@@ -10,7 +10,7 @@ Like ``tests/test_webchat_browser.py`` (whose helpers these tests use), they are
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from kb_helpers import NORTHBROOK_MD, make_docx
@@ -225,7 +225,12 @@ async def test_gaps_and_cases_pages_have_charts_with_tables(fake_bot, console_en
 
     chromium_executable()
     fake_bot.gaps.record("Can I livestream a council meeting on TikTok?", "abstained")
-    for text in FLOW:  # alice reports; her manager bob handles it
+    svc = console_engine.reporting
+    svc.clock = lambda: datetime.now(UTC) - timedelta(days=3)  # C-00001, submitted three days ago
+    for text in FLOW:
+        say(console_engine, "dan", text)
+    svc.clock = lambda: datetime.now(UTC)
+    for text in FLOW:  # C-00002: alice reports now; her manager bob handles it
         say(console_engine, "alice", text)
     async with WebChatServer(fake_bot, console_engine) as srv, open_page(srv.url + "/admin") as (page, errors):
         await sign_in_as(page, "hana")
@@ -248,6 +253,8 @@ async def test_gaps_and_cases_pages_have_charts_with_tables(fake_bot, console_en
         await nav.get_by_role("link", name="Cases").click()
         case_row = page.locator("#cases-table tbody tr").first
         await case_row.wait_for()
+        refs = await page.locator("#cases-table tbody tr th, #cases-table tbody tr td:first-child").all_text_contents()
+        assert [r.strip() for r in refs] == ["C-00002", "C-00001"]  # newest first, not by reference
         assert re.fullmatch(r"due in \d+ (hours|days)", await case_row.locator("td.deadline").text_content())
         assert await case_row.locator("td").nth(3).text_content() == "No"  # escalated, in words
         assert await page.locator("#case-counts").inner_text() != ""

@@ -878,7 +878,9 @@
         li.appendChild(el("span", "count-label", " " + k[1]));
         counts.appendChild(li);
       });
-      var cases = r.cases || [];
+      var cases = (r.cases || []).slice().sort(function (a, b) {  // newest first, as the caption says
+        return a.created_iso < b.created_iso ? 1 : a.created_iso > b.created_iso ? -1 : 0;
+      });
       $("cases-empty").hidden = cases.length > 0;
       var now = Date.now();
       cases.forEach(function (c) {
