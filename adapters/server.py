@@ -291,8 +291,9 @@ class ServerContext:
         """Deliver a private ``outbound`` (``to_user`` set) through the first channel that reaches that user.
 
         An outbox message (``outbound.outbox_id`` set) is sent at most once by this process and marked
-        delivered in the outbox afterwards. Returns False (and logs, without content) when no channel
-        reached the user; an outbox message then stays queued for a pull channel or a later retry.
+        delivered in the outbox afterwards. Returns False when no channel reached the user: an outbox message
+        then stays queued for a pull channel or a later retry (logged at info), any other is lost (a
+        warning); neither log names more than the kind and the case.
         """
         user = outbound.to_user
         if not user:
@@ -318,8 +319,14 @@ class ServerContext:
                     if oid is not None:
                         await self.mark_delivered(oid)
                     return True
-            if oid is not None:
+            if oid is not None:  # kept in the outbox: retried, and the web chat shows it when that person opens it
                 self._outbox_retry[oid] = time.monotonic() + self.settings.outbox_retry
+                log.info(
+                    "a %s message (case %s) waits in the outbox: no channel reaches that user now",
+                    outbound.kind,
+                    outbound.case_id or "-",
+                )
+                return False
             log.warning(
                 "could not deliver a %s message (case %s): no channel reaches that user",
                 outbound.kind,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -281,3 +282,20 @@ async def test_the_model_is_loaded_before_the_server_says_ready(fake_bot):
         assert Counting.calls == 1  # the warm-up query, nothing re-embedded
     finally:
         await h.stop()
+
+
+async def test_an_undeliverable_outbox_message_waits_quietly_and_another_is_a_warning(fake_bot, caplog):
+    """An outbox message nobody can be pushed now stays queued (the web chat shows it when that person opens
+    it): info, not a warning on every start of the demo; a message without the outbox is lost: a warning."""
+    from adapters.server import ServerContext
+    from bot.messages import Outbound
+
+    ctx = ServerContext(fake_bot, ConversationEngine(fake_bot), ServerSettings(env={}))
+    caplog.set_level(logging.INFO, logger="policybot.server")
+    assert not await ctx.deliver(Outbound(kind="notification", text="x", to_user="bob", case_id="C-00001", outbox_id=7))
+    assert not await ctx.deliver(Outbound(kind="text", text="y", to_user="bob", case_id="C-00002"))
+    levels = {r.getMessage(): r.levelno for r in caplog.records if r.name == "policybot.server"}
+    assert levels == {
+        "a notification message (case C-00001) waits in the outbox: no channel reaches that user now": logging.INFO,
+        "could not deliver a text message (case C-00002): no channel reaches that user": logging.WARNING,
+    }
