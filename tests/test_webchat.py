@@ -518,10 +518,12 @@ async def test_serve_prints_the_web_chat_url_and_serves_the_page(tmp_path):
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         assert line.startswith("policybot serving on http://127.0.0.1:") and "webchat" in line
         url = line.split()[3]
-        assert f"web chat: {url}/" in line
+        assert f"web chat: {url}/" in line and f"admin console: {url}/admin/" in line
         async with aiohttp.ClientSession() as s:
             async with s.get(url + "/") as r:
                 assert r.status == 200 and "Policybot" in await r.text()
+            async with s.get(url + "/admin/") as r:
+                assert r.status == 200 and "Policybot admin" in await r.text()
             for _ in range(1500):
                 async with s.get(url + "/healthz") as r:
                     if r.status == 200:

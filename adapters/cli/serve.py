@@ -43,12 +43,15 @@ def cmd_serve(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     ctx: ServerContext = app[CTX_KEY]
+    from adapters.admin import ADMIN_KEY
 
     def ready(url: str) -> None:
         names = ", ".join(c.name for c in ctx.channels) or "none configured"
         line = f"policybot serving on {url} (channels: {names}; health: {url}/healthz)"
         if any(c.name == "webchat" for c in ctx.channels):
             line += f"; web chat: {url}/"
+        if ADMIN_KEY in app:
+            line += f"; admin console: {url}/admin/"
         print(line, flush=True)
         if not ctx.channels:
             print(
