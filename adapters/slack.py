@@ -35,7 +35,7 @@ from adapters.payloads import BadPayload, decode_text, object_or_empty, parse_fo
 from adapters.server import ConfigError, EventDeduper, ServerContext
 from bot.forms import submit_value
 from bot.identities import directory_id, platform_id
-from bot.messages import Action, Inbound, Outbound
+from bot.messages import REPORT_ACTION_ID, Action, Inbound, Outbound
 from bot.text import pack, split_text, truncate
 from bot.views import (
     FEEDBACK_BUTTONS,
@@ -91,7 +91,6 @@ FORM_BLOCK = "pb_f_"  #: block id prefix of a form field's input (then the field
 FORM_ACTION = "pb_f"  #: action id of every form field's ``plain_text_input``
 
 #: the core's action that starts (or resumes) the report flow (``/policy report``, the global shortcut)
-REPORT_ACTION_ID = "report:start"
 
 _SUFFIX = re.compile(r"\|p[bk]\d+$")
 _KEEP_SUFFIX = re.compile(r"\|pk\d+$")  #: a button that leaves its message open (``Outbound.keep_choices``)

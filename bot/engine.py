@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from bot.answer import NO_ANSWER_TEXT, Answer
-from bot.messages import MAX_TEXT_CHARS, Choice, Inbound, Outbound
+from bot.messages import MAX_TEXT_CHARS, REPORT_ACTION_ID, REPORT_LABEL, Choice, Inbound, Outbound
 
 if TYPE_CHECKING:
     from bot.app import Policybot
@@ -36,7 +36,6 @@ REPORTING_NOT_CONFIGURED = (
     "Confidential reporting is not set up here yet, so I can't take a report. "
     "Please speak to your line manager or HR directly."
 )
-REPORT_CHOICE_LABEL = "Report a concern"
 MAX_TOPIC_CHARS = 1900  #: a "Compare policies" button carries the question, cut to this (Slack's value limit is 2,000)
 COMPARE_HELP = (
     "Tell me what to compare, for example: compare accepting friend requests from service users. "
@@ -295,7 +294,7 @@ class ConversationEngine:
 
             hint = reportable_category(inbound.text)
             if hint is not None:
-                msg.choices.append(Choice(REPORT_CHOICE_LABEL, "report:start", hint))
+                msg.choices.append(Choice(REPORT_LABEL, REPORT_ACTION_ID, hint))
         if answer.answered and len({q.citation.organisation for q in answer.quotes}) > 1:
             from bot.compare import COMPARE_ACTION, COMPARE_LABEL
 

@@ -15,16 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
 
-from bot.messages import Choice
+from bot.messages import REPORT_ACTION_ID, REPORT_LABEL, Choice
 
 if TYPE_CHECKING:
     from bot.directory import Directory
     from bot.reporting.service import CaseSummary, ReportingService
 
-#: the core's action that starts (or resumes) the report flow: the engine's "Report a concern" button
-#: under answers, Slack's ``/policy report`` and shortcut, and the home screen's button
-REPORT_ACTION_ID = "report:start"
-REPORT_LABEL = "Report a concern"
 #: a handler's "Open" on a case: the case as ``show C-00001`` gives it, posted privately (``ReportingService``)
 OPEN_CASE_ACTION_ID = "case:show"
 OPEN_CASE_LABEL = "Open"

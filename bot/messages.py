@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from bot.compare import Comparison
 
 MAX_TEXT_CHARS = 4000  #: longest message the engine accepts; longer ones get a clear refusal
+#: the action that starts (or resumes) the report flow, whoever offers it: the button under answers, Slack's
+#: ``/policy report`` and shortcut, a home screen; its value is an optional category hint
+REPORT_ACTION_ID = "report:start"
+REPORT_LABEL = "Report a concern"  #: that button's label
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.directory import Directory, Person
-from bot.messages import Choice, Inbound, Outbound
+from bot.messages import REPORT_ACTION_ID, Choice, Inbound, Outbound
 from bot.reporting.routing import PolicyQuotes, Route, RoutingConfig
 
 MAX_WHAT_CHARS = 4000  #: longest "what happened" answer, in characters
@@ -619,7 +619,7 @@ class ReportFlow:
                 changed=True,
                 cancelled=True,
             )
-        if a and a.action_id == "report:start":
+        if a and a.action_id == REPORT_ACTION_ID:
             return FlowResult(self.prompt(draft, "You already have a report in progress; let's continue."))
         handler: Callable[[Draft, Inbound], FlowResult] | None = getattr(self, f"_on_{draft.step.value}", None)
         if handler is None:  # pragma: no cover - terminal drafts are deleted, never applied to

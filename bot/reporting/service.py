@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.directory import ROLE_SAFEGUARDING, Directory, DirectoryError, Person, directory_path
-from bot.messages import Action, Choice, Inbound, Outbound
+from bot.messages import REPORT_ACTION_ID, Action, Choice, Inbound, Outbound
 from bot.reporting.cases import (
     CASES_DB_NAME,
     CS,
@@ -357,7 +357,7 @@ class ReportingService:
         return self.flow.intro(draft)
 
     def _report_action(self, inbound: Inbound, a: Action) -> list[Outbound]:
-        if a.action_id == "report:start":
+        if a.action_id == REPORT_ACTION_ID:
             return self._start(inbound.user_id, a.value or None)
         draft = self.cases.load_draft(inbound.user_id)
         if draft is None:
