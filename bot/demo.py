@@ -4,9 +4,10 @@ the admin console, the case lists and the App Home have something to show on a f
 Everything goes through the real paths: each case is reported by typing the report conversation into the
 engine as its (fictional, sample-directory) reporter, with the reporting clock set back to when it
 happened, then acknowledged, asked about or closed by its handler; the deadline runner then sends the
-reminders and escalations that would have been due. The unanswered questions are asked of the bot (it
-abstains on them, which keeps them as gaps) or voted Not helpful. Nothing here runs outside dev mode: the
-command refuses without it, and a marker file in the data dir makes seeding happen once.
+reminders and escalations that would have been due. The unanswered questions are asked of the bot and
+kept as gaps, backdated over the last weeks, when it abstains (as it keeps them itself), or voted Not
+helpful. Nothing here runs outside dev mode: the command refuses without it, and a marker file in the data
+dir makes seeding happen once.
 """
 
 from __future__ import annotations
@@ -76,15 +77,18 @@ DEMO_CASES: tuple[tuple[str, str, str, str, str, str, float, tuple[tuple[float, 
     ),
 )
 
-#: questions the bundled policies do not answer (the bot abstains, so they become gaps)
+#: (question, days ago) the bundled policies do not answer: asked of the bot, kept as gaps when it abstains
 DEMO_UNANSWERED = (
-    "How many days of annual leave do I get?",
-    "Can I claim mileage for home visits?",
-    "What is the dress code on training days?",
-    "Can I use my own laptop for work emails?",
+    ("How many days of annual leave do I get?", 40.0),
+    ("How many days of annual leave do I get?", 26.0),
+    ("Can I claim mileage for home visits?", 19.0),
+    ("What is the dress code on training days?", 12.0),
+    ("How many days of annual leave do I get?", 9.0),
+    ("Can I use my own laptop for work emails?", 4.0),
+    ("Can I claim mileage for home visits?", 1.0),
 )
-#: questions voted Not helpful after the bot answered
-DEMO_NOT_HELPFUL = ("can I post photos from the staff Christmas party?",)
+#: (question, days ago) voted Not helpful after the bot answered
+DEMO_NOT_HELPFUL = (("can I post photos from the staff Christmas party?", 6.0),)
 
 
 @dataclass
@@ -146,10 +150,14 @@ def seed_demo(engine: Any, data_dir: str | Path, now: Callable[[], datetime] | N
     finally:
         svc.clock = real_clock
     bot = engine.bot
-    kept = sum(1 for q in DEMO_UNANSWERED if not bot.ask(q).answered)
-    for q in DEMO_NOT_HELPFUL:
+    kept = 0
+    for q, days_ago in DEMO_UNANSWERED:  # kept when asked (backdated), as the bot keeps them when it abstains
+        if not bot.ask(q, record_gap=False).answered:
+            kept += bot.gaps.record(q, "abstained", at=at - timedelta(days=days_ago))
+    for q, days_ago in DEMO_NOT_HELPFUL:
         answer = bot.ask(q, record_gap=False)
-        kept += bool(bot.record_feedback(q, False, [c.clause_id for c in answer.quotes]))
+        clauses = tuple(c.clause_id for c in answer.quotes)
+        kept += bot.gaps.record(q, "not_helpful", clause_ids=clauses, at=at - timedelta(days=days_ago))
     marker.write_text("demo cases and unanswered questions added; delete this file to add them again\n")
     return DemoResult(refs, kept)
 

@@ -749,13 +749,17 @@ class KnowledgeStore:
         reason: str,
         user_id: str | None = None,
         clause_ids: tuple[str, ...] = (),
+        at: datetime | None = None,
     ) -> int:
         """Keep one unanswered question. ``reason`` is ``"abstained"`` or ``"not_helpful"``.
 
         ``question_key`` is the grouping key (``bot.upkeep.gaps.question_key``); ``user_id`` is stored as given
-        (the caller decides whether to keep it); ``clause_ids`` are the quoted clauses of a Not helpful answer.
-        Returns the row id. Raises ``ValueError`` for another reason.
+        (the caller decides whether to keep it); ``clause_ids`` are the quoted clauses of a Not helpful answer;
+        ``at`` is when it was asked (an aware datetime; default now). Returns the row id. Raises ``ValueError``
+        for another reason or a naive ``at``.
         """
+        if at is not None and at.tzinfo is None:
+            raise ValueError("at must be an aware datetime")
         if reason not in ("abstained", "not_helpful"):
             raise ValueError(f"unknown gap reason {reason!r}")
         with self._write():
@@ -767,7 +771,7 @@ class KnowledgeStore:
                         "question": question,
                         "question_key": question_key,
                         "reason": reason,
-                        "created_at": _now(),
+                        "created_at": at.astimezone(UTC).isoformat(timespec="seconds") if at else _now(),
                         "user_id": user_id,
                         "clause_ids": json.dumps(list(clause_ids)) if clause_ids else None,
                     }

@@ -34,3 +34,15 @@ def test_demo_command_needs_dev_mode(tmp_path, monkeypatch, capsys):
     assert main(["--data-dir", str(tmp_path / "d"), "demo"]) == 2
     assert "--dev" in capsys.readouterr().err
     assert not (tmp_path / "d" / MARKER).exists()
+
+
+def test_demo_questions_are_spread_over_the_weeks(fake_bot):
+    from datetime import UTC, datetime
+
+    from bot.upkeep.console import gap_weeks
+
+    now = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    seed_demo(make_engine(fake_bot, clock=FakeClock(now)), fake_bot.data_dir)
+    weeks = gap_weeks(fake_bot.store, today=now.date())
+    busy = [w for w in weeks if w["abstained"] or w["not_helpful"]]
+    assert len(busy) >= 4 and sum(w["not_helpful"] for w in weeks) == 1  # a trend, not one bar

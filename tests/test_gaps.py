@@ -126,3 +126,14 @@ def test_a_database_error_does_not_break_answering(fake_bot, monkeypatch):
 
     monkeypatch.setattr(fake_bot.store, "add_gap", locked)
     assert fake_bot.ask(OFF_TOPIC).answered is False
+
+
+def test_a_gap_can_be_kept_with_the_time_it_was_asked(fake_bot):
+    from datetime import UTC, datetime
+
+    log = GapLog(fake_bot.store)
+    assert log.record("can I vlog on shift?", "abstained", at=datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
+    (group,) = log.groups()
+    assert group.first_seen == group.last_seen == "2026-11-02T09:30:00+00:00"
+    with pytest.raises(ValueError, match="aware"):
+        fake_bot.store.add_gap("q", "q", "abstained", at=datetime(2026, 11, 2))

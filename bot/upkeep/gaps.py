@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from bot.settings import Settings
     from index.store import KnowledgeStore
 
@@ -87,9 +89,15 @@ class GapLog:
         self.keep_users = keep_user_ids() if keep_users is None else keep_users
 
     def record(
-        self, question: str, reason: str, user_id: str | None = None, clause_ids: Iterable[str] | None = ()
+        self,
+        question: str,
+        reason: str,
+        user_id: str | None = None,
+        clause_ids: Iterable[str] | None = (),
+        at: datetime | None = None,
     ) -> bool:
-        """Keep ``question`` with ``reason`` (``"abstained"`` or ``"not_helpful"``).
+        """Keep ``question`` with ``reason`` (``"abstained"`` or ``"not_helpful"``), asked ``at`` (an aware
+        datetime; default now).
 
         ``user_id`` is dropped unless user ids are kept. A database error is logged (without the
         question) and swallowed, so answering never fails because of gap keeping. Returns True when kept.
@@ -104,7 +112,7 @@ class GapLog:
         if not key:
             return False
         try:
-            self.store.add_gap(text, key, reason, user_id if self.keep_users else None, tuple(clause_ids or ()))
+            self.store.add_gap(text, key, reason, user_id if self.keep_users else None, tuple(clause_ids or ()), at)
         except sqlite3.Error as exc:
             log.warning("could not keep an unanswered question: %s", type(exc).__name__)
             return False
