@@ -484,3 +484,25 @@ def test_role_of_says_who_may_work_on_cases(engine):
         None,
         None,
     ]
+
+
+def test_a_list_shown_again_within_the_hour_is_audited_once_per_case_and_channel(submitted, clock):
+    """A home screen refreshes itself on every case change: the audit keeps one "list" row a case an hour
+    for each person and channel, and every ``show`` still gets its own."""
+    engine, _ = submitted
+    svc = engine.reporting
+
+    def lists():
+        return [(r["actor"], r["case_id"], r["via"]) for r in svc.cases.audit_rows() if r["action"] == "list"]
+
+    for _ in range(3):
+        svc.list_cases("hana", via="slack_home")
+    svc.list_cases("hana", via="admin")
+    svc.list_cases("bob", via="slack_home")
+    assert lists() == [("hana", 1, "slack_home"), ("hana", 1, "admin"), ("bob", 1, "slack_home")]
+    svc.show_case("hana", 1, via="admin")
+    svc.show_case("hana", 1, via="admin")
+    assert sum(r["action"] == "show" for r in svc.cases.audit_rows()) == 2
+    clock.advance(hours=1, minutes=1)
+    svc.list_cases("hana", via="slack_home")
+    assert lists()[-1] == ("hana", 1, "slack_home") and len(lists()) == 4

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, cast
@@ -469,6 +469,27 @@ class CaseDB:
                 "INSERT INTO audit_log (at, actor, case_id, action, allowed, via) VALUES (?, ?, ?, ?, ?, ?)",
                 [ts(now), actor, case_id, action, int(allowed), via],
             )
+
+    def audit_list(self, actor: str, case_ids: list[int], via: str, now: datetime, window: timedelta) -> int:
+        """Record that ``actor`` was shown ``case_ids`` in a list (action ``"list"``), in one transaction, except
+        the cases already recorded so for the same ``actor`` and ``via`` within ``window`` before ``now``: a
+        screen that refreshes itself (a home screen after every case change) adds one row a case a window,
+        not one a refresh. Returns the rows written."""
+        with self.tx() as db:
+            since = ts(now - window)
+            seen = {
+                r[0]
+                for r in db.execute(
+                    "SELECT DISTINCT case_id FROM audit_log WHERE actor = ? AND action = 'list' AND via = ? "
+                    "AND allowed = 1 AND at >= ?",
+                    [actor, via, since],
+                ).fetchall()
+            }
+            rows = [[ts(now), actor, cid, "list", 1, via] for cid in case_ids if cid not in seen]
+            db.conn.executemany(
+                "INSERT INTO audit_log (at, actor, case_id, action, allowed, via) VALUES (?, ?, ?, ?, ?, ?)", rows
+            )
+        return len(rows)
 
     def audit_rows(self, case_id: int | None = None) -> list[dict[str, Any]]:
         """The audit log (optionally for one case), oldest first."""

@@ -72,6 +72,8 @@ NOT_FOUND_RECEIPT = (
     "(it looks like R-XXXX-XXXX-XXXX-XXXX)."
 )
 NOT_VISIBLE = "I can't find that case among the cases you can see."
+#: a case shown again in the same person's list through the same channel within this time is not audited again
+LIST_AUDIT_WINDOW = timedelta(hours=1)
 PRIVATE_NOTE = "I've sent you a private message."
 NOT_IN_DIRECTORY = "I can't find you in the staff directory, so I can't take a report here. Please contact HR directly."
 
@@ -554,17 +556,21 @@ class ReportingService:
 
     # ---- handler API (chat and CLI) -----------------------------------------------------------
     def list_cases(self, actor: str, via: str = "cli") -> list[CaseSummary]:
-        """Cases ``actor`` may see: all for HR, their own for a handler, none for anyone else."""
+        """Cases ``actor`` may see: all for HR, their own for a handler, none for anyone else.
+
+        Audited as ``"list"`` reads, one row a case, except a case this actor was already shown in a list
+        through the same ``via`` within ``LIST_AUDIT_WINDOW`` (a home screen refreshes itself on every case
+        change; ``show`` and every action are always audited)."""
         with self._lock:
             if self.directory.get(actor) is None:
                 return []
             ids = self.cases.case_ids(None if self.directory.is_hr(actor) else actor)
             out = []
             now = self._now()
+            self.cases.audit_list(actor, ids, via, now, LIST_AUDIT_WINDOW)
             for cid in ids:
                 case = self.cases.get_case(cid)
                 assert case is not None  # an id from case_ids
-                self.cases.audit(actor, cid, "list", True, via, now)
                 out.append(
                     CaseSummary(
                         case.ref,
