@@ -610,9 +610,8 @@ class AdminConsole:
         view = rep.show_case(who.user_id, case_id, via="admin")
         out = asdict(view)
         out["events"] = _events(view.events)
-        record = rep.cases.get_case(case_id)
         out["state"] = view.status
-        out["ack_due_iso"] = record.ack_due if record is not None else None
+        out["actions"] = list(view.actions)
         if rep.directory.is_hr(who.user_id):
             out["audit"] = [
                 {
@@ -636,8 +635,8 @@ class AdminConsole:
         return cid
 
     async def api_case(self, request: web.Request) -> web.Response:
-        """``GET /admin/api/cases/{ref}``: ``CaseView`` as a dict, ``"state"``, ``"ack_due_iso"`` and, for HR,
-        ``"audit"``; 404 for a case that does not exist or that the viewer may not see (the same answer)."""
+        """``GET /admin/api/cases/{ref}``: ``CaseView`` as a dict (with ``"ack_due_iso"`` and ``"actions"``, what
+        the case's state allows), ``"state"`` and, for HR, ``"audit"``; 404 for a case that does not exist or that the viewer may not see (the same answer)."""
         who = await self.viewer(request)
         rep = self._reporting()
         cid = self._case_id(request)

@@ -422,6 +422,7 @@ async def test_cases_for_the_handler_hr_and_nobody_else(fake_bot):
 
         view = (await bob.get(f"/admin/api/cases/{ref}")).json()
         assert view["ref"] == ref and view["state"] == "new" and "audit" not in view
+        assert view["actions"] == ["acknowledge", "ask", "close"]
         assert datetime.fromisoformat(view["ack_due_iso"]) and view["events"][0]["kind"] == "submitted"
         assert set(view["events"][0]) == {"at", "kind", "actor", "text"}
         assert "confidential" in view["reporter"] and "Alice" not in view["reporter"]
@@ -433,6 +434,7 @@ async def test_cases_for_the_handler_hr_and_nobody_else(fake_bot):
         await asyncio.wait_for(watcher.changed.wait(), 10)  # e.g. bob's App Home shows the new status
         assert r.json()["ok"] is True and "acknowledged" in r.json()["message"]
         assert r.json()["case"]["state"] == "acknowledged"
+        assert r.json()["case"]["actions"] == ["ask", "close"]  # acknowledged: no second acknowledgement
         inbox = (await alice.get("/chat/api/inbox")).json()["messages"]
         assert any("Bob Baker has acknowledged it" in m["text"] for m in inbox)
         r = await bob.post(f"/admin/api/cases/{ref}/acknowledge", {}, headers={"X-CSRF-Token": bob_csrf})

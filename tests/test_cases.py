@@ -506,3 +506,14 @@ def test_a_list_shown_again_within_the_hour_is_audited_once_per_case_and_channel
     clock.advance(hours=1, minutes=1)
     svc.list_cases("hana", via="slack_home")
     assert lists()[-1] == ("hana", 1, "slack_home") and len(lists()) == 4
+
+
+def test_case_actions_follow_the_transition_table():
+    from bot.reporting.cases import case_actions
+
+    assert case_actions("new") == ("acknowledge", "ask", "close")
+    assert case_actions(CaseStatus.ACKNOWLEDGED) == case_actions("info_provided") == ("ask", "close")
+    assert case_actions("info_requested") == ("ask", "close")
+    assert case_actions("closed") == ()
+    with pytest.raises(ValueError):
+        case_actions("lost")

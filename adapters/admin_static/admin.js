@@ -961,15 +961,17 @@
     if (c.acknowledged_at) detail(dl, "Acknowledged", c.acknowledged_at);
     if (c.closed_at) detail(dl, "Closed", c.closed_at);
 
-    // the same rules as the chat buttons: acknowledge a new case; ask or close any case not closed
+    // what the server says the case's state allows (its transition table)
     var actions = clear($("case-actions"));
-    if (c.state === "new") actions.appendChild(button("Acknowledge", "primary", acknowledge));
-    if (c.state !== "closed") {
+    var allowed = c.actions || [];
+    if (allowed.indexOf("acknowledge") >= 0) actions.appendChild(button("Acknowledge", "primary", acknowledge));
+    if (allowed.indexOf("ask") >= 0) {
       actions.appendChild(button("Ask the reporter", null, function () { openForm("ask-form", "ask-text"); }));
-      actions.appendChild(button("Close with outcome", "danger", function () { openForm("close-form", "close-text"); }));
-    } else {
-      actions.appendChild(el("p", "hint", "This case is closed; nothing more can be done on it."));
     }
+    if (allowed.indexOf("close") >= 0) {
+      actions.appendChild(button("Close with outcome", "danger", function () { openForm("close-form", "close-text"); }));
+    }
+    if (!allowed.length) actions.appendChild(el("p", "hint", "This case is closed; nothing more can be done on it."));
 
     var history = clear($("case-history"));
     (c.events || []).forEach(function (ev) {

@@ -117,6 +117,18 @@ class IllegalStatusChange(RuntimeError):
     """A case status change the table forbids (names the two statuses only)."""
 
 
+#: what a handler can do to a case, by the status it leads to (``CASE_TRANSITIONS`` decides which are open)
+CASE_ACTIONS = (("acknowledge", CS.ACKNOWLEDGED), ("ask", CS.INFO_REQUESTED), ("close", CS.CLOSED))
+
+
+def case_actions(status: CaseStatus | str) -> tuple[str, ...]:
+    """The handler actions ``CASE_TRANSITIONS`` allows from ``status``, in ``CASE_ACTIONS`` order, e.g.
+    ``("acknowledge", "ask", "close")`` for a new case and ``()`` for a closed one. Raises ``ValueError`` for an
+    unknown status."""
+    allowed = CASE_TRANSITIONS[CaseStatus(status)]
+    return tuple(name for name, leads_to in CASE_ACTIONS if leads_to in allowed)
+
+
 def check_status_change(old: CaseStatus | str, new: CaseStatus | str) -> None:
     """Raise ``IllegalStatusChange`` unless ``old -> new`` is in ``CASE_TRANSITIONS``."""
     old, new = CaseStatus(old), CaseStatus(new)

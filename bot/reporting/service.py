@@ -39,6 +39,7 @@ from bot.reporting.cases import (
     CaseRecord,
     CaseStatus,
     IllegalStatusChange,
+    case_actions,
     case_ref,
     check_status_change,
     format_receipt,
@@ -116,6 +117,8 @@ class CaseView:
     acknowledged_at: str | None
     closed_at: str | None
     events: list[tuple[str, str, str, str]] = field(default_factory=list)
+    ack_due_iso: str = ""  #: ``ack_due`` as ISO 8601 UTC
+    actions: tuple[str, ...] = ()  #: what its handler or HR can do now (``bot.reporting.cases.case_actions``)
 
     def lines(self) -> list[str]:
         """Plain-text lines for the CLI and the console."""
@@ -631,6 +634,8 @@ class ReportingService:
             acknowledged_at=case.acknowledged_at,
             closed_at=case.closed_at,
             events=events,
+            ack_due_iso=case.ack_due,
+            actions=case_actions(case.status),
         )
 
     def acknowledge(self, actor: str, case_id: int | str | None, via: str = "cli") -> list[Outbound]:
