@@ -692,7 +692,7 @@ class AdminConsole:
                 await self.ctx.deliver(ob)
         if self.ctx.outbox is not None:  # the reporter's update is in the outbox
             self.ctx.spawn(self.ctx.pump_outbox(), "outbox")
-        self.ctx.cases_changed()  # e.g. the handler's Slack App Home
+        self.ctx.cases_changed([case["ref"]])  # e.g. the handler's Slack App Home
         message = next((m.text for m in msgs if not m.to_user), "Done.")
         return web.json_response({"ok": True, "message": message, "case": case})
 

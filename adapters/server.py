@@ -31,7 +31,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,8 +146,9 @@ class CaseWatcher(Protocol):
     hear when cases may have changed: a report submitted, a case acted on (in chat or the admin
     console), a reminder or escalation sent."""
 
-    async def cases_changed(self) -> None:
-        """Refresh what shows cases; called in the background, it must not raise."""
+    async def cases_changed(self, refs: frozenset[str]) -> None:
+        """Refresh what shows the cases ``refs`` (e.g. ``{"C-00001"}``); called in the background, it must
+        not raise."""
         ...
 
 
@@ -243,15 +244,18 @@ class ServerContext:
             return [Outbound(kind="error", text="Sorry, something went wrong on my side. Please try again.")]
         if self.outbox is not None and any(o.kind not in _PLAIN_KINDS for o in out):
             self.spawn(self.pump_outbox(), "outbox")  # a report step or case action may have queued messages
-        if any(o.case_id for o in out):  # a report submitted or a case acted on
-            self.cases_changed()
+        self.cases_changed(o.case_id for o in out)  # a report submitted or a case acted on
         return out
 
-    def cases_changed(self) -> None:
-        """Tell every ``CaseWatcher`` channel, in the background, that cases may have changed."""
+    def cases_changed(self, refs: Iterable[str | None]) -> None:
+        """Tell every ``CaseWatcher`` channel, in the background, that the cases ``refs`` (references such as
+        ``"C-00001"``; None and repeats ignored) may have changed; nothing when there are none."""
+        changed = frozenset(r for r in refs if r)
+        if not changed:
+            return
         for channel in self.channels:
             if isinstance(channel, CaseWatcher):
-                self.spawn(channel.cases_changed(), f"{channel.name} cases changed")
+                self.spawn(channel.cases_changed(changed), f"{channel.name} cases changed")
 
     async def _prefetch(self, inbound) -> None:
         """Encode a typed message on the encoder thread, batched with others arriving meanwhile, while the
@@ -491,8 +495,7 @@ def _periodic_jobs(ctx: ServerContext) -> list[tuple[float, Callable[[], Awaitab
             for ob in outs:
                 if ob.to_user:
                     await ctx.deliver(ob)
-            if outs:  # reminders, escalations, expired drafts
-                ctx.cases_changed()
+            ctx.cases_changed(ob.case_id for ob in outs)  # reminders, escalations
 
         jobs.append((ctx.settings.tick_interval, run_tick, "deadline tick"))
     if ctx.outbox is not None:

@@ -1042,9 +1042,9 @@ class SlackChannel:
             self.home.touch(user_id)
         return True
 
-    async def cases_changed(self) -> None:
-        """``adapters.server.CaseWatcher``: refresh the Home tabs that show cases (``SlackHome.refresh_viewers``)."""
-        self.home.refresh_viewers()
+    async def cases_changed(self, refs: frozenset[str]) -> None:
+        """``adapters.server.CaseWatcher``: refresh the Home tabs that show those cases (``SlackHome.refresh_for``)."""
+        await self.home.refresh_for(refs)
 
     async def post(self, target: Target, outbound: Outbound) -> None:
         """Post ``outbound`` (split as needed) to ``target``: ``chat.postMessage`` to its channel / thread,

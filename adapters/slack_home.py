@@ -7,10 +7,11 @@ button, the open cases of a handler or HR, at most ``MAX_CASES`` lines and a poi
 * when the user opens the Home tab (``app_home_opened`` with ``tab == "home"``);
 * when their cases may have changed: a private message about a case delivered to them on Slack (a new
   case, a reminder, an escalation, a reporter's reply), or a reply about a case to something they did
-  (acknowledge, ask, close); and, for everyone who opened the tab since the server started, whenever the
-  server says cases changed (``adapters.server.CaseWatcher``: a report submitted or a case acted on in any
-  channel or the admin console, reminders and escalations). Such refreshes are published only for handlers
-  and HR, and a burst of them for one person becomes at most one publish running and one queued.
+  (acknowledge, ask, close); and whenever the server says cases changed (``adapters.server.CaseWatcher``: a
+  report submitted or a case acted on in any channel or the admin console, reminders and escalations), for
+  those who opened the tab since the server started and may see one of those cases (its handler, HR).
+  Such refreshes are published only for handlers and HR, and a burst of them for one person becomes at
+  most one publish running and one queued.
 
 Publishing runs in the background (never before Slack's ack); the view is computed on the engine thread
 (``ServerContext.run_blocking``: reporting is not thread-safe) and its list read is audited as
@@ -152,12 +153,22 @@ class SlackHome:
         self._running.add(user_id)
         self.channel.ctx.spawn(self._publish_loop(user_id, always), "slack home")
 
-    def refresh_viewers(self) -> None:
-        """Cases may have changed anywhere (a report submitted, a case acted on in any channel or the admin
-        console, a reminder or escalation): ``touch`` everyone who opened their Home tab since this process
-        started (at most ``MAX_VIEWERS``, the least recent forgotten); those with no cases role are skipped."""
+    async def refresh_for(self, refs: frozenset[str]) -> None:
+        """The cases ``refs`` may have changed anywhere (a report submitted, a case acted on in any channel or
+        the admin console, a reminder or escalation): ``touch`` those who opened their Home tab since this
+        process started (at most ``MAX_VIEWERS``, the least recent forgotten) and may see one of those cases
+        in it: its handler and HR (``ReportingService.people_concerned``). Errors are logged by type only."""
+        ctx = self.channel.ctx
+        if ctx.reporting is None or not self._viewers:
+            return
+        try:
+            concerned = await ctx.run_blocking(ctx.reporting.people_concerned, refs)
+        except Exception as exc:  # reporting's database; type only (never content)
+            log.error("Slack homes not refreshed: %s", type(exc).__name__)
+            return
         for user_id in list(self._viewers):
-            self.touch(user_id)
+            if user_id in concerned:
+                self.touch(user_id)
 
     def after_reply(self, user_id: str, outs: list) -> None:
         """After the core answered ``user_id``: when a reply is about a case (an acknowledgement, a

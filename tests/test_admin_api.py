@@ -383,7 +383,8 @@ class CaseWatcherChannel:
     async def deliver(self, user_id, outbound) -> bool:
         return False
 
-    async def cases_changed(self) -> None:
+    async def cases_changed(self, refs: frozenset[str]) -> None:
+        self.refs = refs
         self.changed.set()
 
 
@@ -432,6 +433,7 @@ async def test_cases_for_the_handler_hr_and_nobody_else(fake_bot):
         r = await bob.post(f"/admin/api/cases/{ref}/acknowledge", {}, headers={"X-CSRF-Token": bob_csrf})
         assert r.status == 200, r.text
         await asyncio.wait_for(watcher.changed.wait(), 10)  # e.g. bob's App Home shows the new status
+        assert watcher.refs == {ref}
         assert r.json()["ok"] is True and "acknowledged" in r.json()["message"]
         assert r.json()["case"]["state"] == "acknowledged"
         assert r.json()["case"]["actions"] == ["ask", "close"]  # acknowledged: no second acknowledgement

@@ -517,3 +517,10 @@ def test_case_actions_follow_the_transition_table():
     assert case_actions("closed") == ()
     with pytest.raises(ValueError):
         case_actions("lost")
+
+
+def test_people_concerned_by_a_case_are_its_handler_and_hr(submitted):
+    engine, _ = submitted
+    svc = engine.reporting
+    assert svc.people_concerned(["C-00001"]) == {"bob", "hana"}
+    assert svc.people_concerned(["C-99999", "not a ref"]) == {"hana"}  # HR sees every case

@@ -17,7 +17,7 @@ from bot.home import OPEN_CASE_ACTION_ID, REPORT_ACTION_ID, home_view
 from bot.reporting.flow import Draft
 
 # people of config/directory.sample.toml and the DM channel ids the fake Slack gives them
-ALICE, BOB, HANA = "U0ALICE001", "U0BOB00001", "U0HANA0001"
+ALICE, BOB, HANA, SAM = "U0ALICE001", "U0BOB00001", "U0HANA0001", "U0SAM00001"
 ALICE_DM, BOB_DM = "D0ALICE001", "D0BOB00001"
 WHAT_BOB = "Someone keeps sending unkind messages about my weight in the team chat."
 WHAT_DAN = "A parent asked to follow my private Instagram account."
@@ -311,8 +311,11 @@ async def test_a_submitted_report_republishes_the_handlers_home(server, fake_sla
 
 
 async def test_hr_home_opened_earlier_is_refreshed_when_a_case_goes_to_another_handler(server, fake_slack):
-    """HR gets no message when alice's report goes to bob, but the server says cases changed
-    (``CaseWatcher``): every Home tab opened since start is republished, HR's showing the new case."""
+    """HR gets no message when alice's report goes to bob, but the server says the case changed
+    (``CaseWatcher``): the Home tabs opened since start of those who may see it are republished, HR's
+    showing the new case; sam (a safeguarding lead, not this case's handler) is left alone."""
+    await server.event(home_opened(SAM))
+    await fake_slack.wait_for("views.publish", where=lambda c: c.params["user_id"] == SAM)
     await server.event(home_opened(HANA))
     (first,) = await fake_slack.wait_for("views.publish", where=lambda c: c.params["user_id"] == HANA)
     assert "C-00001" not in shown(first)
@@ -324,6 +327,8 @@ async def test_hr_home_opened_earlier_is_refreshed_when_a_case_goes_to_another_h
         "views.publish", where=lambda c: c.params["user_id"] == HANA and "C-00001" in shown(c)
     )
     assert "Bob Baker" in shown(again[-1])  # HR sees whose case it is
+    await fake_slack.settle(0.3)
+    assert len(publishes(fake_slack, SAM)) == 1  # only when sam opened it
 
 
 async def test_the_homes_report_button_starts_the_report_in_the_dm(server, fake_slack):

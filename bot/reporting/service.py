@@ -23,7 +23,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -542,6 +542,18 @@ class ReportingService:
             return "handler"
         with self._lock:
             return "handler" if self.cases.case_ids(person.user_id) else None
+
+    def people_concerned(self, refs: Iterable[str]) -> set[str]:
+        """Who may see the cases ``refs`` (references such as ``"C-00001"``) in their case lists: each case's
+        handler and everyone in HR. Unknown references are skipped. Reads no report content; raises nothing
+        but a database error."""
+        people = {p.user_id for p in self.directory.hr_people()}
+        with self._lock:
+            for ref in refs:
+                cid = parse_case_ref(ref)
+                case = self.cases.case_meta("id = ?", [cid]) if cid is not None else []
+                people |= {row["handler_id"] for row in case}
+        return people
 
     def can_handle(self, user_id: str, case: CaseRecord) -> bool:
         """True when ``user_id`` is the case's handler or in HR."""
