@@ -154,6 +154,17 @@ class AdminConsole:
         d = self.ctx.directory
         return [{"id": p.user_id, "name": p.name} for p in d.people()] if d is not None else []
 
+    async def role_of(self, user_id: str) -> str | None:
+        """What the console lets directory user ``user_id`` do: ``"hr"``, ``"handler"`` or None (anonymous
+        web chat ids included). Failures count as None and are logged with their traceback."""
+        if user_id.startswith("web:"):
+            return None
+        try:
+            return await self._role(user_id)
+        except Exception:  # reporting's database or the directory: the link is only a convenience
+            log.error("could not tell whether someone may use the admin console", exc_info=True)
+            return None
+
     async def _role(self, user_id: str) -> str | None:
         """``"hr"``, ``"handler"`` or None (``ReportingService.role_of``; without reporting, HR per the directory)."""
         rep = self.ctx.reporting
@@ -748,6 +759,7 @@ def attach(app: web.Application, ctx: ServerContext) -> AdminConsole | None:
     console = AdminConsole(ctx, webchat)
     console.add_routes(app)
     app[ADMIN_KEY] = console
+    webchat.console_role = console.role_of  # the web chat links to the console for those who may use it
     log.info("admin console at /admin/", extra={"event": "admin_on"})
     return console
 

@@ -32,7 +32,7 @@ import base64
 import logging
 import math
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -379,6 +379,9 @@ class WebChatChannel:
             self._session_age = LOOPBACK_SESSION_DAYS * 86400
         self.inbox = PullInbox(max_users=MAX_USERS_TRACKED)  # messages pushed to people whose page polls
         self.throttle = LoginThrottle()
+        #: set by the admin console when it is attached: a directory id's role there (``"hr"``, ``"handler"``
+        #: or None), so the page can link to it
+        self.console_role: Callable[[str], Awaitable[str | None]] | None = None
 
     # -- Channel protocol ---------------------------------------------------------------------------
 
@@ -615,7 +618,9 @@ class WebChatChannel:
         return web.Response(body=self.pages[name], content_type=STATIC_FILES[name], charset="utf-8")
 
     async def api_me(self, request: web.Request) -> web.Response:
-        """``GET /chat/api/me``; in loopback mode a first visit gets an anonymous id and its cookie."""
+        """``GET /chat/api/me``: who this is, how they sign in, and ``"admin_console"`` (``"/admin/"`` for HR and
+        case handlers when the console is on, else null); in loopback mode a first visit gets an anonymous id
+        and its cookie."""
         ident = self._user(request, create=True)
         people = []
         d = self.ctx.directory
@@ -630,11 +635,18 @@ class WebChatChannel:
                 "can_switch": ident.can_switch,
                 "people": people,
                 "reporting": self.ctx.reporting is not None,
+                "admin_console": await self._console_link(ident),
             }
         )
         if ident.new_cookie:
             self._set_cookie(request, response, ident.new_cookie)
         return response
+
+    async def _console_link(self, ident: Identity) -> str | None:
+        """``"/admin/"`` when the admin console is on and ``ident`` may use it (HR or a case handler), else None."""
+        if self.console_role is None or ident.anonymous or await self.console_role(ident.user_id) is None:
+            return None
+        return "/admin/"
 
     async def api_login(self, request: web.Request) -> web.Response:
         """``POST /chat/api/login`` (secret mode): ``{"secret"}`` -> ``{"user_id", "name"}`` and a session cookie.

@@ -109,6 +109,16 @@ async def test_alice_and_anonymous_are_refused(fake_bot):
             assert r.status == 403 and r.json()["error"] == NOT_FOR_YOU, path
 
 
+async def test_the_web_chat_links_to_the_console_for_those_who_may_use_it(fake_bot):
+    async with WebChatServer(fake_bot, make_engine(fake_bot)) as srv:
+        links = {}
+        for user in ("hana", "bob", "alice"):
+            c, _ = await sign_in(srv, user)
+            links[user] = (await c.get("/chat/api/me")).json()["admin_console"]
+        anon = (await srv.client().get("/chat/api/me")).json()
+        assert links == {"hana": "/admin/", "bob": "/admin/", "alice": None} and anon["admin_console"] is None
+
+
 async def test_hr_sees_the_five_bundled_documents(fake_bot):
     async with WebChatServer(fake_bot, make_engine(fake_bot)) as srv:
         hana, csrf = await sign_in(srv, "hana")

@@ -339,6 +339,16 @@ async def test_someone_without_a_role_is_refused(fake_bot, console_engine):
         await expect(page.locator("#message-text")).to_have_text("The admin console is for HR and case handlers.")
         await expect(page.locator("#whoami")).to_have_text("Signed in as Alice Adams")
         assert await page.get_by_label("Sign in as").input_value() == "alice"
+        # the web chat links to the console only for those who may use it: not alice, but hana
+        await page.goto(srv.url + "/")
+        await expect(page.locator("#chat")).to_be_visible(timeout=TIMEOUT_MS)
+        await expect(page.get_by_role("link", name="Admin console")).to_be_hidden()
+        await page.get_by_label("Sign in as").select_option("hana")  # the web chat switches in place
+        await page.get_by_role("button", name="Switch").click()
+        await page.get_by_role("link", name="Admin console").click()
+        await expect(page.locator("#documents-title")).to_be_visible(timeout=TIMEOUT_MS)
+        await page.goto(srv.url + "/admin/")
+        await sign_in_as(page, "alice")
         # an anonymous visitor in the local demo is asked to choose someone (a reload keeps the session)
         await page.evaluate(
             "fetch('/chat/api/identity', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'})"

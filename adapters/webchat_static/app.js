@@ -249,6 +249,9 @@
     else who = "Signed in as " + data.name;
     $("whoami").textContent = who;
     $("logout").hidden = data.mode !== "secret";
+    var consoleLink = $("console-link");  // for HR and case handlers, when the server has the admin console
+    consoleLink.hidden = !data.admin_console;
+    if (data.admin_console) consoleLink.href = data.admin_console;
     var form = $("as-form");
     var select = $("as");
     form.hidden = !data.can_switch;
