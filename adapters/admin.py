@@ -11,7 +11,7 @@ Routes (the contract with the page in ``admin_static/``; every ``/admin/api/`` a
 * ``GET /admin/api/documents``; ``POST /admin/api/documents`` (multipart ``file``, optional ``replace``: a preview);
   ``POST /admin/api/documents/publish`` (JSON ``{"preview_token", "title"?, "organisation"?, "version"?,
   "date"?}``); ``DELETE /admin/api/documents/{doc_id}``; ``GET /admin/api/documents/{doc_id}/diff[?from=N&to=M]``.
-* ``GET /admin/api/gaps[?days=90]``; ``GET /admin/api/gaps/closest?q=...``.
+* ``GET /admin/api/gaps[?days=90]``; ``GET /admin/api/gaps/closest?q=...``; ``POST /admin/api/gaps/dismiss``.
 * ``GET /admin/api/cases``; ``GET /admin/api/cases/{ref}``; ``POST /admin/api/cases/{ref}/{acknowledge,ask,close}``.
 
 Who: the web chat's ``WebChatChannel.identify`` (its session cookie, or the trusted proxy header); 401 without
@@ -595,6 +595,28 @@ class AdminConsole:
         closest = await self.ctx.run_blocking(closest_clause, self.ctx.policybot.index, question)
         return web.json_response({"question": question, "closest": closest})
 
+    async def api_dismiss_gaps(self, request: web.Request) -> web.Response:
+        """``POST /admin/api/gaps/dismiss`` (HR) with ``{"keys": [group key, ...]}`` (``GapGroup.key``, at most
+        ``MAX_GAP_GROUPS``): forget those questions, e.g. once a policy covers them. Returns ``{"dismissed":
+        rows deleted}``; 400 for a missing or malformed ``keys``."""
+        who = await self.viewer(request, hr_only="Only HR can dismiss unanswered questions.")
+        keys = (await self._json(request)).get("keys")
+        if (
+            not isinstance(keys, list)
+            or not 0 < len(keys) <= MAX_GAP_GROUPS
+            or not all(isinstance(k, str) and 0 < len(k) <= MAX_QUESTION_CHARS for k in keys)
+        ):
+            raise AdminError(400, 'Send {"keys": [...]}: the keys of the question groups to dismiss.')
+        admin = self.kb
+
+        def dismiss() -> int:
+            admin.authorise(who.user_id)
+            return int(admin.bot.gaps.clear(list(keys)))
+
+        dismissed = await self.ctx.run_blocking(dismiss)
+        log.info("HR dismissed %d unanswered question(s)", dismissed)
+        return web.json_response({"dismissed": dismissed})
+
     # -- cases --------------------------------------------------------------------------------------
 
     async def api_cases(self, request: web.Request) -> web.Response:
@@ -724,6 +746,7 @@ class AdminConsole:
         r.add_get("/admin/api/documents/{doc_id}/diff", self.api_diff)
         r.add_get("/admin/api/gaps", self.api_gaps)
         r.add_get("/admin/api/gaps/closest", self.api_closest)
+        r.add_post("/admin/api/gaps/dismiss", self.api_dismiss_gaps)
         r.add_get("/admin/api/cases", self.api_cases)
         r.add_get("/admin/api/cases/{ref}", self.api_case)
         r.add_post("/admin/api/cases/{ref}/{action:acknowledge|ask|close}", self.api_case_action)

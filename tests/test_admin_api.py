@@ -376,6 +376,20 @@ async def test_gaps_with_weeks_and_the_closest_clause(fake_bot):
             r = await hana.get("/admin/api/gaps/closest", params=bad)
             assert r.status == 400 and "error" in r.json(), bad
 
+        # dismissed once handled: HR only, with the token, a list of group keys
+        bob, bob_csrf = await sign_in(srv, "bob")
+        r = await bob.post("/admin/api/gaps/dismiss", {"keys": [group["key"]]}, headers={"X-CSRF-Token": bob_csrf})
+        assert r.status == 403
+        hana_csrf = (await hana.get("/admin/api/me")).json()["csrf"]
+        assert (await hana.post("/admin/api/gaps/dismiss", {"keys": [group["key"]]})).status == 403  # no token
+        for bad in ({}, {"keys": []}, {"keys": "x"}, {"keys": [1]}, {"keys": ["k"] * 500}):
+            r = await hana.post("/admin/api/gaps/dismiss", bad, headers={"X-CSRF-Token": hana_csrf})
+            assert r.status == 400 and "error" in r.json(), bad
+        assert [g["key"] for g in (await hana.get("/admin/api/gaps")).json()["groups"]] == [group["key"]]
+        r = await hana.post("/admin/api/gaps/dismiss", {"keys": [group["key"]]}, headers={"X-CSRF-Token": hana_csrf})
+        assert r.status == 200 and r.json() == {"dismissed": 2}
+        assert (await hana.get("/admin/api/gaps")).json()["groups"] == []
+
 
 # ---- cases ----------------------------------------------------------------------------------------
 class CaseWatcherChannel:

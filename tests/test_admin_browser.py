@@ -249,6 +249,11 @@ async def test_gaps_and_cases_pages_have_charts_with_tables(fake_bot, console_en
         assert await button.get_attribute("aria-expanded") == "true"
         await page.locator(".closest-row blockquote").wait_for()
         assert await console_problems(page) == []
+        # handled: dismissed from the list, focus back on the view's heading
+        await row.get_by_role("button", name=re.compile("^Dismiss")).click()
+        await expect(row).to_have_count(0)
+        await expect(page.locator("#gaps-title")).to_be_focused()
+        assert fake_bot.gaps.groups() == []
 
         await nav.get_by_role("link", name="Cases").click()
         case_row = page.locator("#cases-table tbody tr").first

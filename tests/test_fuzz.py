@@ -486,6 +486,7 @@ ADMIN_ROUTES = [
     ("GET", "/admin/api/documents/wbc/diff"),
     ("GET", "/admin/api/gaps"),
     ("GET", "/admin/api/gaps/closest"),
+    ("POST", "/admin/api/gaps/dismiss"),
     ("GET", "/admin/api/cases"),
     ("GET", "/admin/api/cases/C-00001"),
     ("POST", "/admin/api/cases/C-00001/acknowledge"),

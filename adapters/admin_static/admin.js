@@ -812,10 +812,29 @@
           "Closest document for \u201c" + g.question + "\u201d");
         b.setAttribute("aria-expanded", "false");
         b.setAttribute("aria-controls", detail.id);
-        cell(tr, b);
+        var dismiss = button("Dismiss", null, function () { dismissGap(g, dismiss); },
+          "Dismiss \u201c" + g.question + "\u201d (handled: forget these " + plural(g.count, "question") + ")");
+        var actionsBox = el("div", "actions");
+        actionsBox.appendChild(b);
+        actionsBox.appendChild(dismiss);
+        cell(tr, actionsBox);
         body.appendChild(tr);
         body.appendChild(detailRow);
       });
+    });
+  }
+
+  // Forget a question group once it is handled (a policy now covers it); the list and the chart are redrawn.
+  function dismissGap(g, b) {
+    b.disabled = true;
+    send("POST", "/admin/api/gaps/dismiss", { keys: [g.key] }).then(function (r) {
+      b.disabled = false;
+      if (handledRefusal(r)) return;
+      if (r._status !== 200) { showError(r.error || "Could not dismiss that question."); return; }
+      Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
+      renderGaps();
+      $("gaps-title").focus();
+      announce("Dismissed \u201c" + g.question + "\u201d.");
     });
   }
 
