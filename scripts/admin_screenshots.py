@@ -47,7 +47,7 @@ async def shoot(url: str, out: Path) -> list[str]:
         await page.screenshot(path=str(out / "admin-documents.png"), full_page=True)
         await page.evaluate("location.hash = '#gaps'")
         await page.locator("#gaps-table tbody tr").first.wait_for()
-        await page.locator("#gaps-table tbody tr").first.get_by_role("button").click()
+        await page.locator("#gaps-table tbody tr").first.get_by_role("button", name=re.compile("^Closest")).click()
         await page.locator(".closest-row blockquote").first.wait_for()
         await page.wait_for_timeout(500)  # the chart's animation, the status line's announcement
         await page.evaluate("document.activeElement.blur(); document.getElementById('status').textContent = ''")
