@@ -125,11 +125,7 @@ def load_encoder(data_dir: str | Path, name: str) -> OnnxEncoder | None:
     """The data dir's export when it is of the embedder called ``name``; None when there is none, it is of
     another model or adapter, ``onnxruntime`` is not installed, or it cannot be read (logged)."""
     folder = encoder_dir(data_dir)
-    try:
-        meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if meta.get("name") != name:
+    if export_name(data_dir) != name:
         return None
     try:
         return OnnxEncoder(folder)
