@@ -723,12 +723,12 @@ class KnowledgeIndex:
         if not question or not question.strip():
             raise ValueError("the question is empty")
         snap = self.snapshot
-        expanded = expand_query(question)
+        queries = self.query_texts(question)  # the expanded question first (none in keyword mode)
+        expanded = queries[0] if queries else expand_query(question)
         typed: dict[int, float] = {}
         rewritten: dict[int, float] = {}
         qvecs = np.zeros((0, self.embedder.dim), dtype=np.float32)
-        if self.mode in ("hybrid", "dense"):
-            queries = self.query_texts(question)
+        if queries:
             batcher = self._batcher
             taken = batcher.take(queries) if batcher is not None else None
             qvecs = taken if taken is not None else self.query_encoder.encode(queries)
