@@ -90,8 +90,6 @@ FORM_CALLBACK = "pb_form"  #: a core form (``bot.forms``) shown as a modal
 FORM_BLOCK = "pb_f_"  #: block id prefix of a form field's input (then the field name)
 FORM_ACTION = "pb_f"  #: action id of every form field's ``plain_text_input``
 
-#: the core's action that starts (or resumes) the report flow (``/policy report``, the global shortcut)
-
 _SUFFIX = re.compile(r"\|p[bk]\d+$")
 _KEEP_SUFFIX = re.compile(r"\|pk\d+$")  #: a button that leaves its message open (``Outbound.keep_choices``)
 
