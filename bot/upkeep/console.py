@@ -129,9 +129,9 @@ def diff_with_words(diff: ClauseDiff) -> dict[str, Any]:
 def closest_clause(index: KnowledgeIndex, question: str) -> dict[str, Any] | None:
     """The live clause that ranks first for ``question``, whether or not the bot would answer it.
 
-    Ranks as the bot does (``KnowledgeIndex.features`` and ``rank`` with the embedder's shipped
-    ``params_for`` settings) but ignores the abstention verdict, so HR can see what came nearest to an
-    unanswered question. Reads the index only; call it where the index may be used (the engine thread).
+    Ranks as the bot does (``KnowledgeIndex.search`` with the embedder's shipped settings) but ignores the
+    abstention verdict, so HR can see what came nearest to an unanswered question. Reads the index only;
+    call it where the index may be used (the engine thread).
 
     Returns:
         ``{"doc_id", "organisation", "title", "section" (str | None), "clause_id", "text", "score"}`` (score:
@@ -141,14 +141,7 @@ def closest_clause(index: KnowledgeIndex, question: str) -> dict[str, Any] | Non
     Raises:
         ValueError: ``question`` is empty or blank.
     """
-    from index.retrieve import params_for
-
-    text = (question or "").strip()
-    if not text:
-        raise ValueError("the question is empty")
-    params = params_for(index.embedder.name)
-    feats = index.features(text, plain_keywords=not params.expand_keywords)
-    result = index.rank(feats, params, k=1)
+    result = index.search((question or "").strip(), k=1)  # ValueError for an empty question
     if not result.hits:
         return None
     hit = result.hits[0]
