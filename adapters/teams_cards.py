@@ -300,17 +300,22 @@ def _split_text_block(block: dict, limit: int) -> list[dict]:
     return pieces
 
 
-def _split_row(row: dict, limit: int) -> list[dict]:
-    """A table row (``comparison_elements``) over ``limit`` bytes as several rows, each holding one item of
-    its last column (its text pieces cut by ``_split_text_block``); the other columns only on the first."""
-    *first, last = row["columns"]
-    items = [
+def _item_pieces(items: list[dict], limit: int) -> list[dict]:
+    """The items of a container or column, each ``RichTextBlock`` over ``limit`` bytes cut by ``_split_text_block``."""
+    return [
         piece
-        for item in last["items"]
+        for item in items
         for piece in (
             _split_text_block(item, limit) if item.get("type") == "RichTextBlock" and _size([item]) > limit else [item]
         )
     ]
+
+
+def _split_row(row: dict, limit: int) -> list[dict]:
+    """A table row (``comparison_elements``) over ``limit`` bytes as several rows, each holding one item of
+    its last column (its text pieces cut by ``_split_text_block``); the other columns only on the first."""
+    *first, last = row["columns"]
+    items = _item_pieces(last["items"], limit)
     return [
         dict(row, columns=first + [dict(last, items=[item])])
         if i == 0
@@ -347,13 +352,8 @@ def _pack(groups: list[list[dict]], tail: list[dict], limit: int) -> list[list[d
                 for piece in _split_row(element, limit):
                     add([piece])
             elif element.get("type") == "Container":
-                for item in element["items"]:
-                    for piece in (
-                        _split_text_block(item, limit)
-                        if item.get("type") == "RichTextBlock" and _size([item]) > limit
-                        else [item]
-                    ):
-                        add([dict(element, items=[piece])])
+                for piece in _item_pieces(element["items"], limit):
+                    add([dict(element, items=[piece])])
             else:  # pragma: no cover - nothing else grows without bound
                 add([element])
     if tail:
