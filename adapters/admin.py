@@ -47,7 +47,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from adapters.server import ServerContext
-from adapters.webchat import COOKIE, WebChatChannel, _Refused, _same_origin
+from adapters.webchat import COOKIE, WebChatChannel, _is_anonymous, _Refused, _same_origin
 
 log = logging.getLogger("policybot.admin")
 
@@ -157,7 +157,7 @@ class AdminConsole:
     async def role_of(self, user_id: str) -> str | None:
         """What the console lets directory user ``user_id`` do: ``"hr"``, ``"handler"`` or None (anonymous
         web chat ids included). Failures count as None and are logged with their traceback."""
-        if user_id.startswith("web:"):
+        if _is_anonymous(user_id):
             return None
         try:
             return await self._role(user_id)
