@@ -96,8 +96,8 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
     """Build the answer for ``result``.
 
     Near-duplicate clauses (Jaccard >= ``DUPLICATE_JACCARD``) are collapsed into the better-ranked one,
-    whose quote then lists the others under ``also``. Quotes are ordered best first (renderers group
-    them by organisation with ``group_by_organisation``). ``cutoff=None`` keeps every hit (evaluation).
+    whose quote then lists the others under ``also``. Quotes are ordered best first (renderers show
+    them in ``bot.views.quote_sections``). ``cutoff=None`` keeps every hit (evaluation).
     """
     if not result.answerable or not result.hits:
         return Answer(result.question, False, [], result.best_cosine)
@@ -128,14 +128,6 @@ def compose(result: SearchResult, max_quotes: int = DEFAULT_QUOTES, cutoff: floa
             if len(kept) < max_quotes:
                 kept.append((words, Quote(c.clause_id, c.text, c.lead_in, cite, hit.score)))
     return Answer(result.question, True, [q for _, q in kept], result.best_cosine)
-
-
-def group_by_organisation(quotes: list[Quote]) -> list[tuple[str, list[Quote]]]:
-    """Quotes grouped for display: ``[(organisation, quotes)]``, groups in order of their best quote."""
-    groups: dict[str, list[Quote]] = {}
-    for q in quotes:
-        groups.setdefault(q.citation.organisation, []).append(q)
-    return list(groups.items())
 
 
 def split_by_documents(
