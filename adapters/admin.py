@@ -369,12 +369,12 @@ class AdminConsole:
             AdminError: 415 not multipart/form-data; 413 the file is over ``limit`` bytes; 400 no ``file``
                 part, a malformed form or field, an unsupported file type (code ``"unsupported_type"``).
         """
-        from knowledge.loaders import BadUpload, file_kind
+        from knowledge.loaders import BadUpload, file_kind, too_large
 
         if request.content_type != "multipart/form-data":
             raise AdminError(415, "Send the file as multipart/form-data.")
         if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
-            raise AdminError(413, f"That file is larger than the limit of {limit / (1024 * 1024):.1f} MB.")
+            raise AdminError(413, str(too_large("That file", None, limit)))
         data: bytes | None = None
         filename = ""
         replace: str | None = None
@@ -398,10 +398,7 @@ class AdminConsole:
                     while chunk := await part.read_chunk(64 * 1024):
                         buf += chunk
                         if len(buf) > limit:
-                            raise AdminError(
-                                413,
-                                f"{Path(filename).name} is larger than the limit of {limit / (1024 * 1024):.1f} MB.",
-                            )
+                            raise AdminError(413, str(too_large(Path(filename).name, None, limit)))
                     data = bytes(buf)
                 elif part.name == "replace":
                     raw = bytearray()
