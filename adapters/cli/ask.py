@@ -16,16 +16,14 @@ def _render_text(answer) -> str:
 
 def asker_organisations(args, pb) -> tuple[str, ...]:
     """The organisations to answer for: ``--organisation`` (repeatable), else the ``organisation`` of the
-    ``--as`` person in the staff directory, else ``POLICYBOT_ORGANISATION``; ``()`` when none says.
+    ``--as`` person in the staff directory, else ``POLICYBOT_ORGANISATION``; ``()`` when none says. The
+    names as given: ``bot.organisations.resolve`` them against the documents' organisations.
 
     Raises:
-        bot.organisations.UnknownOrganisation: a name matching no organisation or several (the message lists
-            the known ones).
         LookupError: ``--as`` names nobody, or there is no staff directory to look in.
         bot.directory.DirectoryError: the staff directory cannot be read.
     """
     from adapters.cli import settings_of
-    from bot.organisations import resolve
 
     settings = settings_of(args)
     names: tuple[str, ...] = tuple(getattr(args, "organisation", None) or ())
@@ -42,18 +40,18 @@ def asker_organisations(args, pb) -> tuple[str, ...]:
         if person is None:
             raise LookupError(f"--as {who!r}: nobody with that id in the staff directory {path}")
         names = person.organisations
-    names = names or tuple(settings.organisation)
-    resolve(names, pb.organisations())  # a clear error now, before any question is answered
-    return names
+    return names or tuple(settings.organisation)
 
 
 def cmd_ask(args) -> int:
     from bot.directory import DirectoryError
     from bot.engine import BadInput
+    from bot.organisations import resolve
 
     pb = open_from_args(args)
     try:
         orgs = asker_organisations(args, pb)
+        resolve(orgs, pb.organisations())  # an unknown organisation is a clear error now, before any question
     except (ValueError, LookupError, DirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
