@@ -509,8 +509,7 @@ class AdminConsole:
             raise AdminError(400, {"error": str(exc), "code": exc.code}) from None
         log.info("admin console: %s %s version %d", result.action, result.doc_id, result.version_no)
         notices = await self._notify(result, who.user_id)
-        body = result.to_json() | {"doc_id": result.doc_id, "version_no": result.version_no, "notices": notices}
-        return web.json_response(body)
+        return web.json_response(result.to_json() | {"notices": notices})
 
     async def api_remove(self, request: web.Request) -> web.Response:
         """``DELETE /admin/api/documents/{doc_id}`` (HR): withdraw a document -> ``CommitResult.to_json()``; 404 unknown."""
