@@ -330,10 +330,9 @@ class AdminConsole:
                     "csrf": self.csrf_token(request, ident.user_id),
                     "can_switch": ident.can_switch,
                     "reporting": self.ctx.reporting is not None,
+                    **demo,
                 },
             )
-            if ident.can_switch:
-                body["people"] = demo["people"]
         response = web.json_response(body, status=status)
         if ident.new_cookie:
             self.webchat._set_cookie(request, response, ident.new_cookie)
