@@ -16,10 +16,8 @@ DEFAULT_QUOTES = 3  #: quotes shown per answer
 RELATIVE_CUTOFF = 0.22  #: quotes scoring this far below the best one are left out of a shown answer
 DUPLICATE_JACCARD = 0.6  #: word-set Jaccard at or above which two clauses count as saying the same thing
 
-NO_ANSWER_TEXT = (
-    "I couldn't find anything in the policies I know that answers this. "
-    "Please ask your line manager, or contact HR, who can advise."
-)
+ASK_SOMEONE = "Please ask your line manager, or contact HR, who can advise."  #: where to go without an answer
+NO_ANSWER_TEXT = "I couldn't find anything in the policies I know that answers this. " + ASK_SOMEONE
 OWN_HEADING = "Your organisation's policy"  #: heading of the asker's own organisation's quotes
 OTHERS_HEADING = "Other organisations' guidance"  #: heading of the other organisations' quotes
 

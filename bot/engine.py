@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from bot.answer import NO_ANSWER_TEXT, Answer
+from bot.answer import ASK_SOMEONE, NO_ANSWER_TEXT, Answer
 from bot.messages import MAX_TEXT_CHARS, REPORT_ACTION_ID, REPORT_LABEL, Choice, Inbound, Outbound
 
 if TYPE_CHECKING:
@@ -80,9 +80,7 @@ def answer_message(answer: Answer) -> Outbound:
     if not answer.answered:
         text = NO_ANSWER_TEXT
         if answer.organisations:
-            text = (
-                f"I couldn't find anything in {own}'s policies that answers this. " + NO_ANSWER_TEXT.split(". ", 1)[1]
-            )
+            text = f"I couldn't find anything in {own}'s policies that answers this. {ASK_SOMEONE}"
         return Outbound(kind="no_answer", text=text, question=answer.question, organisations=answer.organisations)
     if answer.own_answered:
         text = f"Here is what your organisation's policy says ({own}):"
