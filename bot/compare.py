@@ -121,7 +121,7 @@ def compare(index: KnowledgeIndex, topic: str, own: Collection[str] = ()) -> Com
     """Each organisation's position on ``topic``.
 
     Args:
-        index: the knowledge index (its live snapshot is read once).
+        index: the knowledge index (the positions and the ranking come from the one snapshot ``features`` read).
         topic: a question or topic, e.g. ``"accepting friend requests from service users"``.
         own: the asker's organisations as resolved (``bot.organisations.resolve``); their positions are
             marked ``own=True`` and come first among those that answer.
@@ -137,12 +137,11 @@ def compare(index: KnowledgeIndex, topic: str, own: Collection[str] = ()) -> Com
     from index.retrieve import params_for
 
     topic = validate_question(topic)
-    snapshot = index.snapshot
-    known = snapshot.organisations
     params = params_for(index.embedder.name)
-    every = {d for ids in known.values() for d in ids}
+    every = set(index.snapshot.clause_ids_by_doc)  # every live document: each clause gets a dense score
     feats = index.features(topic, plain_keywords=not params.expand_keywords, docs=every)
-    ranked = index.rank(feats, params, k=len(snapshot.clauses))
+    known = feats.snapshot.organisations  # a refresh meanwhile: the organisations of the snapshot ranked
+    ranked = index.rank(feats, params, k=len(feats.snapshot.clauses))
     answering: list[tuple[float, Position]] = []
     silent: list[Position] = []
     for organisation, ids in known.items():
