@@ -265,12 +265,11 @@ class AdminConsole:
 
             if isinstance(exc, NotAuthorised):  # the directory changed between the role check and the call
                 response = self._refusal(api, 403, {"error": str(exc)}, {})
-                response.headers.update(API_HEADERS if api else PAGE_HEADERS)
-                return response
-            route = request.match_info.route.resource
-            where = route.canonical if route is not None else "?"
-            log.error("admin console: unexpected error on %s %s", request.method, where, exc_info=True)
-            response = self._refusal(api, 500, {"error": "Something went wrong on the server."}, {})
+            else:
+                route = request.match_info.route.resource
+                where = route.canonical if route is not None else "?"
+                log.error("admin console: unexpected error on %s %s", request.method, where, exc_info=True)
+                response = self._refusal(api, 500, {"error": "Something went wrong on the server."}, {})
         response.headers.update(
             API_HEADERS if api else STATIC_HEADERS if path.startswith("/admin/static/") else PAGE_HEADERS
         )
