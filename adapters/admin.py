@@ -770,9 +770,10 @@ def attach(app: web.Application, ctx: ServerContext) -> AdminConsole | None:
     if not isinstance(webchat, WebChatChannel):
         log.info("admin console is off: it needs the web chat's sign-in", extra={"event": "admin_off"})
         return None
-    missing = [n for n in PAGE_FILES if not (STATIC_DIR / n).is_file()]
-    if missing:
-        log.warning("admin console files missing from %s: %s", STATIC_DIR, ", ".join(missing))
+    try:
+        check_static()
+    except FileNotFoundError as missing:
+        log.warning("%s", missing)
     console = AdminConsole(ctx, webchat)
     console.add_routes(app)
     app[ADMIN_KEY] = console
