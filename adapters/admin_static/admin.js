@@ -251,19 +251,18 @@
     var slash = hash.indexOf("/");
     var view = slash < 0 ? hash : hash.slice(0, slash);
     var arg = slash < 0 ? "" : hash.slice(slash + 1);
-    if (!view) view = me.role === "hr" ? "documents" : "cases";
+    var renders = {
+      documents: renderDocuments, upload: renderUpload, diff: renderDiff,
+      gaps: renderGaps, cases: renderCases, "case": renderCase
+    };
+    if (!renders[view]) view = me.role === "hr" ? "documents" : "cases";  // also for no view
     if (me.role !== "hr" && HR_VIEWS.indexOf(view) >= 0) view = "cases";
     showError("");
     $("status").textContent = "";
     Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
-    var render = {
-      documents: renderDocuments, upload: renderUpload, diff: renderDiff,
-      gaps: renderGaps, cases: renderCases, "case": renderCase
-    }[view];
-    if (!render) { view = me.role === "hr" ? "documents" : "cases"; render = view === "documents" ? renderDocuments : renderCases; }
     showView(view);
     firstRender = false;
-    render(arg);
+    renders[view](arg);
   }
 
   window.addEventListener("hashchange", route);
