@@ -259,7 +259,7 @@
     if (me.role !== "hr" && HR_VIEWS.indexOf(view) >= 0) view = "cases";
     showError("");
     $("status").textContent = "";
-    Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
+    dropCharts();
     showView(view);
     firstRender = false;
     renders[view](arg);
@@ -679,6 +679,10 @@
     return g.createPattern(c, "repeat");
   }
 
+  function dropCharts() {
+    Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
+  }
+
   function weekLabel(week) {
     var d = new Date(week + "T12:00:00");
     return isNaN(d.getTime()) ? week : d.toLocaleDateString("en-GB", { day: "numeric", month: "short" });
@@ -830,7 +834,7 @@
       b.disabled = false;
       if (handledRefusal(r)) return;
       if (r._status !== 200) { showError(r.error || "Could not dismiss that question."); return; }
-      Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
+      dropCharts();
       renderGaps();
       $("gaps-title").focus();
       announce("Dismissed \u201c" + g.question + "\u201d.");
@@ -872,7 +876,7 @@
 
   $("gaps-form").addEventListener("submit", function (e) {
     e.preventDefault();
-    Object.keys(charts).forEach(function (k) { charts[k].destroy(); delete charts[k]; });
+    dropCharts();
     renderGaps();
     announce("Showing " + $("gaps-days").selectedOptions[0].textContent.toLowerCase() + ".");
   });
