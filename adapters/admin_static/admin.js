@@ -975,11 +975,8 @@
     detail(dl, "Reported by", c.reporter);
     detail(dl, "Handler", c.handler);
     detail(dl, "Submitted", c.created_at);
-    var clockText = deadlineText({
-      state: c.state, ack_due_iso: c.ack_due_iso, ack_due: c.ack_due,
-      acknowledged_iso: c.acknowledged_at ? c.acknowledged_at : null, overdue: false
-    });
-    detail(dl, "Acknowledge by", c.ack_due + (c.state === "new" ? " (" + clockText + ")" : ""));
+    // a new case is not acknowledged; the page's clock alone says whether it is late
+    detail(dl, "Acknowledge by", c.ack_due + (c.state === "new" ? " (" + deadlineText(c) + ")" : ""));
     if (c.acknowledged_at) detail(dl, "Acknowledged", c.acknowledged_at);
     if (c.closed_at) detail(dl, "Closed", c.closed_at);
 
