@@ -440,26 +440,19 @@ class AdminConsole:
 
     async def _notify(self, result: Any, user_id: str) -> int:
         """Queue (or send) the change notices of a replace or removal, as the chat upload does. Returns how many."""
-        from bot.upkeep.chat import change_notices, queue_notices
+        from bot.upkeep.chat import notify_change
 
         admin = self.kb
 
         def build() -> tuple[list[Any], list[Any]]:
             doc = admin.store.document(result.doc_id)
-            notices = change_notices(result, doc, admin.bot.settings.notify_window_days, exclude=(user_id,))
-            try:
-                return notices, queue_notices(notices, self.ctx.outbox)
-            except Exception:  # the change is live; the notices go out directly instead
-                log.warning("could not queue change notices", exc_info=True)
-                return notices, notices
+            return notify_change(result, doc, admin.bot.settings.notify_window_days, user_id, self.ctx.outbox)
 
         notices, direct = await self.ctx.run_blocking(build)
         for ob in direct:
             await self.ctx.deliver(ob)
         if len(direct) < len(notices):
             self.ctx.spawn(self.ctx.pump_outbox(), "outbox")
-        if notices:
-            log.info("%d change notice(s) for %s", len(notices), result.doc_id)
         return len(notices)
 
     async def api_publish(self, request: web.Request) -> web.Response:

@@ -191,6 +191,31 @@ def queue_notices(notices: list[Outbound], outbox: Outbox | None) -> list[Outbou
     return []
 
 
+def notify_change(
+    result: CommitResult,
+    document: dict[str, Any] | None,
+    window_days: int,
+    by: str | None,
+    outbox: Outbox | None,
+) -> tuple[list[Outbound], list[Outbound]]:
+    """The change notices of ``result`` (``change_notices`` with ``document`` and ``window_days``: the people
+    answered from a changed clause, not ``by``), queued in ``outbox`` (``queue_notices``).
+
+    Returns ``(notices, to deliver now)``: the second is [] when all were queued, and every notice when
+    there is no outbox or it could not be written (logged: the change is live, so they go out directly).
+    """
+    notices = change_notices(result, document, window_days, exclude=(by,) if by else ())
+    if not notices:
+        return [], []
+    try:
+        direct = queue_notices(notices, outbox)
+    except Exception:  # the change is live; the notices go out directly instead
+        log.warning("could not queue change notices", exc_info=True)
+        direct = notices
+    log.info("%d change notice(s) for %s", len(notices), result.doc_id)
+    return notices, direct
+
+
 class KbChat:
     """The chat side of knowledge-base upkeep for one ``bot.app.Policybot``.
 
@@ -494,20 +519,13 @@ class KbChat:
             )
         if result.index_error:
             lines.append("Note: the search index here was not refreshed yet; it catches up within seconds.")
-        settings = self.bot.settings
-        notices = change_notices(result, doc, settings.notify_window_days, exclude=(user_id,))
-        returned: list[Outbound] = notices
+        window = self.bot.settings.notify_window_days
+        notices, returned = notify_change(result, doc, window, user_id, self._outbox())
         if notices:
-            try:
-                returned = queue_notices(notices, self._outbox())
-            except Exception:  # the change is live; the notices go out directly instead
-                log.warning("could not queue change notices", exc_info=True)
-                returned = notices
             lines.append(
                 f"{len(notices)} person(s) answered from a changed clause in the last "
-                f"{settings.notify_window_days} days will be told privately."
+                f"{window} days will be told privately."
             )
-            log.info("%d change notice(s) for %s", len(notices), result.doc_id)
         return [Outbound(kind="text", text="\n".join(lines), document=result.doc_id)] + returned
 
     # -- commands -----------------------------------------------------------------------------------
