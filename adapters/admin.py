@@ -150,10 +150,6 @@ class AdminConsole:
             admin = self._own_kb
         return admin
 
-    def _people(self) -> list[dict[str, str]]:
-        d = self.ctx.directory
-        return [{"id": p.user_id, "name": p.name} for p in d.people()] if d is not None else []
-
     async def role_of(self, user_id: str) -> str | None:
         """What the console lets directory user ``user_id`` do: ``"hr"``, ``"handler"`` or None (anonymous
         web chat ids included). Failures count as None and are logged with their traceback."""
@@ -313,7 +309,7 @@ class AdminConsole:
         """
         loopback = self.webchat.settings.mode == "loopback"
         ident = self.webchat.identify(request, create=loopback)
-        demo: dict[str, Any] = {"can_switch": True, "people": self._people()} if ident.can_switch else {}
+        demo: dict[str, Any] = {"can_switch": True, "people": self.webchat.people_choices()} if ident.can_switch else {}
         role = None if ident.anonymous else await self._role(ident.user_id)
         if ident.new_cookie:
             status, body = 401, {"error": "Please sign in.", "login": "loopback", **demo}

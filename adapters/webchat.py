@@ -415,6 +415,11 @@ class WebChatChannel:
                     return p.user_id
         return "web:" + value
 
+    def people_choices(self) -> list[dict[str, str]]:
+        """The loopback demo's "Sign in as" list: ``[{"id", "name"}]`` of every directory person ([] without one)."""
+        d = self.ctx.directory
+        return [{"id": p.user_id, "name": p.name} for p in d.people()] if d is not None else []
+
     def _local_names(self, sock_host: str | None) -> set[str]:
         """Host names the open mode accepts: ``LOCAL_HOST_NAMES``, the bound address and the socket's own."""
         names = set(LOCAL_HOST_NAMES)
@@ -622,10 +627,7 @@ class WebChatChannel:
         case handlers when the console is on, else null); in loopback mode a first visit gets an anonymous id
         and its cookie."""
         ident = self._user(request, create=True)
-        people = []
-        d = self.ctx.directory
-        if ident.can_switch and d is not None:
-            people = [{"id": p.user_id, "name": p.name} for p in d.people()]
+        people = self.people_choices() if ident.can_switch else []
         response = web.json_response(
             {
                 "user_id": ident.user_id,
